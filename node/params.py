@@ -1,0 +1,276 @@
+"""The parameter table and the ParamStore that holds every live value.
+
+The table is the single source of truth: OSC addresses, `--set`, presets, `pix2pix-node params`
+and the README's address table are all generated from `PARAMS`. Adding a parameter is one row.
+
+Names and defaults come from the original webcam-pix2pix app's `params.py`. The frame loop reads
+one immutable `ParamSnapshot` per frame; control surfaces only validate and store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+ParamType = Literal["bool", "int", "float"]
+Value = bool | int | float
+
+
+class ParamError(ValueError):
+    """A user-facing error: unknown parameter name or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One row of the table. `key` is `group.name`; `address` is `/group/name`."""
+
+    group: str
+    name: str
+    type: ParamType
+    default: Value
+    min: float | None
+    max: float | None
+    doc: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.group}.{self.name}"
+
+    @property
+    def address(self) -> str:
+        return f"/{self.group}/{self.name}"
+
+    def coerce(self, value: object) -> tuple[Value, bool]:
+        """Validate `value` for this parameter; return (value, clamped?).
+
+        Numbers accept int or float (Max sends ints, TouchOSC floats); bools accept True/False,
+        0/1 and the strings "true"/"false". Out-of-range numbers are clamped, not rejected.
+        """
+        if self.type == "bool":
+            return _to_bool(self, value), False
+        if isinstance(value, str):
+            value = _parse_number(self, value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParamError(f"{self.key} expects {self.type}, got {value!r}")
+        if value != value:  # NaN never reaches the frame loop
+            raise ParamError(f"{self.key} expects a number, got NaN")
+        clamped = value
+        if self.min is not None and clamped < self.min:
+            clamped = self.min
+        if self.max is not None and clamped > self.max:
+            clamped = self.max
+        result: Value = round(clamped) if self.type == "int" else float(clamped)
+        return result, clamped != value
+
+    def to_norm(self, value: Value) -> float:
+        """Scale a value to 0..1 over the range (for faders); bools are 0 or 1."""
+        if self.min is None or self.max is None or self.max == self.min:
+            return float(bool(value))
+        return (float(value) - self.min) / (self.max - self.min)
+
+    def from_norm(self, norm: float) -> Value:
+        """Map a 0..1 fader position onto the range, clamped and typed."""
+        if self.min is None or self.max is None:
+            return self.coerce(norm >= 0.5)[0]
+        return self.coerce(self.min + max(0.0, min(1.0, norm)) * (self.max - self.min))[0]
+
+
+def _to_bool(spec: ParamSpec, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ParamError(f"{spec.key} expects bool (true/false or 0/1), got {value!r}")
+
+
+def _parse_number(spec: ParamSpec, text: str) -> float | int:
+    try:
+        return (
+            int(text) if spec.type == "int" and text.strip().lstrip("+-").isdigit() else float(text)
+        )
+    except ValueError:
+        raise ParamError(f"{spec.key} expects {spec.type}, got {text!r}") from None
+
+
+def _b(group: str, name: str, default: bool, doc: str) -> ParamSpec:
+    return ParamSpec(group, name, "bool", default, None, None, doc)
+
+
+def _i(group: str, name: str, default: int, lo: int, hi: int, doc: str) -> ParamSpec:
+    return ParamSpec(group, name, "int", default, lo, hi, doc)
+
+
+def _f(group: str, name: str, default: float, lo: float, hi: float, doc: str) -> ParamSpec:
+    return ParamSpec(group, name, "float", default, lo, hi, doc)
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    _b("capture", "enabled", True, "if off, the source is not read (the last frame stays)"),
+    _b("capture", "freeze", False, "reprocess the last raw frame; processing stays live"),
+    _b("capture", "flip_h", True, "mirror horizontally (a webcam faces the performer)"),
+    _b("capture", "flip_v", False, "flip vertically"),
+    _b("capture", "frame_diff", False, "absolute difference with the previous raw frame"),
+    _b("process", "grayscale", False, "convert to gray (kept as 3 channels)"),
+    _i("process", "pre_blur", 0, 0, 50, "Gaussian blur before edges, kernel 2n+1"),
+    _i("process", "pre_median", 1, 0, 50, "median blur on gray, kernel 2n+1"),
+    _i("process", "pre_thresh", 0, 0, 255, "to-zero threshold (0 = off)"),
+    _b("process", "adaptive_thresh", False, "Gaussian adaptive threshold, binary inverted"),
+    _i("process", "adaptive_thresh_block", 1, 1, 100, "adaptive threshold block size 2n+1"),
+    _i("process", "adaptive_thresh_c", 2, -50, 50, "adaptive threshold constant C"),
+    _b("process", "invert", False, "invert the image"),
+    _b("process", "canny", True, "Canny edges (aperture 3) on gray"),
+    _i("process", "canny_t1", 1, 0, 500, "Canny low threshold"),
+    _i("process", "canny_t2", 10, 0, 500, "Canny high threshold"),
+    _i("process", "post_blur", 0, 0, 50, "Gaussian blur after edges, kernel 2n+1"),
+    _f("process", "accum_w1", 0.0, 0.0, 1.0, "accumulation weight of the previous frame"),
+    _f(
+        "process",
+        "accum_w2",
+        0.0,
+        0.0,
+        1.0,
+        "accumulation weight of the new frame (on if both > 0)",
+    ),
+    _i("process", "post_thresh", 0, 0, 255, "binary threshold after processing (0 = off)"),
+    _b("predict", "enabled", True, "off: the processed input passes through"),
+    _f("predict", "pre_time_lerp", 0.0, 0.0, 1.0, "model input = old*lerp + new*(1-lerp); 0 = off"),
+    _f("predict", "post_time_lerp", 0.5, 0.0, 1.0, "model output = old*lerp + new*(1-lerp)"),
+)
+
+SPECS: Mapping[str, ParamSpec] = {p.key: p for p in PARAMS}
+DEFAULTS: Mapping[str, Value] = {p.key: p.default for p in PARAMS}
+
+
+def spec_for(name: str) -> ParamSpec:
+    """Find a parameter by `group.name` or `/group/name`; the error lists the valid names."""
+    key = name.strip("/").replace("/", ".")
+    spec = SPECS.get(key)
+    if spec is None:
+        raise ParamError(f"unknown parameter {name!r}; valid names: {', '.join(SPECS)}")
+    return spec
+
+
+class ParamSnapshot(Mapping[str, Value]):
+    """An immutable view of every value at one instant; the frame loop reads one per frame."""
+
+    __slots__ = ("_values", "version")
+
+    def __init__(self, values: Mapping[str, Value], version: int) -> None:
+        self._values = dict(values)
+        self.version = version
+
+    def __getitem__(self, key: str) -> Value:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def as_bool(self, key: str) -> bool:
+        return bool(self._values[key])
+
+    def as_int(self, key: str) -> int:
+        return int(self._values[key])
+
+    def as_float(self, key: str) -> float:
+        return float(self._values[key])
+
+
+Listener = Callable[[ParamSpec, Value, str], None]
+"""Called as listener(spec, new_value, origin) after each accepted change, outside the lock."""
+
+
+class ParamStore:
+    """Thread-safe live values with clamping, change listeners and consistent snapshots.
+
+    Writers (OSC, presets, CLI) call `set` / `update`; the frame loop calls `snapshot` once per
+    frame. `update` applies several values atomically, so an OSC bundle lands in one frame.
+    """
+
+    def __init__(self, initial: Mapping[str, object] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, Value] = dict(DEFAULTS)
+        self._version = 0
+        self._listeners: list[Listener] = []
+        self._clamp_logged: set[str] = set()
+        if initial:
+            self.update(initial, origin="init")
+
+    def add_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def get(self, name: str) -> Value:
+        spec = spec_for(name)
+        with self._lock:
+            return self._values[spec.key]
+
+    def snapshot(self) -> ParamSnapshot:
+        with self._lock:
+            return ParamSnapshot(self._values, self._version)
+
+    def set(self, name: str, value: object, origin: str = "api") -> Value:
+        """Set one parameter; returns the value actually stored (after clamping)."""
+        spec = spec_for(name)
+        return self.update({spec.key: value}, origin)[spec.key]
+
+    def update(self, values: Mapping[str, object], origin: str = "api") -> dict[str, Value]:
+        """Set several parameters at once: all are validated before any is stored."""
+        accepted: dict[str, tuple[ParamSpec, Value]] = {}
+        for name, raw in values.items():
+            spec = spec_for(name)
+            value, clamped = spec.coerce(raw)
+            if clamped:
+                self._log_clamp_once(spec, raw, value)
+            accepted[spec.key] = (spec, value)
+        changed: list[tuple[ParamSpec, Value]] = []
+        with self._lock:
+            for key, (spec, value) in accepted.items():
+                if self._values[key] != value or type(self._values[key]) is not type(value):
+                    self._values[key] = value
+                    changed.append((spec, value))
+            if changed:
+                self._version += 1
+            listeners = list(self._listeners)
+        self._notify(listeners, changed, origin)
+        return {key: value for key, (_, value) in accepted.items()}
+
+    def reset(self, origin: str = "reset") -> None:
+        """Every parameter back to its default."""
+        self.update(DEFAULTS, origin)
+
+    def _notify(
+        self, listeners: Iterable[Listener], changed: list[tuple[ParamSpec, Value]], origin: str
+    ) -> None:
+        for listener in listeners:
+            for spec, value in changed:
+                try:
+                    listener(spec, value, origin)
+                except Exception:
+                    log.exception("parameter listener %r failed on %s", listener, spec.key)
+
+    def _log_clamp_once(self, spec: ParamSpec, raw: object, value: Value) -> None:
+        if spec.key not in self._clamp_logged:
+            self._clamp_logged.add(spec.key)
+            log.warning(
+                "%s = %r is outside %s..%s; clamped to %r (logged once per parameter)",
+                spec.key,
+                raw,
+                spec.min,
+                spec.max,
+                value,
+            )
