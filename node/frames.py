@@ -1,0 +1,98 @@
+"""The Frame that crosses every boundary, and the one-frame mailbox between threads.
+
+Stages never queue frames: a mailbox holds only the newest frame, so a slow consumer sees fresh
+frames and latency stays near one processing time instead of growing with a queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """An image with its identity and birth time.
+
+    `image` is uint8 BGR (H, W, 3), OpenCV's layout. `t_capture` is `time.monotonic()` when the
+    source delivered the frame; capture -> publish latency is measured from it.
+    """
+
+    image: np.ndarray
+    index: int
+    t_capture: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), the order OpenCV and video writers use."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+class LatestSlot(Generic[T]):
+    """A one-element mailbox: `put` replaces whatever is there, `get` waits for something new.
+
+    A replaced item that nobody took is counted in `dropped`. `close` wakes every waiter.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._seq = 0
+        self._taken_seq = 0
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: T) -> None:
+        with self._cond:
+            if self._item is not None and self._taken_seq < self._seq:
+                self.dropped += 1
+            self._item = item
+            self._seq += 1
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The newest item not yet taken, waiting up to `timeout`; None on timeout or close."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._taken_seq >= self._seq and not self._closed:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self._taken_seq >= self._seq:
+                return None
+            self._taken_seq = self._seq
+            self._cond.notify_all()
+            return self._item
+
+    def wait_taken(self, timeout: float | None = None) -> bool:
+        """Wait until the current item has been taken (or the slot is empty or closed)."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._taken_seq >= self._seq or self._closed, timeout
+            )
+
+    def latest(self) -> T | None:
+        """The newest item, taken or not, without consuming it."""
+        with self._cond:
+            return self._item
+
+    @property
+    def pending(self) -> bool:
+        with self._cond:
+            return self._taken_seq < self._seq
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -1,0 +1,80 @@
+"""The per-frame steps around the model, shared by the live pipeline and `render`:
+pre_time_lerp -> map to the model's range -> model -> map back -> post_time_lerp -> BGR uint8."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
+from node.params import ParamSnapshot
+from node.process.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
+
+log = logging.getLogger(__name__)
+
+StageTimer = Callable[[str, float], None]
+
+
+def _no_timer(stage: str, seconds: float) -> None:
+    pass
+
+
+class ModelStage:
+    """Runs one processed frame through the model (or passes it through) with the output lerps.
+
+    A model that raises is logged once per distinct error and the frame passes through, so a
+    broken model never stops the picture.
+    """
+
+    def __init__(self, model: Model | None = None, timer: StageTimer = _no_timer) -> None:
+        self.model = model
+        self._timer = timer
+        self._pre = TimeLerp()
+        self._post = TimeLerp()
+        self._last_error = ""
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        return self.model.input_spec if self.model is not None else DEFAULT_INPUT
+
+    def swap(self, model: Model | None) -> Model | None:
+        """Use `model` from the next frame on; returns the previous one for the caller to close."""
+        old, self.model = self.model, model
+        self._last_error = ""
+        return old
+
+    def __call__(self, image: np.ndarray, p: ParamSnapshot) -> np.ndarray:
+        """`image`: float32 (H, W, C) in 0..1 from the preprocessor. Returns uint8 BGR."""
+        start = time.perf_counter()
+        img_in = self._pre(image, p.as_float("predict.pre_time_lerp"))
+        out = img_in
+        model = self.model
+        t_model = time.perf_counter()
+        if model is not None and p.as_bool("predict.enabled"):
+            out = self._predict(model, img_in)
+        t_post = time.perf_counter()
+        out = self._post(out, p.as_float("predict.post_time_lerp"))
+        bgr = to_bgr_u8(out)
+        end = time.perf_counter()
+        self._timer("inference", t_post - t_model)
+        self._timer("postprocess", (t_model - start) + (end - t_post))
+        return bgr
+
+    def _predict(self, model: Model, img_in: np.ndarray) -> np.ndarray:
+        spec = model.input_spec
+        if img_in.shape != spec.shape:  # a frame prepared for the previous model, around a swap
+            img_in = cv2.resize(img_in, spec.size, interpolation=cv2.INTER_AREA)
+            img_in = img_in.reshape(spec.shape)
+        try:
+            batch = model.predict(to_model_range(img_in, spec.range))
+            return from_model_range(batch, model.output_spec.range)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._last_error:
+                self._last_error = message
+                log.error("model %s failed (%s); passing the input through", model.name, message)
+            return img_in

@@ -1,0 +1,197 @@
+"""The original app's OpenCV preprocessing chain, step by step, in its exact order.
+
+read -> flip -> frame_diff -> RGB -> centre crop -> INTER_AREA resize -> grayscale -> pre_blur ->
+pre_median -> pre_thresh -> adaptive_thresh -> invert -> canny -> post_blur -> accumulation ->
+post_thresh.
+
+Like the original, the steps after the resize work on float32 images in 0..1 and the gray-only
+steps (median, adaptive threshold, Canny) go through uint8 gray (`uint8(img * 255)`, truncating).
+One speed-up keeps results equal: where the original expanded a gray result back to three equal
+RGB channels, this chain keeps it single-channel until the end (RGB2GRAY of equal channels gives
+the same value back, and the per-pixel steps act on each channel alike).
+Flip, frame_diff, colour conversion, crop and resize run on the uint8 capture (exact for the
+first four; the resize rounds to 1/255, below what the eye or an 8-bit model input can see).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from node.params import ParamSnapshot
+
+
+def kernel(n: int) -> int:
+    """Parameters count kernel steps: n -> an odd kernel 2n+1, as in the original."""
+    return 2 * n + 1
+
+
+def flip(img: np.ndarray, horizontal: bool, vertical: bool) -> np.ndarray:
+    if horizontal and vertical:
+        return cv2.flip(img, -1)
+    if horizontal:
+        return cv2.flip(img, 1)
+    if vertical:
+        return cv2.flip(img, 0)
+    return img
+
+
+def centre_crop(img: np.ndarray, aspect: float) -> np.ndarray:
+    """The largest centred region of `aspect` (width / height); a square for square models.
+
+    The original cropped a landscape frame to a square only; this handles any aspect, portrait too.
+    """
+    h, w = img.shape[:2]
+    if w / h > aspect:
+        cw = max(1, round(h * aspect))
+        x = (w - cw) // 2
+        return img[:, x : x + cw]
+    ch = max(1, round(w / aspect))
+    y = (h - ch) // 2
+    return img[y : y + ch, :]
+
+
+def resize_area(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    if img.shape[1] == width and img.shape[0] == height:
+        return img
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def gray_u8(img: np.ndarray) -> np.ndarray:
+    """Float 0..1 (gray or RGB) -> uint8 gray, truncating as the original's np.uint8(img*255.)."""
+    u8 = (img * 255.0).astype(np.uint8)
+    return u8 if u8.ndim == 2 else cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY)
+
+
+def to_float(u8: np.ndarray) -> np.ndarray:
+    return u8.astype(np.float32) / np.float32(255.0)
+
+
+def grayscale(img: np.ndarray) -> np.ndarray:
+    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def gaussian_blur(img: np.ndarray, n: int) -> np.ndarray:
+    k = kernel(n)
+    return cv2.GaussianBlur(img, (k, k), 0)
+
+
+def median_blur(img: np.ndarray, n: int) -> np.ndarray:
+    """Median on gray uint8: on BGR a k31 median costs 3x more (DESIGN.md section 7)."""
+    return to_float(cv2.medianBlur(gray_u8(img), kernel(n)))
+
+
+def to_zero_threshold(img: np.ndarray, level: int) -> np.ndarray:
+    return cv2.threshold(img, level / 255.0, 1.0, cv2.THRESH_TOZERO)[1]
+
+
+def adaptive_threshold(img: np.ndarray, block: int, c: int) -> np.ndarray:
+    out = cv2.adaptiveThreshold(
+        gray_u8(img), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, kernel(block), c
+    )
+    return to_float(out)
+
+
+def invert(img: np.ndarray) -> np.ndarray:
+    return np.float32(1.0) - img
+
+
+def canny(img: np.ndarray, t1: int, t2: int) -> np.ndarray:
+    return to_float(cv2.Canny(gray_u8(img), t1, t2))
+
+
+def binary_threshold(img: np.ndarray, level: int) -> np.ndarray:
+    return cv2.threshold(img, level / 255.0, 1.0, cv2.THRESH_BINARY)[1]
+
+
+def match_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """Gray (H, W) or RGB (H, W, 3) -> (H, W, channels)."""
+    if channels == 1:
+        return (img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))[..., None]
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img
+
+
+def accumulate(prev: np.ndarray, img: np.ndarray, w1: float, w2: float) -> np.ndarray:
+    """out = prev*w1 + img*w2. Not clipped, as the original: the model mapping clips later."""
+    if prev.shape != img.shape:
+        prev, img = match_channels(prev, 3), match_channels(img, 3)
+    return (prev * np.float32(w1) + img * np.float32(w2)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Processed:
+    """One frame through the chain; both images are float32 0..1, shaped (H, W, channels).
+
+    `source` is the cropped and resized capture before processing (the original's `img0`);
+    `image` is what the model sees.
+    """
+
+    source: np.ndarray
+    image: np.ndarray
+
+
+class Preprocessor:
+    """The chain with its temporal state (previous raw frame, previous processed frame).
+
+    Not thread-safe: one frame thread owns it. The state restarts when the size changes.
+    """
+
+    def __init__(self) -> None:
+        self._prev_raw: np.ndarray | None = None
+        self._prev_out: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._prev_raw = None
+        self._prev_out = None
+
+    def __call__(
+        self, bgr: np.ndarray, p: ParamSnapshot, size: tuple[int, int], channels: int
+    ) -> Processed:
+        """Process a uint8 BGR capture for a model input of `size` = (width, height)."""
+        width, height = size
+        raw = flip(bgr, p.as_bool("capture.flip_h"), p.as_bool("capture.flip_v"))
+        if raw.ndim == 2:
+            raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
+        prev_raw = self._prev_raw if self._prev_raw is not None else raw
+        self._prev_raw = raw
+        img = raw
+        if p.as_bool("capture.frame_diff") and prev_raw.shape == raw.shape:
+            img = cv2.absdiff(raw, prev_raw)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
+        img = resize_area(centre_crop(img, width / height), width, height)
+        source = to_float(img)
+        img = self._process(source, p)
+        return Processed(match_channels(source, channels), match_channels(img, channels))
+
+    def _process(self, img: np.ndarray, p: ParamSnapshot) -> np.ndarray:
+        if p.as_bool("process.grayscale"):
+            img = grayscale(img)
+        if p.as_int("process.pre_blur") > 0:
+            img = gaussian_blur(img, p.as_int("process.pre_blur"))
+        if p.as_int("process.pre_median") > 0:
+            img = median_blur(img, p.as_int("process.pre_median"))
+        if p.as_int("process.pre_thresh") > 0:
+            img = to_zero_threshold(img, p.as_int("process.pre_thresh"))
+        if p.as_bool("process.adaptive_thresh"):
+            img = adaptive_threshold(
+                img,
+                p.as_int("process.adaptive_thresh_block"),
+                p.as_int("process.adaptive_thresh_c"),
+            )
+        if p.as_bool("process.invert"):
+            img = invert(img)
+        if p.as_bool("process.canny"):
+            img = canny(img, p.as_int("process.canny_t1"), p.as_int("process.canny_t2"))
+        if p.as_int("process.post_blur") > 0:
+            img = gaussian_blur(img, p.as_int("process.post_blur"))
+        w1, w2 = p.as_float("process.accum_w1"), p.as_float("process.accum_w2")
+        if w1 > 0 and w2 > 0:
+            prev = self._prev_out if self._prev_out is not None else img
+            if prev.shape[:2] == img.shape[:2]:
+                img = accumulate(prev, img, w1, w2)
+        if p.as_int("process.post_thresh") > 0:
+            img = binary_threshold(img, p.as_int("process.post_thresh"))
+        self._prev_out = img
+        return img
