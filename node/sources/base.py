@@ -1,0 +1,69 @@
+"""The Source contract every input implements.
+
+A source is opened from a spec, then `read()` is called from one capture thread until it raises.
+`close()` is idempotent and is only called after the capture thread has left `read()`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import ClassVar
+
+import numpy as np
+
+from node.spec import Spec
+
+
+class Source(ABC):
+    """An image source. `read()` returns uint8 BGR (H, W, 3) of any size and aspect.
+
+    `paced` sources (files, the synthetic scene) produce frames as fast as they are asked, so the
+    capture thread sleeps to `fps` in live mode; unpaced ones (a webcam) block in `read()` until
+    their hardware delivers. `read()` raises `SourceError` when the source is lost and
+    `EndOfStream` when a finite source played once is done.
+    """
+
+    scheme: ClassVar[str]
+    paced: ClassVar[bool] = True
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.fps: float = 30.0
+        self.frame_count: int | None = None  # frames in one play-through, when finite and known
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: Spec, *, loop: bool) -> Source:
+        """Build (not open) from a spec; raise SpecError for bad options. `loop`: replay at end."""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this kind of source cannot work on this machine, or None; never opens hardware."""
+        return None
+
+    @abstractmethod
+    def open(self) -> None:
+        """Acquire the device or file; raise SourceError with a reason a person can act on."""
+
+    @abstractmethod
+    def read(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def name(self) -> str:
+        return str(self.spec)
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

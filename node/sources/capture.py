@@ -1,0 +1,118 @@
+"""The capture thread: reads a source into a one-frame mailbox and survives its loss.
+
+When the source fails, the thread logs it once, closes it, and reopens with backoff while the
+pipeline keeps publishing the last frame; when it comes back, one line says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from node.errors import EndOfStream, SourceError
+from node.frames import Frame, LatestSlot
+from node.pacing import FramePacer, backoff_delay
+from node.params import ParamStore
+from node.sources.base import Source
+from node.stats import FrameStats
+
+log = logging.getLogger(__name__)
+
+
+class CaptureThread:
+    """Owns the source while it runs; `stop()` joins the thread before closing the source."""
+
+    def __init__(
+        self,
+        source: Source,
+        slot: LatestSlot[Frame],
+        params: ParamStore,
+        stats: FrameStats,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.slot = slot
+        self.params = params
+        self.stats = stats
+        self.clock = clock
+        self.ended = threading.Event()
+        self.reopens = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._index = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning(
+                "%s: capture thread did not stop in %.1f s; leaving it open",
+                self.source.name,
+                timeout,
+            )
+            return
+        self.source.close()
+
+    def _run(self) -> None:
+        is_open = True  # the node opens the source before starting, to report user errors
+        failures = 0  # reopen attempts since frames last flowed; sets the backoff
+        outage = False  # logged once per outage, not once per attempt
+        pacer = FramePacer(self.source.fps)
+        while not self._stop.is_set():
+            if not is_open:
+                is_open = self._reopen(failures)
+                failures += 0 if is_open else 1
+                pacer = FramePacer(self.source.fps)
+                continue
+            if not self.params.get("capture.enabled"):
+                self._stop.wait(0.05)
+                continue
+            if self.source.paced:
+                self._stop.wait(max(0.0, pacer.next_deadline(self.clock()) - self.clock()))
+            start = time.perf_counter()
+            try:
+                image = self.source.read()
+            except EndOfStream:
+                log.info("%s ended; holding its last frame", self.source.name)
+                self.ended.set()
+                return
+            except Exception as exc:
+                if not outage:
+                    self._log_lost(exc)
+                    outage = True
+                self.source.close()
+                is_open = False
+                failures += 1
+                continue
+            if outage:
+                log.info("%s is back after %d reopen attempt(s)", self.source.name, failures)
+                outage, failures = False, 0
+            self.stats.stage("capture", time.perf_counter() - start)
+            self.slot.put(Frame(image, self._index, self.clock()))
+            self._index += 1
+
+    def _log_lost(self, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "%s lost (%s); publishing the last frame and reopening with backoff",
+            self.source.name,
+            reason,
+        )
+
+    def _reopen(self, failures: int) -> bool:
+        self._stop.wait(backoff_delay(failures - 1))
+        if self._stop.is_set():
+            return False
+        try:
+            self.source.open()
+        except Exception as exc:
+            log.debug("%s: reopen attempt %d failed: %s", self.source.name, failures, exc)
+            return False
+        self.reopens += 1
+        return True
