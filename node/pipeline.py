@@ -1,0 +1,176 @@
+"""The live pipeline: where every frame goes.
+
+    source --capture thread--> [capture slot] --process thread--> [processed slot]
+           --model thread--> sink runners (one thread and one-frame mailbox each)
+
+Each arrow into a [slot] keeps only the newest frame: a stale frame is dropped, never queued.
+The process thread preprocesses frame n+1 while the model thread runs frame n, and starts it just
+in time (`process_start_delay`) so the frame the model takes is as fresh as the capture allows.
+The temporal steps (frame_diff, accumulation, the lerps) advance once per model frame, as in the
+original app's loop. The ParamStore is read once per frame (one snapshot, carried with the frame).
+When no new capture arrives (the source is lost, frozen or disabled), the last raw frame is
+processed again at the source's rate, so outputs keep flowing and faders keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from node.frames import Frame, LatestSlot
+from node.inference.base import Model
+from node.pacing import process_start_delay
+from node.params import ParamSnapshot, ParamStore
+from node.process.model_stage import ModelStage
+from node.process.preprocess import Preprocessor
+from node.sinks.base import Sink
+from node.sinks.runner import SinkRunner
+from node.sources.base import Source
+from node.sources.capture import CaptureThread
+from node.stats import FrameStats
+
+log = logging.getLogger(__name__)
+
+EMA = 0.2  # weight of the newest sample in the stage-time averages used for pacing
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame after preprocessing, with the parameter snapshot it was processed under."""
+
+    image: np.ndarray
+    index: int
+    t_capture: float
+    params: ParamSnapshot
+
+
+class Pipeline:
+    """Owns the threads between one opened source and opened sinks. `start`, then `stop` once."""
+
+    def __init__(
+        self,
+        source: Source,
+        sinks: Sequence[Sink],
+        params: ParamStore,
+        model: Model | None = None,
+        *,
+        stats_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.params = params
+        self.stats = FrameStats(clock=clock)
+        self.clock = clock
+        self.stats_interval = stats_interval
+        self.stopped = threading.Event()
+        self._stop = threading.Event()
+        self._captured: LatestSlot[Frame] = LatestSlot()
+        self._prepared: LatestSlot[Prepared] = LatestSlot()
+        self.capture = CaptureThread(source, self._captured, params, self.stats, clock=clock)
+        self.sinks = [SinkRunner(sink, source.fps) for sink in sinks]
+        self.model_stage = ModelStage(model, timer=self.stats.stage)
+        self._pending_model: list[Model | None] = []
+        self._preprocessor = Preprocessor()
+        self._frame_interval = 1.0 / source.fps
+        self._inference_ema = 0.0
+        self._preprocess_ema = 0.0
+        self._t_taken = clock()
+        self._threads = [
+            threading.Thread(target=self._process_loop, name="process", daemon=True),
+            threading.Thread(target=self._model_loop, name="model", daemon=True),
+        ]
+        self.stats.dropped_sources.append(("capture", lambda: self._captured.dropped))
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for runner in self.sinks:
+            runner.start()
+        for thread in self._threads:
+            thread.start()
+        self.capture.start()
+
+    def stop(self) -> None:
+        """Stop in dependency order: capture, processing, then flush and close every sink."""
+        if self.stopped.is_set():
+            return
+        self._stop.set()
+        self.capture.stop()
+        self._captured.close()
+        self._prepared.close()
+        for thread in self._threads:
+            thread.join(5.0)
+        for runner in self.sinks:
+            runner.stop()
+        old = self.model_stage.swap(None)
+        if old is not None:
+            old.close()
+        self.stopped.set()
+
+    def swap_model(self, model: Model | None) -> None:
+        """Switch models between two frames; the old model is closed by the model thread."""
+        self._pending_model.append(model)
+
+    # -- the process thread ----------------------------------------------------------------
+
+    def _process_loop(self) -> None:
+        held: Frame | None = None  # the raw frame processed last; reused when none is new
+        while not self._stop.is_set():
+            if not self._prepared.wait_taken(timeout=0.1):
+                continue
+            delay = process_start_delay(self._inference_ema, self._preprocess_ema)
+            wait = self._t_taken + delay - self.clock()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            p = self.params.snapshot()
+            new = self._captured.get(timeout=self._frame_interval)
+            if new is not None and not (p.as_bool("capture.freeze") and held is not None):
+                held = new
+            if held is None:
+                continue
+            t_capture = new.t_capture if new is not None and held is new else self.clock()
+            self._prepared.put(self._prepare(held, t_capture, p))
+
+    def _prepare(self, frame: Frame, t_capture: float, p: ParamSnapshot) -> Prepared:
+        start = time.perf_counter()
+        spec = self.model_stage.input_spec
+        processed = self._preprocessor(frame.image, p, spec.size, spec.channels)
+        elapsed = time.perf_counter() - start
+        self.stats.stage("preprocess", elapsed)
+        self._preprocess_ema += EMA * (elapsed - self._preprocess_ema)
+        return Prepared(processed.image, frame.index, t_capture, p)
+
+    # -- the model thread ------------------------------------------------------------------
+
+    def _model_loop(self) -> None:
+        next_log = self.clock() + self.stats_interval
+        while not self._stop.is_set():
+            if self.clock() >= next_log:
+                next_log = self.clock() + self.stats_interval
+                log.info("%s", self.stats.snapshot().line())
+            item = self._prepared.get(timeout=0.1)
+            if item is None:
+                continue
+            self._t_taken = self.clock()
+            self._apply_pending_model()
+            start = time.perf_counter()
+            image = self.model_stage(item.image, item.params)
+            self._inference_ema += EMA * (time.perf_counter() - start - self._inference_ema)
+            self._publish(Frame(image, item.index, item.t_capture))
+
+    def _apply_pending_model(self) -> None:
+        while self._pending_model:
+            old = self.model_stage.swap(self._pending_model.pop(0))
+            if old is not None:
+                old.close()
+
+    def _publish(self, frame: Frame) -> None:
+        start = time.perf_counter()
+        for runner in self.sinks:
+            runner.offer(frame)
+        self.stats.stage("publish", time.perf_counter() - start)
+        self.stats.published(frame.t_capture)

@@ -1,0 +1,47 @@
+"""The Sink contract every output implements.
+
+`open(fps)` is called once before the first frame, `write(frame)` from one thread only, and
+`close()` (idempotent) after the writing thread has stopped; it flushes and finalises.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from node.frames import Frame
+from node.spec import Spec
+
+
+class Sink(ABC):
+    """An output. `realtime` sinks receive the live stream (frames may be skipped upstream);
+    offline ones (`render`) receive every frame in order."""
+
+    scheme: ClassVar[str]
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: Spec, *, realtime: bool) -> Sink:
+        """Build (not open) from a spec; raise SpecError for bad options."""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this kind of sink cannot work on this machine, or None; never opens hardware."""
+        return None
+
+    @abstractmethod
+    def open(self, fps: float) -> None:
+        """Acquire the output at the pipeline's nominal rate; raise SinkError with a reason."""
+
+    @abstractmethod
+    def write(self, frame: Frame) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def name(self) -> str:
+        return str(self.spec)

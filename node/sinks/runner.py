@@ -1,0 +1,91 @@
+"""One thread per sink with a one-frame mailbox, so a slow or failing sink never slows the
+pipeline or the other sinks. A failing sink is logged once, closed and reopened with backoff."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from node.frames import Frame, LatestSlot
+from node.pacing import backoff_delay
+from node.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+
+class SinkRunner:
+    def __init__(self, sink: Sink, fps: float) -> None:
+        self.sink = sink
+        self.fps = fps
+        self.mailbox: LatestSlot[Frame] = LatestSlot()
+        self.errors = 0
+        self.write_s = 0.0  # last write's duration, for status lines
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sink {sink.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, frame: Frame) -> None:
+        """Never blocks: a frame the sink has not taken yet is replaced by this one."""
+        self.mailbox.put(frame)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write the frame still in the mailbox, then close the sink (after the thread left it)."""
+        self._stop.set()
+        self.mailbox.close()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning(
+                "%s did not finish writing in %.1f s; not closing it", self.sink.name, timeout
+            )
+            return
+        self._close_quietly()
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            frame = self.mailbox.get(timeout=0.1)
+            if frame is None:
+                if self._stop.is_set():
+                    return
+                continue
+            if failures and not self._reopen(failures):
+                failures += 1
+                continue
+            start = time.perf_counter()
+            try:
+                self.sink.write(frame)
+            except Exception as exc:
+                self.errors += 1
+                if not failures:
+                    log.warning(
+                        "%s failed (%s: %s); retrying with backoff, other outputs go on",
+                        self.sink.name,
+                        type(exc).__name__,
+                        exc,
+                    )
+                failures += 1
+                self._close_quietly()
+                continue
+            if failures:
+                log.info("%s is writing again", self.sink.name)
+                failures = 0
+            self.write_s = time.perf_counter() - start
+
+    def _reopen(self, failures: int) -> bool:
+        if self._stop.wait(backoff_delay(failures - 1)):
+            return False
+        try:
+            self.sink.open(self.fps)
+        except Exception as exc:
+            log.debug("%s: reopen failed: %s", self.sink.name, exc)
+            return False
+        return True
+
+    def _close_quietly(self) -> None:
+        try:
+            self.sink.close()
+        except Exception as exc:
+            log.warning("%s: error while closing: %s", self.sink.name, exc)
