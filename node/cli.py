@@ -1,0 +1,269 @@
+"""The `pix2pix-node` command: run | render | params.
+
+A user error (a bad flag, spec, file or value) is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from node import __version__
+from node.config import LOG_LEVELS, NodeConfig, load_config
+from node.docs import params_json, params_text
+from node.errors import SinkError, SourceError, UserError
+from node.inference.base import Model
+from node.params import ParamError, ParamStore, spec_for
+from node.pipeline import Pipeline
+from node.render import render
+from node.sinks import SINKS, Sink, create_sink
+from node.sources import SOURCES, Source, create_source
+
+log = logging.getLogger("node")
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, object]:
+    """`group.name=value` pairs checked against the table; a bad name or type is a ParamError."""
+    values: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise ParamError(f"--set expects group.name=value, got {item!r}")
+        spec = spec_for(name.strip())
+        values[spec.key] = spec.coerce(raw.strip())[0]
+    return values
+
+
+def _as_spec(text: str, known: list[str]) -> str:
+    """A bare path means `file:PATH`; anything that starts with a known scheme is a spec."""
+    scheme = text.partition(":")[0].partition("?")[0].lower()
+    return text if scheme in known else f"file:{text}"
+
+
+def _load_model(name: str) -> Model | None:
+    if name.lower() in ("", "none"):
+        return None
+    raise UserError(
+        f"unknown model {name!r}; available: none (the processed input passes through). "
+        "Model descriptors and backends arrive with the models issue."
+    )
+
+
+def _open_source(text: str | None) -> Source:
+    """Open the source; with none given, try the first webcam and fall back to the test scene."""
+    if text is not None:
+        source = create_source(text, loop=True)
+        source.open()
+        return source
+    try:
+        source = create_source("webcam:0", loop=True)
+        source.open()
+        return source
+    except SourceError as exc:
+        log.info("%s; running on the built-in synthetic scene instead", exc)
+    source = create_source("synthetic", loop=True)
+    source.open()
+    return source
+
+
+def _open_sinks(sinks: Sequence[Sink], fps: float) -> None:
+    """Open every sink or none: on a failure the ones already open are closed again."""
+    opened: list[Sink] = []
+    try:
+        for sink in sinks:
+            sink.open(fps)
+            opened.append(sink)
+    except BaseException:
+        for sink in opened:
+            sink.close()
+        raise
+
+
+def _config_from_args(args: argparse.Namespace) -> NodeConfig:
+    config = load_config(Path(args.config)) if getattr(args, "config", None) else NodeConfig()
+    if getattr(args, "source", None) is not None:
+        config.source = args.source
+    if getattr(args, "sink", None):
+        config.sinks = list(args.sink)
+    if args.model is not None:
+        config.model = args.model
+    if args.log_level is not None:
+        config.log_level = args.log_level.upper()
+    config.params = {**config.params, **_parse_set(args.set or [])}
+    return config
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config_from_args(args)
+    _setup_logging(config.log_level)
+    params = ParamStore(config.params)
+    model = _load_model(config.model)
+    sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
+    source = _open_source(config.source)
+    try:
+        _open_sinks(sinks, source.fps)
+    except BaseException:
+        source.close()
+        raise
+    pipeline = Pipeline(source, sinks, params, model, stats_interval=config.stats_interval)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    log.info(
+        "running: source %s (%.3g fps) -> model %s -> %s",
+        source.name,
+        source.fps,
+        config.model,
+        ", ".join(s.name for s in sinks),
+    )
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    pipeline.start()
+    try:
+        while not stop.wait(0.05):
+            if args.frames is not None and pipeline.stats.frames >= args.frames:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        pipeline.stop()
+    log.info("stopped after %d frames: %s", pipeline.stats.frames, pipeline.stats.snapshot().line())
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    config = _config_from_args(args)
+    _setup_logging(config.log_level)
+    params = ParamStore(config.params)
+    model = _load_model(config.model)
+    source = create_source(_as_spec(args.input, SOURCES.schemes()), loop=False)
+    if (
+        source.spec.scheme != "file"
+        and args.frames is None
+        and source.spec.options.get("frames") is None
+    ):
+        raise UserError(f"{source.name} never ends: give --frames N")
+    sink_spec = _as_spec(args.output, SINKS.schemes())
+    source.open()
+    try:
+        sink = create_sink(sink_spec, realtime=False)
+        sink.open(source.fps)
+        try:
+            count = render(
+                source, sink, params, model, limit=args.frames, progress=not args.no_progress
+            )
+        finally:
+            sink.close()
+    finally:
+        source.close()
+        if model is not None:
+            model.close()
+    log.info("rendered %d frames from %s to %s", count, source.name, sink.name)
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    print(params_json() if args.json else params_text())
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        help="model name from the models folder; 'none' passes the "
+        "processed input through (default)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="GROUP.NAME=VALUE",
+        help="set a parameter at start, e.g. --set process.canny_t1=20 (repeatable)",
+    )
+    p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--log-level", choices=[*LOG_LEVELS, *(lvl.lower() for lvl in LOG_LEVELS)])
+    p.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pix2pix-node", description="Headless real-time pix2pix video node.")
+    parser.add_argument("--version", action="version", version=f"pix2pix-node {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the live node until Ctrl-C / SIGTERM")
+    run.add_argument(
+        "--source",
+        metavar="SPEC",
+        help="webcam:N, file:PATH, synthetic (default: webcam:0, else synthetic)",
+    )
+    run.add_argument(
+        "--sink",
+        action="append",
+        metavar="SPEC",
+        help="file:PATH.mp4 or null (repeatable; default null)",
+    )
+    run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    _add_common(run)
+    run.set_defaults(func=cmd_run)
+
+    ren = sub.add_parser("render", help="process a whole input offline, every frame, in order")
+    ren.add_argument("input", help="a video, image or folder of images (or a source spec)")
+    ren.add_argument("output", help="a video file to write: .mp4 .mov .m4v .mkv .avi")
+    ren.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_common(ren)
+    ren.set_defaults(func=cmd_render)
+
+    par = sub.add_parser("params", help="print the parameter table (OSC addresses)")
+    par.add_argument("--json", action="store_true", help="as a JSON list of objects")
+    par.set_defaults(func=cmd_params)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag in ("frames", "duration"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            parser.error(f"--{flag} must be > 0")
+    try:
+        code: int = args.func(args)
+        return code
+    except (UserError, ParamError, SourceError, SinkError) as exc:
+        print(f"pix2pix-node: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Views of the parameter table for people: the `params` command, its JSON, the README table."""
+
+from __future__ import annotations
+
+import json
+
+from node.params import PARAMS, ParamSpec
+
+
+def _range(spec: ParamSpec) -> str:
+    return "" if spec.min is None else f"{spec.min:g}..{spec.max:g}"
+
+
+def _default(spec: ParamSpec) -> str:
+    return str(spec.default).lower() if spec.type == "bool" else f"{spec.default:g}"
+
+
+def params_json() -> str:
+    rows = [
+        {
+            "address": p.address,
+            "group": p.group,
+            "name": p.name,
+            "type": p.type,
+            "default": p.default,
+            "min": p.min,
+            "max": p.max,
+            "doc": p.doc,
+        }
+        for p in PARAMS
+    ]
+    return json.dumps(rows, indent=2)
+
+
+def params_text() -> str:
+    header = ("address", "type", "default", "range", "doc")
+    rows = [header] + [(p.address, p.type, _default(p), _range(p), p.doc) for p in PARAMS]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows
+    )
+
+
+def params_markdown() -> str:
+    lines = [
+        "| OSC address | `--set` name | type | default | range | what it does |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{p.address}` | `{p.key}` | {p.type} | {_default(p)} | {_range(p)} | {p.doc} |"
+        for p in PARAMS
+    ]
+    return "\n".join(lines)

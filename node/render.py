@@ -1,0 +1,47 @@
+"""Offline rendering: every frame of a finite input, in order, none dropped, one thread."""
+
+from __future__ import annotations
+
+import time
+
+from tqdm import tqdm
+
+from node.errors import EndOfStream
+from node.frames import Frame
+from node.inference.base import Model
+from node.params import ParamStore
+from node.process.model_stage import ModelStage
+from node.process.preprocess import Preprocessor
+from node.sinks.base import Sink
+from node.sources.base import Source
+
+
+def render(
+    source: Source,
+    sink: Sink,
+    params: ParamStore,
+    model: Model | None = None,
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+) -> int:
+    """Process opened `source` into opened `sink` until the source ends or `limit` frames;
+    returns the number of frames written. The caller closes both."""
+    preprocess = Preprocessor()
+    stage = ModelStage(model)
+    total = source.frame_count if limit is None else min(limit, source.frame_count or limit)
+    written = 0
+    with tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True) as bar:
+        while limit is None or written < limit:
+            try:
+                image = source.read()
+            except EndOfStream:
+                break
+            t_capture = time.monotonic()
+            p = params.snapshot()
+            spec = stage.input_spec
+            processed = preprocess(image, p, spec.size, spec.channels)
+            sink.write(Frame(stage(processed.image, p), written, t_capture))
+            written += 1
+            bar.update()
+    return written

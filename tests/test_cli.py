@@ -1,0 +1,172 @@
+"""The command line as a user meets it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import read_video, write_video
+
+from node.cli import main
+from node.params import PARAMS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def node(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def test_render_writes_every_frame(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    result = node(
+        "render",
+        "synthetic?width=320&height=240&frames=25",
+        str(out),
+        "--set",
+        "process.canny_t1=30",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    frames = read_video(str(out))
+    assert len(frames) == 25 and frames[0].shape == (256, 256, 3)
+    assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed
+
+
+def test_render_a_video_file_in_order(tmp_path: Path) -> None:
+    clip, out = tmp_path / "clip.avi", tmp_path / "out.avi"
+    write_video(str(clip), 12, size=(200, 120))
+    assert (
+        main(
+            [
+                "render",
+                str(clip),
+                str(out),
+                "--no-progress",
+                "--set",
+                "process.canny=false",
+                "--set",
+                "process.pre_median=0",
+                "--set",
+                "predict.post_time_lerp=0",
+                "--set",
+                "capture.flip_h=false",
+            ]
+        )
+        == 0
+    )
+    frames = read_video(str(out))
+    assert len(frames) == 12
+    levels = [int(f[5, 5, 0]) for f in frames]  # clip frame k is grey 20*k
+    assert levels == sorted(levels) and levels[-1] - levels[0] > 150
+
+
+def test_run_stops_cleanly_on_sigterm_with_a_valid_file(tmp_path: Path) -> None:
+    out = tmp_path / "live.mp4"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "run",
+            "--source",
+            "synthetic",
+            "--sink",
+            f"file:{out}",
+            "--log-level",
+            "info",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        partial = tmp_path / ".live.partial.mp4"
+        while not (partial.exists() and partial.stat().st_size > 10_000):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "SIGTERM" in stderr and "Traceback" not in stderr
+    assert len(read_video(str(out))) > 5 and not partial.exists()
+
+
+def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path) -> None:
+    if Path("/dev/video0").exists():
+        pytest.skip("a camera is attached")
+    result = node("run", "--frames", "10")
+    assert result.returncode == 0, result.stderr
+    fallback = [ln for ln in result.stderr.splitlines() if "synthetic" in ln and "webcam" in ln]
+    assert len(fallback) == 1
+    assert "WARN" not in result.stderr  # no OpenCV noise
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--source", "camera:0"], "known sources: file, synthetic, webcam"),
+        (["run", "--source", "file:/no/such.mp4"], "no such file"),
+        (["run", "--set", "process.nope=1"], "valid names: capture.enabled"),
+        (["run", "--set", "process.canny_t1=high"], "process.canny_t1 expects int"),
+        (["run", "--set", "process.canny=maybe"], "expects bool"),
+        (["run", "--set", "canny_t1"], "group.name=value"),
+        (["run", "--sink", "file:/no/such/dir/out.mp4"], "no such folder"),
+        (["run", "--sink", "file:out.gif"], "must end in one of"),
+        (["run", "--frames", "0"], "--frames must be > 0"),
+        (["run", "--model", "nope"], "unknown model 'nope'"),
+        (["run", "--config", "/no/such.toml"], "config file not found"),
+        (["render", "synthetic", "x.mp4"], "never ends"),
+        (["render", "/no/such.mp4", "x.mp4"], "no such file"),
+        (["jump"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
+    result = node(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [ln for ln in result.stderr.splitlines() if "error" in ln]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_file_is_a_user_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('source = "synthetic"\ncolour = "red"\n')
+    result = node("run", "--config", str(cfg))
+    assert result.returncode == 2 and "unknown key 'colour'" in result.stderr
+    cfg.write_text("source = [")
+    assert "not valid TOML" in node("run", "--config", str(cfg)).stderr
+
+
+def test_params_json_lists_the_table() -> None:
+    result = node("params", "--json")
+    rows = json.loads(result.stdout)
+    assert [r["address"] for r in rows] == [p.address for p in PARAMS]
+    keys = {"address", "group", "name", "type", "default", "min", "max", "doc"}
+    assert all(set(r) == keys for r in rows)
+    canny_t1 = next(r for r in rows if r["address"] == "/process/canny_t1")
+    assert (canny_t1["default"], canny_t1["min"], canny_t1["max"]) == (1, 0, 500)
+    text = node("params").stdout
+    assert "/predict/post_time_lerp" in text and "0..1" in text
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("pix2pix-node")
+    if not script.exists():
+        pytest.skip("run inside the project's venv (make test) to check the console script")
+    result = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, env={**os.environ}, timeout=60
+    )
+    assert result.returncode == 0 and "pix2pix-node" in result.stdout
