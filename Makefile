@@ -2,24 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: setup run test lint readme clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-setup: $(STAMP)
+# The node with its fast backends (ONNX Runtime, LiteRT).
+$(RUN_STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[onnx,litert]'
+	touch $@
+
+# Everything the tests use, TensorFlow included (TF1 checkpoints, conversion).
+$(TEST_STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,tf,dev]'
+	touch $@ $(RUN_STAMP)
+
+setup: $(RUN_STAMP)
 
 # The live node: the first webcam, or the built-in synthetic scene when there is none.
 # Extra flags go in ARGS, e.g.  make run ARGS="--sink file:show.mp4 --set process.canny_t1=20"
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/pix2pix-node run $(ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -27,7 +36,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
-readme: $(STAMP)
+readme: $(RUN_STAMP)
 	$(BIN)/python tools/update_readme.py
 
 clean:

@@ -17,10 +17,18 @@ from types import FrameType
 from typing import NoReturn
 
 from node import __version__
+from node.cli_models import (
+    add_models_parser,
+    backend_options,
+    cmd_models_check,
+    cmd_models_convert,
+    cmd_models_list,
+    library_from,
+    load_model,
+)
 from node.config import LOG_LEVELS, NodeConfig, load_config
 from node.docs import params_json, params_text
 from node.errors import SinkError, SourceError, UserError
-from node.inference.base import Model
 from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
 from node.render import render
@@ -55,15 +63,6 @@ def _as_spec(text: str, known: list[str]) -> str:
     """A bare path means `file:PATH`; anything that starts with a known scheme is a spec."""
     scheme = text.partition(":")[0].partition("?")[0].lower()
     return text if scheme in known else f"file:{text}"
-
-
-def _load_model(name: str) -> Model | None:
-    if name.lower() in ("", "none"):
-        return None
-    raise UserError(
-        f"unknown model {name!r}; available: none (the processed input passes through). "
-        "Model descriptors and backends arrive with the models issue."
-    )
 
 
 def _open_source(text: str | None) -> Source:
@@ -102,11 +101,11 @@ def _config_from_args(args: argparse.Namespace) -> NodeConfig:
         config.source = args.source
     if getattr(args, "sink", None):
         config.sinks = list(args.sink)
-    if args.model is not None:
+    if getattr(args, "model", None) is not None:
         config.model = args.model
-    if args.log_level is not None:
+    if getattr(args, "log_level", None) is not None:
         config.log_level = args.log_level.upper()
-    config.params = {**config.params, **_parse_set(args.set or [])}
+    config.params = {**config.params, **_parse_set(getattr(args, "set", None) or [])}
     return config
 
 
@@ -123,8 +122,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     _setup_logging(config.log_level)
     params = ParamStore(config.params)
-    model = _load_model(config.model)
     sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
+    library = library_from(config, args.models_dir)
+    options = backend_options(config)
+    model = load_model(library, config.model, options)
     source = _open_source(config.source)
     try:
         _open_sinks(sinks, source.fps)
@@ -165,7 +166,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     _setup_logging(config.log_level)
     params = ParamStore(config.params)
-    model = _load_model(config.model)
+    model = load_model(library_from(config, args.models_dir), config.model, backend_options(config))
     source = create_source(_as_spec(args.input, SOURCES.schemes()), loop=False)
     if (
         source.spec.scheme != "file"
@@ -192,6 +193,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.config)) if args.config else NodeConfig()
+    _setup_logging("WARNING")
+    library = library_from(config, args.models_dir)
+    if args.action == "check":
+        return cmd_models_check(library, args.name, backend_options(config), args.seconds)
+    if args.action == "convert":
+        return cmd_models_convert(library, args)
+    return cmd_models_list(library)
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     print(params_json() if args.json else params_text())
     return 0
@@ -200,8 +212,14 @@ def cmd_params(args: argparse.Namespace) -> int:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
-        help="model name from the models folder; 'none' passes the "
-        "processed input through (default)",
+        help="model name or index from `pix2pix-node models`; 'none' passes the processed "
+        "input through (default)",
+    )
+    p.add_argument(
+        "--models-dir",
+        action="append",
+        metavar="DIR",
+        help="another folder of model descriptors (repeatable)",
     )
     p.add_argument(
         "--set",
@@ -241,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_common(ren)
     ren.set_defaults(func=cmd_render)
+
+    add_models_parser(sub).set_defaults(func=cmd_models)
 
     par = sub.add_parser("params", help="print the parameter table (OSC addresses)")
     par.add_argument("--json", action="store_true", help="as a JSON list of objects")

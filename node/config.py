@@ -4,6 +4,10 @@
 source = "webcam:0"              # or "file:clip.mp4", "synthetic?width=1280&height=720"
 sinks = ["file:show.mp4"]
 model = "none"
+models_dirs = ["~/pix2pix-models"] # searched before ./models and the bundled models folder
+model_formats = ["onnx", "tflite"] # preferred formats when a model has several (default: fastest)
+threads = 2                      # inference threads (default: the backend's, all cores)
+onnx_providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # default: best available
 log_level = "INFO"
 stats_interval = 5.0             # seconds between the fps / latency log lines
 
@@ -27,6 +31,18 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+KEYS = (
+    "source",
+    "sinks",
+    "model",
+    "models_dirs",
+    "model_formats",
+    "threads",
+    "onnx_providers",
+    "log_level",
+    "stats_interval",
+    "params",
+)
 
 
 @dataclass
@@ -34,6 +50,10 @@ class NodeConfig:
     source: str | None = None  # None: try webcam:0, fall back to synthetic
     sinks: list[str] = field(default_factory=list)
     model: str = "none"
+    models_dirs: list[str] = field(default_factory=list)
+    model_formats: list[str] = field(default_factory=list)
+    threads: int | None = None
+    onnx_providers: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     stats_interval: float = 5.0
     params: dict[str, object] = field(default_factory=dict)
@@ -70,13 +90,17 @@ def load_config(path: Path) -> NodeConfig:
         if key == "source":
             _expect(path, key, value, str, "a spec string")
             config.source = value
-        elif key == "sinks":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: sinks must be a list of spec strings, got {value!r}")
-            config.sinks = list(value)
         elif key == "model":
             _expect(path, key, value, str, "a model name")
             config.model = value
+        elif key in ("sinks", "models_dirs", "model_formats", "onnx_providers"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: {key} must be a list of strings, got {value!r}")
+            setattr(config, key, list(value))
+        elif key == "threads":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{path}: threads must be a positive integer, got {value!r}")
+            config.threads = value
         elif key == "log_level":
             if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
                 raise ConfigError(f"{path}: log_level must be one of {', '.join(LOG_LEVELS)}")
@@ -88,8 +112,5 @@ def load_config(path: Path) -> NodeConfig:
             _expect(path, key, value, dict, "a table of parameter values")
             config.params = _flatten(value)
         else:
-            raise ConfigError(
-                f"{path}: unknown key {key!r}; known: source, sinks, model, log_level, "
-                "stats_interval, params"
-            )
+            raise ConfigError(f"{path}: unknown key {key!r}; known: {', '.join(KEYS)}")
     return config

@@ -23,7 +23,8 @@ def test_config_file_with_nested_params(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("sinks = 'null'", "list of spec strings"),
+        ("sinks = 'null'", "list of strings"),
+        ("threads = 0", "positive integer"),
         ("stats_interval = true", "number of seconds"),
         ("log_level = 'loud'", "log_level must be one of"),
         ("params = 3", "table of parameter values"),

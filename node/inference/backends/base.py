@@ -1,0 +1,92 @@
+"""What every backend shares: the descriptor's specs, layout handling, shape checks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from node.inference.descriptor import ModelDescriptor, ModelError
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Settings from the config. `threads`: intra-op threads (None: the backend's default, all
+    cores). `onnx_providers`: ONNX Runtime execution providers in order (None: best available)."""
+
+    threads: int | None = None
+    onnx_providers: tuple[str, ...] | None = None
+
+
+class BackendModel(ABC):
+    """A loaded model behind the pipeline's Model protocol.
+
+    Subclasses implement `_load` and `_run` (the bare session call, in the model's own layout);
+    this class turns the pipeline's NHWC batches into the model's layout and back.
+    """
+
+    format: ClassVar[str]
+
+    def __init__(self, desc: ModelDescriptor) -> None:
+        self.descriptor = desc
+        self.name = desc.name
+        self.input_spec = desc.input.spec
+        self.output_spec = desc.output.spec
+        self._nchw = desc.layout == "NCHW"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this backend cannot run here (its library is missing), or None."""
+        return None
+
+    @classmethod
+    @abstractmethod
+    def load(cls, desc: ModelDescriptor, options: BackendOptions) -> BackendModel: ...
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self._nchw:
+            out = self._run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+            return out.transpose(0, 2, 3, 1)
+        return self._run(batch)
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing native
+        """Free native resources; idempotent."""
+
+    def expected_input_shape(self) -> tuple[int, ...]:
+        """The model's own input shape (batch 1) as the descriptor promises it."""
+        h, w, c = self.input_spec.shape
+        return (1, c, h, w) if self._nchw else (1, h, w, c)
+
+    def check_shape(self, what: str, actual: object) -> None:
+        """Compare a model's declared shape with the descriptor's; unknown dims (None, -1,
+        names) match anything."""
+        expected = self.expected_input_shape() if what == "input" else self._output_shape()
+        dims = list(actual) if isinstance(actual, list | tuple | np.ndarray) else None
+        if dims is None or len(dims) != 4:
+            raise ModelError(
+                f"{self.descriptor.path}: {what} has shape {actual}, expected a "
+                f"4-D image batch like {expected}"
+            )
+        for got, want in zip(dims[1:], expected[1:], strict=True):
+            if isinstance(got, int | np.integer) and int(got) > 0 and int(got) != want:
+                raise ModelError(
+                    f"{self.descriptor.path}: {what} shape {list(dims)} does not match the "
+                    f"descriptor {self.descriptor.json_path.name} ({self.descriptor.layout} "
+                    f"{list(expected)})"
+                )
+
+    def _output_shape(self) -> tuple[int, ...]:
+        h, w, c = self.output_spec.shape
+        return (1, c, h, w) if self._nchw else (1, h, w, c)
+
+
+def require_file(desc: ModelDescriptor, folder: bool = False) -> None:
+    ok = desc.path.is_dir() if folder else desc.path.is_file()
+    if not ok:
+        kind = "folder" if folder else "file"
+        raise ModelError(f"{desc.json_path}: model {kind} not found: {desc.path}")

@@ -1,0 +1,82 @@
+"""LiteRT (`ai-edge-litert`, or TensorFlow's own `tf.lite` when that is what is installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from node.inference.backends.base import BackendModel, BackendOptions, require_file
+from node.inference.descriptor import ModelDescriptor, ModelError
+from node.inference.tfutil import tensorflow
+
+
+def _interpreter_class() -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        tf = tensorflow()
+
+        return tf.lite.Interpreter
+
+
+class LiteRTModel(BackendModel):
+    format = "tflite"
+
+    def __init__(
+        self, desc: ModelDescriptor, interpreter: Any, in_index: int, out_index: int
+    ) -> None:
+        super().__init__(desc)
+        self._interpreter = interpreter
+        self._in, self._out = in_index, out_index
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if not any(importlib.util.find_spec(m) for m in ("ai_edge_litert", "tensorflow")):
+            return "LiteRT is not installed: pip install 'pix2pix-node[litert]'"
+        return None
+
+    @classmethod
+    def load(cls, desc: ModelDescriptor, options: BackendOptions) -> LiteRTModel:
+        require_file(desc)
+        try:
+            interpreter = _interpreter_class()(
+                model_path=str(desc.path), num_threads=options.threads
+            )
+            interpreter.allocate_tensors()
+        except Exception as exc:
+            raise ModelError(f"{desc.path}: LiteRT cannot load it: {exc}") from None
+        inp = _pick(desc, "input", interpreter.get_input_details(), desc.input.opname)
+        out = _pick(desc, "output", interpreter.get_output_details(), desc.output.opname)
+        if inp["dtype"] != np.float32:
+            raise ModelError(
+                f"{desc.path}: input is {np.dtype(inp['dtype']).name}, the node feeds float32"
+            )
+        model = cls(desc, interpreter, int(inp["index"]), int(out["index"]))
+        model.check_shape("input", [int(d) for d in inp["shape"]])
+        return model
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        self._interpreter.set_tensor(self._in, batch)
+        self._interpreter.invoke()
+        result: np.ndarray = self._interpreter.get_tensor(self._out)
+        return result
+
+    def close(self) -> None:
+        self._interpreter = None
+
+
+def _pick(
+    desc: ModelDescriptor, what: str, details: list[dict[str, Any]], name: str | None
+) -> dict[str, Any]:
+    if name is None:
+        return details[0]
+    plain = name[:-2] if name.endswith(":0") else name
+    for detail in details:
+        if detail["name"] in (name, plain) or detail["name"].endswith(f"{plain}:0"):
+            return detail
+    names = ", ".join(d["name"] for d in details)
+    raise ModelError(f"{desc.path}: no {what} named {name!r} (it has {names})")

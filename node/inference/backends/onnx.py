@@ -1,0 +1,88 @@
+"""ONNX Runtime: `.onnx` files, with execution providers from config or the best available."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+import numpy as np
+
+from node.inference.backends.base import BackendModel, BackendOptions, require_file
+from node.inference.descriptor import ModelDescriptor, ModelError
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ORDER = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CoreMLExecutionProvider",
+    "DmlExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+def choose_providers(wanted: tuple[str, ...] | None, available: list[str]) -> list[str]:
+    """The configured providers this install has, or every known one it has, fastest first."""
+    order = wanted or PROVIDER_ORDER
+    chosen = [p for p in order if p in available]
+    missing = [p for p in (wanted or ()) if p not in available]
+    if missing:
+        log.warning(
+            "ONNX Runtime here lacks %s (it has %s)", ", ".join(missing), ", ".join(available)
+        )
+    return chosen or ["CPUExecutionProvider"]
+
+
+class OnnxModel(BackendModel):
+    format = "onnx"
+
+    def __init__(self, desc: ModelDescriptor, session: Any, in_name: str, out_name: str) -> None:
+        super().__init__(desc)
+        self._session = session
+        self._in_name, self._out_name = in_name, out_name
+        self._outputs = [out_name]
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed: pip install 'pix2pix-node[onnx]'"
+        return None
+
+    @classmethod
+    def load(cls, desc: ModelDescriptor, options: BackendOptions) -> OnnxModel:
+        import onnxruntime as ort
+
+        require_file(desc)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if options.threads:
+            so.intra_op_num_threads = options.threads
+        so.log_severity_level = 3
+        providers = choose_providers(options.onnx_providers, ort.get_available_providers())
+        try:
+            session = ort.InferenceSession(str(desc.path), so, providers=providers)
+        except Exception as exc:
+            raise ModelError(f"{desc.path}: ONNX Runtime cannot load it: {exc}") from None
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        inp = _pick(desc, "input", inputs, desc.input.opname)
+        out = _pick(desc, "output", outputs, desc.output.opname)
+        model = cls(desc, session, inp.name, out.name)
+        model.check_shape("input", inp.shape)
+        log.debug("%s: ONNX Runtime providers %s", desc.path, session.get_providers())
+        return model
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        result: np.ndarray = self._session.run(self._outputs, {self._in_name: batch})[0]
+        return result
+
+
+def _pick(desc: ModelDescriptor, what: str, nodes: list[Any], name: str | None) -> Any:
+    if name is None:
+        return nodes[0]
+    plain = name[:-2] if name.endswith(":0") else name
+    for node in nodes:
+        if node.name in (name, plain):
+            return node
+    names = ", ".join(n.name for n in nodes)
+    raise ModelError(f"{desc.path}: no {what} named {name!r} (it has {names})")

@@ -1,0 +1,128 @@
+"""The model library: every descriptor in the models folders, found by name or by index.
+
+A model may exist in several formats (one descriptor each, same `name`); loading picks the
+preferred format whose backend is installed, by default the fastest (`FORMATS` order), and
+falls back to the next one when a file fails to load, listing every reason if none loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from node.inference.backends import BACKENDS, BackendModel, BackendOptions
+from node.inference.descriptor import FORMATS, ModelDescriptor, ModelError, load_descriptor
+
+log = logging.getLogger(__name__)
+
+PACKAGE_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def default_dirs(extra: Sequence[Path] = ()) -> list[Path]:
+    """User folders first, then ./models, then the models folder beside the package."""
+    seen: list[Path] = []
+    for folder in [*extra, Path("models"), PACKAGE_MODELS]:
+        resolved = folder.expanduser().resolve()
+        if resolved not in seen:
+            seen.append(resolved)
+    return seen
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One descriptor file: parsed, or the reason it could not be."""
+
+    json_path: Path
+    descriptor: ModelDescriptor | None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.descriptor.name if self.descriptor else self.json_path.stem
+
+
+class ModelLibrary:
+    def __init__(self, dirs: Sequence[Path], prefer: Sequence[str] = FORMATS) -> None:
+        self.dirs = list(dirs)
+        unknown = [f for f in prefer if f not in FORMATS]
+        if unknown:
+            raise ModelError(f"unknown model format(s) {unknown}; known: {', '.join(FORMATS)}")
+        self.prefer = [*prefer, *(f for f in FORMATS if f not in prefer)]
+
+    def entries(self) -> list[LibraryEntry]:
+        """Every *.json in the folders and their direct subfolders, sorted by name then format."""
+        entries = []
+        for folder in self.dirs:
+            if not folder.is_dir():
+                continue
+            for path in sorted([*folder.glob("*.json"), *folder.glob("*/*.json")]):
+                try:
+                    entries.append(LibraryEntry(path, load_descriptor(path)))
+                except ModelError as exc:
+                    entries.append(LibraryEntry(path, None, str(exc)))
+        return sorted(entries, key=lambda e: (e.name, self._rank(e)))
+
+    def _rank(self, entry: LibraryEntry) -> int:
+        return self.prefer.index(entry.descriptor.format) if entry.descriptor else len(FORMATS)
+
+    def names(self) -> list[str]:
+        """Model names in a stable order, so index N always means the same model."""
+        return sorted({e.name for e in self.entries() if e.descriptor})
+
+    def find(self, name: str) -> list[ModelDescriptor]:
+        """All descriptors of a model (by name or index in `names()`), preferred format first."""
+        names = self.names()
+        if name.isdigit() and name not in names:
+            index = int(name)
+            if index >= len(names):
+                raise ModelError(f"no model number {index}; there are {len(names)}")
+            name = names[index]
+        found = [e.descriptor for e in self.entries() if e.descriptor and e.name == name]
+        if not found:
+            where = ", ".join(str(d) for d in self.dirs if d.is_dir()) or "no models folder"
+            raise ModelError(
+                f"unknown model {name!r}; available: {', '.join(names) or 'none'} (in {where})"
+            )
+        return found
+
+    def load(self, name: str, options: BackendOptions | None = None) -> BackendModel:
+        """Load the preferred usable format of `name`; ModelError lists every reason if none."""
+        options = options or BackendOptions()
+        reasons = []
+        for desc in self.find(name):
+            backend = BACKENDS.get(desc.format)
+            missing = backend.unavailable_reason()
+            if missing:
+                reasons.append(f"{desc.format}: {missing}")
+                continue
+            try:
+                return backend.load(desc, options)
+            except ModelError as exc:
+                reasons.append(f"{desc.format}: {exc}")
+                log.warning("model %s: %s", name, exc)
+        raise ModelError(f"model {name!r} cannot be loaded: " + "; ".join(reasons))
+
+
+def warm_up(model: BackendModel, runs: int = 1) -> float:
+    """Run the model on a neutral input (first runs allocate and optimise); returns the last
+    run's seconds. A model whose output shape differs from its descriptor fails here."""
+    h, w, c = model.input_spec.shape
+    lo, hi = model.input_spec.range
+    batch = np.full((1, h, w, c), (lo + hi) / 2, np.float32)
+    elapsed = 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = model.predict(batch)
+        elapsed = time.perf_counter() - start
+    expected = (1, *model.output_spec.shape)
+    if tuple(out.shape) != expected:
+        raise ModelError(
+            f"{model.descriptor.path}: output shape {list(out.shape)} does not match the "
+            f"descriptor's {list(expected)} (NHWC)"
+        )
+    return elapsed

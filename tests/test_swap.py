@@ -1,0 +1,104 @@
+"""Hot swap in a running pipeline: the picture never stops, a bad model changes nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ListSink
+from test_pipeline import SCENE, wait_for
+
+pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+tf = pytest.importorskip("tensorflow", reason="install the [tf] extra (make test does)")
+
+from test_models import tiny_onnx, write_json  # noqa: E402
+
+from node.inference.affinelayer import random_weights  # noqa: E402
+from node.inference.export import tf_generator  # noqa: E402
+from node.inference.library import ModelLibrary  # noqa: E402
+from node.inference.swap import ModelSwapper, SwapState  # noqa: E402
+from node.params import ParamStore  # noqa: E402
+from node.pipeline import Pipeline  # noqa: E402
+from node.sources import create_source  # noqa: E402
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> ModelLibrary:
+    tiny_onnx(tmp_path / "small.onnx")  # 32x32
+    write_json(tmp_path / "small.json", name="small", path="small.onnx")
+    module = tf_generator(random_weights(ngf=2, layers=6, seed=5), (64, 64))
+    tf.saved_model.save(
+        module,
+        str(tmp_path / "big_sm"),
+        signatures={"serving_default": module.__call__.get_concrete_function()},
+    )
+    shape = {"shape": [64, 64, 3], "range": [-1, 1]}
+    write_json(tmp_path / "big.json", name="big", path="big_sm", input=shape, output=shape)
+    (tmp_path / "bad.onnx").write_bytes(b"not a model" * 10)
+    write_json(tmp_path / "bad.json", name="bad", path="bad.onnx")
+    return ModelLibrary([tmp_path])
+
+
+@pytest.fixture
+def running(library: ModelLibrary) -> Iterator[tuple[Pipeline, ModelSwapper, ListSink]]:
+    sink = ListSink()
+    source = create_source(SCENE)
+    source.open()
+    pipeline = Pipeline(source, [sink], ParamStore(), library.load("small"))
+    swapper = ModelSwapper(library, pipeline.swap_model, current="small")
+    pipeline.start()
+    wait_for(lambda: len(sink.frames) >= 5)
+    yield pipeline, swapper, sink
+    pipeline.stop()
+
+
+def test_frames_keep_flowing_while_a_model_loads(
+    running: tuple[Pipeline, ModelSwapper, ListSink],
+) -> None:
+    _, swapper, sink = running
+    during: list[int] = []
+    states: list[SwapState] = []
+    lock = threading.Lock()
+
+    def on_state(state: SwapState) -> None:
+        with lock:
+            states.append(state)
+            during.append(len(sink.frames))
+
+    swapper.listeners.append(on_state)
+    swapper.request("big")
+    assert swapper.wait(60).status == "ready"
+    assert [s.status for s in states] == ["loading", "ready"]
+    assert during[1] - during[0] >= 3  # frames published between "loading" and "ready"
+    assert {f.image.shape for f in sink.frames[: during[0]]} == {(32, 32, 3)}
+    wait_for(lambda: sink.frames[-1].image.shape == (64, 64, 3))  # preprocessing followed
+
+
+def test_a_model_that_fails_leaves_the_current_one_running(
+    running: tuple[Pipeline, ModelSwapper, ListSink],
+) -> None:
+    pipeline, swapper, sink = running
+    swapper.request("bad")
+    state = swapper.wait(30)
+    assert state.status == "error" and "bad.onnx" in state.message
+    mark = len(sink.frames)
+    wait_for(lambda: len(sink.frames) >= mark + 10)
+    assert {f.image.shape for f in sink.frames[mark:]} == {(32, 32, 3)}
+    assert pipeline.model_stage.model is not None and pipeline.model_stage.model.name == "small"
+    swapper.request("nope")
+    assert "unknown model 'nope'" in swapper.wait(10).message
+
+
+def test_none_passes_through_and_a_newer_request_wins(
+    running: tuple[Pipeline, ModelSwapper, ListSink],
+) -> None:
+    pipeline, swapper, sink = running
+    swapper.request("big")
+    swapper.request("none")  # supersedes the load still running
+    swapper.wait(60)
+    mark = len(sink.frames)
+    wait_for(lambda: len(sink.frames) >= mark + 10)
+    assert pipeline.model_stage.model is None
+    assert sink.frames[-1].image.shape == (256, 256, 3)  # the default input size
