@@ -74,7 +74,17 @@ def convert(
     weights = read_checkpoint(checkpoint_prefix(source)) if source.format != "savedmodel" else None
     if weights is not None:
         _check_fits(weights, source)
-    _write_model(weights, source, to, target, quantize, dropout)
+    size = source.input.spec.shape[:2]
+    saved = source.path if weights is None else None
+    write_model(
+        weights,
+        (size[0], size[1]),
+        to,
+        target,
+        quantize=quantize,
+        dropout=dropout,
+        saved_model=saved,
+    )
     named = weights is not None and to != "tflite"
     desc = ModelDescriptor(
         name=name_out,
@@ -118,15 +128,17 @@ def _check_fits(weights: GeneratorWeights, source: ModelDescriptor) -> None:
         )
 
 
-def _write_model(
+def write_model(
     weights: GeneratorWeights | None,
-    source: ModelDescriptor,
+    size: tuple[int, int],
     to: str,
     target: Path,
-    quantize: str | None,
-    dropout: bool,
+    *,
+    quantize: str | None = None,
+    dropout: bool = False,
+    saved_model: Path | None = None,
 ) -> None:
-    size = source.input.spec.shape[:2]
+    """Write `weights` (or, for TFLite, the SavedModel at `saved_model`) as `to` at `target`."""
     if to == "onnx":
         assert weights is not None
         atomic_write(target, to_onnx(weights, size, dropout).SerializeToString())
@@ -139,13 +151,13 @@ def _write_model(
             fn = module.__call__.get_concrete_function()
             converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
         else:
-            converter = tf.lite.TFLiteConverter.from_saved_model(str(source.path))
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
         if quantize == "dynamic":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         try:
             data = converter.convert()
         except Exception as exc:
-            raise ModelError(f"{source.path}: TFLite conversion failed: {exc}") from None
+            raise ModelError(f"{target.name}: TFLite conversion failed: {exc}") from None
         atomic_write(target, data)
         return
     assert module is not None

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from node.inference.affinelayer import (
+    DROPOUT_LAYERS,
     DROPOUT_RATE,
     EPSILON,
     LRELU_SLOPE,
@@ -115,6 +116,38 @@ def to_onnx(weights: GeneratorWeights, size: tuple[int, int], dropout: bool = Fa
     return model
 
 
+TFLayer = tuple[Any, Any, Any, Any]  # kernel, bias, scale, offset (tensors or variables)
+
+
+def tf_forward(
+    tf: Any, x: Any, encoders: list[TFLayer], decoders: list[TFLayer], dropout: bool
+) -> Any:
+    """The generator's forward pass in TensorFlow, shared by export and training.
+
+    `dropout` applies rate 0.5 on the three innermost decoders (training, or the original's
+    random inference). Normalisation uses each image's own statistics, in training as at
+    inference, so a model behaves the same in both.
+    """
+    skips = []
+    for k, (kernel, bias, scale, offset) in enumerate(encoders):
+        if k > 0:
+            x = tf.nn.leaky_relu(x, LRELU_SLOPE)
+        x = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 2, "VALID")
+        x = _tf_finish(tf, x, bias, scale, offset)
+        skips.append(x)
+    for position, (kernel, bias, scale, offset) in enumerate(decoders):
+        if position > 0:
+            x = tf.concat([x, skips[len(skips) - 1 - position]], axis=3)
+        x = tf.nn.relu(x)
+        shape = tf.shape(x)
+        out_shape = [shape[0], shape[1] * 2, shape[2] * 2, kernel.shape[2]]
+        x = tf.nn.conv2d_transpose(x, kernel, out_shape, 2, "SAME")
+        x = _tf_finish(tf, x, bias, scale, offset)
+        if dropout and position < min(DROPOUT_LAYERS, len(decoders) - 1):
+            x = tf.nn.dropout(x, rate=DROPOUT_RATE)
+    return tf.tanh(x)
+
+
 def tf_generator(weights: GeneratorWeights, size: tuple[int, int], dropout: bool = False) -> Any:
     """A tf.Module whose `__call__` (a tf.function, NHWC batch of 1) is the generator."""
     tf = tensorflow()
@@ -124,8 +157,8 @@ def tf_generator(weights: GeneratorWeights, size: tuple[int, int], dropout: bool
     class Generator(module_base):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__(name="generator")
-            self.encoders = [_tf_layer(tf, layer) for layer in weights.encoders]
-            self.decoders = [_tf_layer(tf, layer) for layer in weights.decoders]
+            self.encoders = [tf_layer(tf, layer, trainable=False) for layer in weights.encoders]
+            self.decoders = [tf_layer(tf, layer, trainable=False) for layer in weights.decoders]
 
         @tf.function(  # type: ignore[untyped-decorator]
             input_signature=[
@@ -133,31 +166,14 @@ def tf_generator(weights: GeneratorWeights, size: tuple[int, int], dropout: bool
             ]
         )
         def __call__(self, x: Any) -> Any:
-            skips = []
-            for k, (kernel, bias, scale, offset) in enumerate(self.encoders):
-                if k > 0:
-                    x = tf.nn.leaky_relu(x, LRELU_SLOPE)
-                x = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 2, "VALID")
-                x = _tf_finish(tf, x, bias, scale, offset)
-                skips.append(x)
-            for position, (kernel, bias, scale, offset) in enumerate(self.decoders):
-                if position > 0:
-                    x = tf.concat([x, skips[len(skips) - 1 - position]], axis=3)
-                x = tf.nn.relu(x)
-                shape = tf.shape(x)
-                out_shape = [shape[0], shape[1] * 2, shape[2] * 2, kernel.shape[2]]
-                x = tf.nn.conv2d_transpose(x, kernel, out_shape, 2, "SAME")
-                x = _tf_finish(tf, x, bias, scale, offset)
-                if dropout and weights.dropout_at(position):
-                    x = tf.nn.dropout(x, rate=DROPOUT_RATE)
-            return {"output": tf.tanh(x)}
+            return {"output": tf_forward(tf, x, self.encoders, self.decoders, dropout)}
 
     return Generator()
 
 
-def _tf_layer(tf: Any, layer: Layer) -> tuple[Any, Any, Any, Any]:
+def tf_layer(tf: Any, layer: Layer, trainable: bool) -> TFLayer:
     def var(a: np.ndarray | None) -> Any:
-        return None if a is None else tf.Variable(a, trainable=False)
+        return None if a is None else tf.Variable(a, trainable=trainable)
 
     return var(layer.kernel), var(layer.bias), var(layer.scale), var(layer.offset)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,9 @@ class LiteRTModel(BackendModel):
     def load(cls, desc: ModelDescriptor, options: BackendOptions) -> LiteRTModel:
         require_file(desc)
         try:
-            interpreter = _interpreter_class()(
-                model_path=str(desc.path), num_threads=options.threads
-            )
+            # LiteRT runs on one thread unless told otherwise; the other backends use every core.
+            threads = options.threads or os.cpu_count() or 1
+            interpreter = _interpreter_class()(model_path=str(desc.path), num_threads=threads)
             interpreter.allocate_tensors()
         except Exception as exc:
             raise ModelError(f"{desc.path}: LiteRT cannot load it: {exc}") from None
