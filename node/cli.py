@@ -29,6 +29,9 @@ from node.cli_models import (
 from node.config import LOG_LEVELS, NodeConfig, load_config
 from node.docs import params_json, params_text
 from node.errors import SinkError, SourceError, UserError
+from node.inference.descriptor import ModelError
+from node.inference.library import BUNDLED_MODEL
+from node.inference.swap import ModelSwapper
 from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
 from node.render import render
@@ -133,7 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         source.close()
         raise
     pipeline = Pipeline(source, sinks, params, model, stats_interval=config.stats_interval)
-    stop = threading.Event()
+    swapper = ModelSwapper(
+        library, pipeline.swap_model, options, current=model.name if model is not None else "none"
+    )
+    stop, reload = threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
@@ -141,17 +147,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
     log.info(
         "running: source %s (%.3g fps) -> model %s -> %s",
         source.name,
         source.fps,
-        config.model,
+        model.name if model is not None else "none",
         ", ".join(s.name for s in sinks),
     )
     deadline = None if args.duration is None else time.monotonic() + args.duration
     pipeline.start()
     try:
         while not stop.wait(0.05):
+            if reload.is_set():
+                reload.clear()
+                _reload_config(args, params, swapper)
             if args.frames is not None and pipeline.stats.frames >= args.frames:
                 break
             if deadline is not None and time.monotonic() >= deadline:
@@ -162,29 +173,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reload_config(args: argparse.Namespace, params: ParamStore, swapper: ModelSwapper) -> None:
+    """SIGHUP: read the config file again; apply its parameters and, if it names another
+    model, swap to it in the background. A broken file changes nothing."""
+    if not args.config:
+        log.warning("SIGHUP: no --config file to reload")
+        return
+    try:
+        config = _config_from_args(args)
+        params.update(config.params, origin="config")
+    except (UserError, ParamError) as exc:
+        log.error("config reload failed (%s); keeping the current settings", exc)
+        return
+    wanted = config.model or BUNDLED_MODEL
+    try:  # by name or index; compared by name, so an unchanged model is not reloaded
+        name = wanted if wanted.lower() == "none" else swapper.library.find(wanted)[0].name
+    except ModelError as exc:
+        log.error("config reload: %s; keeping the current model", exc)
+        name = swapper.state.name
+    state = swapper.state
+    if name != state.name or state.status == "error":  # a failed model may be fixed by now
+        swapper.request(name)
+    log.info("config reloaded from %s", args.config)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     _setup_logging(config.log_level)
     params = ParamStore(config.params)
-    model = load_model(library_from(config, args.models_dir), config.model, backend_options(config))
     source = create_source(_as_spec(args.input, SOURCES.schemes()), loop=False)
-    if (
-        source.spec.scheme != "file"
-        and args.frames is None
-        and source.spec.options.get("frames") is None
-    ):
+    sink = create_sink(_as_spec(args.output, SINKS.schemes()), realtime=False)
+    if source.spec.scheme != "file" and args.frames is None and source.frame_count is None:
         raise UserError(f"{source.name} never ends: give --frames N")
-    sink_spec = _as_spec(args.output, SINKS.schemes())
-    source.open()
+    model = load_model(library_from(config, args.models_dir), config.model, backend_options(config))
     try:
-        sink = create_sink(sink_spec, realtime=False)
+        source.open()
         sink.open(source.fps)
         try:
             count = render(
                 source, sink, params, model, limit=args.frames, progress=not args.no_progress
             )
-        finally:
-            sink.close()
+        except BaseException:
+            sink.abort()  # no half video under the output's name
+            raise
+        sink.close()
     finally:
         source.close()
         if model is not None:

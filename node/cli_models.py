@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from node.config import NodeConfig
 from node.errors import UserError
 from node.inference.backends import BACKEND_NAMES, BACKENDS, BackendModel, BackendOptions
 from node.inference.descriptor import FORMATS
-from node.inference.library import ModelLibrary, default_dirs, warm_up
+from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs, warm_up
+
+log = logging.getLogger("node")
 
 
 def library_from(config: NodeConfig, extra_dirs: list[str] | None) -> ModelLibrary:
@@ -24,17 +27,24 @@ def backend_options(config: NodeConfig) -> BackendOptions:
     return BackendOptions(config.threads, tuple(config.onnx_providers) or None)
 
 
-def load_model(library: ModelLibrary, name: str, options: BackendOptions) -> BackendModel | None:
-    """The start-up load: synchronous, so a bad --model is a clear error before anything runs."""
+def load_model(
+    library: ModelLibrary, name: str | None, options: BackendOptions
+) -> BackendModel | None:
+    """The start-up load: synchronous, so a bad --model is a clear error before anything runs.
+
+    With no model asked for, the bundled demo model is used when it loads; if it cannot (its
+    backend is not installed), the node says why in one line and runs without a model."""
+    if name is None:
+        try:
+            return load_model(library, BUNDLED_MODEL, options)
+        except UserError as exc:
+            log.warning(
+                "the bundled model is unavailable (%s); passing the processed input through", exc
+            )
+            return None
     if name.lower() in ("", "none"):
         return None
-    model = library.load(name, options)
-    try:
-        warm_up(model)
-    except BaseException:
-        model.close()
-        raise
-    return model
+    return library.load(name, options)  # loaded and warmed up
 
 
 def cmd_models_list(library: ModelLibrary) -> int:

@@ -3,7 +3,7 @@
 ```toml
 source = "webcam:0"              # or "file:clip.mp4", "synthetic?width=1280&height=720"
 sinks = ["file:show.mp4"]
-model = "none"
+model = "demo_canny_256"          # default: the bundled demo model; "none": no model
 models_dirs = ["~/pix2pix-models"] # searched before ./models and the bundled models folder
 model_formats = ["onnx", "tflite"] # preferred formats when a model has several (default: fastest)
 threads = 2                      # inference threads (default: the backend's, all cores)
@@ -49,7 +49,7 @@ KEYS = (
 class NodeConfig:
     source: str | None = None  # None: try webcam:0, fall back to synthetic
     sinks: list[str] = field(default_factory=list)
-    model: str = "none"
+    model: str | None = None  # None: the bundled demo model when it loads, else none
     models_dirs: list[str] = field(default_factory=list)
     model_formats: list[str] = field(default_factory=list)
     threads: int | None = None
@@ -107,6 +107,8 @@ def load_config(path: Path) -> NodeConfig:
             config.log_level = value.upper()
         elif key == "stats_interval":
             _expect(path, key, value, (int, float), "a number of seconds")
+            if value <= 0:
+                raise ConfigError(f"{path}: stats_interval must be > 0 seconds, got {value}")
             config.stats_interval = float(value)
         elif key == "params":
             _expect(path, key, value, dict, "a table of parameter values")

@@ -74,6 +74,7 @@ class Pipeline:
         self.sinks = [SinkRunner(sink, source.fps) for sink in sinks]
         self.model_stage = ModelStage(model, timer=self.stats.stage)
         self._pending_model: list[Model | None] = []
+        self._last_errors: dict[str, str] = {}
         self._preprocessor = Preprocessor()
         self._frame_interval = 1.0 / source.fps
         self._inference_ema = 0.0
@@ -106,13 +107,22 @@ class Pipeline:
             thread.join(5.0)
         for runner in self.sinks:
             runner.stop()
-        old = self.model_stage.swap(None)
-        if old is not None:
-            old.close()
+        if any(thread.is_alive() for thread in self._threads):
+            log.warning("the model thread did not stop in 5 s; not closing its model")
+        else:
+            for model in [self.model_stage.swap(None), *self._pending_model]:
+                if model is not None:
+                    model.close()
+            self._pending_model.clear()
         self.stopped.set()
 
     def swap_model(self, model: Model | None) -> None:
-        """Switch models between two frames; the old model is closed by the model thread."""
+        """Switch models between two frames; the old model is closed by the model thread.
+        After `stop`, a model handed in (by a loader that finished late) is closed at once."""
+        if self._stop.is_set():
+            if model is not None:
+                model.close()
+            return
         self._pending_model.append(model)
 
     # -- the process thread ----------------------------------------------------------------
@@ -126,19 +136,38 @@ class Pipeline:
             wait = self._t_taken + delay - self.clock()
             if wait > 0 and self._stop.wait(wait):
                 return
-            p = self.params.snapshot()
-            new = self._captured.get(timeout=self._frame_interval)
-            if new is not None and not (p.as_bool("capture.freeze") and held is not None):
-                held = new
-            if held is None:
-                continue
-            t_capture = new.t_capture if new is not None and held is new else self.clock()
-            self._prepared.put(self._prepare(held, t_capture, p))
+            try:
+                held = self._process_next(held)
+            except Exception as exc:  # a bug must not freeze the picture: log it, go on
+                self._log_error("process", exc)
+                self._stop.wait(0.01)
 
-    def _prepare(self, frame: Frame, t_capture: float, p: ParamSnapshot) -> Prepared:
+    def _process_next(self, held: Frame | None) -> Frame | None:
+        p = self.params.snapshot()
+        new = self._captured.get(timeout=self._frame_interval)
+        frozen = p.as_bool("capture.freeze") and held is not None
+        # With no new capture (source lost, disabled, late) the held frame is processed again,
+        # as a repeat: temporal steps keep their state instead of diffing a frame with itself.
+        repeat = new is None
+        if new is not None and not frozen:
+            held = new
+        if held is None:
+            return None
+        t_capture = new.t_capture if new is not None and held is new else self.clock()
+        self._prepared.put(self._prepare(held, t_capture, p, repeat))
+        return held
+
+    def _log_error(self, stage: str, exc: Exception) -> None:
+        """Once per distinct error and stage, with its traceback; never once per frame."""
+        message = f"{type(exc).__name__}: {exc}"
+        if self._last_errors.get(stage) != message:
+            self._last_errors[stage] = message
+            log.error("%s stage failed (%s); the node keeps running", stage, message, exc_info=exc)
+
+    def _prepare(self, frame: Frame, t_capture: float, p: ParamSnapshot, repeat: bool) -> Prepared:
         start = time.perf_counter()
         spec = self.model_stage.input_spec
-        processed = self._preprocessor(frame.image, p, spec.size, spec.channels)
+        processed = self._preprocessor(frame.image, p, spec.size, spec.channels, repeat=repeat)
         elapsed = time.perf_counter() - start
         self.stats.stage("preprocess", elapsed)
         self._preprocess_ema += EMA * (elapsed - self._preprocess_ema)
@@ -156,11 +185,14 @@ class Pipeline:
             if item is None:
                 continue
             self._t_taken = self.clock()
-            self._apply_pending_model()
-            start = time.perf_counter()
-            image = self.model_stage(item.image, item.params)
-            self._inference_ema += EMA * (time.perf_counter() - start - self._inference_ema)
-            self._publish(Frame(image, item.index, item.t_capture))
+            try:
+                self._apply_pending_model()
+                start = time.perf_counter()
+                image = self.model_stage(item.image, item.params)
+                self._inference_ema += EMA * (time.perf_counter() - start - self._inference_ema)
+                self._publish(Frame(image, item.index, item.t_capture))
+            except Exception as exc:  # a bug must not freeze the picture: log it, go on
+                self._log_error("model", exc)
 
     def _apply_pending_model(self) -> None:
         while self._pending_model:

@@ -28,7 +28,7 @@ def render(
     """Process opened `source` into opened `sink` until the source ends or `limit` frames;
     returns the number of frames written. The caller closes both."""
     preprocess = Preprocessor()
-    stage = ModelStage(model)
+    stage = ModelStage(model, strict=True)  # offline, a failing model is an error
     total = source.frame_count if limit is None else min(limit, source.frame_count or limit)
     written = 0
     with tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True) as bar:

@@ -50,6 +50,8 @@ def test_render_a_video_file_in_order(tmp_path: Path) -> None:
                 "render",
                 str(clip),
                 str(out),
+                "--model",
+                "none",
                 "--no-progress",
                 "--set",
                 "process.canny=false",
@@ -111,7 +113,7 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
     assert result.returncode == 0, result.stderr
     fallback = [ln for ln in result.stderr.splitlines() if "synthetic" in ln and "webcam" in ln]
     assert len(fallback) == 1
-    assert "WARN" not in result.stderr  # no OpenCV noise
+    assert "[ WARN" not in result.stderr  # no OpenCV noise
 
 
 @pytest.mark.parametrize(
@@ -129,6 +131,7 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
         (["run", "--model", "nope"], "unknown model 'nope'"),
         (["run", "--config", "/no/such.toml"], "config file not found"),
         (["render", "synthetic", "x.mp4"], "never ends"),
+        (["render", "synthetic?frames=0", "x.mp4"], "never ends"),
         (["render", "/no/such.mp4", "x.mp4"], "no such file"),
         (["jump"], "invalid choice"),
     ],

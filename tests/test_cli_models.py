@@ -59,11 +59,11 @@ def test_run_with_a_model_writes_its_output(models: Path, tmp_path: Path) -> Non
         "--models-dir",
         str(models),
         "--model",
-        "0",
+        "tiny",
         "--frames",
         "10",
     )
-    assert live.returncode == 0 and "model 0" in live.stderr
+    assert live.returncode == 0 and "model tiny" in live.stderr
     bad = node("run", "--models-dir", str(models), "--model", "broken")
     assert bad.returncode == 2 and "unknown model 'broken'" in bad.stderr
 
@@ -78,3 +78,48 @@ def test_convert_the_original_kind_of_model(tmp_path: Path) -> None:
     assert (models / "gart.onnx").exists() and (models / "gart.onnx.json").exists()
     listing = node("models", cwd=tmp_path).stdout
     assert "onnx" in listing and "tf1-checkpoint" in listing
+
+
+def test_sighup_reloads_the_config_and_swaps_the_model(models: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_cli import ROOT
+
+    config = tmp_path / "node.toml"
+    config.write_text(f'source = "synthetic"\nmodel = "none"\nmodels_dirs = ["{models}"]\n')
+    log = tmp_path / "log.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "node", "run", "--config", str(config)],
+            cwd=ROOT,
+            stderr=err,
+            text=True,
+        )
+        try:
+
+            def wait_log(text: str) -> None:
+                deadline = time.monotonic() + 60
+                while text not in log.read_text():
+                    assert proc.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+
+            wait_log("running:")
+            config.write_text("source = [")  # broken: nothing changes, the node goes on
+            proc.send_signal(signal.SIGHUP)
+            wait_log("config reload failed")
+            config.write_text(
+                f'model = "tiny"\nmodels_dirs = ["{models}"]\n[params]\nprocess.canny_t1 = 40\n'
+            )
+            proc.send_signal(signal.SIGHUP)
+            wait_log("model tiny ready")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert "Traceback" not in text and "config reloaded" in text

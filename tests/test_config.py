@@ -25,6 +25,7 @@ def test_config_file_with_nested_params(tmp_path: Path) -> None:
     [
         ("sinks = 'null'", "list of strings"),
         ("threads = 0", "positive integer"),
+        ("stats_interval = 0", "must be > 0"),
         ("stats_interval = true", "number of seconds"),
         ("log_level = 'loud'", "log_level must be one of"),
         ("params = 3", "table of parameter values"),

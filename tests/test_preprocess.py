@@ -170,6 +170,26 @@ def test_accumulation_is_recursive_and_unclipped() -> None:
     np.testing.assert_allclose(values, [1.5, 1.75, 1.875, 1.9375], rtol=1e-6)
 
 
+def test_a_repeated_frame_keeps_the_temporal_state(frames: list[np.ndarray]) -> None:
+    """A frame processed again (no new capture) neither diffs with itself nor accumulates."""
+    p = snap(capture__frame_diff=True, process__canny=False, process__pre_median=0)
+    chain = Preprocessor()
+    chain(frames[0], p, (64, 64), 3)
+    moving = chain(frames[1], p, (64, 64), 3).image
+    again = chain(frames[1], p, (64, 64), 3, repeat=True).image
+    np.testing.assert_array_equal(again, moving)  # not black
+    acc = snap(
+        process__canny=False, process__pre_median=0, process__accum_w1=0.5, process__accum_w2=1.0
+    )
+    white = np.full((32, 32, 3), 255, np.uint8)
+    chain = Preprocessor()
+    first = chain(white, acc, (16, 16), 3).image
+    repeats = [chain(white, acc, (16, 16), 3, repeat=True).image for _ in range(3)]
+    for r in repeats:
+        np.testing.assert_array_equal(r, first)
+    assert float(chain(white, acc, (16, 16), 3).image.max()) == pytest.approx(1.75)
+
+
 def test_first_frame_of_frame_diff_starts_from_that_frame(photo: np.ndarray) -> None:
     out = Preprocessor()(
         photo,

@@ -68,3 +68,19 @@ def test_file_sink_rejects_bad_specs(tmp_path: Path) -> None:
         create_sink(f"file:{tmp_path}/missing/out.mp4").open(30.0)
     with pytest.raises(SpecError, match="no target"):
         create_sink("null:abc")
+
+
+def test_a_reopened_file_sink_never_overwrites_and_abort_discards(tmp_path: Path) -> None:
+    out = tmp_path / "show.avi"
+    sink = create_sink(f"file:{out}", realtime=False)
+    for segment in range(2):  # a failure closed the sink; the runner opened it again
+        sink.open(25.0)
+        for k in range(3 + segment):
+            sink.write(frame(k, k / 25))
+        sink.close()
+    assert len(read_video(str(out))) == 3
+    assert len(read_video(str(tmp_path / "show-2.avi"))) == 4
+    sink.open(25.0)
+    sink.write(frame(0, 0.0))
+    sink.abort()  # a render that failed: nothing half-written under a real name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show-2.avi", "show.avi"]

@@ -48,6 +48,13 @@ def test_synthetic_is_deterministic_animated_and_has_edges() -> None:
     assert len(np.unique(fa[10].reshape(-1, 3), axis=0)) > 200  # colours, gradient
 
 
+def test_synthetic_frames_option_loops_live() -> None:
+    with create_source("synthetic?frames=2&width=64&height=48", loop=True) as src:
+        frames = [src.read() for _ in range(4)]
+    np.testing.assert_array_equal(frames[0], frames[2])
+    assert not np.array_equal(frames[0], frames[1])
+
+
 def test_synthetic_frames_option_ends() -> None:
     with create_source("synthetic?frames=3", loop=False) as src:
         assert src.frame_count == 3

@@ -16,6 +16,7 @@ tf = pytest.importorskip("tensorflow", reason="install the [tf] extra (make test
 from test_models import tiny_onnx, write_json  # noqa: E402
 
 from node.inference.affinelayer import random_weights  # noqa: E402
+from node.inference.backends import BackendModel, BackendOptions  # noqa: E402
 from node.inference.export import tf_generator  # noqa: E402
 from node.inference.library import ModelLibrary  # noqa: E402
 from node.inference.swap import ModelSwapper, SwapState  # noqa: E402
@@ -54,25 +55,33 @@ def running(library: ModelLibrary) -> Iterator[tuple[Pipeline, ModelSwapper, Lis
     pipeline.stop()
 
 
+class GatedLibrary(ModelLibrary):
+    """Loads only when the test opens the gate: a load as slow as the test wants."""
+
+    gate = threading.Event()
+
+    def load(self, name: str, options: BackendOptions | None = None) -> BackendModel:
+        assert self.gate.wait(30)
+        return super().load(name, options)
+
+
 def test_frames_keep_flowing_while_a_model_loads(
     running: tuple[Pipeline, ModelSwapper, ListSink],
+    library: ModelLibrary,
 ) -> None:
     _, swapper, sink = running
-    during: list[int] = []
     states: list[SwapState] = []
-    lock = threading.Lock()
-
-    def on_state(state: SwapState) -> None:
-        with lock:
-            states.append(state)
-            during.append(len(sink.frames))
-
-    swapper.listeners.append(on_state)
+    swapper.listeners.append(states.append)
+    swapper.library = GatedLibrary(library.dirs)
+    GatedLibrary.gate.clear()
     swapper.request("big")
+    mark = len(sink.frames)
+    wait_for(lambda: len(sink.frames) >= mark + 15)  # the load is blocked; frames still flow
+    assert swapper.state.status == "loading"
+    assert {f.image.shape for f in sink.frames} == {(32, 32, 3)}  # the old model, meanwhile
+    GatedLibrary.gate.set()
     assert swapper.wait(60).status == "ready"
     assert [s.status for s in states] == ["loading", "ready"]
-    assert during[1] - during[0] >= 3  # frames published between "loading" and "ready"
-    assert {f.image.shape for f in sink.frames[: during[0]]} == {(32, 32, 3)}
     wait_for(lambda: sink.frames[-1].image.shape == (64, 64, 3))  # preprocessing followed
 
 

@@ -67,6 +67,10 @@ def convert(
             "(or a SavedModel, for TFLite)"
         )
     folder = out_dir or source.json_path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot write to {folder}: {exc}") from None
     # Random dropout is another behaviour, so another name; int8 weights are another file of it.
     name_out = f"{source.name}_dropout" if dropout else source.name
     stem = f"{name_out}_dynamic" if quantize else name_out

@@ -21,6 +21,7 @@ from node.inference.descriptor import FORMATS, ModelDescriptor, ModelError, load
 log = logging.getLogger(__name__)
 
 PACKAGE_MODELS = Path(__file__).resolve().parents[2] / "models"
+BUNDLED_MODEL = "demo_canny_256"  # trained with tools/ on freely licensed images; see models/
 
 
 def default_dirs(extra: Sequence[Path] = ()) -> list[Path]:
@@ -91,7 +92,8 @@ class ModelLibrary:
         return found
 
     def load(self, name: str, options: BackendOptions | None = None) -> BackendModel:
-        """Load the preferred usable format of `name`; ModelError lists every reason if none."""
+        """Load and warm up the preferred usable format of `name`, falling back to the next
+        format when one fails; ModelError lists every reason if none works."""
         options = options or BackendOptions()
         reasons = []
         for desc in self.find(name):
@@ -101,10 +103,19 @@ class ModelLibrary:
                 reasons.append(f"{desc.format}: {missing}")
                 continue
             try:
-                return backend.load(desc, options)
+                model = backend.load(desc, options)
             except ModelError as exc:
                 reasons.append(f"{desc.format}: {exc}")
                 log.warning("model %s: %s", name, exc)
+                continue
+            try:
+                warm_up(model)
+            except ModelError as exc:
+                model.close()
+                reasons.append(f"{desc.format}: {exc}")
+                log.warning("model %s: %s", name, exc)
+                continue
+            return model
         raise ModelError(f"model {name!r} cannot be loaded: " + "; ".join(reasons))
 
 
@@ -117,7 +128,12 @@ def warm_up(model: BackendModel, runs: int = 1) -> float:
     elapsed = 0.0
     for _ in range(runs):
         start = time.perf_counter()
-        out = model.predict(batch)
+        try:
+            out = model.predict(batch)
+        except Exception as exc:
+            raise ModelError(
+                f"{model.descriptor.path}: fails on a test frame: {type(exc).__name__}: {exc}"
+            ) from None
         elapsed = time.perf_counter() - start
     expected = (1, *model.output_spec.shape)
     if tuple(out.shape) != expected:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from node.inference.backends import BackendOptions
 from node.inference.base import Model
-from node.inference.library import ModelLibrary, warm_up
+from node.inference.library import ModelLibrary
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,11 @@ class ModelSwapper:
         return self.state
 
     def _load(self, name: str, generation: int) -> None:
+        start = time.perf_counter()
         try:
-            model = self.library.load(name, self.options)
+            model = self.library.load(name, self.options)  # loads and warms up
         except Exception as exc:
-            self._failed(name, exc)
-            return
-        try:
-            seconds = warm_up(model)
-        except Exception as exc:
-            model.close()
-            self._failed(name, exc)
+            self._failed(name, exc, generation)
             return
         with self._lock:  # checked and installed together, so a newer request cannot slip between
             current = generation == self._generation
@@ -94,18 +90,21 @@ class ModelSwapper:
             model.close()
             return
         log.info(
-            "model %s ready (%s, %s, %.0f ms warm-up)",
+            "model %s ready (%s, %s, %.0f ms to load and warm up)",
             name,
             model.format,
             model.descriptor.path.name,
-            seconds * 1000,
+            (time.perf_counter() - start) * 1000,
         )
         self._set_state(SwapState(name, "ready"))
 
-    def _failed(self, name: str, exc: Exception) -> None:
+    def _failed(self, name: str, exc: Exception, generation: int) -> None:
         message = str(exc) if str(exc) else type(exc).__name__
         log.error("model %s failed to load: %s; the current model keeps running", name, message)
-        self._set_state(SwapState(name, "error", message))
+        with self._lock:
+            current = generation == self._generation
+        if current:  # a superseded load's failure says nothing about the model running now
+            self._set_state(SwapState(name, "error", message))
 
     def _set_state(self, state: SwapState) -> None:
         self.state = state

@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 
 from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
+from node.inference.descriptor import ModelError
 from node.params import ParamSnapshot
 from node.process.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
+from node.process.preprocess import match_channels
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,11 @@ class ModelStage:
     broken model never stops the picture.
     """
 
-    def __init__(self, model: Model | None = None, timer: StageTimer = _no_timer) -> None:
+    def __init__(
+        self, model: Model | None = None, timer: StageTimer = _no_timer, strict: bool = False
+    ) -> None:
         self.model = model
+        self.strict = strict  # offline (render): a failing model is an error, not a passthrough
         self._timer = timer
         self._pre = TimeLerp()
         self._post = TimeLerp()
@@ -66,14 +71,19 @@ class ModelStage:
 
     def _predict(self, model: Model, img_in: np.ndarray) -> np.ndarray:
         spec = model.input_spec
-        if img_in.shape != spec.shape:  # a frame prepared for the previous model, around a swap
-            img_in = cv2.resize(img_in, spec.size, interpolation=cv2.INTER_AREA)
-            img_in = img_in.reshape(spec.shape)
         try:
+            if img_in.shape != spec.shape:  # prepared for the previous model, around a swap
+                img_in = match_channels(
+                    img_in[..., 0] if img_in.shape[2] == 1 else img_in, spec.channels
+                )
+                img_in = cv2.resize(img_in, spec.size, interpolation=cv2.INTER_AREA)
+                img_in = img_in.reshape(spec.shape)
             batch = model.predict(to_model_range(img_in, spec.range))
             return from_model_range(batch, model.output_spec.range)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
+            if self.strict:
+                raise ModelError(f"model {model.name} failed: {message}") from exc
             if message != self._last_error:
                 self._last_error = message
                 log.error("model %s failed (%s); passing the input through", model.name, message)

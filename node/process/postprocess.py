@@ -32,9 +32,6 @@ class TimeLerp:
         self._prev = lerp(self._prev, new, amount)
         return self._prev
 
-    def reset(self) -> None:
-        self._prev = None
-
 
 def to_model_range(img01: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """(H, W, C) in 0..1 -> a batch of one (1, H, W, C) in the model's range, clipped."""

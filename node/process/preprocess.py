@@ -139,26 +139,36 @@ class Preprocessor:
     """
 
     def __init__(self) -> None:
-        self._prev_raw: np.ndarray | None = None
-        self._prev_out: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self._prev_raw = None
-        self._prev_out = None
+        self._last_raw: np.ndarray | None = None  # the newest raw frame seen
+        self._diff_base: np.ndarray | None = None  # what frame_diff subtracts
+        self._last_out: np.ndarray | None = None  # the newest processed frame
+        self._accum_base: np.ndarray | None = None  # what accumulation adds to
 
     def __call__(
-        self, bgr: np.ndarray, p: ParamSnapshot, size: tuple[int, int], channels: int
+        self,
+        bgr: np.ndarray,
+        p: ParamSnapshot,
+        size: tuple[int, int],
+        channels: int,
+        repeat: bool = False,
     ) -> Processed:
-        """Process a uint8 BGR capture for a model input of `size` = (width, height)."""
+        """Process a uint8 BGR capture for a model input of `size` = (width, height).
+
+        `repeat`: the same capture again (no new frame came): processing follows the current
+        parameters, but the temporal steps neither advance nor compare the frame with itself.
+        """
         width, height = size
         raw = flip(bgr, p.as_bool("capture.flip_h"), p.as_bool("capture.flip_v"))
         if raw.ndim == 2:
             raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
-        prev_raw = self._prev_raw if self._prev_raw is not None else raw
-        self._prev_raw = raw
+        if not repeat or self._diff_base is None:
+            self._diff_base = self._last_raw if self._last_raw is not None else raw
+            self._accum_base = self._last_out
+            self._last_raw = raw
         img = raw
-        if p.as_bool("capture.frame_diff") and prev_raw.shape == raw.shape:
-            img = cv2.absdiff(raw, prev_raw)
+        base = self._diff_base
+        if p.as_bool("capture.frame_diff") and base.shape == raw.shape:
+            img = cv2.absdiff(raw, base)
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
         img = resize_area(centre_crop(img, width / height), width, height)
         source = to_float(img)
@@ -188,10 +198,10 @@ class Preprocessor:
             img = gaussian_blur(img, p.as_int("process.post_blur"))
         w1, w2 = p.as_float("process.accum_w1"), p.as_float("process.accum_w2")
         if w1 > 0 and w2 > 0:
-            prev = self._prev_out if self._prev_out is not None else img
+            prev = self._accum_base if self._accum_base is not None else img
             if prev.shape[:2] == img.shape[:2]:
                 img = accumulate(prev, img, w1, w2)
         if p.as_int("process.post_thresh") > 0:
             img = binary_threshold(img, p.as_int("process.post_thresh"))
-        self._prev_out = img
+        self._last_out = img
         return img

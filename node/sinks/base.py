@@ -42,6 +42,10 @@ class Sink(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def abort(self) -> None:
+        """Close after a failure upstream; sinks that write files discard the unfinished one."""
+        self.close()
+
     @property
     def name(self) -> str:
         return str(self.spec)

@@ -47,6 +47,7 @@ class FileSink(Sink):
         self._size: tuple[int, int] | None = None
         self._temp = path.with_name(f".{path.stem}.partial{path.suffix}")
         self._t0: float | None = None
+        self._segments = 0  # finished files so far (a reopened sink starts a new one)
 
     @classmethod
     def from_spec(cls, spec: Spec, *, realtime: bool) -> FileSink:
@@ -68,6 +69,7 @@ class FileSink(Sink):
         """Checks the folder now, so a typo fails at start-up; the writer opens on the first frame,
         when the frame size is known."""
         self.fps = self._fps_option or fps
+        self.frames_written, self._t0, self._size = 0, None, None
         folder = self.path.parent
         if not folder.is_dir():
             raise SinkError(f"{self.name}: no such folder: {folder}")
@@ -109,7 +111,28 @@ class FileSink(Sink):
         self._writer.release()
         self._writer = None
         if self.frames_written:
-            os.replace(self._temp, self.path)
-            log.info("%s: wrote %d frames at %.3g fps", self.name, self.frames_written, self.fps)
+            target = self._segment_path()
+            os.replace(self._temp, target)
+            self._segments += 1
+            log.info(
+                "%s: wrote %d frames at %.3g fps to %s",
+                self.name,
+                self.frames_written,
+                self.fps,
+                target,
+            )
         else:
             self._temp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._temp.unlink(missing_ok=True)
+
+    def _segment_path(self) -> Path:
+        """NAME.EXT, then NAME-2.EXT, NAME-3.EXT... when the sink was reopened after a failure,
+        so a retry never overwrites what was already recorded."""
+        if self._segments == 0:
+            return self.path
+        return self.path.with_name(f"{self.path.stem}-{self._segments + 1}{self.path.suffix}")

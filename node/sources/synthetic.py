@@ -149,6 +149,7 @@ class SyntheticSource(Source):
         self.frame_count = frames
         self._scene: SyntheticScene | None = None
         self._k = 0
+        self.loop = True  # with frames=N: start again after N (live) or end (render)
 
     @classmethod
     def from_spec(cls, spec: Spec, *, loop: bool) -> SyntheticSource:
@@ -158,7 +159,9 @@ class SyntheticSource(Source):
         fps = opts.get_float("fps", 30.0) or 30.0
         frames = opts.get_int("frames", 0, minimum=0) or None
         opts.done()
-        return cls(spec, width, height, fps, frames)
+        source = cls(spec, width, height, fps, frames)
+        source.loop = loop
+        return source
 
     def open(self) -> None:
         self._scene = SyntheticScene(self.width, self.height, self.fps)
@@ -168,7 +171,9 @@ class SyntheticSource(Source):
         if self._scene is None:
             raise SourceError(f"{self.name}: not open")
         if self.frames is not None and self._k >= self.frames:
-            raise EndOfStream(self.name)
+            if not self.loop:
+                raise EndOfStream(self.name)
+            self._k = 0
         frame = self._scene.draw(self._k)
         self._k += 1
         return frame

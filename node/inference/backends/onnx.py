@@ -67,6 +67,8 @@ class OnnxModel(BackendModel):
         inputs, outputs = session.get_inputs(), session.get_outputs()
         inp = _pick(desc, "input", inputs, desc.input.opname)
         out = _pick(desc, "output", outputs, desc.output.opname)
+        if inp.type != "tensor(float)":
+            raise ModelError(f"{desc.path}: input is {inp.type}, the node feeds float32")
         model = cls(desc, session, inp.name, out.name)
         model.check_shape("input", inp.shape)
         log.debug("%s: ONNX Runtime providers %s", desc.path, session.get_providers())

@@ -34,6 +34,16 @@ class _TensorFlowModel(BackendModel):
         return None
 
 
+def _eager_threads(tf: Any, threads: int | None) -> None:
+    """TensorFlow's eager thread pool is process-wide and fixed once it has run anything."""
+    if not threads or tf.config.threading.get_intra_op_parallelism_threads() == threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        log.warning("TensorFlow already runs; threads = %d applies after a restart", threads)
+
+
 def checkpoint_prefix(desc: ModelDescriptor) -> Path:
     """A checkpoint folder means its latest checkpoint; otherwise the path is the prefix."""
     path = desc.path
@@ -112,6 +122,7 @@ class SavedModelModel(_TensorFlowModel):
     def load(cls, desc: ModelDescriptor, options: BackendOptions) -> SavedModelModel:
         tf = _tf()
         require_file(desc, folder=True)
+        _eager_threads(tf, options.threads)
         try:
             loaded = tf.saved_model.load(str(desc.path))
         except Exception as exc:
@@ -143,6 +154,7 @@ class KerasModel(_TensorFlowModel):
     def load(cls, desc: ModelDescriptor, options: BackendOptions) -> KerasModel:
         tf = _tf()
         require_file(desc)
+        _eager_threads(tf, options.threads)
         try:
             keras_model = tf.keras.models.load_model(str(desc.path), compile=False)
         except Exception as exc:
