@@ -18,7 +18,7 @@ $(RUN_STAMP): pyproject.toml $(VENV)/bin/python
 
 # Everything the tests use, TensorFlow included (TF1 checkpoints, conversion).
 $(TEST_STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,tf,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,tf,train,dev]'
 	touch $@ $(RUN_STAMP)
 
 setup: $(RUN_STAMP)

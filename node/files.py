@@ -12,6 +12,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; these are ordinary shared files
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

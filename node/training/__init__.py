@@ -1,0 +1,1 @@
+"""Tools to make models for the node: paired datasets, pix2pix training, export."""

@@ -1,0 +1,103 @@
+"""A training checkpoint -> model files + descriptor in a models folder, checked in the node."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from node.errors import UserError
+from node.files import atomic_write
+from node.inference.backends import BACKENDS, BackendOptions
+from node.inference.base import TensorSpec
+from node.inference.convert import write_model
+from node.inference.descriptor import ModelDescriptor, TensorInfo, descriptor_data
+from node.inference.library import warm_up
+from node.training.train import Pix2Pix, TrainOptions
+
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel"}
+TOLERANCE = 1e-3  # fp32 exports agree to ~1e-6; anything near this is a broken export
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Exported:
+    descriptors: list[Path]
+    max_abs_diff: float  # the exported model vs the training graph, same input
+
+
+def export(
+    checkpoint_dir: Path,
+    models_dir: Path,
+    name: str,
+    *,
+    formats: tuple[str, ...] = ("onnx",),
+    description: str = "",
+    license: str = "",
+) -> Exported:
+    meta = checkpoint_dir / "pix2pix.json"
+    if not meta.exists():
+        raise UserError(f"{checkpoint_dir}: no pix2pix training checkpoint here")
+    saved = json.loads(meta.read_text())
+    options = TrainOptions(**{k: v for k, v in saved.items() if k in TrainOptions.__annotations__})
+    model = Pix2Pix(options, checkpoint_dir)
+    if not model.restore():
+        raise UserError(f"{checkpoint_dir}: no checkpoint to export")
+    weights = model.weights()
+    size = options.size
+    folder = models_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = TensorSpec((size, size, 3), (-1.0, 1.0))
+    batch = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
+    reference = model.generate(batch, training=False).numpy()
+    written, worst = [], 0.0
+    for fmt in formats:
+        if fmt not in SUFFIX:
+            raise UserError(f"cannot export to {fmt!r}; formats: {', '.join(SUFFIX)}")
+        target = folder / f"{name}{SUFFIX[fmt]}"
+        staged = folder / f".{target.name}.partial"  # checked before it takes the real name
+        _remove(staged)
+        write_model(weights, (size, size), fmt, staged)
+        named = fmt != "tflite"
+        json_path = folder / (f"{name}.json" if fmt == formats[0] else f"{name}.{fmt}.json")
+        desc = ModelDescriptor(
+            name=name,
+            format=fmt,
+            path=staged,
+            input=TensorInfo(spec, "input" if named else None),
+            output=TensorInfo(spec, "output" if named else None),
+            layout="NHWC",
+            json_path=json_path,
+            description=description,
+            license=license,
+        )
+        try:
+            loaded = BACKENDS.get(fmt).load(desc, BackendOptions())
+            try:
+                warm_up(loaded)
+                diff = float(np.abs(loaded.predict(batch) - reference).max())
+            finally:
+                loaded.close()
+            if diff > TOLERANCE:
+                raise UserError(
+                    f"{fmt} export differs from the training graph by {diff:.3g} "
+                    f"(more than {TOLERANCE}); nothing written"
+                )
+        except BaseException:
+            _remove(staged)
+            raise
+        worst = max(worst, diff)
+        _remove(target)
+        staged.rename(target)
+        atomic_write(json_path, json.dumps(descriptor_data(desc, target.name), indent=2) + "\n")
+        written.append(json_path)
+    return Exported(written, worst)
