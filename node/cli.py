@@ -244,8 +244,8 @@ def cmd_params(args: argparse.Namespace) -> int:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
-        help="model name or index from `pix2pix-node models`; 'none' passes the processed "
-        "input through (default)",
+        help="model name or index from `pix2pix-node models` (default: the bundled "
+        "demo_canny_256); 'none' passes the processed input through",
     )
     p.add_argument(
         "--models-dir",

@@ -35,7 +35,7 @@ def test_models_lists_and_checks(models: Path) -> None:
     assert check.returncode == 0, check.stderr
     assert "ms per frame" in check.stdout
     missing = node("models", "--models-dir", str(models), "check", "nope")
-    assert missing.returncode == 2 and "available: tiny" in missing.stderr
+    assert missing.returncode == 2 and "available: demo_canny_256, tiny" in missing.stderr
 
 
 def test_run_with_a_model_writes_its_output(models: Path, tmp_path: Path) -> None:
