@@ -4,8 +4,17 @@ the final name (temporary file in the same folder, fsync, rename)."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a folder tree if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -83,16 +83,7 @@ class LatestSlot(Generic[T]):
         with self._cond:
             return self._item
 
-    @property
-    def pending(self) -> bool:
-        with self._cond:
-            return self._taken_seq < self._seq
-
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed

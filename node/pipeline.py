@@ -143,8 +143,8 @@ class Pipeline:
                 self._stop.wait(0.01)
 
     def _process_next(self, held: Frame | None) -> Frame | None:
-        p = self.params.snapshot()
         new = self._captured.get(timeout=self._frame_interval)
+        p = self.params.snapshot()  # taken after the wait, so it holds the newest fader moves
         frozen = p.as_bool("capture.freeze") and held is not None
         # With no new capture (source lost, disabled, late) the held frame is processed again,
         # as a repeat: temporal steps keep their state instead of diffing a frame with itself.

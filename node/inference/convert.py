@@ -8,7 +8,6 @@ A SavedModel converts to TFLite directly. Files are written under a temporary na
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from node.files import atomic_write
+from node.files import atomic_write, remove_path
 from node.inference.affinelayer import GeneratorWeights, read_checkpoint
 from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.backends.tensorflow import checkpoint_prefix
@@ -25,13 +24,14 @@ from node.inference.descriptor import (
     ModelDescriptor,
     ModelError,
     TensorInfo,
-    descriptor_data,
+    save_descriptor,
 )
 from node.inference.export import tf_generator, to_onnx
 from node.inference.library import ModelLibrary
 from node.inference.tfutil import tensorflow
 
-TARGETS = ("onnx", "tflite", "savedmodel")
+MODEL_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel"}
+TARGETS = tuple(MODEL_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def convert(
     # Random dropout is another behaviour, so another name; int8 weights are another file of it.
     name_out = f"{source.name}_dropout" if dropout else source.name
     stem = f"{name_out}_dynamic" if quantize else name_out
-    target = folder / (f"{stem}_savedmodel" if to == "savedmodel" else f"{stem}.{to}")
+    target = folder / f"{stem}{MODEL_SUFFIX[to]}"
     weights = read_checkpoint(checkpoint_prefix(source)) if source.format != "savedmodel" else None
     if weights is not None:
         _check_fits(weights, source)
@@ -109,17 +109,10 @@ def convert(
     try:
         diff, note = _verify(source, desc, weights, dropout)
     except BaseException:
-        _remove(target)  # a result that does not load is not left where the library finds it
+        remove_path(target)  # a result that does not load is not left where the library finds it
         raise
-    atomic_write(desc.json_path, json.dumps(descriptor_data(desc, target.name), indent=2) + "\n")
+    save_descriptor(desc, target.name)
     return Conversion(desc, diff, note)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _check_fits(weights: GeneratorWeights, source: ModelDescriptor) -> None:

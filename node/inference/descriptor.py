@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from node.errors import UserError
+from node.files import atomic_write
 from node.inference.base import TensorSpec
 
 FORMATS = ("onnx", "tflite", "savedmodel", "keras", "tf1-checkpoint")
@@ -185,6 +186,11 @@ def load_descriptor(json_path: Path) -> ModelDescriptor:
     except json.JSONDecodeError as exc:
         raise ModelError(f"{json_path}: not valid JSON: {exc}") from None
     return parse_descriptor(data, json_path)
+
+
+def save_descriptor(desc: ModelDescriptor, path_text: str) -> None:
+    """Write `desc` to its `json_path` atomically, `path` given relative to that file."""
+    atomic_write(desc.json_path, json.dumps(descriptor_data(desc, path_text), indent=2) + "\n")
 
 
 def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from node.errors import UserError
-from node.files import atomic_write
+from node.files import remove_path
 from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.base import TensorSpec
-from node.inference.convert import write_model
-from node.inference.descriptor import ModelDescriptor, TensorInfo, descriptor_data
+from node.inference.convert import MODEL_SUFFIX, write_model
+from node.inference.descriptor import ModelDescriptor, TensorInfo, save_descriptor
 from node.inference.library import warm_up
 from node.training.train import Pix2Pix, TrainOptions
 
-SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel"}
 TOLERANCE = 1e-3  # fp32 exports agree to ~1e-6; anything near this is a broken export
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -61,11 +52,11 @@ def export(
     reference = model.generate(batch, training=False).numpy()
     written, worst = [], 0.0
     for fmt in formats:
-        if fmt not in SUFFIX:
-            raise UserError(f"cannot export to {fmt!r}; formats: {', '.join(SUFFIX)}")
-        target = folder / f"{name}{SUFFIX[fmt]}"
+        if fmt not in MODEL_SUFFIX:
+            raise UserError(f"cannot export to {fmt!r}; formats: {', '.join(MODEL_SUFFIX)}")
+        target = folder / f"{name}{MODEL_SUFFIX[fmt]}"
         staged = folder / f".{target.name}.partial"  # checked before it takes the real name
-        _remove(staged)
+        remove_path(staged)
         write_model(weights, (size, size), fmt, staged)
         named = fmt != "tflite"
         json_path = folder / (f"{name}.json" if fmt == formats[0] else f"{name}.{fmt}.json")
@@ -93,11 +84,11 @@ def export(
                     f"(more than {TOLERANCE}); nothing written"
                 )
         except BaseException:
-            _remove(staged)
+            remove_path(staged)
             raise
         worst = max(worst, diff)
-        _remove(target)
+        remove_path(target)
         staged.rename(target)
-        atomic_write(json_path, json.dumps(descriptor_data(desc, target.name), indent=2) + "\n")
+        save_descriptor(desc, target.name)
         written.append(json_path)
     return Exported(written, worst)
