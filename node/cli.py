@@ -26,7 +26,9 @@ from node.cli_models import (
     library_from,
     load_model,
 )
-from node.config import LOG_LEVELS, NodeConfig, load_config
+from node.config import LOG_LEVELS, NodeConfig, check_port, load_config
+from node.control.commands import NodeCommands
+from node.control.service import ControlService
 from node.docs import params_json, params_text
 from node.errors import SinkError, SourceError, UserError
 from node.inference.descriptor import ModelError
@@ -109,7 +111,29 @@ def _config_from_args(args: argparse.Namespace) -> NodeConfig:
     if getattr(args, "log_level", None) is not None:
         config.log_level = args.log_level.upper()
     config.params = {**config.params, **_parse_set(getattr(args, "set", None) or [])}
+    _control_from_args(args, config)
     return config
+
+
+def _control_from_args(args: argparse.Namespace, config: NodeConfig) -> None:
+    """The --osc-* flags override the config file's osc_* keys."""
+    control = config.control
+    for flag, attr, allow_zero in (
+        ("osc_port", "port", False),
+        ("osc_feedback_port", "feedback_port", True),
+        ("oscquery_port", "oscquery_port", True),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            setattr(control, attr, check_port("--" + flag.replace("_", "-"), value, allow_zero))
+    if getattr(args, "osc_bind", None) is not None:
+        control.bind = args.osc_bind
+    if getattr(args, "osc_prefix", None) is not None:
+        control.prefix = args.osc_prefix
+    if getattr(args, "osc_allow", None):
+        control.allow = [item for text in args.osc_allow for item in text.split(",") if item]
+    if getattr(args, "no_zeroconf", False):
+        control.zeroconf = False
 
 
 def _setup_logging(level: str) -> None:
@@ -139,6 +163,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     swapper = ModelSwapper(
         library, pipeline.swap_model, options, current=model.name if model is not None else "none"
     )
+    commands = NodeCommands(
+        params,
+        swapper=swapper,
+        stats=pipeline.stats,
+        source=source.name,
+        sinks=[sink.name for sink in sinks],
+    )
+    try:
+        control = ControlService(commands, config.control)
+        control.start()
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        source.close()
+        if model is not None:
+            model.close()
+        raise
     stop, reload = threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -162,26 +203,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         while not stop.wait(0.05):
             if reload.is_set():
                 reload.clear()
-                _reload_config(args, params, swapper)
+                _reload_config(args, commands)
             if args.frames is not None and pipeline.stats.frames >= args.frames:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 break
     finally:
+        control.stop()
         pipeline.stop()
     log.info("stopped after %d frames: %s", pipeline.stats.frames, pipeline.stats.snapshot().line())
     return 0
 
 
-def _reload_config(args: argparse.Namespace, params: ParamStore, swapper: ModelSwapper) -> None:
+def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
     """SIGHUP: read the config file again; apply its parameters and, if it names another
-    model, swap to it in the background. A broken file changes nothing."""
+    model, swap to it in the background. A broken file changes nothing. (Ports and sources
+    need a restart.)"""
     if not args.config:
         log.warning("SIGHUP: no --config file to reload")
         return
+    swapper = commands.swapper
+    assert swapper is not None
     try:
         config = _config_from_args(args)
-        params.update(config.params, origin="config")
+        commands.set_values(config.params, origin="config")
     except (UserError, ParamError) as exc:
         log.error("config reload failed (%s); keeping the current settings", exc)
         return
@@ -193,7 +238,10 @@ def _reload_config(args: argparse.Namespace, params: ParamStore, swapper: ModelS
         name = swapper.state.name
     state = swapper.state
     if name != state.name or state.status == "error":  # a failed model may be fixed by now
-        swapper.request(name)
+        try:
+            commands.load_model(name)
+        except UserError as exc:
+            log.error("config reload: %s; keeping the current model", exc)
     log.info("config reloaded from %s", args.config)
 
 
@@ -264,6 +312,46 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")
 
 
+def _add_control(p: argparse.ArgumentParser) -> None:
+    osc = p.add_argument_group("OSC and OSCQuery (see the README's address table)")
+    osc.add_argument(
+        "--osc-bind",
+        metavar="IP",
+        help="listen address for OSC and OSCQuery (default 0.0.0.0: every network the machine "
+        "is on; 127.0.0.1: this machine only)",
+    )
+    osc.add_argument(
+        "--osc-port", type=int, metavar="N", help="OSC port, UDP and TCP (default 8000)"
+    )
+    osc.add_argument(
+        "--osc-feedback-port",
+        type=int,
+        metavar="N",
+        help="send feedback to the last sender's host on this port (default 9000; 0: only to "
+        "subscribers)",
+    )
+    osc.add_argument(
+        "--osc-allow",
+        action="append",
+        metavar="CIDR[,CIDR]",
+        help="accept OSC only from these addresses, e.g. 192.168.1.0/24 (default: anyone)",
+    )
+    osc.add_argument(
+        "--osc-prefix", metavar="/NAME", help="address prefix, e.g. /node1 (default: none)"
+    )
+    osc.add_argument(
+        "--oscquery-port",
+        type=int,
+        metavar="N",
+        help="OSCQuery HTTP + WebSocket port (default 8001; 0 turns it off)",
+    )
+    osc.add_argument(
+        "--no-zeroconf",
+        action="store_true",
+        help="do not advertise _oscjson._tcp / _osc._udp on the local network",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pix2pix-node", description="Headless real-time pix2pix video node.")
     parser.add_argument("--version", action="version", version=f"pix2pix-node {__version__}")
@@ -283,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     _add_common(run)
+    _add_control(run)
     run.set_defaults(func=cmd_run)
 
     ren = sub.add_parser("render", help="process a whole input offline, every frame, in order")

@@ -10,6 +10,13 @@ threads = 2                      # inference threads (default: the backend's, al
 onnx_providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # default: best available
 log_level = "INFO"
 stats_interval = 5.0             # seconds between the fps / latency log lines
+osc_bind = "0.0.0.0"             # OSC / OSCQuery listen address ("127.0.0.1": this machine only)
+osc_port = 8000                  # UDP and TCP
+osc_feedback_port = 9000         # feedback to the last sender's host (0: subscribers only)
+osc_allow = ["192.168.1.0/24"]   # who may send (default: anyone who can reach the port)
+osc_prefix = "/node1"            # address prefix, so several nodes share one network
+oscquery_port = 8001             # HTTP + WebSocket (0: off)
+zeroconf = true                  # advertise _oscjson._tcp and _osc._udp
 
 [params]                         # any row of the parameter table
 process.canny_t1 = 20            # (a dotted key, or a [params.process] table)
@@ -41,8 +48,29 @@ KEYS = (
     "onnx_providers",
     "log_level",
     "stats_interval",
+    "osc_bind",
+    "osc_port",
+    "osc_feedback_port",
+    "osc_allow",
+    "osc_prefix",
+    "oscquery_port",
+    "zeroconf",
     "params",
 )
+
+
+@dataclass
+class ControlSettings:
+    """OSC, OSCQuery and zeroconf: the `--osc-*` flags and their config-file keys."""
+
+    bind: str = "0.0.0.0"
+    port: int = 8000
+    feedback_port: int = 9000  # 0: feedback only to subscribers and TCP / WebSocket clients
+    allow: list[str] = field(default_factory=list)  # CIDRs; empty: anyone who can reach us
+    prefix: str = ""
+    oscquery_port: int = 8001  # 0: no OSCQuery
+    zeroconf: bool = True
+    name: str = ""  # advertised name; default "pix2pix-node on <host>"
 
 
 @dataclass
@@ -57,6 +85,7 @@ class NodeConfig:
     log_level: str = "INFO"
     stats_interval: float = 5.0
     params: dict[str, object] = field(default_factory=dict)
+    control: ControlSettings = field(default_factory=ControlSettings)
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, object]:
@@ -110,9 +139,46 @@ def load_config(path: Path) -> NodeConfig:
             if value <= 0:
                 raise ConfigError(f"{path}: stats_interval must be > 0 seconds, got {value}")
             config.stats_interval = float(value)
+        elif key.startswith("osc") or key == "zeroconf":
+            _control_key(path, config.control, key, value)
         elif key == "params":
             _expect(path, key, value, dict, "a table of parameter values")
             config.params = _flatten(value)
         else:
             raise ConfigError(f"{path}: unknown key {key!r}; known: {', '.join(KEYS)}")
     return config
+
+
+PORT_KEYS = {
+    "osc_port": "port",
+    "osc_feedback_port": "feedback_port",
+    "oscquery_port": "oscquery_port",
+}
+
+
+def check_port(what: str, value: object, allow_zero: bool) -> int:
+    """A port number, or a ConfigError that names the setting."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
+        raise ConfigError(f"{what} must be a port number {low}..65535, got {value!r}")
+    return value
+
+
+def _control_key(path: Path, control: ControlSettings, key: str, value: object) -> None:
+    if key in PORT_KEYS:
+        setattr(control, PORT_KEYS[key], check_port(f"{path}: {key}", value, key != "osc_port"))
+    elif key in ("osc_bind", "osc_prefix"):
+        _expect(path, key, value, str, "a string")
+        setattr(control, key.removeprefix("osc_"), value)
+    elif key == "osc_allow":
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: osc_allow must be a list of CIDR strings, got {value!r}")
+        control.allow = [v.strip() for v in value if v.strip()]
+    elif key == "zeroconf":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: zeroconf must be true or false, got {value!r}")
+        control.zeroconf = value
+    else:
+        raise ConfigError(f"{path}: unknown key {key!r}; known: {', '.join(KEYS)}")

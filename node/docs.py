@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from node.control.namespace import NODE_ADDRESSES
 from node.params import PARAMS, ParamSpec
 
 
@@ -51,3 +52,18 @@ def params_markdown() -> str:
         for p in PARAMS
     ]
     return "\n".join(lines)
+
+
+def node_addresses_markdown() -> str:
+    """The `/node/...` address table of the README."""
+    lines = ["| address | arguments | what it does | answer |", "|---|---|---|---|"]
+    for a in NODE_ADDRESSES:
+        args = f"`{a.args}`" if a.args else ""
+        does = a.description if a.incoming else f"*sent by the node:* {a.description}"
+        reply = f"`{a.reply}`" if a.reply.startswith(("/", "<")) else a.reply
+        lines.append(f"| `{a.path}` | {args} | {does} | {reply} |")
+    return "\n".join(lines)
+
+
+README_SECTIONS = {"params": params_markdown, "osc": node_addresses_markdown}
+"""README sections generated from the tables: <!-- NAME:start --> ... <!-- NAME:end -->."""

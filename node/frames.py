@@ -21,12 +21,14 @@ class Frame:
     """An image with its identity and birth time.
 
     `image` is uint8 BGR (H, W, 3), OpenCV's layout. `t_capture` is `time.monotonic()` when the
-    source delivered the frame; capture -> publish latency is measured from it.
+    source delivered the frame; capture -> publish latency is measured from it, and
+    `params_version` tells which control change a published frame already shows.
     """
 
     image: np.ndarray
     index: int
     t_capture: float
+    params_version: int = 0  # the ParamStore version a published frame was processed under
 
     @property
     def size(self) -> tuple[int, int]:

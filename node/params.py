@@ -10,6 +10,7 @@ one immutable `ParamSnapshot` per frame; control surfaces only validate and stor
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ class ParamSpec:
             value = _parse_number(self, value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParamError(f"{self.key} expects {self.type}, got {value!r}")
-        if value != value:  # NaN never reaches the frame loop
-            raise ParamError(f"{self.key} expects a number, got NaN")
+        if isinstance(value, float) and not math.isfinite(
+            value
+        ):  # NaN and inf never reach the frame loop
+            raise ParamError(f"{self.key} expects a finite number, got {value}")
         clamped = value
         if self.min is not None and clamped < self.min:
             clamped = self.min
@@ -73,8 +76,16 @@ class ParamSpec:
             return float(bool(value))
         return (float(value) - self.min) / (self.max - self.min)
 
-    def from_norm(self, norm: float) -> Value:
+    def from_norm(self, norm: object) -> Value:
         """Map a 0..1 fader position onto the range, clamped and typed."""
+        if isinstance(norm, bool):
+            norm = float(norm)
+        if isinstance(norm, str):
+            norm = _parse_number(self, norm)
+        if not isinstance(norm, int | float) or (
+            isinstance(norm, float) and not math.isfinite(norm)
+        ):
+            raise ParamError(f"{self.key}/norm expects a number 0..1, got {norm!r}")
         if self.min is None or self.max is None:
             return self.coerce(norm >= 0.5)[0]
         return self.coerce(self.min + max(0.0, min(1.0, norm)) * (self.max - self.min))[0]

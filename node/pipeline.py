@@ -190,7 +190,7 @@ class Pipeline:
                 start = time.perf_counter()
                 image = self.model_stage(item.image, item.params)
                 self._inference_ema += EMA * (time.perf_counter() - start - self._inference_ema)
-                self._publish(Frame(image, item.index, item.t_capture))
+                self._publish(Frame(image, item.index, item.t_capture, item.params.version))
             except Exception as exc:  # a bug must not freeze the picture: log it, go on
                 self._log_error("model", exc)
 

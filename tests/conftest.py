@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -105,3 +108,19 @@ def read_video(path: str) -> list[np.ndarray]:
         out.append(frame)
     cap.release()
     return out
+
+
+@pytest.fixture
+def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """make(**ControlSettings fields) -> a running control service on 127.0.0.1 with a
+    receiving inbox as its feedback port (see osc_helpers.py)."""
+    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+    from osc_helpers import running_rigs
+
+    with running_rigs(tmp_path) as make:
+        yield make
+
+
+@pytest.fixture
+def rig(rig_factory: Callable[..., Any]) -> Any:
+    return rig_factory()

@@ -134,6 +134,10 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
         (["render", "synthetic?frames=0", "x.mp4"], "never ends"),
         (["render", "/no/such.mp4", "x.mp4"], "no such file"),
         (["jump"], "invalid choice"),
+        (["run", "--osc-port", "70000"], "--osc-port must be a port number 1..65535"),
+        (["run", "--oscquery-port", "-1"], "--oscquery-port must be a port number 0..65535"),
+        (["run", "--osc-allow", "10.0.0.0/8,everyone"], "'everyone' is not an IP address"),
+        (["run", "--osc-prefix", "/a b"], "OSC prefix"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
@@ -173,3 +177,77 @@ def test_console_script_is_installed() -> None:
         [str(script), "--version"], capture_output=True, text=True, env={**os.environ}, timeout=60
     )
     assert result.returncode == 0 and "pix2pix-node" in result.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_is_driven_over_osc_and_read_back_over_oscquery(tmp_path: Path) -> None:
+    """The real command: a python-osc client moves a fader, OSCQuery shows the new value."""
+    import urllib.request
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    osc, query = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "run",
+            "--source",
+            "synthetic",
+            "--osc-bind",
+            "127.0.0.1",
+            "--osc-port",
+            str(osc),
+            "--oscquery-port",
+            str(query),
+            "--no-zeroconf",
+            "--osc-prefix",
+            "/stage",
+            "--duration",
+            "60",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{query}/stage/process/canny_t1?VALUE"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                value = json.loads(urllib.request.urlopen(url, timeout=2).read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert value == {"VALUE": [1]}
+        SimpleUDPClient("127.0.0.1", osc).send_message("/stage/process/canny_t1", 77.0)
+        while json.loads(urllib.request.urlopen(url, timeout=2).read()) != {"VALUE": [77]}:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    assert f"OSC on 127.0.0.1:{osc} (UDP and TCP), prefix /stage" in stderr
+
+
+def test_a_taken_osc_port_is_one_line_and_exit_2() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        port = taken.getsockname()[1]
+        result = node("run", "--source", "synthetic", "--osc-port", str(port), "--frames", "5")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot listen for OSC on 0.0.0.0:{port}" in result.stderr

@@ -11,7 +11,7 @@ from test_cli import node
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("tensorflow", reason="install the [tf] extra (make test does)")
 
-from test_models import tiny_onnx, write_json
+from model_helpers import tiny_onnx, write_json
 from tf1_pix2pix import build_checkpoint, original_descriptor
 
 

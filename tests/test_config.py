@@ -20,6 +20,19 @@ def test_config_file_with_nested_params(tmp_path: Path) -> None:
     assert config.params == {"process.canny_t1": 20, "predict.enabled": False}
 
 
+def test_config_file_osc_settings(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(
+        'osc_bind = "127.0.0.1"\nosc_port = 9100\nosc_feedback_port = 0\n'
+        'osc_allow = "10.0.0.0/8, 127.0.0.1"\nosc_prefix = "/left"\noscquery_port = 0\n'
+        "zeroconf = false\n"
+    )
+    control = load_config(path).control
+    assert (control.bind, control.port, control.feedback_port) == ("127.0.0.1", 9100, 0)
+    assert control.allow == ["10.0.0.0/8", "127.0.0.1"] and control.prefix == "/left"
+    assert control.oscquery_port == 0 and control.zeroconf is False
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -31,6 +44,12 @@ def test_config_file_with_nested_params(tmp_path: Path) -> None:
         ("params = 3", "table of parameter values"),
         ("port = 1", "unknown key 'port'"),
         ("source = ", "not valid TOML"),
+        ("osc_port = 0", "osc_port must be a port number 1..65535"),
+        ("osc_feedback_port = 'x'", "osc_feedback_port must be a port number 0..65535"),
+        ("oscquery_port = 70000", "oscquery_port must be a port number 0..65535"),
+        ("osc_allow = 3", "osc_allow must be a list of CIDR strings"),
+        ("zeroconf = 'yes'", "zeroconf must be true or false"),
+        ("osc_colour = 1", "unknown key 'osc_colour'"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, text: str, needle: str) -> None:

@@ -14,6 +14,7 @@ pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test d
 tf = pytest.importorskip("tensorflow", reason="install the [tf] extra (make test does)")
 
 import onnx  # noqa: E402
+from model_helpers import tiny_onnx, write_json  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 from tf1_pix2pix import build_checkpoint, original_descriptor, run_graph  # noqa: E402
 
@@ -221,24 +222,6 @@ def test_convert_rejects_what_it_cannot_do(gart: dict[str, Path], tmp_path: Path
 
 
 # -- each backend on a tiny real model -------------------------------------------------------
-
-
-def tiny_onnx(path: Path, size: int = 32, weights_seed: int = 0) -> Path:
-    """A 5-layer affinelayer generator at 32x32 with random weights, as ONNX."""
-    weights = random_weights(ngf=2, layers=5, seed=weights_seed)
-    path.write_bytes(to_onnx(weights, (size, size)).SerializeToString())
-    return path
-
-
-def write_json(json_path: Path, /, **fields: Any) -> Path:
-    data = {
-        "name": json_path.stem,
-        "input": {"shape": [32, 32, 3], "range": [-1, 1]},
-        "output": {"shape": [32, 32, 3], "range": [-1, 1]},
-        **fields,
-    }
-    json_path.write_text(json.dumps(data))
-    return json_path
 
 
 def test_every_backend_runs_the_same_tiny_generator(tmp_path: Path) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.docs import params_markdown
+import pytest
+
+from node.docs import README_SECTIONS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-START, END = "<!-- params:start -->", "<!-- params:end -->"
 
 
-def test_readme_parameter_table_is_current() -> None:
+@pytest.mark.parametrize("name", sorted(README_SECTIONS))
+def test_readme_generated_tables_are_current(name: str) -> None:
     text = README.read_text(encoding="utf-8")
-    assert START in text and END in text
-    table = text.split(START, 1)[1].split(END, 1)[0].strip()
-    assert table == params_markdown(), "README table is stale: run `make readme`"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    assert start in text and end in text
+    table = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert table == README_SECTIONS[name](), f"README {name} table is stale: run `make readme`"
 
 
 def test_readme_gives_the_two_commands_ci_runs() -> None:

@@ -1,20 +1,23 @@
-"""Regenerate the parameter table in README.md from node/params.py (`make readme`)."""
+"""Regenerate the generated tables in README.md (`make readme`): the parameter table from
+node/params.py and the /node/ address table from node/control/namespace.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from node.docs import params_markdown
+from node.docs import README_SECTIONS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-START, END = "<!-- params:start -->", "<!-- params:end -->"
 
 
 def main() -> None:
     text = README.read_text(encoding="utf-8")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{params_markdown()}\n{END}{tail}", encoding="utf-8")
+    for name, make in README_SECTIONS.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{make()}\n{end}{tail}"
+    README.write_text(text, encoding="utf-8")
     print(f"updated {README}")
 
 

@@ -1,0 +1,1 @@
+"""Control surfaces: the command layer, OSC (UDP/TCP) with feedback, OSCQuery discovery."""

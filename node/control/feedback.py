@@ -1,0 +1,364 @@
+"""Feedback: the node tells its controllers its true state, so faders follow.
+
+Every accepted parameter change, whatever its origin (OSC, a preset, a morph step, SIGHUP), and
+every model swap step is sent to the subscribed clients, the open TCP / WebSocket connections
+and the last UDP sender (on the feedback port, TouchOSC's 9000 by default). A change is never
+echoed to the client that sent exactly that value on exactly that address: that is what keeps
+two nodes, or a controller that re-sends what it receives, out of a loop (and a change that
+stores an equal value notifies nobody, which ends any loop that gets past the first rule).
+
+Sending never blocks the caller: messages go to one sender thread through a bounded outbox.
+Like frames, parameter feedback is "newest wins": when changes arrive faster than they are sent,
+the sender sends each address's latest value once (replies and errors are never merged), and
+when a client stalls, the oldest messages are dropped, never the node's time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pythonosc.parsing import osc_types
+
+from node.control.commands import NodeCommands
+from node.inference.swap import SwapState
+from node.params import PARAMS, ParamSpec, Value
+from node.ratelimit import LogLimiter
+
+log = logging.getLogger(__name__)
+limited = LogLimiter(log)
+
+MAX_SUBSCRIBERS = 32
+OUTBOX_SIZE = 20000
+MAX_TEXT = 200  # longest address or reason echoed back in /node/error
+
+
+class Target(Protocol):
+    """Somewhere feedback goes. `owner` is the key of the peer it answers (if any)."""
+
+    key: str
+    owner: str
+    typed_bools: bool  # True: bools as T/F (OSCQuery); False: as 0/1 ints (TouchOSC, Max)
+
+    def wants(self, address: str) -> bool: ...
+
+    def send(self, packet: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who sent a packet. Stream peers (TCP, WebSocket) carry the connection to answer on."""
+
+    transport: str
+    host: str
+    port: int
+    stream: Target | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.transport} {self.host}:{self.port}"
+
+
+class UdpTarget:
+    """host:port over the OSC server's own UDP socket (replies come from the port clients use)."""
+
+    typed_bools = False
+
+    def __init__(self, sock: socket.socket, host: str, port: int, owner: str = "") -> None:
+        self._sock = sock
+        self.host, self.port, self.owner = host, port, owner
+        self.key = f"udp {host}:{port}"
+
+    def wants(self, address: str) -> bool:
+        return True
+
+    def send(self, packet: bytes) -> None:
+        self._sock.sendto(packet, (self.host, self.port))
+
+
+def osc_args(value: Value, typed_bools: bool) -> list[Any]:
+    if isinstance(value, bool) and not typed_bools:
+        return [int(value)]
+    return [value]
+
+
+def build_packet(address: str, args: Sequence[Any]) -> bytes:
+    """One OSC message. Floats go as 32-bit `f`, bools as T/F, ints as `i` (or `h` when they
+    do not fit). python-osc's writers, without its builder's round trip through the parser:
+    feedback is on the hot path when a controller floods the node."""
+    tags = [","]
+    data = [osc_types.write_string(address)]
+    for arg in args:
+        if arg is True or arg is False:
+            tags.append("T" if arg else "F")
+        elif isinstance(arg, int):
+            fits = -(2**31) <= arg < 2**31
+            tags.append("i" if fits else "h")
+            data.append(osc_types.write_int(arg) if fits else osc_types.write_int64(arg))
+        elif isinstance(arg, float):
+            tags.append("f")
+            data.append(osc_types.write_float(max(-3.4e38, min(3.4e38, arg))))
+        elif isinstance(arg, str):
+            tags.append("s")
+            data.append(osc_types.write_string(arg))
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} over OSC feedback")
+    data.insert(1, osc_types.write_string("".join(tags)))
+    return b"".join(data)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message waiting for the sender thread; `merge` ones keep only their newest value."""
+
+    target: Target
+    address: str
+    args: tuple[Any, ...]
+    merge: bool = False
+
+
+def coalesce(batch: Sequence[Outgoing]) -> list[Outgoing]:
+    """Keep the newest of the mergeable messages per (target, address), in order of first
+    appearance; everything else stays as it is."""
+    newest: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(batch):
+        if item.merge:
+            newest[(item.target.key, item.address)] = i
+    kept: list[Outgoing] = []
+    placed: dict[tuple[str, str], int] = {}
+    for item in batch:
+        if not item.merge:
+            kept.append(item)
+            continue
+        key = (item.target.key, item.address)
+        if key not in placed:
+            placed[key] = len(kept)
+            kept.append(batch[newest[key]])
+    return kept
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+
+
+class FeedbackHub:
+    """Owns the feedback targets and the sender thread; listens to parameters and models."""
+
+    def __init__(
+        self,
+        commands: NodeCommands,
+        *,
+        prefix: str = "",
+        feedback_port: int = 9000,
+        heartbeat_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.commands = commands
+        self.prefix = prefix
+        self.feedback_port = feedback_port
+        self.heartbeat_interval = heartbeat_interval
+        self.clock = clock
+        self.sock: socket.socket | None = None  # the OSC server's UDP socket, once bound
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, UdpTarget] = {}
+        self._streams: dict[str, Target] = {}
+        self._last_sender: UdpTarget | None = None
+        self._outbox: deque[Outgoing] = deque(maxlen=OUTBOX_SIZE)
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._context = threading.local()
+        self.sent = 0
+        self.merged = 0  # parameter messages superseded by a newer value before sending
+        self.dropped = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.commands.add_param_listener(self._on_param)
+        self.commands.add_model_listener(self._on_model)
+        self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.commands.remove_param_listener(self._on_param)
+        self.commands.remove_model_listener(self._on_model)
+        self._stop.set()
+        with self._wake:
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    # -- who gets feedback -----------------------------------------------------------------
+
+    def saw_sender(self, peer: Peer) -> None:
+        """A UDP packet arrived: by default, feedback goes to its host on the feedback port."""
+        if self.sock is None or not self.feedback_port or peer.transport != "udp":
+            return
+        last = self._last_sender
+        if last is None or last.host != peer.host or last.owner != peer.key:
+            self._last_sender = UdpTarget(self.sock, peer.host, self.feedback_port, peer.key)
+
+    def subscribe(self, peer: Peer, host: str, port: int) -> Target:
+        if self.sock is None:
+            raise RuntimeError("the OSC server is not running")
+        target = UdpTarget(self.sock, host, port, peer.key)
+        with self._lock:
+            if target.key not in self._subscribers and len(self._subscribers) >= MAX_SUBSCRIBERS:
+                raise OverflowError(f"already {MAX_SUBSCRIBERS} subscribers; unsubscribe one")
+            self._subscribers[target.key] = target
+        log.info("OSC feedback: %s subscribed %s:%d", peer.key, host, port)
+        return target
+
+    def unsubscribe(self, peer: Peer, host: str | None, port: int | None) -> int:
+        """Drop the matching subscriptions (no port: every one the sender made); returns how
+        many were dropped."""
+        with self._lock:
+            gone = [
+                key
+                for key, t in self._subscribers.items()
+                if (port is None and t.owner == peer.key) or (t.host == host and t.port == port)
+            ]
+            for key in gone:
+                del self._subscribers[key]
+        return len(gone)
+
+    def subscribers(self) -> list[str]:
+        with self._lock:
+            return list(self._subscribers)
+
+    def add_stream(self, target: Target) -> None:
+        with self._lock:
+            self._streams[target.key] = target
+
+    def remove_stream(self, target: Target) -> None:
+        with self._lock:
+            self._streams.pop(target.key, None)
+
+    def _targets(self, include_last_sender: bool = True) -> list[Target]:
+        with self._lock:
+            targets: dict[str, Target] = {**self._subscribers, **self._streams}
+        last = self._last_sender
+        if include_last_sender and last is not None:
+            targets.setdefault(last.key, last)
+        return list(targets.values())
+
+    def reply_targets(self, peer: Peer) -> list[Target]:
+        if peer.stream is not None:
+            return [peer.stream]
+        with self._lock:
+            owned: list[Target] = [t for t in self._subscribers.values() if t.owner == peer.key]
+        if owned or self.sock is None or not self.feedback_port:
+            return owned
+        return [UdpTarget(self.sock, peer.host, self.feedback_port, peer.key)]
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def address(self, path: str) -> str:
+        return self.prefix + path
+
+    def reply(self, peer: Peer, path: str, args: Sequence[Any]) -> None:
+        """Answer the sender of a request (its subscriptions, or its host's feedback port)."""
+        for target in self.reply_targets(peer):
+            self._queue(Outgoing(target, self.address(path), tuple(args)))
+
+    def reply_value(self, peer: Peer, spec: ParamSpec, value: Value, norm: bool = False) -> None:
+        for target in self.reply_targets(peer):
+            self._queue(self._param_message(target, spec, value, norm))
+
+    def error(self, peer: Peer | None, address: str, reason: str) -> None:
+        """`/node/error <address> <reason>` to the sender (or to every client when the sender
+        is unknown)."""
+        args = [clip(address), clip(reason)]
+        targets = self.reply_targets(peer) if peer else self._targets()
+        for target in targets:
+            self._queue(Outgoing(target, self.address("/node/error"), tuple(args)))
+
+    def broadcast(self, path: str, args: Sequence[Any], include_last_sender: bool = True) -> None:
+        address = self.address(path)
+        for target in self._targets(include_last_sender):
+            if target.wants(address):
+                self._queue(Outgoing(target, address, tuple(args)))
+
+    def send_all_values(self, targets: Sequence[Target]) -> None:
+        """Every parameter (value and /norm) and the model, e.g. for a new subscriber."""
+        snapshot = self.commands.values()
+        for target in targets:
+            for spec in PARAMS:
+                for norm in (False, True):
+                    self._queue(self._param_message(target, spec, snapshot[spec.key], norm))
+            name = self.commands.model_state().name
+            self._queue(Outgoing(target, self.address("/node/model"), (name,)))
+
+    @contextlib.contextmanager
+    def answering(self, peer: Peer, exact: set[tuple[str, bool]]) -> Iterator[None]:
+        """While active (on this thread), changes that `peer` sent exactly as they are stored
+        are not echoed back to it: `exact` holds (parameter key, was it /norm)."""
+        self._context.peer, self._context.exact = peer.key, exact
+        try:
+            yield
+        finally:
+            self._context.peer, self._context.exact = None, set()
+
+    def _param_message(self, target: Target, spec: ParamSpec, value: Value, norm: bool) -> Outgoing:
+        if norm:
+            address = self.address(spec.address + "/norm")
+            return Outgoing(target, address, (spec.to_norm(value),), merge=True)
+        args = tuple(osc_args(value, target.typed_bools))
+        return Outgoing(target, self.address(spec.address), args, merge=True)
+
+    def _on_param(self, spec: ParamSpec, value: Value, origin: str) -> None:
+        peer = getattr(self._context, "peer", None)
+        exact: set[tuple[str, bool]] = getattr(self._context, "exact", set())
+        for target in self._targets():
+            for norm in (False, True):
+                if target.owner == peer and (spec.key, norm) in exact:
+                    continue
+                if target.wants(self.address(spec.address + ("/norm" if norm else ""))):
+                    self._queue(self._param_message(target, spec, value, norm))
+
+    def _on_model(self, state: SwapState) -> None:
+        args = [state.status, state.name] + ([clip(state.message)] if state.message else [])
+        self.broadcast("/node/model/state", args)
+        if state.status == "ready":
+            self.broadcast("/node/model", [state.name])
+
+    def _queue(self, item: Outgoing) -> None:
+        with self._wake:
+            if len(self._outbox) == self._outbox.maxlen:
+                self.dropped += 1
+                limited.warning("outbox", "OSC feedback is not keeping up; dropping old messages")
+            self._outbox.append(item)
+            self._wake.notify()
+
+    def _run(self) -> None:
+        next_beat = self.clock() + self.heartbeat_interval
+        while not self._stop.is_set():
+            with self._wake:
+                if not self._outbox:
+                    self._wake.wait(max(0.0, min(0.1, next_beat - self.clock())))
+                batch = list(self._outbox)
+                self._outbox.clear()
+            sendable = coalesce(batch)
+            self.merged += len(batch) - len(sendable)
+            for item in sendable:
+                try:
+                    item.target.send(build_packet(item.address, item.args))
+                    self.sent += 1
+                except (OSError, TypeError) as exc:
+                    key = f"send {item.target.key}"
+                    limited.warning(key, "OSC feedback to %s failed: %s", item.target.key, exc)
+            if self.clock() >= next_beat:
+                next_beat = self.clock() + self.heartbeat_interval
+                self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        status = self.commands.status()
+        self.broadcast("/node/heartbeat", [float(status.fps), float(status.latency_ms)], False)

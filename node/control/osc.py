@@ -1,0 +1,294 @@
+"""The OSC server: UDP and TCP on the same port number (8000 by default, TouchOSC's outgoing
+port), one thread for UDP, one per TCP connection; every packet goes to the OscRouter.
+
+TCP framing: OSC 1.0 (a 4-byte big-endian length before each packet) is the default - it is
+what liblo's `osc.tcp://` and python-osc's TCP client send; OSC 1.1 SLIP framing is recognised
+by its leading END byte (0xC0). Each connection is answered in the framing it uses, and while
+open it receives all feedback (a TCP client is subscribed by connecting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import threading
+from collections.abc import Sequence
+
+from pythonosc import slip
+
+from node.control.feedback import FeedbackHub, Peer, build_packet
+from node.control.router import MAX_PACKET, OscRouter
+from node.errors import UserError
+from node.ratelimit import LogLimiter
+
+log = logging.getLogger(__name__)
+limited = LogLimiter(log)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_TCP_CONNECTIONS = 16
+POLL = 0.2  # seconds a blocked read waits before checking for stop
+SEND_TIMEOUT = 2.0
+
+
+def parse_allow(text: str | Sequence[str]) -> list[Network]:
+    """'192.168.1.0/24,127.0.0.1' -> networks; a bad entry is a UserError naming it."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    networks: list[Network] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise UserError(f"--osc-allow: {item!r} is not an IP address or CIDR range") from None
+    return networks
+
+
+class OscServer:
+    """Binds UDP and TCP at `start` (a taken port is a UserError) and serves until `stop`."""
+
+    def __init__(
+        self,
+        router: OscRouter,
+        feedback: FeedbackHub,
+        *,
+        bind: str = "0.0.0.0",
+        port: int = 8000,
+        allow: Sequence[Network] = (),
+    ) -> None:
+        self.router = router
+        self.feedback = feedback
+        self.bind = bind
+        self.port = port
+        self.allow = list(allow)
+        self.refused = 0
+        self._stop = threading.Event()
+        self._udp: socket.socket | None = None
+        self._tcp: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._connections: set[TcpConnection] = set()
+        self._lock = threading.Lock()
+
+    def allowed(self, host: str) -> bool:
+        if not self.allow:
+            return True
+        try:
+            address = ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allow)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while in TIME_WAIT
+        try:
+            udp.bind((self.bind, self.port))
+            self.port = udp.getsockname()[1]
+            tcp.bind((self.bind, self.port))
+            tcp.listen(8)
+        except OSError as exc:
+            udp.close()
+            tcp.close()
+            raise UserError(
+                f"cannot listen for OSC on {self.bind}:{self.port} ({exc.strerror or exc}); "
+                "is another node running? choose another port with --osc-port"
+            ) from None
+        udp.settimeout(POLL)
+        tcp.settimeout(POLL)
+        self._udp, self._tcp = udp, tcp
+        self.feedback.sock = udp
+        self._threads = [
+            threading.Thread(target=self._serve_udp, name="osc udp", daemon=True),
+            threading.Thread(target=self._serve_tcp, name="osc tcp", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        log.info(
+            "OSC on %s:%d (UDP and TCP)%s",
+            self.bind,
+            self.port,
+            f", prefix {self.router.prefix}" if self.router.prefix else "",
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+        for thread in self._threads:
+            thread.join(2.0)
+        for sock in (self._udp, self._tcp):
+            if sock is not None:
+                sock.close()
+
+    # -- UDP -------------------------------------------------------------------------------
+
+    def _serve_udp(self) -> None:
+        assert self._udp is not None
+        while not self._stop.is_set():
+            try:
+                data, address = self._udp.recvfrom(MAX_PACKET + 1)
+            except TimeoutError:
+                continue
+            except OSError as exc:  # e.g. ICMP port unreachable from a feedback send
+                if self._stop.is_set():
+                    return
+                limited.warning("udp recv", "OSC UDP receive failed: %s", exc)
+                continue
+            host, port = address[0], address[1]
+            if not self.allowed(host):
+                self.refused += 1
+                limited.warning(f"refused {host}", "OSC from %s refused: not in --osc-allow", host)
+                continue
+            peer = Peer("udp", host, port)
+            self.feedback.saw_sender(peer)
+            self.router.handle_packet(data, peer)
+
+    # -- TCP -------------------------------------------------------------------------------
+
+    def _serve_tcp(self) -> None:
+        assert self._tcp is not None
+        while not self._stop.is_set():
+            try:
+                sock, address = self._tcp.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            host, port = address[0], address[1]
+            if not self.allowed(host):
+                self.refused += 1
+                limited.warning(f"refused {host}", "OSC from %s refused: not in --osc-allow", host)
+                sock.close()
+                continue
+            with self._lock:
+                full = len(self._connections) >= MAX_TCP_CONNECTIONS
+            if full:
+                limited.warning(
+                    "tcp full",
+                    "OSC TCP: %d connections open; refusing %s",
+                    MAX_TCP_CONNECTIONS,
+                    host,
+                )
+                sock.close()
+                continue
+            connection = TcpConnection(sock, host, port, self)
+            with self._lock:
+                self._connections.add(connection)
+            threading.Thread(
+                target=connection.serve, name=f"osc tcp {host}:{port}", daemon=True
+            ).start()
+
+    def _closed(self, connection: TcpConnection) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+
+class TcpConnection:
+    """One TCP client: reads framed packets, and is a feedback target while it is open."""
+
+    typed_bools = False
+
+    def __init__(self, sock: socket.socket, host: str, port: int, server: OscServer) -> None:
+        self._sock = sock
+        self._server = server
+        self.key = self.owner = f"tcp {host}:{port}"
+        self.peer = Peer("tcp", host, port, stream=self)
+        self.slip: bool | None = None  # unknown until the first byte
+        self._send_lock = threading.Lock()
+        self._closed = threading.Event()
+        sock.settimeout(POLL)
+
+    def wants(self, address: str) -> bool:
+        return True
+
+    def send(self, packet: bytes) -> None:
+        if self._closed.is_set():
+            return
+        framed = slip.encode(packet) if self.slip else len(packet).to_bytes(4, "big") + packet
+        with self._send_lock:
+            self._sock.settimeout(SEND_TIMEOUT)
+            try:
+                self._sock.sendall(framed)
+            except OSError:
+                self.close()  # a client that stops reading loses its connection, not our time
+                raise
+            finally:
+                if not self._closed.is_set():
+                    self._sock.settimeout(POLL)
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def serve(self) -> None:
+        feedback, router = self._server.feedback, self._server.router
+        feedback.add_stream(self)
+        buffer = bytearray()
+        try:
+            while not self._closed.is_set() and not self._server._stop.is_set():
+                try:
+                    chunk = self._sock.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                if self.slip is None:
+                    self.slip = chunk[0] == slip.END[0]
+                buffer += chunk
+                for packet in self._packets(buffer):
+                    router.handle_packet(packet, self.peer)
+        except _FramingError as exc:
+            limited.warning(f"framing {self.key}", "OSC TCP %s: %s; closing", self.key, exc)
+            with contextlib.suppress(OSError):  # sent now: the connection closes next
+                self.send(build_packet(feedback.address("/node/error"), ["", str(exc)]))
+        finally:
+            feedback.remove_stream(self)
+            self._server._closed(self)
+            self._closed.set()
+            self._sock.close()
+
+    def _packets(self, buffer: bytearray) -> list[bytes]:
+        packets: list[bytes] = []
+        if self.slip:
+            while slip.END[0] in buffer:
+                end = buffer.index(slip.END[0])
+                frame = bytes(buffer[:end])
+                del buffer[: end + 1]
+                if frame:
+                    try:
+                        packets.append(slip.decode(slip.END + frame + slip.END))
+                    except slip.ProtocolError:
+                        raise _FramingError("bad SLIP escape sequence") from None
+            if len(buffer) > MAX_PACKET * 2:
+                raise _FramingError(f"SLIP frame longer than {MAX_PACKET} bytes")
+            return packets
+        while len(buffer) >= 4:
+            size = int.from_bytes(buffer[:4], "big")
+            if size > MAX_PACKET:
+                raise _FramingError(f"length prefix {size} > {MAX_PACKET}: not OSC 1.0 framing")
+            if len(buffer) < 4 + size:
+                break
+            packets.append(bytes(buffer[4 : 4 + size]))
+            del buffer[: 4 + size]
+        return packets
+
+
+class _FramingError(Exception):
+    """A TCP stream that cannot be read as OSC frames; the connection is closed."""

@@ -1,0 +1,77 @@
+"""All the control surfaces of a running node, started and stopped together:
+feedback hub -> OSC server (UDP + TCP) -> OSCQuery (HTTP + WebSocket) -> zeroconf."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from node.config import ControlSettings
+from node.control.commands import NodeCommands
+from node.control.discovery import Advertiser
+from node.control.feedback import FeedbackHub
+from node.control.osc import OscServer, parse_allow
+from node.control.oscquery import OscQueryServer
+from node.control.router import OscRouter, normalize_prefix
+
+log = logging.getLogger(__name__)
+
+
+class ControlService:
+    def __init__(self, commands: NodeCommands, settings: ControlSettings) -> None:
+        self.settings = settings
+        self.commands = commands
+        prefix = normalize_prefix(settings.prefix)
+        allow = parse_allow(settings.allow)
+        self.feedback = FeedbackHub(commands, prefix=prefix, feedback_port=settings.feedback_port)
+        self.osc = OscServer(
+            OscRouter(commands, self.feedback, prefix),
+            self.feedback,
+            bind=settings.bind,
+            port=settings.port,
+            allow=allow,
+        )
+        self.router = self.osc.router
+        self.router.allow = self.osc.allowed
+        host = socket.gethostname().split(".")[0] or "localhost"
+        self.name = (
+            settings.name or f"pix2pix-node{' ' + prefix.strip('/') if prefix else ''} on {host}"
+        )
+        self.oscquery: OscQueryServer | None = None
+        self.advertiser: Advertiser | None = None
+
+    def start(self) -> None:
+        """Bind everything or nothing: a taken port is a UserError and nothing stays open."""
+        self.feedback.start()
+        try:
+            self.osc.start()
+            if self.settings.oscquery_port:
+                self.oscquery = OscQueryServer(
+                    self.commands,
+                    self.router,
+                    self.feedback,
+                    name=self.name,
+                    osc_port=self.osc.port,
+                    bind=self.settings.bind,
+                    port=self.settings.oscquery_port,
+                )
+                self.oscquery.start()
+        except BaseException:
+            self.stop()
+            raise
+        if self.settings.zeroconf:
+            self.advertiser = Advertiser(
+                self.name,
+                self.osc.port,
+                self.oscquery.port if self.oscquery else 0,
+                self.settings.bind,
+            )
+            self.advertiser.start()
+
+    def stop(self) -> None:
+        if self.advertiser is not None:
+            self.advertiser.stop()
+        if self.oscquery is not None:
+            self.oscquery.stop()
+        self.osc.stop()
+        self.feedback.stop()

@@ -1,0 +1,108 @@
+"""The OSCQuery namespace (Vidvox OSCQueryProposal) as JSON-ready dicts, built from the
+parameter table and the `/node/...` table, with the values of this instant.
+
+Parameters carry FULL_PATH, TYPE, VALUE, RANGE, CLIPMODE, ACCESS and DESCRIPTION; `/node/model`
+lists the models as RANGE VALS. The `/norm` twins of the parameters are left out: a host that
+reads RANGE needs no 0..1 scaling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.control.commands import NodeCommands
+from node.control.namespace import NODE_ADDRESSES, READ, WRITE
+from node.params import PARAMS, ParamSpec, Value
+
+Node = dict[str, Any]
+
+GROUPS = {
+    "capture": "reading the source: on/off, freeze, flips, frame difference",
+    "process": "the OpenCV chain that makes the model's input",
+    "predict": "the model and the temporal smoothing around it",
+    "node": "commands, model swap, presets, status",
+}
+OSC_TYPES = {"bool": "T", "int": "i", "float": "f"}
+
+
+def param_node(spec: ParamSpec, value: Value, full_path: str) -> Node:
+    node: Node = {
+        "FULL_PATH": full_path,
+        "TYPE": OSC_TYPES[spec.type],
+        "VALUE": [value],
+        "ACCESS": READ | WRITE,
+        "DESCRIPTION": spec.doc,
+    }
+    if spec.min is not None and spec.max is not None:
+        lo, hi = (int(spec.min), int(spec.max)) if spec.type == "int" else (spec.min, spec.max)
+        node["RANGE"] = [{"MIN": lo, "MAX": hi}]
+        node["CLIPMODE"] = ["both"]
+    return node
+
+
+def _node_values(commands: NodeCommands) -> dict[str, list[Any]]:
+    state = commands.model_state()
+    status = commands.status()
+    return {
+        "/node/model": [state.name],
+        "/node/model/state": [state.status, state.name],
+        "/node/status": [
+            status.fps,
+            status.latency_ms,
+            status.model,
+            status.source,
+            ", ".join(status.sinks),
+        ],
+        "/node/heartbeat": [status.fps, status.latency_ms],
+    }
+
+
+def _insert(root: Node, prefix: str, path: str, leaf: Node) -> None:
+    """Put `leaf` at `path`, creating the containers on the way."""
+    parts = [p for p in (prefix + path).split("/") if p]
+    node = root
+    for depth, part in enumerate(parts[:-1]):
+        contents = node.setdefault("CONTENTS", {})
+        full = "/" + "/".join(parts[: depth + 1])
+        node = contents.setdefault(
+            part, {"FULL_PATH": full, "DESCRIPTION": GROUPS.get(part, ""), "ACCESS": 0}
+        )
+    contents = node.setdefault("CONTENTS", {})
+    existing = contents.get(parts[-1], {})
+    contents[parts[-1]] = {**leaf, **({"CONTENTS": existing["CONTENTS"]} if existing else {})}
+
+
+def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
+    """The whole namespace as of now."""
+    root: Node = {"FULL_PATH": "/", "DESCRIPTION": "pix2pix-node", "ACCESS": 0, "CONTENTS": {}}
+    values = commands.values()
+    for spec in PARAMS:
+        _insert(
+            root, prefix, spec.address, param_node(spec, values[spec.key], prefix + spec.address)
+        )
+    node_values = _node_values(commands)
+    models = commands.models()
+    for address in NODE_ADDRESSES:
+        leaf: Node = {
+            "FULL_PATH": prefix + address.path,
+            "DESCRIPTION": address.description,
+            "ACCESS": address.access,
+            "TYPE": address.typetag,
+        }
+        if address.access & READ and address.path in node_values:
+            leaf["VALUE"] = node_values[address.path]
+        if address.path == "/node/model":
+            leaf["RANGE"] = [{"VALS": ["none", *models]}]
+        _insert(root, prefix, address.path, leaf)
+    return root
+
+
+def find(tree: Node, path: str) -> Node | None:
+    """The node at an OSC path ('/' is the root), or None."""
+    node = tree
+    for part in (p for p in path.split("/") if p):
+        contents = node.get("CONTENTS")
+        if not isinstance(contents, dict) or part not in contents:
+            return None
+        node = contents[part]
+    return node

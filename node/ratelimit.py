@@ -1,0 +1,49 @@
+"""Logging that cannot flood: one line per kind of problem per interval, with a count.
+
+A controller gone wrong (or a fuzzer) can send thousands of bad packets a second; the log must
+stay readable and writing it must not cost the node its frame rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+
+class LogLimiter:
+    """`warning(key, msg, *args)` logs the first event of `key`, then at most one line per
+    `interval` seconds saying how many were suppressed in between."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> bool:
+        """Log at WARNING unless `key` was logged less than `interval` ago; True if logged."""
+        return self.log(logging.WARNING, key, msg, *args)
+
+    def log(
+        self, level: int, key: str, msg: str, *args: object, exc_info: BaseException | None = None
+    ) -> bool:
+        now = self._clock()
+        with self._lock:
+            if now < self._next.get(key, float("-inf")):
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return False
+            self._next[key] = now + self._interval
+            suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            msg += f" (and {suppressed} more like it in the last {self._interval:g} s)"
+        self._logger.log(level, msg, *args, exc_info=exc_info)
+        return True

@@ -1,0 +1,143 @@
+"""A running control service on 127.0.0.1 and real OSC clients / receivers for the OSC tests."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model_helpers import tiny_onnx, write_json
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
+
+from node.config import ControlSettings
+from node.control.commands import NodeCommands
+from node.control.service import ControlService
+from node.inference.base import Model
+from node.inference.library import ModelLibrary
+from node.inference.swap import ModelSwapper
+from node.params import ParamStore
+
+Message = tuple[str, list[Any]]
+
+
+class Inbox:
+    """A python-osc UDP server that records every message it receives."""
+
+    def __init__(self) -> None:
+        dispatcher = Dispatcher()
+        dispatcher.set_default_handler(self._record)
+        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        self.port: int = self.server.server_address[1]
+        self.messages: list[Message] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _record(self, address: str, *args: Any) -> None:
+        with self._cond:
+            self.messages.append((address, list(args)))
+            self._cond.notify_all()
+
+    def wait(
+        self, address: str, where: Callable[[list[Any]], bool] = lambda a: True, timeout: float = 5
+    ) -> list[Any]:
+        """The args of the first message to `address` that matches (waits for it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for addr, args in self.messages:
+                    if addr == address and where(args):
+                        return args
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = sorted({a for a, _ in self.messages})
+                    raise AssertionError(f"no {address} message in {timeout} s; got {seen}")
+                self._cond.wait(left)
+
+    def all(self, address: str) -> list[list[Any]]:
+        with self._cond:
+            return [args for addr, args in self.messages if addr == address]
+
+    def clear(self) -> None:
+        with self._cond:
+            self.messages.clear()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Rig:
+    params: ParamStore
+    commands: NodeCommands
+    service: ControlService
+    swapper: ModelSwapper
+    inbox: Inbox  # the feedback port: where the node answers the last sender
+    installed: list[Model | None]
+
+    @property
+    def port(self) -> int:
+        return self.service.osc.port
+
+    def client(self) -> SimpleUDPClient:
+        return SimpleUDPClient("127.0.0.1", self.port)
+
+
+def model_library(folder: Path) -> ModelLibrary:
+    """Two real ONNX models and a broken one."""
+    for name in ("small", "other"):
+        tiny_onnx(folder / f"{name}.onnx")
+        write_json(folder / f"{name}.json", name=name, path=f"{name}.onnx")
+    (folder / "bad.onnx").write_bytes(b"not a model" * 10)
+    write_json(folder / "bad.json", name="bad", path="bad.onnx")
+    return ModelLibrary([folder])
+
+
+@contextlib.contextmanager
+def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
+    """Yields make(**settings) -> Rig; every rig made is stopped afterwards."""
+    rigs: list[Rig] = []
+
+    def make(**settings: Any) -> Rig:
+        inbox = Inbox()
+        params = ParamStore()
+        installed: list[Model | None] = []
+        swapper = ModelSwapper(model_library(folder), installed.append, current="small")
+        commands = NodeCommands(
+            params, swapper=swapper, source="synthetic", sinks=["null", "file:x.mp4"]
+        )
+        options = {
+            "bind": "127.0.0.1",
+            "port": 0,
+            "feedback_port": inbox.port,
+            "oscquery_port": 0,
+            "zeroconf": False,
+            **settings,
+        }
+        service = ControlService(commands, ControlSettings(**options))
+        try:
+            service.start()
+        except BaseException:
+            inbox.close()
+            raise
+        rig = Rig(params, commands, service, swapper, inbox, installed)
+        rigs.append(rig)
+        return rig
+
+    try:
+        yield make
+    finally:
+        for rig in rigs:
+            rig.service.stop()
+            rig.swapper.wait(10)
+            rig.inbox.close()
+            for model in rig.installed:
+                if model is not None:
+                    model.close()

@@ -1,0 +1,344 @@
+"""The OSC surface over real sockets on 127.0.0.1: parameters, /norm, bundles, commands,
+feedback, TCP framings, refusals. Clients are python-osc's."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+
+from osc_helpers import Inbox, Rig
+from pythonosc import slip
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+from test_pipeline import wait_for
+
+from node.control.feedback import build_packet
+from node.params import DEFAULTS, PARAMS, SPECS
+
+
+def send(rig: Rig, address: str, *args: Any) -> None:
+    rig.client().send_message(address, list(args))
+
+
+def settled(rig: Rig, key: str, value: object) -> None:
+    wait_for(lambda: rig.params.get(key) == value, timeout=5)
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "sent", "stored"),
+    [
+        ("process.canny_t1", 40, 40),  # int as int (Max)
+        ("process.canny_t1", 40.6, 41),  # int from a float (TouchOSC)
+        ("process.canny_t1", "12", 12),  # a number as a string
+        ("process.accum_w1", 1, 1.0),  # float from an int
+        ("process.accum_w1", 0.25, 0.25),
+        ("process.canny", False, False),  # T/F type tags
+        ("capture.flip_v", True, True),
+        ("capture.flip_h", 0, False),  # 0/1 ints
+        ("capture.flip_h", 1.0, True),  # 0.0/1.0 floats
+        ("process.invert", "true", True),  # the strings
+        ("process.canny_t2", 9999, 500),  # out of range: clamped
+        ("process.adaptive_thresh_c", -1e9, -50),
+    ],
+)
+def test_every_param_type_is_accepted(rig: Rig, key: str, sent: object, stored: object) -> None:
+    send(rig, SPECS[key].address, sent)
+    settled(rig, key, stored)
+    assert type(rig.params.get(key)) is type(stored)
+
+
+def test_norm_scales_a_fader_onto_the_range(rig: Rig) -> None:
+    send(rig, "/process/canny_t2/norm", 0.5)
+    settled(rig, "process.canny_t2", 250)
+    send(rig, "/process/adaptive_thresh_c/norm", 0.0)
+    settled(rig, "process.adaptive_thresh_c", -50)
+    send(rig, "/predict/post_time_lerp/norm", 7.0)  # beyond the fader: clamped
+    settled(rig, "predict.post_time_lerp", 1.0)
+    send(rig, "/process/canny/norm", 0.2)
+    settled(rig, "process.canny", False)
+
+
+def test_a_bundle_lands_in_one_parameter_update(rig: Rig) -> None:
+    versions: list[int] = []
+    rig.params.add_listener(
+        lambda spec, value, origin: versions.append(rig.params.snapshot().version)
+    )
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for address, value in [
+        ("/process/canny_t1", 33),
+        ("/process/canny_t2", 99),
+        ("/process/invert", True),
+    ]:
+        message = OscMessageBuilder(address)
+        message.add_arg(value)
+        bundle.add_content(message.build())
+    rig.client().send(bundle.build())
+    settled(rig, "process.invert", True)
+    assert rig.params.get("process.canny_t1") == 33 and rig.params.get("process.canny_t2") == 99
+    assert len(set(versions)) == 1, "the three changes came in more than one update"
+
+
+def test_reset_in_a_bundle_applies_in_order(rig: Rig) -> None:
+    send(rig, "/process/pre_blur", 9)
+    settled(rig, "process.pre_blur", 9)
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    bundle.add_content(OscMessageBuilder("/node/reset").build())
+    message = OscMessageBuilder("/process/canny_t1")
+    message.add_arg(77)
+    bundle.add_content(message.build())
+    rig.client().send(bundle.build())
+    settled(rig, "process.canny_t1", 77)
+    assert rig.params.get("process.pre_blur") == 0
+
+
+# -- feedback --------------------------------------------------------------------------------
+
+
+def test_changes_are_fed_back_to_the_last_sender_but_never_echoed(rig: Rig) -> None:
+    send(rig, "/process/canny_t1", 40)  # exactly what is stored: no echo on that address
+    settled(rig, "process.canny_t1", 40)
+    assert rig.inbox.wait("/process/canny_t1/norm") == [pytest.approx(40 / 500)]
+    send(rig, "/process/canny_t2", 9999)  # clamped: the sender is told the true value
+    assert rig.inbox.wait("/process/canny_t2") == [500]
+    rig.params.set("process.pre_blur", 3, origin="preset")  # a change from elsewhere
+    assert rig.inbox.wait("/process/pre_blur") == [3]
+    rig.params.set("capture.flip_h", False, origin="preset")
+    assert rig.inbox.wait("/capture/flip_h") == [0]  # bools as 0/1 for TouchOSC and Max
+    time.sleep(0.2)
+    assert rig.inbox.all("/process/canny_t1") == []
+
+
+def test_a_subscriber_gets_every_value_then_every_change_and_heartbeats(rig: Rig) -> None:
+    other = Inbox()
+    try:
+        send(rig, "/node/subscribe", other.port)
+        for spec in PARAMS:
+            assert other.wait(spec.address)[0] == spec.default
+        assert other.wait("/node/model") == ["small"]
+        send(rig, "/process/canny_t1/norm", 0.1)
+        assert other.wait("/process/canny_t1", lambda a: a == [50]) == [50]
+        fps, latency = other.wait("/node/heartbeat", timeout=3)
+        assert fps == 0.0 and latency == 0.0  # no pipeline in this rig
+        send(rig, "/node/unsubscribe", other.port)
+        wait_for(lambda: rig.service.feedback.subscribers() == [])
+        other.clear()
+        rig.params.set("process.pre_blur", 4)
+        time.sleep(0.3)
+        assert other.all("/process/pre_blur") == []
+    finally:
+        other.close()
+
+
+def test_two_nodes_feeding_each_other_do_not_loop(rig_factory: Callable[..., Rig]) -> None:
+    a, b = rig_factory(), rig_factory()
+    # each node subscribes the other: a change on one is sent to the other, which stores it
+    # (no change on the way back: the loop ends after one hop)
+    a.client().send_message("/node/subscribe", [b.port])
+    b.client().send_message("/node/subscribe", [a.port])
+    wait_for(lambda: bool(a.service.feedback.subscribers() and b.service.feedback.subscribers()))
+    time.sleep(0.5)  # the subscription dumps settle
+    sent_before = a.service.feedback.sent + b.service.feedback.sent
+    a.params.set("process.canny_t1", 123)
+    settled(b, "process.canny_t1", 123)
+    time.sleep(0.5)
+    sent = a.service.feedback.sent + b.service.feedback.sent - sent_before
+    assert sent < 20, f"{sent} packets for one change: feedback is looping"
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def test_get_status_models_and_dump_answer_the_sender(rig: Rig) -> None:
+    send(rig, "/node/get", "/process/canny_t2")
+    assert rig.inbox.wait("/process/canny_t2") == [10]
+    send(rig, "/node/get", "/process/canny_t2/norm")
+    assert rig.inbox.wait("/process/canny_t2/norm") == [pytest.approx(10 / 500)]
+    send(rig, "/node/models")
+    assert rig.inbox.wait("/node/models") == ["bad", "other", "small"]
+    send(rig, "/node/status")
+    _, _, model, source, sinks = rig.inbox.wait("/node/status")
+    assert (model, source, sinks) == ("small", "synthetic", "null, file:x.mp4")
+    send(rig, "/node/dump")
+    for spec in PARAMS:
+        assert rig.inbox.wait(spec.address + "/norm")[0] == pytest.approx(
+            spec.to_norm(spec.default)
+        )
+
+
+def test_model_swap_reports_loading_then_ready_or_error(rig: Rig) -> None:
+    send(rig, "/node/model", "other")
+    assert rig.inbox.wait("/node/model/state", lambda a: a[0] == "loading") == ["loading", "other"]
+    assert rig.inbox.wait("/node/model/state", lambda a: a[0] == "ready") == ["ready", "other"]
+    assert rig.inbox.wait("/node/model") == ["other"]
+    wait_for(lambda: len(rig.installed) == 1)
+    send(rig, "/node/model", 0)  # by index: "bad"
+    state = rig.inbox.wait("/node/model/state", lambda a: a[0] == "error")
+    assert state[1] == "bad" and "bad.onnx" in state[2]
+    assert len(rig.installed) == 1  # the failed model changed nothing
+    send(rig, "/node/model", "../../etc/passwd")
+    reason = rig.inbox.wait("/node/error", lambda a: a[0] == "/node/model")[1]
+    assert "not a plain name" in reason
+
+
+@pytest.mark.parametrize(
+    ("address", "args", "reason"),
+    [
+        ("/nope", [1], "unknown address"),
+        ("/process/canny_t1", [], "expects one value"),
+        ("/process/canny_t1", [1, 2], "expects one value"),
+        ("/process/canny_t1", ["lots"], "expects int"),
+        ("/process/canny_t1", [float("nan")], "finite"),
+        ("/process/canny_t1", [float("inf")], "finite"),
+        ("/process/canny", [7], "expects bool"),
+        ("/process/canny_t1/norm", [b"blob"], "expects a number"),
+        ("/node/subscribe", [70000], "port must be"),
+        ("/node/subscribe", ["example.com", 9000], "IP address"),
+        ("/node/preset/recall", ["x/../../y"], "not a plain name"),
+        ("/node/preset/recall", ["warm"], "presets are not available"),
+        ("/node/preset/morph", ["warm", "slow"], "seconds must be a number"),
+        ("/node/get", ["/nothing/here"], "no value"),
+    ],
+)
+def test_bad_messages_are_answered_on_node_error(
+    rig: Rig, address: str, args: list[Any], reason: str
+) -> None:
+    before = rig.params.snapshot()
+    send(rig, address, *args)
+    got = rig.inbox.wait("/node/error")
+    assert got[0] == address and reason in got[1], got
+    assert dict(rig.params.snapshot()) == dict(before)
+
+
+def test_the_nodes_own_feedback_addresses_are_never_answered(rig: Rig) -> None:
+    replies: list[tuple[str, list[Any]]] = [
+        ("/node/heartbeat", [1.0, 2.0]),
+        ("/node/error", ["/x", "why"]),
+        ("/node/model/state", ["ready", "small"]),
+        ("/node/status", [30.0, 20.0, "small", "synthetic", "null"]),
+        ("/node/models", ["a", "b"]),
+    ]
+    for address, args in replies:
+        send(rig, address, *args)
+    wait_for(lambda: rig.service.router.ignored == 5)
+    time.sleep(0.2)
+    assert rig.inbox.messages == []
+
+
+def test_malformed_packets_are_answered_and_the_server_goes_on(rig: Rig) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for junk in (b"\x00\x01garbage", b"/x\x00\x00,i\x00\x00\x01", b"#bundle\x00\x01"):
+            sock.sendto(junk, ("127.0.0.1", rig.port))
+            assert "malformed" in rig.inbox.wait("/node/error", lambda a: "malformed" in a[1])[1]
+            rig.inbox.clear()
+    finally:
+        sock.close()
+    send(rig, "/process/canny_t1", 5)
+    settled(rig, "process.canny_t1", 5)
+
+
+def test_prefix_and_allow_list(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(prefix="node1")
+    send(rig, "/node1/process/canny_t1", 21)
+    settled(rig, "process.canny_t1", 21)
+    send(rig, "/process/canny_t1", 22)  # another node's address: ignored, not an error
+    send(rig, "/node1/node/get", "/node1/process/canny_t1")
+    assert rig.inbox.wait("/node1/process/canny_t1") == [21]
+    assert rig.params.get("process.canny_t1") == 21 and rig.inbox.all("/node1/node/error") == []
+
+    closed = rig_factory(allow=["10.0.0.0/8"])
+    send(closed, "/process/canny_t1", 99)
+    wait_for(lambda: closed.service.osc.refused == 1)
+    assert closed.params.get("process.canny_t1") == DEFAULTS["process.canny_t1"]
+
+
+def test_port_in_use_is_one_clear_error(rig: Rig, rig_factory: Callable[..., Rig]) -> None:
+    from node.errors import UserError
+
+    with pytest.raises(UserError, match=r"cannot listen for OSC .* --osc-port"):
+        rig_factory(port=rig.port)
+
+
+# -- TCP -------------------------------------------------------------------------------------
+
+
+def _tcp_exchange(
+    rig: Rig, frame: Callable[[bytes], bytes], unframe: Callable[[socket.socket], bytes]
+) -> bytes:
+    with socket.create_connection(("127.0.0.1", rig.port), timeout=5) as sock:
+        sock.sendall(frame(build_packet("/process/canny_t1", [321])))
+        settled(rig, "process.canny_t1", 321)
+        sock.sendall(frame(build_packet("/node/get", ["/process/accum_w1"])))
+        while True:  # feedback of the change may come first
+            packet = unframe(sock)
+            if packet.startswith(b"/process/accum_w1\x00"):
+                return packet
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "connection closed"
+        data += chunk
+    return data
+
+
+def test_tcp_with_osc10_length_prefix(rig: Rig) -> None:
+    def unframe(sock: socket.socket) -> bytes:
+        return _read_exact(sock, int.from_bytes(_read_exact(sock, 4), "big"))
+
+    reply = _tcp_exchange(rig, lambda p: len(p).to_bytes(4, "big") + p, unframe)
+    assert reply == build_packet("/process/accum_w1", [0.0])
+
+
+def test_tcp_with_osc11_slip(rig: Rig) -> None:
+    def unframe(sock: socket.socket) -> bytes:
+        data = b""
+        while True:
+            byte = _read_exact(sock, 1)
+            if byte == slip.END:
+                if data:
+                    return slip.decode(slip.END + data + slip.END)
+                continue
+            data += byte
+
+    reply = _tcp_exchange(rig, slip.encode, unframe)
+    assert reply == build_packet("/process/accum_w1", [0.0])
+
+
+def test_a_tcp_stream_that_is_not_osc_is_closed_and_the_server_goes_on(rig: Rig) -> None:
+    with socket.create_connection(("127.0.0.1", rig.port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        sock.settimeout(5)
+        data = b""
+        while chunk := sock.recv(4096):  # the node answers once, then closes
+            data += chunk
+        assert b"/node/error" in data
+    send(rig, "/process/canny_t1", 6)
+    settled(rig, "process.canny_t1", 6)
+
+
+def test_a_flood_of_changes_is_fed_back_newest_value_first_not_all(rig: Rig) -> None:
+    other = Inbox()
+    try:
+        send(rig, "/node/subscribe", other.port)
+        other.wait("/node/model")
+        feedback = rig.service.feedback
+        for k in range(2000):  # far faster than UDP feedback is useful
+            rig.params.set("process.canny_t1", k % 500)
+        rig.params.set("process.canny_t1", 321)
+        assert other.wait("/process/canny_t1", lambda a: a == [321]) == [321]
+        assert feedback.merged > 0  # older values were superseded, not queued
+        assert len(other.all("/process/canny_t1")) < 2000
+    finally:
+        other.close()

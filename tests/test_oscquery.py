@@ -1,0 +1,166 @@
+"""OSCQuery over real HTTP and WebSocket on 127.0.0.1, and the zeroconf advertisement."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+
+import aiohttp
+from osc_helpers import Rig
+from pythonosc.osc_message import OscMessage
+
+from node.control.feedback import build_packet
+from node.params import PARAMS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def rig(rig_factory: Callable[..., Rig]) -> Rig:
+    return rig_factory(oscquery_port=free_port())
+
+
+def base(rig: Rig) -> str:
+    assert rig.service.oscquery is not None
+    return f"http://127.0.0.1:{rig.service.oscquery.port}"
+
+
+async def fetch(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        body = await response.read()
+        return response.status, json.loads(body) if body else None
+
+
+def get(url: str) -> tuple[int, Any]:
+    return asyncio.run(fetch(url))
+
+
+def test_the_tree_describes_every_parameter(rig: Rig) -> None:
+    status, tree = get(base(rig) + "/")
+    assert status == 200 and tree["FULL_PATH"] == "/"
+    for spec in PARAMS:
+        node = tree["CONTENTS"][spec.group]["CONTENTS"][spec.name]
+        assert node["FULL_PATH"] == spec.address
+        assert node["VALUE"] == [spec.default] and node["ACCESS"] == 3
+        assert node["TYPE"] == {"bool": "T", "int": "i", "float": "f"}[spec.type]
+        assert node["DESCRIPTION"] == spec.doc
+        if spec.min is not None:
+            assert node["RANGE"] == [{"MIN": spec.min, "MAX": spec.max}]
+            assert node["CLIPMODE"] == ["both"]
+    model = tree["CONTENTS"]["node"]["CONTENTS"]["model"]
+    assert model["VALUE"] == ["small"] and model["RANGE"] == [
+        {"VALS": ["none", "bad", "other", "small"]}
+    ]
+
+
+def test_single_attributes_and_host_info(rig: Rig) -> None:
+    rig.params.set("process.canny_t1", 42)
+    assert get(base(rig) + "/process/canny_t1?VALUE") == (200, {"VALUE": [42]})
+    assert get(base(rig) + "/process/canny_t1?RANGE") == (200, {"RANGE": [{"MIN": 0, "MAX": 500}]})
+    assert get(base(rig) + "/process/canny?RANGE")[0] == 204  # a bool has no range
+    assert get(base(rig) + "/process/canny_t1?NONSENSE")[0] == 400
+    assert get(base(rig) + "/process/nothing")[0] == 404
+    status, info = get(base(rig) + "/?HOST_INFO")
+    assert status == 200 and info["OSC_PORT"] == rig.port and info["OSC_TRANSPORT"] == "UDP"
+    assert info["EXTENSIONS"]["LISTEN"] is True and info["OSC_IP"] == "127.0.0.1"
+
+
+def test_a_prefix_moves_the_whole_tree(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(oscquery_port=free_port(), prefix="/stage/left")
+    status, node = get(base(rig) + "/stage/left/process/canny_t1")
+    assert status == 200 and node["FULL_PATH"] == "/stage/left/process/canny_t1"
+    assert get(base(rig) + "/process/canny_t1")[0] == 404
+
+
+async def _listen(rig: Rig, path: str, change: Callable[[], None]) -> list[OscMessage]:
+    """Connect, LISTEN to `path`, make a change, and collect what arrives for a moment."""
+    received: list[OscMessage] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(base(rig) + "/") as ws:
+        await ws.send_str(json.dumps({"COMMAND": "LISTEN", "DATA": path}))
+        await asyncio.sleep(0.2)
+        await asyncio.get_running_loop().run_in_executor(None, change)
+        try:
+            while True:
+                message = await ws.receive(timeout=1.0)
+                if message.type != aiohttp.WSMsgType.BINARY:
+                    break
+                received.append(OscMessage(message.data))
+        except asyncio.TimeoutError:
+            pass
+    return received
+
+
+def test_websocket_listen_streams_changes_of_that_address_only(rig: Rig) -> None:
+    def change() -> None:
+        rig.params.set("process.pre_blur", 1)  # not listened to
+        rig.params.set("process.canny", False)
+        time.sleep(0.2)  # (changes closer than the sender's cycle merge into the newest)
+        rig.params.set("process.canny", True)
+
+    received = asyncio.run(_listen(rig, "/process/canny", change))
+    assert [(m.address, m.params) for m in received] == [
+        ("/process/canny", [False]),  # bools as T/F, as the TYPE says
+        ("/process/canny", [True]),
+    ]
+
+
+def test_websocket_ignore_stops_the_stream_and_binary_osc_is_handled(rig: Rig) -> None:
+    async def session() -> list[OscMessage]:
+        received: list[OscMessage] = []
+        async with aiohttp.ClientSession() as s, s.ws_connect(base(rig) + "/") as ws:
+            await ws.send_str(json.dumps({"COMMAND": "LISTEN", "DATA": "/process/canny_t1"}))
+            await ws.send_str(json.dumps({"COMMAND": "IGNORE", "DATA": "/process/canny_t1"}))
+            await ws.send_str("not json")  # logged, ignored
+            await ws.send_bytes(build_packet("/process/canny_t1", [77]))  # OSC over the socket
+            await ws.send_bytes(build_packet("/node/get", ["/process/canny_t1"]))
+            message = await ws.receive(timeout=5)
+            received.append(OscMessage(message.data))
+        return received
+
+    received = asyncio.run(session())
+    assert rig.params.get("process.canny_t1") == 77
+    assert [(m.address, m.params) for m in received] == [("/process/canny_t1", [77])]
+
+
+def test_zeroconf_advertises_both_services(rig_factory: Callable[..., Rig]) -> None:
+    zeroconf = pytest.importorskip("zeroconf")
+    rig = rig_factory(oscquery_port=free_port(), zeroconf=True, name="pix2pix-node test")
+    assert rig.service.advertiser is not None
+    assert rig.service.advertiser.registered.wait(15), "zeroconf registration did not finish"
+    zc = zeroconf.Zeroconf(interfaces=["127.0.0.1"])
+    try:
+        found: dict[str, int] = {}
+        for kind in ("_oscjson._tcp.local.", "_osc._udp.local."):
+            info = zc.get_service_info(kind, f"pix2pix-node test.{kind}", timeout=5000)
+            assert info is not None, f"{kind} not found"
+            found[kind] = info.port
+    finally:
+        zc.close()
+    assert rig.service.oscquery is not None
+    assert found == {
+        "_oscjson._tcp.local.": rig.service.oscquery.port,
+        "_osc._udp.local.": rig.port,
+    }
+
+
+def test_oscquery_port_in_use_is_one_clear_error(rig_factory: Callable[..., Rig]) -> None:
+    from node.errors import UserError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=r"cannot serve OSCQuery .* --oscquery-port"):
+            rig_factory(oscquery_port=port)
