@@ -209,8 +209,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             if deadline is not None and time.monotonic() >= deadline:
                 break
     finally:
-        control.stop()
-        pipeline.stop()
+        try:
+            control.stop()
+        finally:
+            pipeline.stop()
     log.info("stopped after %d frames: %s", pipeline.stats.frames, pipeline.stats.snapshot().line())
     return 0
 

@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+MAX_KEYS = 1000
+
 
 class LogLimiter:
     """`warning(key, msg, *args)` logs the first event of `key`, then at most one line per
@@ -38,6 +40,8 @@ class LogLimiter:
     ) -> bool:
         now = self._clock()
         with self._lock:
+            if len(self._next) > MAX_KEYS:  # keys from spoofed hosts must not grow forever
+                self._prune(now)
             if now < self._next.get(key, float("-inf")):
                 self._suppressed[key] = self._suppressed.get(key, 0) + 1
                 return False
@@ -47,3 +51,10 @@ class LogLimiter:
             msg += f" (and {suppressed} more like it in the last {self._interval:g} s)"
         self._logger.log(level, msg, *args, exc_info=exc_info)
         return True
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, t in self._next.items() if t <= now and k not in self._suppressed]:
+            del self._next[key]
+        if len(self._next) > MAX_KEYS:  # a flood of fresh keys: forget them all
+            self._next.clear()
+            self._suppressed.clear()

@@ -4,8 +4,10 @@ feedback, TCP framings, refusals. Clients are python-osc's."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from osc_helpers import Inbox, Rig
 from pythonosc import slip
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import SimpleUDPClient
 from test_pipeline import wait_for
 
 from node.control.feedback import build_packet
@@ -163,7 +166,7 @@ def test_get_status_models_and_dump_answer_the_sender(rig: Rig) -> None:
     send(rig, "/node/get", "/process/canny_t2/norm")
     assert rig.inbox.wait("/process/canny_t2/norm") == [pytest.approx(10 / 500)]
     send(rig, "/node/models")
-    assert rig.inbox.wait("/node/models") == ["bad", "other", "small"]
+    assert rig.inbox.wait("/node/models") == [3, "bad", "other", "small"]
     send(rig, "/node/status")
     _, _, model, source, sinks = rig.inbox.wait("/node/status")
     assert (model, source, sinks) == ("small", "synthetic", "null, file:x.mp4")
@@ -224,11 +227,12 @@ def test_the_nodes_own_feedback_addresses_are_never_answered(rig: Rig) -> None:
         ("/node/error", ["/x", "why"]),
         ("/node/model/state", ["ready", "small"]),
         ("/node/status", [30.0, 20.0, "small", "synthetic", "null"]),
-        ("/node/models", ["a", "b"]),
+        ("/node/models", [0]),  # another node's reply to /node/models: no models
+        ("/other/node/error", ["/x", "why"]),  # another node's errors, whatever its prefix
     ]
     for address, args in replies:
         send(rig, address, *args)
-    wait_for(lambda: rig.service.router.ignored == 5)
+    wait_for(lambda: rig.service.router.ignored == len(replies))
     time.sleep(0.2)
     assert rig.inbox.messages == []
 
@@ -342,3 +346,150 @@ def test_a_flood_of_changes_is_fed_back_newest_value_first_not_all(rig: Rig) -> 
         assert len(other.all("/process/canny_t1")) < 2000
     finally:
         other.close()
+
+
+def test_an_echoing_bridge_cannot_start_a_loop(rig_factory: Callable[..., Rig]) -> None:
+    """A bridge that sends every packet it receives straight back to the node."""
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+    echo.settimeout(0.1)
+    rig = rig_factory(feedback_port=echo.getsockname()[1])
+    reflected = [0]
+    stop = threading.Event()
+
+    def reflect() -> None:
+        while not stop.is_set():
+            try:
+                data, _ = echo.recvfrom(65536)
+            except TimeoutError:
+                continue
+            reflected[0] += 1
+            echo.sendto(data, ("127.0.0.1", rig.port))
+
+    thread = threading.Thread(target=reflect, daemon=True)
+    thread.start()
+    try:
+        client = SimpleUDPClient("127.0.0.1", rig.port)
+        client._sock = echo  # send from the bridge's socket, so feedback goes to the bridge
+        messages: list[tuple[str, list[Any]]] = [
+            ("/process/canny_t2", [9999]),  # clamped: corrected value comes back
+            ("/process/canny_t1/norm", [0.5]),
+            ("/node/model", ["other"]),
+            ("/node/model", ["none"]),
+            ("/node/models", []),
+            ("/node/status", []),
+            ("/nope", [1]),  # an error comes back
+            ("/node/dump", []),
+        ]
+        for address, args in messages:
+            client.send_message(address, args)
+        rig.swapper.wait(10)
+        time.sleep(1.0)
+        before = reflected[0]
+        time.sleep(1.0)
+        assert reflected[0] - before <= 2, f"{reflected[0] - before} packets/s: a loop"
+        assert before > 10  # feedback did reach the bridge
+    finally:
+        stop.set()
+        thread.join(2)
+        echo.close()
+
+
+def test_two_nodes_wired_both_ways_through_feedback_ports(tmp_path: Path) -> None:
+    """Each node's feedback port is the other's OSC port: a swap to 'none' or a model list
+    request must die out."""
+    from osc_helpers import running_rigs
+
+    with running_rigs(tmp_path) as make:
+        a = make()
+        b = make(feedback_port=a.port)
+        a.service.feedback.feedback_port = b.port
+        a.client().send_message("/node/model", ["none"])  # a's feedback goes to b
+        b.client().send_message("/node/models", [])
+        a.client().send_message("/process/canny_t1", [7])
+        wait_for(lambda: a.params.get("process.canny_t1") == 7)
+        time.sleep(1.0)
+        sent = a.service.feedback.sent + b.service.feedback.sent
+        time.sleep(1.0)
+        assert a.service.feedback.sent + b.service.feedback.sent - sent <= 4  # heartbeats
+
+
+@pytest.mark.parametrize(
+    ("settings", "needle"),
+    [
+        ({"prefix": "/node"}, "may not start with"),
+        ({"prefix": "process/a"}, "may not start with"),
+        ({"prefix": "a b"}, "may hold letters"),
+        ({"port": 9555, "feedback_port": 9555}, "would feed itself"),
+        ({"allow": ["10.0.0.0/33"]}, "not an IP address or CIDR"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(
+    rig_factory: Callable[..., Rig], settings: dict[str, Any], needle: str
+) -> None:
+    from node.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        rig_factory(**settings)
+
+
+def test_unsubscribe_without_arguments_drops_the_hosts_subscriptions(rig: Rig) -> None:
+    send(rig, "/node/subscribe", 9)  # from one client socket...
+    wait_for(lambda: len(rig.service.feedback.subscribers()) == 1)
+    send(rig, "/node/unsubscribe")  # ...dropped from another (oscsend uses a new port each time)
+    wait_for(lambda: rig.service.feedback.subscribers() == [])
+
+
+def test_a_stalled_tcp_client_delays_nobody(rig: Rig) -> None:
+    send(rig, "/process/canny_t1", 2)  # the inbox's host is now the last sender
+    settled(rig, "process.canny_t1", 2)
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", rig.port))
+    try:
+        request = build_packet("/node/dump", [])
+        stalled.sendall((len(request).to_bytes(4, "big") + request) * 3000)  # never reads
+        for k in range(1, 21):
+            rig.params.set("process.pre_blur", k)
+            wanted: list[Any] = [k]
+            assert rig.inbox.wait("/process/pre_blur", wanted.__eq__, timeout=2) == wanted
+        send(rig, "/process/canny_t1", 3)
+        settled(rig, "process.canny_t1", 3)
+    finally:
+        stalled.close()
+
+
+def test_feedback_survives_a_target_that_raises(rig: Rig) -> None:
+    class Broken:
+        key = owner = "broken"
+        host = "?"
+        typed_bools = False
+
+        def wants(self, address: str) -> bool:
+            return True
+
+        def send(self, packet: bytes) -> None:
+            raise RuntimeError("boom")
+
+    send(rig, "/process/canny_t1", 2)  # the inbox's host is now the last sender
+    settled(rig, "process.canny_t1", 2)
+    rig.service.feedback.add_stream(Broken())
+    rig.params.set("process.pre_blur", 5)
+    rig.params.set("process.post_blur", 6)
+    assert rig.inbox.wait("/process/post_blur") == [6]
+
+
+def test_only_messages_for_this_node_move_the_feedback(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(prefix="/left")
+    send(rig, "/left/process/canny_t1", 8)  # the inbox's host becomes the last sender
+    settled(rig, "process.canny_t1", 8)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as elsewhere:
+        elsewhere.bind(("127.0.0.2", 0))  # another host, talking to another node
+        for packet in (
+            build_packet("/right/process/canny_t1", [9]),
+            build_packet("/node/heartbeat", [30.0, 20.0]),
+        ):
+            elsewhere.sendto(packet, ("127.0.0.1", rig.port))
+        wait_for(lambda: rig.service.router.foreign == 1 and rig.service.router.ignored == 1)
+    rig.params.set("process.pre_blur", 2)
+    assert rig.inbox.wait("/left/process/pre_blur") == [2]

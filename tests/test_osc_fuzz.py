@@ -27,7 +27,7 @@ from node.pipeline import Pipeline
 from node.sources import create_source
 
 ADDRESSES = [p.address for p in PARAMS] + [p.address + "/norm" for p in PARAMS]
-ADDRESSES += [a.path for a in NODE_ADDRESSES if a.path != "/node/subscribe"] + ["/", "/x" * 300]
+ADDRESSES += [a.path for a in NODE_ADDRESSES] + ["/", "/x" * 300]
 
 
 def random_arg(rng: random.Random) -> Any:
@@ -115,7 +115,12 @@ def test_fuzzing_leaves_every_param_in_range_and_the_frames_flowing(
             for _ in range(200):  # random frames over TCP, then garbage that kills the framing
                 packet = random_packet(rng)
                 tcp.sendall(len(packet).to_bytes(4, "big") + packet)
-            tcp.sendall(rng.randbytes(5000))
+            tcp.sendall(b"\xff\xff" + rng.randbytes(5000))  # a length no OSC 1.0 frame has
+            tcp.settimeout(5)
+            data = b""
+            while chunk := tcp.recv(65536):  # the server closes the connection...
+                data += chunk
+            assert b"/node/error" in data  # ...after saying why
         frames_during = len(sink.frames)
         wait_for(lambda: rig.service.router.packets >= sent * 0.9, timeout=30)
         wait_for(lambda: len(sink.frames) > frames_during + 5)  # still flowing afterwards

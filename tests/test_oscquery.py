@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -164,3 +165,34 @@ def test_oscquery_port_in_use_is_one_clear_error(rig_factory: Callable[..., Rig]
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=r"cannot serve OSCQuery .* --oscquery-port"):
             rig_factory(oscquery_port=port)
+
+
+def test_osc_allow_covers_oscquery_and_tcp(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(oscquery_port=free_port(), allow=["10.0.0.0/8"])
+    assert get(base(rig) + "/process/canny_t1?VALUE")[0] == 403
+    with socket.create_connection(("127.0.0.1", rig.port), timeout=5) as tcp:
+        packet = build_packet("/process/canny_t1", [99])
+        with contextlib.suppress(ConnectionResetError):  # refused: closed at once
+            tcp.sendall(len(packet).to_bytes(4, "big") + packet)
+            assert tcp.recv(100) == b""
+    assert rig.params.get("process.canny_t1") == 1
+
+
+def test_a_websocket_client_is_not_echoed_its_own_change(rig: Rig) -> None:
+    async def session() -> list[OscMessage]:
+        received: list[OscMessage] = []
+        async with aiohttp.ClientSession() as s, s.ws_connect(base(rig) + "/") as ws:
+            for path in ("/process/canny_t1", "/process/canny_t1/norm"):
+                await ws.send_str(json.dumps({"COMMAND": "LISTEN", "DATA": path}))
+            await ws.send_bytes(build_packet("/process/canny_t1", [250]))
+            try:
+                while True:
+                    message = await ws.receive(timeout=1.0)
+                    received.append(OscMessage(message.data))
+            except asyncio.TimeoutError:
+                pass
+        return received
+
+    received = asyncio.run(session())
+    assert rig.params.get("process.canny_t1") == 250
+    assert [(m.address, m.params) for m in received] == [("/process/canny_t1/norm", [0.5])]

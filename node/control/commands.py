@@ -111,16 +111,16 @@ class NodeCommands:
         if self.swapper is None:
             raise CommandError("this node cannot swap models")
         wanted = name_or_index.strip()
-        if wanted.lower() == "none":
-            self.swapper.request("none")
-            return "none"
         try:
-            name = check_name("model", wanted)
-            name = self.swapper.library.find(name)[0].name
+            name = "none" if wanted.lower() == "none" else check_name("model", wanted)
+            if name != "none":
+                name = self.swapper.library.find(name)[0].name
         except (BadNameError, ModelError) as exc:
             raise CommandError(str(exc)) from None
         state = self.swapper.state
-        if state.name != name or state.status == "error":  # asking again changes nothing
+        # Asking for the model that runs (or is loading) changes nothing, so a node that hears
+        # its own or another node's `/node/model` feedback cannot start a loop.
+        if state.name != name or state.status == "error":
             self.swapper.request(name)
         return name
 

@@ -26,9 +26,9 @@ def local_addresses(bind: str) -> list[str]:
         str(ip.ip)
         for adapter in ifaddr.get_adapters()
         for ip in adapter.ips
-        if isinstance(ip.ip, str) and not ip.ip.startswith("169.254.")
+        if isinstance(ip.ip, str) and not ip.ip.startswith(("169.254.", "127."))
     ]
-    return found or ["127.0.0.1"]
+    return found or ["127.0.0.1"]  # loopback only when there is nothing else to announce
 
 
 class Advertiser:
@@ -68,10 +68,11 @@ class Advertiser:
                     zc.close()
                     return
                 self._zeroconf = zc
+            name = self.name.encode()[:63].decode(errors="ignore")  # DNS label limit
             for kind, port in services:
                 info = ServiceInfo(
                     kind,
-                    f"{self.name}.{kind}",
+                    f"{name}.{kind}",
                     addresses=packed,
                     port=port,
                     server=host,

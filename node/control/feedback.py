@@ -7,10 +7,11 @@ echoed to the client that sent exactly that value on exactly that address: that 
 two nodes, or a controller that re-sends what it receives, out of a loop (and a change that
 stores an equal value notifies nobody, which ends any loop that gets past the first rule).
 
-Sending never blocks the caller: messages go to one sender thread through a bounded outbox.
-Like frames, parameter feedback is "newest wins": when changes arrive faster than they are sent,
-the sender sends each address's latest value once (replies and errors are never merged), and
-when a client stalls, the oldest messages are dropped, never the node's time.
+Sending never blocks the caller: messages go to one sender thread. Like frames, parameter
+feedback is "newest wins": at most one message per client and address waits, and it carries the
+value at the moment it is sent, so a flood of changes (or of /node/dump requests) never grows a
+queue. Replies, errors and model states wait in a bounded queue whose oldest entries are dropped
+if a client stalls - never the node's time. (Stream clients have their own writer threads.)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Target(Protocol):
     """Somewhere feedback goes. `owner` is the key of the peer it answers (if any)."""
 
     key: str
+    host: str
     owner: str
     typed_bools: bool  # True: bools as T/F (OSCQuery); False: as 0/1 ints (TouchOSC, Max)
 
@@ -71,9 +73,11 @@ class UdpTarget:
 
     typed_bools = False
 
-    def __init__(self, sock: socket.socket, host: str, port: int, owner: str = "") -> None:
+    def __init__(
+        self, sock: socket.socket, host: str, port: int, owner: str = "", owner_host: str = ""
+    ) -> None:
         self._sock = sock
-        self.host, self.port, self.owner = host, port, owner
+        self.host, self.port, self.owner, self.owner_host = host, port, owner, owner_host
         self.key = f"udp {host}:{port}"
 
     def wants(self, address: str) -> bool:
@@ -120,28 +124,10 @@ class Outgoing:
 
     target: Target
     address: str
-    args: tuple[Any, ...]
+    args: tuple[Any, ...] = ()
     merge: bool = False
-
-
-def coalesce(batch: Sequence[Outgoing]) -> list[Outgoing]:
-    """Keep the newest of the mergeable messages per (target, address), in order of first
-    appearance; everything else stays as it is."""
-    newest: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(batch):
-        if item.merge:
-            newest[(item.target.key, item.address)] = i
-    kept: list[Outgoing] = []
-    placed: dict[tuple[str, str], int] = {}
-    for item in batch:
-        if not item.merge:
-            kept.append(item)
-            continue
-        key = (item.target.key, item.address)
-        if key not in placed:
-            placed[key] = len(kept)
-            kept.append(batch[newest[key]])
-    return kept
+    param: ParamSpec | None = None  # a parameter's value, read when sent: always the newest
+    norm: bool = False
 
 
 def clip(text: str) -> str:
@@ -170,7 +156,8 @@ class FeedbackHub:
         self._subscribers: dict[str, UdpTarget] = {}
         self._streams: dict[str, Target] = {}
         self._last_sender: UdpTarget | None = None
-        self._outbox: deque[Outgoing] = deque(maxlen=OUTBOX_SIZE)
+        self._outbox: deque[Outgoing] = deque(maxlen=OUTBOX_SIZE)  # replies, errors, states
+        self._values: dict[tuple[str, str], Outgoing] = {}  # parameter values: newest wins
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,7 +186,8 @@ class FeedbackHub:
     # -- who gets feedback -----------------------------------------------------------------
 
     def saw_sender(self, peer: Peer) -> None:
-        """A UDP packet arrived: by default, feedback goes to its host on the feedback port."""
+        """A UDP message for this node arrived: by default, feedback goes to its host on the
+        feedback port. (Packets for another prefix, or another node's feedback, do not count.)"""
         if self.sock is None or not self.feedback_port or peer.transport != "udp":
             return
         last = self._last_sender
@@ -209,7 +197,7 @@ class FeedbackHub:
     def subscribe(self, peer: Peer, host: str, port: int) -> Target:
         if self.sock is None:
             raise RuntimeError("the OSC server is not running")
-        target = UdpTarget(self.sock, host, port, peer.key)
+        target = UdpTarget(self.sock, host, port, peer.key, peer.host)
         with self._lock:
             if target.key not in self._subscribers and len(self._subscribers) >= MAX_SUBSCRIBERS:
                 raise OverflowError(f"already {MAX_SUBSCRIBERS} subscribers; unsubscribe one")
@@ -218,13 +206,14 @@ class FeedbackHub:
         return target
 
     def unsubscribe(self, peer: Peer, host: str | None, port: int | None) -> int:
-        """Drop the matching subscriptions (no port: every one the sender made); returns how
-        many were dropped."""
+        """Drop the matching subscriptions (no port: every one made from the sender's host);
+        returns how many were dropped."""
         with self._lock:
             gone = [
                 key
                 for key, t in self._subscribers.items()
-                if (port is None and t.owner == peer.key) or (t.host == host and t.port == port)
+                if (port is None and t.owner_host == peer.host)
+                or (t.host == host and t.port == port)
             ]
             for key in gone:
                 del self._subscribers[key]
@@ -269,9 +258,9 @@ class FeedbackHub:
         for target in self.reply_targets(peer):
             self._queue(Outgoing(target, self.address(path), tuple(args)))
 
-    def reply_value(self, peer: Peer, spec: ParamSpec, value: Value, norm: bool = False) -> None:
+    def reply_value(self, peer: Peer, spec: ParamSpec, norm: bool = False) -> None:
         for target in self.reply_targets(peer):
-            self._queue(self._param_message(target, spec, value, norm))
+            self._queue(self._param_message(target, spec, norm))
 
     def error(self, peer: Peer | None, address: str, reason: str) -> None:
         """`/node/error <address> <reason>` to the sender (or to every client when the sender
@@ -289,11 +278,10 @@ class FeedbackHub:
 
     def send_all_values(self, targets: Sequence[Target]) -> None:
         """Every parameter (value and /norm) and the model, e.g. for a new subscriber."""
-        snapshot = self.commands.values()
         for target in targets:
             for spec in PARAMS:
                 for norm in (False, True):
-                    self._queue(self._param_message(target, spec, snapshot[spec.key], norm))
+                    self._queue(self._param_message(target, spec, norm))
             name = self.commands.model_state().name
             self._queue(Outgoing(target, self.address("/node/model"), (name,)))
 
@@ -301,28 +289,39 @@ class FeedbackHub:
     def answering(self, peer: Peer, exact: set[tuple[str, bool]]) -> Iterator[None]:
         """While active (on this thread), changes that `peer` sent exactly as they are stored
         are not echoed back to it: `exact` holds (parameter key, was it /norm)."""
-        self._context.peer, self._context.exact = peer.key, exact
+        self._context.peer, self._context.exact = peer, exact
         try:
             yield
         finally:
             self._context.peer, self._context.exact = None, set()
 
-    def _param_message(self, target: Target, spec: ParamSpec, value: Value, norm: bool) -> Outgoing:
-        if norm:
-            address = self.address(spec.address + "/norm")
-            return Outgoing(target, address, (spec.to_norm(value),), merge=True)
-        args = tuple(osc_args(value, target.typed_bools))
-        return Outgoing(target, self.address(spec.address), args, merge=True)
+    def _param_message(self, target: Target, spec: ParamSpec, norm: bool) -> Outgoing:
+        address = self.address(spec.address + ("/norm" if norm else ""))
+        return Outgoing(target, address, merge=True, param=spec, norm=norm)
+
+    def _param_args(self, item: Outgoing) -> list[Any]:
+        assert item.param is not None
+        value = self.commands.params.get(item.param.key)
+        if item.norm:
+            return [item.param.to_norm(value)]
+        return osc_args(value, item.target.typed_bools)
 
     def _on_param(self, spec: ParamSpec, value: Value, origin: str) -> None:
-        peer = getattr(self._context, "peer", None)
+        peer: Peer | None = getattr(self._context, "peer", None)
         exact: set[tuple[str, bool]] = getattr(self._context, "exact", set())
         for target in self._targets():
             for norm in (False, True):
-                if target.owner == peer and (spec.key, norm) in exact:
+                # not back to the very client that sent exactly this (same host: a
+                # subscription it made for another host still gets it)
+                if (
+                    peer is not None
+                    and target.owner == peer.key
+                    and target.host == peer.host
+                    and (spec.key, norm) in exact
+                ):
                     continue
                 if target.wants(self.address(spec.address + ("/norm" if norm else ""))):
-                    self._queue(self._param_message(target, spec, value, norm))
+                    self._queue(self._param_message(target, spec, norm))
 
     def _on_model(self, state: SwapState) -> None:
         args = [state.status, state.name] + ([clip(state.message)] if state.message else [])
@@ -332,32 +331,43 @@ class FeedbackHub:
 
     def _queue(self, item: Outgoing) -> None:
         with self._wake:
-            if len(self._outbox) == self._outbox.maxlen:
-                self.dropped += 1
-                limited.warning("outbox", "OSC feedback is not keeping up; dropping old messages")
-            self._outbox.append(item)
+            if item.merge:  # at most one pending message per client and address
+                key = (item.target.key, item.address)
+                if key in self._values:
+                    self.merged += 1
+                self._values[key] = item
+            else:
+                if len(self._outbox) == self._outbox.maxlen:
+                    self.dropped += 1
+                    limited.warning(
+                        "outbox", "OSC feedback is not keeping up; dropping old replies"
+                    )
+                self._outbox.append(item)
             self._wake.notify()
 
     def _run(self) -> None:
         next_beat = self.clock() + self.heartbeat_interval
         while not self._stop.is_set():
             with self._wake:
-                if not self._outbox:
+                if not self._outbox and not self._values:
                     self._wake.wait(max(0.0, min(0.1, next_beat - self.clock())))
-                batch = list(self._outbox)
+                batch = [*self._outbox, *self._values.values()]
                 self._outbox.clear()
-            sendable = coalesce(batch)
-            self.merged += len(batch) - len(sendable)
-            for item in sendable:
+                self._values.clear()
+            for item in batch:
                 try:
-                    item.target.send(build_packet(item.address, item.args))
+                    args = self._param_args(item) if item.param else item.args
+                    item.target.send(build_packet(item.address, args))
                     self.sent += 1
-                except (OSError, TypeError) as exc:
+                except Exception as exc:  # one bad client must not end everyone's feedback
                     key = f"send {item.target.key}"
                     limited.warning(key, "OSC feedback to %s failed: %s", item.target.key, exc)
             if self.clock() >= next_beat:
                 next_beat = self.clock() + self.heartbeat_interval
-                self._heartbeat()
+                try:
+                    self._heartbeat()
+                except Exception as exc:
+                    limited.warning("heartbeat", "OSC heartbeat failed: %s", exc)
 
     def _heartbeat(self) -> None:
         status = self.commands.status()

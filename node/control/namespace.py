@@ -35,7 +35,9 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "no argument asks which model runs",
         "/node/model/state <loading, ready or error> <name> [reason]",
     ),
-    NodeAddress("/node/models", "", "N", 0, "list the models", "/node/models <name> ..."),
+    NodeAddress(
+        "/node/models", "", "N", WRITE, "list the models", "/node/models <count> <name> ..."
+    ),
     NodeAddress(
         "/node/preset/recall", "<name or index>", "s", WRITE, "recall a preset", "feedback"
     ),
@@ -48,16 +50,18 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "glide to a preset over some seconds",
         "feedback at each step",
     ),
-    NodeAddress("/node/reset", "", "N", 0, "every parameter back to its default", "feedback"),
+    NodeAddress("/node/reset", "", "N", WRITE, "every parameter back to its default", "feedback"),
     NodeAddress(
         "/node/get",
         "<address>",
         "s",
-        0,
+        WRITE,
         "ask for one value (a parameter, its /norm, or /node/model)",
         "<address> <value>",
     ),
-    NodeAddress("/node/dump", "", "N", 0, "send every value again", "<address> <value> for each"),
+    NodeAddress(
+        "/node/dump", "", "N", WRITE, "send every value again", "<address> <value> for each"
+    ),
     NodeAddress(
         "/node/status",
         "",
@@ -70,11 +74,18 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "/node/subscribe",
         "[host] <port>",
         "i",
-        0,
+        WRITE,
         "send all feedback to host:port (host: the sender's by default)",
         "every value, then each change",
     ),
-    NodeAddress("/node/unsubscribe", "[host] [port]", "N", 0, "stop the feedback to host:port"),
+    NodeAddress(
+        "/node/unsubscribe",
+        "[host] [port]",
+        "N",
+        WRITE,
+        "stop the feedback to host:port (no argument: every subscription made from the "
+        "sender's host)",
+    ),
     NodeAddress(
         "/node/model/state",
         "",

@@ -14,6 +14,8 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Sequence
 
 from pythonosc import slip
@@ -29,7 +31,7 @@ limited = LogLimiter(log)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TCP_CONNECTIONS = 16
 POLL = 0.2  # seconds a blocked read waits before checking for stop
-SEND_TIMEOUT = 2.0
+TCP_QUEUE = 2000  # packets waiting for one TCP client; beyond that the oldest are dropped
 
 
 def parse_allow(text: str | Sequence[str]) -> list[Network]:
@@ -150,7 +152,6 @@ class OscServer:
                 limited.warning(f"refused {host}", "OSC from %s refused: not in --osc-allow", host)
                 continue
             peer = Peer("udp", host, port)
-            self.feedback.saw_sender(peer)
             self.router.handle_packet(data, peer)
 
     # -- TCP -------------------------------------------------------------------------------
@@ -196,17 +197,24 @@ class OscServer:
 
 
 class TcpConnection:
-    """One TCP client: reads framed packets, and is a feedback target while it is open."""
+    """One TCP client: reads framed packets, and is a feedback target while it is open.
+
+    Sending only queues (bounded, oldest dropped); the connection's own writer thread does the
+    blocking writes, so a client that stops reading delays nobody else. If its socket stays
+    full for POLL seconds, the connection is closed: a stalled client loses its connection,
+    not the node's time."""
 
     typed_bools = False
 
     def __init__(self, sock: socket.socket, host: str, port: int, server: OscServer) -> None:
         self._sock = sock
         self._server = server
+        self.host = host
         self.key = self.owner = f"tcp {host}:{port}"
         self.peer = Peer("tcp", host, port, stream=self)
-        self.slip: bool | None = None  # unknown until the first byte
-        self._send_lock = threading.Lock()
+        self.slip: bool | None = None  # unknown until the first byte: OSC 1.0 until then
+        self._outbox: deque[bytes] = deque(maxlen=TCP_QUEUE)
+        self._wake = threading.Condition()
         self._closed = threading.Event()
         sock.settimeout(POLL)
 
@@ -216,28 +224,42 @@ class TcpConnection:
     def send(self, packet: bytes) -> None:
         if self._closed.is_set():
             return
-        framed = slip.encode(packet) if self.slip else len(packet).to_bytes(4, "big") + packet
-        with self._send_lock:
-            self._sock.settimeout(SEND_TIMEOUT)
-            try:
-                self._sock.sendall(framed)
-            except OSError:
-                self.close()  # a client that stops reading loses its connection, not our time
-                raise
-            finally:
-                if not self._closed.is_set():
-                    self._sock.settimeout(POLL)
+        with self._wake:
+            self._outbox.append(packet)
+            self._wake.notify()
 
     def close(self) -> None:
         if self._closed.is_set():
             return
         self._closed.set()
+        with self._wake:
+            self._wake.notify()
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _write(self) -> None:
+        while not self._closed.is_set():
+            with self._wake:
+                if not self._outbox:
+                    self._wake.wait(POLL)
+                packets = list(self._outbox)
+                self._outbox.clear()
+            for packet in packets:
+                framed = slip.encode(packet) if self.slip else len(packet).to_bytes(4, "big")
+                try:
+                    self._sock.sendall(framed if self.slip else framed + packet)
+                except OSError as exc:  # timed out (not reading) or gone
+                    limited.warning(
+                        f"tcp send {self.host}", "OSC TCP %s: %s; closing", self.key, exc
+                    )
+                    self.close()
+                    return
 
     def serve(self) -> None:
         feedback, router = self._server.feedback, self._server.router
         feedback.add_stream(self)
+        writer = threading.Thread(target=self._write, name=f"osc tcp out {self.key}", daemon=True)
+        writer.start()
         buffer = bytearray()
         try:
             while not self._closed.is_set() and not self._server._stop.is_set():
@@ -256,12 +278,13 @@ class TcpConnection:
                     router.handle_packet(packet, self.peer)
         except _FramingError as exc:
             limited.warning(f"framing {self.key}", "OSC TCP %s: %s; closing", self.key, exc)
-            with contextlib.suppress(OSError):  # sent now: the connection closes next
-                self.send(build_packet(feedback.address("/node/error"), ["", str(exc)]))
+            self.send(build_packet(feedback.address("/node/error"), ["", str(exc)]))
+            time.sleep(POLL)  # let the writer say why before the connection closes
         finally:
             feedback.remove_stream(self)
             self._server._closed(self)
-            self._closed.set()
+            self.close()
+            writer.join(POLL * 2)
             self._sock.close()
 
     def _packets(self, buffer: bytearray) -> list[bytes]:

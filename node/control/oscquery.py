@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -61,7 +61,8 @@ EXTENSIONS = {
     "PATH_REMOVED": False,
 }
 WS_QUEUE = 1000
-_ids = itertools.count(1)
+MAX_WEBSOCKETS = 16
+MAX_LISTEN = 512  # addresses one WebSocket may LISTEN to
 
 
 class WsTarget:
@@ -69,8 +70,11 @@ class WsTarget:
 
     typed_bools = True
 
-    def __init__(self, ws: web.WebSocketResponse, loop: asyncio.AbstractEventLoop, peer: str):
-        self.key = self.owner = f"ws {peer}#{next(_ids)}"
+    def __init__(
+        self, ws: web.WebSocketResponse, loop: asyncio.AbstractEventLoop, host: str, port: int
+    ):
+        self.host = host
+        self.key = self.owner = Peer("ws", host, port).key
         self.listening: set[str] = set()
         self._ws = ws
         self._loop = loop
@@ -106,7 +110,9 @@ class OscQueryServer:
         osc_port: int,
         bind: str = "0.0.0.0",
         port: int = 8001,
+        allow: Callable[[str], bool] = lambda host: True,
     ) -> None:
+        self.allow = allow
         self.commands = commands
         self.router = router
         self.feedback = feedback
@@ -159,8 +165,10 @@ class OscQueryServer:
         self._thread.join(5.0)
 
     async def _stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
+        closing = [ws.close() for ws in list(self._sockets)]
+        if closing:  # together, and not for long: a stalled client must not hold the port
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 2.0)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -179,6 +187,10 @@ class OscQueryServer:
         return info
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        host = request.remote or ""
+        if not self.allow(host):
+            limited.warning(f"refused {host}", "OSCQuery from %s refused: not in --osc-allow", host)
+            return web.json_response({"error": f"{host} is not in --osc-allow"}, status=403)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
         query = request.query_string
@@ -197,12 +209,15 @@ class OscQueryServer:
 
     # -- WebSocket -------------------------------------------------------------------------
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if len(self._sockets) >= MAX_WEBSOCKETS:
+            error = {"error": f"already {MAX_WEBSOCKETS} WebSockets open"}
+            return web.json_response(error, status=503)
         ws = web.WebSocketResponse(max_msg_size=65536)
         await ws.prepare(request)
         peername = request.transport.get_extra_info("peername") if request.transport else None
         host, port = (peername or ("?", 0))[:2]
-        target = WsTarget(ws, asyncio.get_running_loop(), f"{host}:{port}")
+        target = WsTarget(ws, asyncio.get_running_loop(), str(host), int(port))
         peer = Peer("ws", str(host), int(port), stream=target)
         self._sockets.add(ws)
         self.feedback.add_stream(target)
@@ -231,7 +246,8 @@ class OscQueryServer:
             )
             return
         if command == "LISTEN":
-            target.listening.add(path)
+            if len(target.listening) < MAX_LISTEN:
+                target.listening.add(path)
         elif command == "IGNORE":
             target.listening.discard(path)
         else:

@@ -34,7 +34,8 @@ limited = LogLimiter(log)
 
 MAX_PACKET = 65536
 MAX_DEPTH = 8  # nested bundles
-REPLIES = {"/node/status", "/node/models"}  # requests without arguments, replies with them
+REPLIES = ("/node/status", "/node/models")  # requests without arguments, replies with them
+RESERVED = {p.group for p in PARAMS} | {"node"}
 
 
 class _PythonOscNoise(logging.Filter):
@@ -59,6 +60,8 @@ def normalize_prefix(prefix: str) -> str:
     prefix = prefix.strip().strip("/")
     if prefix and not all(c.isalnum() or c in "-_." for c in prefix.replace("/", "")):
         raise UserError(f"OSC prefix {prefix!r} may hold letters, digits, - _ . and /")
+    if prefix.split("/")[0] in RESERVED:  # '/node' would make '/node/error' ambiguous
+        raise UserError(f"OSC prefix {prefix!r} may not start with {', '.join(sorted(RESERVED))}")
     return f"/{prefix}" if prefix else ""
 
 
@@ -122,7 +125,7 @@ class OscRouter:
             self._params[spec.address] = (spec, False)
             self._params[spec.address + "/norm"] = (spec, True)
         self._commands = {a.path for a in NODE_ADDRESSES if a.incoming}
-        self._outgoing = {a.path for a in NODE_ADDRESSES if not a.incoming}
+        self._outgoing = tuple(a.path for a in NODE_ADDRESSES if not a.incoming)
         self.packets = 0
         self.messages = 0
         self.errors = 0
@@ -181,14 +184,23 @@ class OscRouter:
     def _apply(self, messages: Sequence[OscMessage], peer: Peer) -> None:
         batch: dict[str, object] = {}
         exact: set[tuple[str, bool]] = set()
+        seen = False
         for message in messages:
             self.messages += 1
             address = message.address
+            args = list(message.params)
+            if address.endswith(self._outgoing) or (args and address.endswith(REPLIES)):
+                # Feedback of this node or another (whatever its prefix), bounced back:
+                # answering it, even with an error, could start two nodes talking forever.
+                self.ignored += 1
+                continue
             path = self._local(address)
             if path is None:
                 self.foreign += 1
                 continue
-            args = list(message.params)
+            if not seen:
+                seen = True
+                self.feedback.saw_sender(peer)
             try:
                 if path in self._params:
                     spec, norm = self._params[path]
@@ -245,11 +257,6 @@ class OscRouter:
         return args
 
     def _command(self, path: str, args: list[Any], peer: Peer) -> None:
-        if path in self._outgoing or (path in REPLIES and args):
-            # Another node's feedback (or our own, bounced back): answering it, even with an
-            # error, could start two nodes talking forever. It is counted, never answered.
-            self.ignored += 1
-            return
         if path not in self._commands:
             raise CommandError("unknown address (see `pix2pix-node params` or OSCQuery)")
         c, fb = self.commands, self.feedback
@@ -260,8 +267,9 @@ class OscRouter:
                 fb.reply(peer, "/node/model/state", [state.status, state.name])
                 return
             c.load_model(_as_name(args[0], "model"))
-        elif path == "/node/models":
-            fb.reply(peer, "/node/models", c.models())
+        elif path == "/node/models":  # the count first: a reply never looks like a request
+            models = c.models()
+            fb.reply(peer, "/node/models", [len(models), *models])
         elif path == "/node/preset/recall":
             c.preset_recall(_as_name(self._arity(args, 1, "a preset name")[0], "preset"))
         elif path == "/node/preset/save":
@@ -288,8 +296,10 @@ class OscRouter:
         elif path == "/node/unsubscribe":
             self._arity(args, 2, "[host] [port]", optional=2)
             host = _as_host(args[0]) if len(args) == 2 else peer.host
-            port = _as_port(args[-1]) if args else None
-            fb.unsubscribe(peer, host, port)
+            if args:
+                fb.unsubscribe(peer, host, _as_port(args[-1]))
+            else:
+                fb.unsubscribe(peer, None, None)
 
     def _get(self, address: object, peer: Peer) -> None:
         if not isinstance(address, str):
@@ -301,7 +311,7 @@ class OscRouter:
         if path not in self._params:
             raise CommandError(f"no value at {clip(address)!r}")
         spec, norm = self._params[path]
-        self.feedback.reply_value(peer, spec, self.commands.get(spec.key), norm)
+        self.feedback.reply_value(peer, spec, norm)
 
     def _subscribe(self, args: list[Any], peer: Peer) -> None:
         self._arity(args, 2, "[host] <port>", optional=1)

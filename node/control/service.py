@@ -13,6 +13,7 @@ from node.control.feedback import FeedbackHub
 from node.control.osc import OscServer, parse_allow
 from node.control.oscquery import OscQueryServer
 from node.control.router import OscRouter, normalize_prefix
+from node.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,11 @@ class ControlService:
         self.commands = commands
         prefix = normalize_prefix(settings.prefix)
         allow = parse_allow(settings.allow)
+        if settings.feedback_port and settings.feedback_port == settings.port:
+            raise UserError(
+                f"--osc-feedback-port {settings.feedback_port} is the OSC port: the node would "
+                "feed itself; choose another (or 0)"
+            )
         self.feedback = FeedbackHub(commands, prefix=prefix, feedback_port=settings.feedback_port)
         self.osc = OscServer(
             OscRouter(commands, self.feedback, prefix),
@@ -54,6 +60,7 @@ class ControlService:
                     osc_port=self.osc.port,
                     bind=self.settings.bind,
                     port=self.settings.oscquery_port,
+                    allow=self.osc.allowed,
                 )
                 self.oscquery.start()
         except BaseException:

@@ -34,7 +34,11 @@ StateListener = Callable[[SwapState], None]
 
 
 class ModelSwapper:
-    """`request(name)` returns at once; `install(model)` is called from the loader thread."""
+    """`request(name)` returns at once; `install(model)` is called from the loader thread.
+
+    One loader thread at a time: while it loads, newer requests replace each other and only
+    the newest is loaded next, so scrubbing through a model list (or a hostile sender) cannot
+    start a pile of concurrent loads."""
 
     def __init__(
         self,
@@ -48,32 +52,48 @@ class ModelSwapper:
         self._install = install
         self._lock = threading.Lock()
         self._generation = 0
-        self._threads: list[threading.Thread] = []
+        self._pending: tuple[str, int] | None = None
+        self._thread: threading.Thread | None = None
         self.state = SwapState(current, "ready")
         self.listeners: list[StateListener] = []
 
     def request(self, name: str) -> None:
         """Start loading `name` ('none': pass the processed input through). A newer request
-        supersedes one still loading: its model is closed instead of installed."""
+        supersedes one still loading or waiting: its model is closed instead of installed."""
+        none = name.lower() == "none"
         with self._lock:
             self._generation += 1
             generation = self._generation
-        self._set_state(SwapState(name, "loading"))
-        if name.lower() == "none":
-            self._install(None)
-            self._set_state(SwapState(name, "ready"))
-            return
-        thread = threading.Thread(
-            target=self._load, args=(name, generation), name=f"load {name}", daemon=True
-        )
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+            self._pending = None if none else (name, generation)
+        self._set_state(SwapState(name, "loading"), generation)
+        with self._lock:
+            if none:
+                if generation == self._generation:
+                    self._install(None)
+            elif self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loader, name="model loader", daemon=True
+                )
+                self._thread.start()
+        if none:
+            self._set_state(SwapState(name, "ready"), generation)
 
     def wait(self, timeout: float | None = None) -> SwapState:
-        """Block until every load started so far has finished (tests, the CLI)."""
-        for thread in list(self._threads):
+        """Block until every requested load has finished (tests, the CLI)."""
+        thread = self._thread
+        if thread is not None:
             thread.join(timeout)
         return self.state
+
+    def _loader(self) -> None:
+        while True:
+            with self._lock:
+                if self._pending is None:
+                    self._thread = None
+                    return
+                name, generation = self._pending
+                self._pending = None
+            self._load(name, generation)
 
     def _load(self, name: str, generation: int) -> None:
         start = time.perf_counter()
@@ -96,18 +116,20 @@ class ModelSwapper:
             model.descriptor.path.name,
             (time.perf_counter() - start) * 1000,
         )
-        self._set_state(SwapState(name, "ready"))
+        self._set_state(SwapState(name, "ready"), generation)
 
     def _failed(self, name: str, exc: Exception, generation: int) -> None:
         message = str(exc) if str(exc) else type(exc).__name__
         log.error("model %s failed to load: %s; the current model keeps running", name, message)
-        with self._lock:
-            current = generation == self._generation
-        if current:  # a superseded load's failure says nothing about the model running now
-            self._set_state(SwapState(name, "error", message))
+        # (a superseded load's failure says nothing about the model running now)
+        self._set_state(SwapState(name, "error", message), generation)
 
-    def _set_state(self, state: SwapState) -> None:
-        self.state = state
+    def _set_state(self, state: SwapState, generation: int) -> None:
+        """Record and announce `state` unless a newer request has superseded it."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            self.state = state
         for listener in list(self.listeners):
             try:
                 listener(state)
