@@ -26,6 +26,7 @@ from node.cli_models import (
     library_from,
     load_model,
 )
+from node.cli_presets import add_presets_parser, cmd_presets, preset_library, start_state
 from node.config import LOG_LEVELS, NodeConfig, check_port, load_config
 from node.control.commands import NodeCommands
 from node.control.service import ControlService
@@ -34,6 +35,7 @@ from node.errors import SinkError, SourceError, UserError
 from node.inference.descriptor import ModelError
 from node.inference.library import BUNDLED_MODEL
 from node.inference.swap import ModelSwapper
+from node.laststate import LastStateSaver
 from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
 from node.render import render
@@ -148,11 +150,14 @@ def _setup_logging(level: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     _setup_logging(config.log_level)
-    params = ParamStore(config.params)
-    sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
     library = library_from(config, args.models_dir)
+    presets = preset_library(config, args.presets_dir)
+    restore = config.restore_last and not args.no_restore_last
+    start = start_state(config, presets, library, args.preset, restore)
+    params = ParamStore(start.params)
+    sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
     options = backend_options(config)
-    model = load_model(library, config.model, options)
+    model = load_model(library, start.model, options)
     source = _open_source(config.source)
     try:
         _open_sinks(sinks, source.fps)
@@ -169,7 +174,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         stats=pipeline.stats,
         source=source.name,
         sinks=[sink.name for sink in sinks],
+        presets=presets,
+        apply_model_presets=config.apply_model_presets,
     )
+    pipeline.before_frame = commands.tick  # morph steps land on the frame clock
+    saver = LastStateSaver(Path(config.state_file), params, swapper.state.name)
+    commands.add_model_listener(saver.on_model)
     try:
         control = ControlService(commands, config.control)
         control.start()
@@ -199,6 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     deadline = None if args.duration is None else time.monotonic() + args.duration
     pipeline.start()
+    saver.start()
     try:
         while not stop.wait(0.05):
             if reload.is_set():
@@ -213,6 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             control.stop()
         finally:
             pipeline.stop()
+            saver.stop()
     log.info("stopped after %d frames: %s", pipeline.stats.frames, pipeline.stats.snapshot().line())
     return 0
 
@@ -250,12 +262,15 @@ def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     _setup_logging(config.log_level)
-    params = ParamStore(config.params)
+    models = library_from(config, args.models_dir)
+    presets = preset_library(config, args.presets_dir)
+    start = start_state(config, presets, models, args.preset, restore=False)
+    params = ParamStore(start.params)
     source = create_source(_as_spec(args.input, SOURCES.schemes()), loop=False)
     sink = create_sink(_as_spec(args.output, SINKS.schemes()), realtime=False)
     if source.spec.scheme != "file" and args.frames is None and source.frame_count is None:
         raise UserError(f"{source.name} never ends: give --frames N")
-    model = load_model(library_from(config, args.models_dir), config.model, backend_options(config))
+    model = load_model(models, start.model, backend_options(config))
     try:
         source.open()
         sink.open(source.fps)
@@ -286,6 +301,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return cmd_models_list(library)
 
 
+def cmd_presets_command(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.config)) if args.config else NodeConfig()
+    _setup_logging("WARNING")
+    overrides = _parse_set(getattr(args, "set", None) or [])
+    return cmd_presets(args, config, overrides)
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     print(params_json() if args.json else params_text())
     return 0
@@ -312,6 +334,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--log-level", choices=[*LOG_LEVELS, *(lvl.lower() for lvl in LOG_LEVELS)])
     p.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")
+    p.add_argument(
+        "--preset", metavar="NAME", help="start from this preset (name or index; --set wins)"
+    )
+    p.add_argument(
+        "--presets-dir",
+        metavar="DIR",
+        help="your presets folder (default ~/.config/pix2pix-node/presets); shipped presets "
+        "stay readable",
+    )
 
 
 def _add_control(p: argparse.ArgumentParser) -> None:
@@ -372,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="file:PATH.mp4 or null (repeatable; default null)",
     )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    run.add_argument(
+        "--no-restore-last",
+        action="store_true",
+        help="start from the defaults, not where the last run ended",
+    )
     _add_common(run)
     _add_control(run)
     run.set_defaults(func=cmd_run)
@@ -384,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     ren.set_defaults(func=cmd_render)
 
     add_models_parser(sub).set_defaults(func=cmd_models)
+    add_presets_parser(sub).set_defaults(func=cmd_presets_command)
 
     par = sub.add_parser("params", help="print the parameter table (OSC addresses)")
     par.add_argument("--json", action="store_true", help="as a JSON list of objects")

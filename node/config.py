@@ -17,6 +17,10 @@ osc_allow = ["192.168.1.0/24"]   # who may send (default: anyone who can reach t
 osc_prefix = "/node1"            # address prefix, so several nodes share one network
 oscquery_port = 8001             # HTTP + WebSocket (0: off)
 zeroconf = true                  # advertise _oscjson._tcp and _osc._udp
+presets_dir = "~/show/presets"   # your presets (default ~/.config/pix2pix-node/presets)
+state_file = "~/show/last.json"  # the live state (default ~/.config/pix2pix-node/last-state.json)
+restore_last = true              # `run` starts where the last run ended
+apply_model_presets = false      # recall a model's `default_preset` when it is swapped in
 
 [params]                         # any row of the parameter table
 process.canny_t1 = 20            # (a dotted key, or a [params.process] table)
@@ -55,6 +59,10 @@ KEYS = (
     "osc_prefix",
     "oscquery_port",
     "zeroconf",
+    "presets_dir",
+    "state_file",
+    "restore_last",
+    "apply_model_presets",
     "params",
 )
 
@@ -84,6 +92,10 @@ class NodeConfig:
     onnx_providers: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     stats_interval: float = 5.0
+    presets_dir: str = "~/.config/pix2pix-node/presets"
+    state_file: str = "~/.config/pix2pix-node/last-state.json"
+    restore_last: bool = True
+    apply_model_presets: bool = False
     params: dict[str, object] = field(default_factory=dict)
     control: ControlSettings = field(default_factory=ControlSettings)
 
@@ -139,6 +151,13 @@ def load_config(path: Path) -> NodeConfig:
             if value <= 0:
                 raise ConfigError(f"{path}: stats_interval must be > 0 seconds, got {value}")
             config.stats_interval = float(value)
+        elif key in ("presets_dir", "state_file"):
+            _expect(path, key, value, str, "a path")
+            setattr(config, key, value)
+        elif key in ("restore_last", "apply_model_presets"):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
+            setattr(config, key, value)
         elif key.startswith("osc") or key == "zeroconf":
             _control_key(path, config.control, key, value)
         elif key == "params":

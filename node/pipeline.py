@@ -61,8 +61,10 @@ class Pipeline:
         *,
         stats_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        before_frame: Callable[[float], None] | None = None,
     ) -> None:
         self.params = params
+        self.before_frame = before_frame  # e.g. a morph step, just before the snapshot
         self.stats = FrameStats(clock=clock)
         self.clock = clock
         self.stats_interval = stats_interval
@@ -144,6 +146,11 @@ class Pipeline:
 
     def _process_next(self, held: Frame | None) -> Frame | None:
         new = self._captured.get(timeout=self._frame_interval)
+        if self.before_frame is not None:
+            try:
+                self.before_frame(self.clock())
+            except Exception as exc:  # a control hook must not stop the frames
+                self._log_error("before_frame", exc)
         p = self.params.snapshot()  # taken after the wait, so it holds the newest fader moves
         frozen = p.as_bool("capture.freeze") and held is not None
         # With no new capture (source lost, disabled, late) the held frame is processed again,

@@ -17,6 +17,15 @@ from node.sinks.base import Sink
 from node.sources.synthetic import SyntheticScene
 
 
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test (and every node it starts) gets its own HOME: the last-state file and user
+    presets under ~/.config never leak between tests or into the developer's own."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def photo() -> np.ndarray:
     """A fixed 640x480 BGR frame with structure: the synthetic scene's frame 42 plus noise."""

@@ -22,6 +22,7 @@ from node.inference.base import Model
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
 from node.params import ParamStore
+from node.presets import SHIPPED_PRESETS, PresetLibrary
 
 Message = tuple[str, list[Any]]
 
@@ -111,7 +112,11 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
         installed: list[Model | None] = []
         swapper = ModelSwapper(model_library(folder), installed.append, current="small")
         commands = NodeCommands(
-            params, swapper=swapper, source="synthetic", sinks=["null", "file:x.mp4"]
+            params,
+            swapper=swapper,
+            source="synthetic",
+            sinks=["null", "file:x.mp4"],
+            presets=PresetLibrary(folder / "presets", [SHIPPED_PRESETS]),
         )
         options = {
             "bind": "127.0.0.1",

@@ -251,3 +251,112 @@ def test_a_taken_osc_port_is_one_line_and_exit_2() -> None:
         result = node("run", "--source", "synthetic", "--osc-port", str(port), "--frames", "5")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"cannot listen for OSC on 0.0.0.0:{port}" in result.stderr
+
+
+def test_presets_from_the_command_line(tmp_path: Path) -> None:
+    folder = tmp_path / "presets"
+    listed = node("presets", "--presets-dir", str(folder), "list")
+    assert listed.returncode == 0 and "dreamy" in listed.stdout and "(shipped)" in listed.stdout
+    saved = node(
+        "presets",
+        "--presets-dir",
+        str(folder),
+        "save",
+        "mine",
+        "--set",
+        "process.canny_t1=33",
+        "--description",
+        "test look",
+    )
+    assert saved.returncode == 0, saved.stderr
+    data = json.loads((folder / "mine.json").read_text())
+    assert data["params"]["process.canny_t1"] == 33 and data["description"] == "test look"
+    again = node("presets", "--presets-dir", str(folder), "save", "mine")
+    assert again.returncode == 2 and "overwrite it explicitly" in again.stderr
+    shown = node("presets", "--presets-dir", str(folder), "show", "mine")
+    assert json.loads(shown.stdout)["name"] == "mine"
+    assert node("presets", "--presets-dir", str(folder), "delete", "dreamy").returncode == 2
+    assert node("presets", "--presets-dir", str(folder), "delete", "mine").returncode == 0
+    bad = node("run", "--presets-dir", str(folder), "--preset", "nope", "--frames", "3")
+    assert bad.returncode == 2 and "unknown preset 'nope'" in bad.stderr
+
+
+def test_run_restores_where_the_last_run_ended(tmp_path: Path) -> None:
+    """Run 1 starts from a preset with a --set on top and is stopped; run 2 starts there."""
+    import urllib.request
+
+    first = node(
+        "run",
+        "--source",
+        "synthetic",
+        "--preset",
+        "heavy_median",
+        "--set",
+        "process.canny_t1=77",
+        "--frames",
+        "5",
+        "--osc-port",
+        str(_free_port()),
+        "--oscquery-port",
+        "0",
+        "--no-zeroconf",
+    )
+    assert first.returncode == 0, first.stderr
+    state = json.loads((Path.home() / ".config/pix2pix-node/last-state.json").read_text())
+    assert state["params"]["process.canny_t1"] == 77 and state["params"]["process.pre_median"] == 40
+    osc, query = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "run",
+            "--source",
+            "synthetic",
+            "--osc-bind",
+            "127.0.0.1",
+            "--osc-port",
+            str(osc),
+            "--oscquery-port",
+            str(query),
+            "--no-zeroconf",
+            "--duration",
+            "60",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                url = f"http://127.0.0.1:{query}/process/pre_median?VALUE"
+                value = json.loads(urllib.request.urlopen(url, timeout=2).read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert value == {"VALUE": [40]}
+        url = f"http://127.0.0.1:{query}/process/canny_t1?VALUE"
+        assert json.loads(urllib.request.urlopen(url, timeout=2).read()) == {"VALUE": [77]}
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "restored the last state" in stderr
+    fresh = node(
+        "run",
+        "--source",
+        "synthetic",
+        "--no-restore-last",
+        "--frames",
+        "3",
+        "--osc-port",
+        str(_free_port()),
+        "--oscquery-port",
+        "0",
+        "--no-zeroconf",
+    )
+    assert fresh.returncode == 0 and "restored" not in fresh.stderr

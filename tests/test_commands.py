@@ -17,6 +17,7 @@ from node.inference.base import Model
 from node.inference.swap import ModelSwapper
 from node.names import BadNameError, check_name
 from node.params import DEFAULTS, ParamStore
+from node.presets import PresetLibrary
 from node.ratelimit import LogLimiter
 
 
@@ -77,11 +78,12 @@ def test_values_reset_and_status(commands: NodeCommands) -> None:
     )
 
 
-def test_presets_answer_an_error_until_they_exist(commands: NodeCommands) -> None:
-    with pytest.raises(CommandError, match="presets are not available"):
+def test_preset_names_are_names_not_paths(commands: NodeCommands) -> None:
+    with pytest.raises(CommandError, match="this node has no presets folder"):
         commands.preset_recall("warm")
-    with pytest.raises(CommandError, match="not a plain name"):
-        commands.preset_save("../../etc/passwd")
+    for bad in ("../../etc/passwd", "a/b", ".hidden"):
+        with pytest.raises(CommandError, match="not a plain name"):
+            NodeCommands(ParamStore(), presets=PresetLibrary(Path("/nonexistent"))).preset_save(bad)
 
 
 def test_the_tree_finds_nodes_and_lists_models(commands: NodeCommands) -> None:

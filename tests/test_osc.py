@@ -206,7 +206,8 @@ def test_model_swap_reports_loading_then_ready_or_error(rig: Rig) -> None:
         ("/node/subscribe", [70000], "port must be"),
         ("/node/subscribe", ["example.com", 9000], "IP address"),
         ("/node/preset/recall", ["x/../../y"], "not a plain name"),
-        ("/node/preset/recall", ["warm"], "presets are not available"),
+        ("/node/preset/recall", ["warm"], "unknown preset 'warm'"),
+        ("/node/preset/morph", ["dreamy", -2.0], "morph seconds must be"),
         ("/node/preset/morph", ["warm", "slow"], "seconds must be a number"),
         ("/node/get", ["/nothing/here"], "no value"),
     ],
@@ -493,3 +494,26 @@ def test_only_messages_for_this_node_move_the_feedback(rig_factory: Callable[...
         wait_for(lambda: rig.service.router.foreign == 1 and rig.service.router.ignored == 1)
     rig.params.set("process.pre_blur", 2)
     assert rig.inbox.wait("/left/process/pre_blur") == [2]
+
+
+def test_presets_over_osc_save_recall_by_index_and_morph_with_feedback(rig: Rig) -> None:
+    send(rig, "/process/canny_t1", 77)
+    settled(rig, "process.canny_t1", 77)
+    send(rig, "/node/preset/save", "stage look")
+    wait_for(lambda: "stage look" in rig.commands.preset_names())
+    send(rig, "/node/presets")
+    count, *names = rig.inbox.wait("/node/presets")
+    assert count == len(names) and "stage look" in names and "dreamy" in names
+    send(rig, "/node/reset")
+    settled(rig, "process.canny_t1", 1)
+    send(rig, "/node/preset/recall", names.index("stage look"))  # pad N
+    settled(rig, "process.canny_t1", 77)
+    assert rig.inbox.wait("/process/canny_t1/norm", lambda a: a == [pytest.approx(0.154)])
+    rig.commands.clock = lambda: 100.0  # the frame clock, held still for the test
+    send(rig, "/node/preset/morph", "canny_live", 1.0)
+    wait_for(lambda: rig.commands.morpher.running)
+    rig.commands.tick(100.5)  # what the frame loop does each frame
+    assert rig.params.get("process.canny_t1") == 39  # halfway from 77 to 1
+    assert rig.inbox.wait("/process/canny_t1", lambda a: a == [39]) == [39]  # every step fed back
+    rig.commands.tick(102.0)
+    assert rig.params.get("process.canny_t1") == 1

@@ -9,20 +9,27 @@ surface sends back to the user.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from node.errors import UserError
 from node.inference.descriptor import ModelError
 from node.inference.swap import ModelSwapper, StateListener, SwapState
+from node.morph import Morpher
 from node.names import BadNameError, check_name
 from node.params import DEFAULTS, Listener, ParamError, ParamSnapshot, ParamStore, Value, spec_for
+from node.presets import Preset, PresetError, PresetLibrary
 from node.stats import FrameStats
 
 log = logging.getLogger(__name__)
 
-PRESETS_MISSING = "presets are not available in this version of the node yet"
+MAX_MORPH = 3600.0  # seconds
 
 
 class CommandError(UserError):
@@ -52,12 +59,20 @@ class NodeCommands:
         stats: FrameStats | None = None,
         source: str = "",
         sinks: Sequence[str] = (),
+        presets: PresetLibrary | None = None,
+        apply_model_presets: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.params = params
         self.swapper = swapper
         self.stats = stats
         self.source = source
         self.sinks = tuple(sinks)
+        self.presets = presets
+        self.morpher = Morpher(params)  # ticked by the pipeline, once per frame
+        self.clock = clock
+        if apply_model_presets:
+            self.add_model_listener(self._apply_model_preset)
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -65,7 +80,7 @@ class NodeCommands:
         """Set several parameters in one step (one frame sees all or none of them); returns
         the stored values, after clamping."""
         try:
-            return self.params.update(values, origin)
+            return self.morpher.apply(values, origin)  # a fader move takes over from a morph
         except ParamError as exc:
             raise CommandError(str(exc)) from None
 
@@ -88,7 +103,7 @@ class NodeCommands:
 
     def reset(self, origin: str = "reset") -> None:
         """Every parameter back to its default."""
-        self.params.update(DEFAULTS, origin)
+        self.morpher.apply(DEFAULTS, origin)
 
     def add_param_listener(self, listener: Listener) -> None:
         self.params.add_listener(listener)
@@ -105,7 +120,7 @@ class NodeCommands:
     def model_state(self) -> SwapState:
         return self.swapper.state if self.swapper else SwapState("none", "ready")
 
-    def load_model(self, name_or_index: str) -> str:
+    def load_model(self, name_or_index: str, hold: threading.Event | None = None) -> str:
         """Start a hot swap in the background and return the model's name at once; progress
         arrives through the model listeners (loading, then ready or error)."""
         if self.swapper is None:
@@ -121,7 +136,9 @@ class NodeCommands:
         # Asking for the model that runs (or is loading) changes nothing, so a node that hears
         # its own or another node's `/node/model` feedback cannot start a loop.
         if state.name != name or state.status == "error":
-            self.swapper.request(name)
+            self.swapper.request(name, hold)
+        elif hold is not None:
+            hold.set()
         return name
 
     def add_model_listener(self, listener: StateListener) -> None:
@@ -132,25 +149,84 @@ class NodeCommands:
         if self.swapper is not None and listener in self.swapper.listeners:
             self.swapper.listeners.remove(listener)
 
-    # -- presets (the presets layer plugs in here) -------------------------------------------
+    # -- presets ---------------------------------------------------------------------------
 
-    def preset_recall(self, name_or_index: str) -> None:
-        self._check_preset_name(name_or_index)
-        raise CommandError(PRESETS_MISSING)
+    def preset_names(self) -> list[str]:
+        """Preset names in recall order: index N is pad N."""
+        return self._library().names()
 
-    def preset_save(self, name: str) -> None:
-        self._check_preset_name(name)
-        raise CommandError(PRESETS_MISSING)
+    def preset_recall(self, name_or_index: str, origin: str = "preset") -> str:
+        """Apply a preset now (its model, if it names one, swaps in the background); a morph
+        in progress stops where it is. Returns the preset's name."""
+        preset = self._find(name_or_index)
+        self.morpher.apply(preset.values(self.params.snapshot()), origin)
+        if preset.model and self.swapper is not None:
+            self.load_model(preset.model)
+        return preset.name
 
-    def preset_morph(self, name_or_index: str, seconds: float) -> None:
-        self._check_preset_name(name_or_index)
-        raise CommandError(PRESETS_MISSING)
-
-    def _check_preset_name(self, name: str) -> str:
+    def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
+        """Save every parameter and the model as preset `name` in the user folder (OSC may
+        overwrite: that is how a show is tuned live)."""
+        model = self.model_state().name
+        preset = Preset(name, dict(self.params.snapshot()), description, model, complete=True)
         try:
-            return check_name("preset", name)
-        except BadNameError as exc:
+            return self._library().save(preset, overwrite)
+        except PresetError as exc:
             raise CommandError(str(exc)) from None
+
+    def preset_morph(self, name_or_index: str, seconds: float) -> str:
+        """Glide to a preset over `seconds` on the frame clock; its model starts loading now
+        and switches in at the end, with the bools."""
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_MORPH:
+            raise CommandError(f"morph seconds must be 0..{MAX_MORPH}, got {seconds}")
+        preset = self._find(name_or_index)
+        if seconds == 0:
+            return self.preset_recall(preset.name)
+        on_done: Callable[[], None] | None = None
+        if not preset.model or self.swapper is None:
+            pass
+        elif preset.model.lower() == "none":
+            on_done = functools.partial(self._load_quietly, "none")
+        elif preset.model:
+            hold = threading.Event()
+            self.load_model(preset.model, hold)
+            on_done = hold.set
+        self.morpher.start(preset.values(self.params.snapshot()), seconds, self.clock(), on_done)
+        return preset.name
+
+    def tick(self, now: float) -> None:
+        """Called by the frame loop once per frame, before it reads the parameters."""
+        self.morpher.tick(now)
+
+    def _find(self, name_or_index: str) -> Preset:
+        try:
+            return self._library().find(name_or_index)
+        except PresetError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _library(self) -> PresetLibrary:
+        if self.presets is None:
+            raise CommandError("this node has no presets folder")
+        return self.presets
+
+    def _load_quietly(self, name: str) -> None:
+        try:
+            self.load_model(name)
+        except CommandError as exc:
+            log.error("preset model: %s", exc)
+
+    def _apply_model_preset(self, state: SwapState) -> None:
+        """A model's `default_preset` (descriptor field) is recalled when it is swapped in."""
+        if state.status != "ready" or state.name == "none" or self.swapper is None:
+            return
+        try:
+            wanted = self.swapper.library.find(state.name)[0].default_preset
+            if wanted:
+                preset = self._find(wanted)
+                self.morpher.apply(preset.values(self.params.snapshot()), "model preset")
+                log.info("model %s: applied its default preset %s", state.name, preset.name)
+        except (ModelError, CommandError) as exc:
+            log.error("model %s: default preset not applied: %s", state.name, exc)
 
     # -- status ----------------------------------------------------------------------------
 

@@ -39,15 +39,34 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "/node/models", "", "N", WRITE, "list the models", "/node/models <count> <name> ..."
     ),
     NodeAddress(
-        "/node/preset/recall", "<name or index>", "s", WRITE, "recall a preset", "feedback"
+        "/node/presets",
+        "",
+        "N",
+        WRITE,
+        "list the presets (index N = pad N)",
+        "/node/presets <count> <name> ...",
     ),
-    NodeAddress("/node/preset/save", "<name>", "s", WRITE, "save the current values as a preset"),
+    NodeAddress(
+        "/node/preset/recall",
+        "<name or index>",
+        "s",
+        WRITE,
+        "recall a preset now (a morph in progress stops where it is)",
+        "feedback",
+    ),
+    NodeAddress(
+        "/node/preset/save",
+        "<name>",
+        "s",
+        WRITE,
+        "save every value and the model as a preset (replaces one of that name)",
+    ),
     NodeAddress(
         "/node/preset/morph",
         "<name or index> <seconds>",
         "sf",
         WRITE,
-        "glide to a preset over some seconds",
+        "glide to a preset on the frame clock; bools and the model switch at the end",
         "feedback at each step",
     ),
     NodeAddress("/node/reset", "", "N", WRITE, "every parameter back to its default", "feedback"),

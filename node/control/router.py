@@ -34,7 +34,11 @@ limited = LogLimiter(log)
 
 MAX_PACKET = 65536
 MAX_DEPTH = 8  # nested bundles
-REPLIES = ("/node/status", "/node/models")  # requests without arguments, replies with them
+REPLIES = (
+    "/node/status",
+    "/node/models",
+    "/node/presets",
+)  # requests without arguments, replies with them
 RESERVED = {p.group for p in PARAMS} | {"node"}
 
 
@@ -270,6 +274,9 @@ class OscRouter:
         elif path == "/node/models":  # the count first: a reply never looks like a request
             models = c.models()
             fb.reply(peer, "/node/models", [len(models), *models])
+        elif path == "/node/presets":
+            names = c.preset_names()
+            fb.reply(peer, "/node/presets", [len(names), *names])
         elif path == "/node/preset/recall":
             c.preset_recall(_as_name(self._arity(args, 1, "a preset name")[0], "preset"))
         elif path == "/node/preset/save":

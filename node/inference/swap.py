@@ -52,19 +52,21 @@ class ModelSwapper:
         self._install = install
         self._lock = threading.Lock()
         self._generation = 0
-        self._pending: tuple[str, int] | None = None
+        self._pending: tuple[str, int, threading.Event | None] | None = None
         self._thread: threading.Thread | None = None
         self.state = SwapState(current, "ready")
         self.listeners: list[StateListener] = []
 
-    def request(self, name: str) -> None:
+    def request(self, name: str, hold: threading.Event | None = None) -> None:
         """Start loading `name` ('none': pass the processed input through). A newer request
-        supersedes one still loading or waiting: its model is closed instead of installed."""
+        supersedes one still loading or waiting: its model is closed instead of installed.
+        With `hold`, the loaded model waits for that event before it is installed (a morph
+        loads its model at the start and switches at the end; 'none' ignores it)."""
         none = name.lower() == "none"
         with self._lock:
             self._generation += 1
             generation = self._generation
-            self._pending = None if none else (name, generation)
+            self._pending = None if none else (name, generation, hold)
         self._set_state(SwapState(name, "loading"), generation)
         with self._lock:
             if none:
@@ -91,17 +93,20 @@ class ModelSwapper:
                 if self._pending is None:
                     self._thread = None
                     return
-                name, generation = self._pending
+                name, generation, hold = self._pending
                 self._pending = None
-            self._load(name, generation)
+            self._load(name, generation, hold)
 
-    def _load(self, name: str, generation: int) -> None:
+    def _load(self, name: str, generation: int, hold: threading.Event | None) -> None:
         start = time.perf_counter()
         try:
             model = self.library.load(name, self.options)  # loads and warms up
         except Exception as exc:
             self._failed(name, exc, generation)
             return
+        while hold is not None and not hold.wait(0.05):
+            if generation != self._generation:  # superseded while waiting
+                break
         with self._lock:  # checked and installed together, so a newer request cannot slip between
             current = generation == self._generation
             if current:

@@ -1,0 +1,262 @@
+"""Presets: named looks saved before the show and recalled on cue, one JSON file each.
+
+```json
+{
+  "name": "dreamy",
+  "version": 1,
+  "description": "long trails: the output keeps 90 % of the previous frame",
+  "model": "demo_canny_256",
+  "complete": false,
+  "params": {"predict.post_time_lerp": 0.9}
+}
+```
+
+`params` is any subset of the parameter table; the others keep their live values unless
+`"complete": true` (then they go back to their defaults). `model` is optional. Files are read from
+the user folder first, then the shipped `presets/` folder (read-only); names are listed sorted, so
+pad N always recalls the same preset. A broken file is reported with its path and field and the
+other presets still load; unknown parameters are reported and ignored, out-of-range values
+clamped and reported. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.errors import UserError
+from node.files import atomic_write
+from node.names import BadNameError, check_name
+from node.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
+
+log = logging.getLogger(__name__)
+
+PRESET_VERSION = 1
+SHIPPED_PRESETS = Path(__file__).resolve().parents[1] / "presets"
+MAX_PRESET_BYTES = 256 * 1024  # a preset is a few hundred bytes; anything huge is not one
+
+
+class PresetError(UserError):
+    """A preset that cannot be read, found or written; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    params: Mapping[str, Value]  # checked against the table, clamped, in table order
+    description: str = ""
+    model: str | None = None
+    complete: bool = False
+    path: Path | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def values(self, current: Mapping[str, Value]) -> dict[str, Value]:
+        """Every parameter as this preset sets it, starting from `current` (or the defaults
+        for a complete preset)."""
+        return {**(DEFAULTS if self.complete else current), **self.params}
+
+    def to_json(self) -> str:
+        """Stable key order, human-editable."""
+        data: dict[str, Any] = {"name": self.name, "version": PRESET_VERSION}
+        if self.description:
+            data["description"] = self.description
+        if self.model:
+            data["model"] = self.model
+        data["complete"] = self.complete
+        data["params"] = {p.key: self.params[p.key] for p in PARAMS if p.key in self.params}
+        return json.dumps(data, indent=2) + "\n"
+
+
+def _fail(path: Path | str, field_name: str, expected: str, got: object) -> PresetError:
+    return PresetError(f"{path}: field '{field_name}' must be {expected}, got {got!r:.80}")
+
+
+def parse_preset(data: object, path: Path | str, name: str | None = None) -> Preset:
+    """Check a preset's JSON data; unknown or out-of-range parameters become warnings."""
+    if not isinstance(data, dict):
+        raise PresetError(f"{path}: a preset is a JSON object, got {type(data).__name__}")
+    raw_name = data.get("name", name)
+    if not isinstance(raw_name, str):
+        raise _fail(path, "name", "a string", raw_name)
+    try:
+        preset_name = check_name("preset", raw_name)
+    except BadNameError as exc:
+        raise PresetError(f"{path}: {exc}") from None
+    version = data.get("version", PRESET_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version > PRESET_VERSION:
+        raise _fail(path, "version", f"an integer up to {PRESET_VERSION}", version)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(path, "description", "a string", description)
+    model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise _fail(path, "model", "a model name", model)
+    complete = data.get("complete", False)
+    if not isinstance(complete, bool):
+        raise _fail(path, "complete", "true or false", complete)
+    raw_params = data.get("params", {})
+    if not isinstance(raw_params, dict):
+        raise _fail(path, "params", "an object of parameter values", raw_params)
+    params, warnings = _check_params(path, raw_params)
+    unknown = sorted(set(data) - {"name", "version", "description", "model", "complete", "params"})
+    if unknown:
+        warnings.append(f"{path}: unknown field(s) {', '.join(unknown)} ignored")
+    return Preset(
+        preset_name,
+        params,
+        description,
+        model.strip() if model else None,
+        complete,
+        Path(path) if isinstance(path, Path) else None,
+        tuple(warnings),
+    )
+
+
+def _check_params(
+    path: Path | str, raw: Mapping[str, object]
+) -> tuple[dict[str, Value], list[str]]:
+    values: dict[str, Value] = {}
+    warnings: list[str] = []
+    for key, raw_value in raw.items():
+        try:
+            spec = spec_for(key)
+        except ParamError:
+            warnings.append(f"{path}: unknown parameter {key!r:.60} ignored")
+            continue
+        try:
+            value, clamped = spec.coerce(raw_value)
+        except ParamError as exc:
+            raise PresetError(f"{path}: field 'params.{spec.key}': {exc}") from None
+        if clamped:
+            warnings.append(f"{path}: {spec.key} = {raw_value!r} clamped to {value!r}")
+        values[spec.key] = value
+    return {p.key: values[p.key] for p in PARAMS if p.key in values}, warnings
+
+
+def load_preset(path: Path) -> Preset:
+    try:
+        if path.stat().st_size > MAX_PRESET_BYTES:
+            raise PresetError(f"{path}: larger than {MAX_PRESET_BYTES // 1024} KiB; not a preset")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PresetError(f"{path}: no such preset file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PresetError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PresetError(f"{path}: nested too deeply to be a preset") from None
+    return parse_preset(data, path, name=path.stem)
+
+
+@dataclass(frozen=True)
+class PresetEntry:
+    """One preset file: parsed, or the reason it could not be."""
+
+    name: str
+    path: Path
+    preset: Preset | None
+    error: str = ""
+    shipped: bool = False
+
+
+class PresetLibrary:
+    """The user folder (read-write) over the shipped folders (read-only); a user preset with
+    a shipped preset's name hides it."""
+
+    def __init__(self, user_dir: Path, shipped_dirs: Sequence[Path] = (SHIPPED_PRESETS,)) -> None:
+        self.user_dir = user_dir.expanduser()
+        self.shipped_dirs = [d.expanduser() for d in shipped_dirs]
+
+    def entries(self) -> list[PresetEntry]:
+        """Every preset, sorted by name (the order indices use)."""
+        found: dict[str, PresetEntry] = {}
+        for folder, shipped in [(self.user_dir, False)] + [(d, True) for d in self.shipped_dirs]:
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.json")):
+                if path.name.startswith(".") or path.stem in found:
+                    continue
+                try:
+                    preset = load_preset(path)
+                    found[path.stem] = PresetEntry(preset.name, path, preset, shipped=shipped)
+                except PresetError as exc:
+                    found[path.stem] = PresetEntry(path.stem, path, None, str(exc), shipped)
+        return sorted(found.values(), key=lambda e: e.name.lower())
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries() if e.preset is not None]
+
+    def find(self, name_or_index: str) -> Preset:
+        """A preset by name or by its index in `names()`; PresetError says what exists."""
+        text = name_or_index.strip()
+        entries = self.entries()
+        good = [e for e in entries if e.preset is not None]
+        if text.isdigit() and not any(e.name == text for e in entries):
+            index = int(text)
+            if index >= len(good):
+                raise PresetError(f"no preset number {index}; there are {len(good)}")
+            entry = good[index]
+        else:
+            name = self._name(text)
+            matches = [e for e in entries if e.name == name]
+            if not matches:
+                known = ", ".join(e.name for e in good) or "none"
+                raise PresetError(f"unknown preset {name!r}; available: {known}")
+            entry = matches[0]
+        if entry.preset is None:
+            raise PresetError(entry.error)
+        for warning in entry.preset.warnings:
+            log.warning("%s", warning)
+        return entry.preset
+
+    def save(self, preset: Preset, overwrite: bool = False) -> Path:
+        """Write to the user folder, atomically. Replacing a user preset needs `overwrite`
+        (a shipped one is only hidden, never changed)."""
+        name = self._name(preset.name)
+        path = self.user_dir / f"{name}.json"
+        if path.exists() and not overwrite:
+            raise PresetError(f"preset {name!r} exists ({path}); overwrite it explicitly")
+        try:
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, preset.to_json())
+        except OSError as exc:
+            raise PresetError(f"cannot save preset {name!r} to {path}: {exc}") from None
+        return path
+
+    def delete(self, name: str) -> Path:
+        path = self._user_path(name)
+        path.unlink()
+        return path
+
+    def rename(self, old: str, new: str, overwrite: bool = False) -> Path:
+        path = self._user_path(old)
+        preset = load_preset(path)
+        target = self.save(
+            Preset(
+                self._name(new), preset.params, preset.description, preset.model, preset.complete
+            ),
+            overwrite,
+        )
+        path.unlink()
+        return target
+
+    def _user_path(self, name: str) -> Path:
+        name = self._name(name)
+        path = self.user_dir / f"{name}.json"
+        if not path.exists():
+            shipped = any((d / f"{name}.json").exists() for d in self.shipped_dirs)
+            where = "is shipped with the node (read-only)" if shipped else "does not exist"
+            raise PresetError(f"preset {name!r} {where} in {self.user_dir}")
+        return path
+
+    @staticmethod
+    def _name(text: str) -> str:
+        try:
+            return check_name("preset", text)
+        except BadNameError as exc:
+            raise PresetError(str(exc)) from None

@@ -1,0 +1,280 @@
+"""Presets: files, the library, recall, morph on the frame clock, last-state restore."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from node.control.commands import CommandError, NodeCommands
+from node.inference.swap import ModelSwapper
+from node.laststate import LastStateSaver, read_state
+from node.morph import interpolate
+from node.params import DEFAULTS, PARAMS, ParamStore
+from node.presets import SHIPPED_PRESETS, Preset, PresetError, PresetLibrary, load_preset
+
+LOOK = {
+    "process.canny_t1": 123,
+    "process.accum_w1": 0.75,
+    "process.invert": True,
+    "predict.post_time_lerp": 0.1,
+}
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> PresetLibrary:
+    return PresetLibrary(tmp_path / "user", [SHIPPED_PRESETS])
+
+
+@pytest.fixture
+def commands(library: PresetLibrary) -> NodeCommands:
+    return NodeCommands(ParamStore(), presets=library, clock=lambda: 0.0)
+
+
+def write(folder: Path, name: str, data: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_save_then_recall_restores_every_parameter(commands: NodeCommands) -> None:
+    commands.set_values(LOOK)
+    saved = dict(commands.values())
+    path = commands.preset_save("my look")
+    assert json.loads(path.read_text())["params"]["process.canny_t1"] == 123
+    commands.reset()
+    assert dict(commands.values()) == dict(DEFAULTS)
+    assert commands.preset_recall("my look") == "my look"
+    assert dict(commands.values()) == saved
+
+
+def test_the_file_is_human_editable_with_a_stable_key_order(library: PresetLibrary) -> None:
+    preset = Preset("look", {k: LOOK[k] for k in reversed(list(LOOK))}, "a test", "demo")
+    text = library.save(preset).read_text()
+    data = json.loads(text)
+    assert list(data) == ["name", "version", "description", "model", "complete", "params"]
+    assert list(data["params"]) == [p.key for p in PARAMS if p.key in LOOK]  # table order
+    assert text == preset.to_json() and text.endswith("}\n") and "\n  " in text
+
+
+def test_partial_presets_keep_the_rest_and_complete_ones_reset_it(
+    commands: NodeCommands, library: PresetLibrary
+) -> None:
+    commands.set_values({"process.pre_blur": 7})
+    commands.preset_recall("dreamy")  # shipped, partial: only the output lerp
+    assert commands.get("predict.post_time_lerp") == 0.9
+    assert commands.get("process.pre_blur") == 7
+    commands.preset_recall("heavy_median")  # shipped, complete
+    assert commands.get("process.pre_median") == 40 and commands.get("process.pre_blur") == 0
+
+
+def test_recall_by_index_follows_the_sorted_names(
+    commands: NodeCommands, library: PresetLibrary
+) -> None:
+    write(library.user_dir, "aaa first", {"params": {"process.canny_t1": 11}})
+    names = commands.preset_names()
+    assert names == sorted(names, key=str.lower) and names[0] == "aaa first"
+    assert commands.preset_recall("0") == "aaa first"
+    assert commands.get("process.canny_t1") == 11
+    assert commands.preset_recall(str(names.index("dreamy"))) == "dreamy"
+    with pytest.raises(CommandError, match="no preset number 99"):
+        commands.preset_recall("99")
+
+
+def test_every_shipped_preset_loads_cleanly() -> None:
+    names = PresetLibrary(Path("/nonexistent"), [SHIPPED_PRESETS]).entries()
+    assert {e.name for e in names} >= {
+        "canny_live",
+        "drawing_adaptive",
+        "heavy_median",
+        "flickery",
+        "dreamy",
+    }
+    for entry in names:
+        assert entry.preset is not None, entry.error
+        assert entry.preset.warnings == (), entry.preset.warnings
+    canny_live = PresetLibrary(Path("/nonexistent")).find("canny_live")
+    assert canny_live.values(dict(LOOK)) == dict(DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("{", "not valid JSON"),
+        ('{"params": {"process.canny_t1": 5', "not valid JSON"),  # truncated
+        ("[1, 2]", "a preset is a JSON object"),
+        ('{"params": []}', "field 'params'"),
+        ('{"params": {"process.canny_t1": "loud"}}', "field 'params.process.canny_t1'"),
+        ('{"complete": "yes"}', "field 'complete'"),
+        ('{"version": 99}', "field 'version'"),
+        ('{"name": "../../etc/passwd"}', "not a plain name"),
+        ('{"model": 5}', "field 'model'"),
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),  # hostile nesting
+        ("\udcff", "cannot read"),
+    ],
+)
+def test_broken_files_name_the_file_and_field_and_the_others_still_load(
+    library: PresetLibrary, content: str, needle: str
+) -> None:
+    path = library.user_dir / "broken.json"
+    library.user_dir.mkdir(parents=True)
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    write(library.user_dir, "fine", {"params": {"process.canny_t1": 3}})
+    with pytest.raises(PresetError, match=needle) as caught:
+        library.find("broken")
+    assert str(path) in str(caught.value) or "name" in str(caught.value)
+    assert library.find("fine").params == {"process.canny_t1": 3}
+    assert "broken" not in library.names()
+
+
+def test_unknown_and_out_of_range_values_are_reported_not_fatal(library: PresetLibrary) -> None:
+    path = write(
+        library.user_dir,
+        "odd",
+        {"params": {"process.canny_t1": 9999, "process.colour": 1}, "mood": "x"},
+    )
+    preset = load_preset(path)
+    assert preset.params == {"process.canny_t1": 500}
+    warnings = " ".join(preset.warnings)
+    assert "clamped to 500" in warnings and "'process.colour'" in warnings and "mood" in warnings
+
+
+def test_huge_files_are_refused(library: PresetLibrary) -> None:
+    write(library.user_dir, "huge", {"description": "x" * 300_000})
+    with pytest.raises(PresetError, match="not a preset"):
+        library.find("huge")
+
+
+def test_overwrite_must_be_explicit_and_shipped_presets_are_read_only(
+    library: PresetLibrary,
+) -> None:
+    library.save(Preset("mine", {"process.canny_t1": 1}))
+    with pytest.raises(PresetError, match="overwrite it explicitly"):
+        library.save(Preset("mine", {"process.canny_t1": 2}))
+    library.save(Preset("mine", {"process.canny_t1": 2}), overwrite=True)
+    assert library.find("mine").params == {"process.canny_t1": 2}
+    with pytest.raises(PresetError, match="shipped with the node"):
+        library.delete("dreamy")
+    library.save(Preset("dreamy", {"predict.post_time_lerp": 0.2}))  # hides the shipped one
+    assert library.find("dreamy").params == {"predict.post_time_lerp": 0.2}
+    library.delete("dreamy")
+    assert library.find("dreamy").params == {"predict.post_time_lerp": 0.9}
+    library.rename("mine", "yours")
+    assert "mine" not in library.names() and library.find("yours").params["process.canny_t1"] == 2
+    with pytest.raises(PresetError, match="not a plain name"):
+        library.save(Preset("../escape", {}))
+
+
+def test_a_save_interrupted_before_the_rename_leaves_the_old_file(
+    library: PresetLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = library.save(Preset("look", {"process.canny_t1": 1}))
+    before = path.read_bytes()
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(PresetError, match="No space left"):
+        library.save(Preset("look", {"process.canny_t1": 2}), overwrite=True)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in library.user_dir.iterdir()] == ["look.json"]  # no temp file left
+
+
+# -- morph -----------------------------------------------------------------------------------
+
+
+def test_interpolation_by_type() -> None:
+    assert interpolate("process.accum_w1", 0.0, 1.0, 0.25) == 0.25
+    assert interpolate("process.canny_t1", 0, 101, 0.5) == 50  # ints round (half to even)
+    assert interpolate("process.canny_t1", 0, 100, 0.333) == 33
+    assert interpolate("process.invert", False, True, 0.99) is False  # bools switch at the end
+    assert interpolate("process.invert", False, True, 1.0) is True
+
+
+def test_morph_midpoint_on_the_frame_clock(commands: NodeCommands) -> None:
+    write(commands.presets.user_dir, "target", {"params": LOOK})  # type: ignore[union-attr]
+    seen: list[dict[str, object]] = []
+    commands.params.add_listener(lambda spec, value, origin: seen.append({spec.key: origin}))
+    commands.clock = lambda: 10.0
+    commands.preset_morph("target", 2.0)
+    commands.tick(11.0)  # the frame at the midpoint
+    assert commands.get("process.canny_t1") == round((1 + 123) / 2)
+    assert commands.get("process.accum_w1") == pytest.approx(0.375)
+    assert commands.get("predict.post_time_lerp") == pytest.approx(0.3)
+    assert commands.get("process.invert") is False
+    commands.tick(12.5)  # past the end: exactly the preset
+    assert {k: commands.get(k) for k in LOOK} == LOOK
+    assert not commands.morpher.running
+    assert all(origin == "morph" for change in seen for origin in change.values())
+
+
+def test_a_recall_takes_over_from_a_morph(commands: NodeCommands) -> None:
+    write(commands.presets.user_dir, "target", {"params": LOOK})  # type: ignore[union-attr]
+    commands.clock = lambda: 0.0
+    commands.preset_morph("target", 4.0)
+    commands.tick(1.0)
+    assert commands.get("process.canny_t1") == 32
+    commands.preset_recall("heavy_median")
+    commands.tick(2.0)  # the morph does not come back
+    assert commands.get("process.canny_t1") == DEFAULTS["process.canny_t1"]
+    assert commands.get("process.pre_median") == 40
+    commands.clock = lambda: 3.0
+    commands.preset_morph("target", 1.0)  # a new morph starts from where things are
+    commands.tick(3.5)
+    assert commands.get("process.pre_median") == 40  # complete: heads to the default 1...
+    assert commands.get("process.canny_t1") == round((1 + 123) / 2)
+
+
+def test_morph_rejects_bad_durations(commands: NodeCommands) -> None:
+    for seconds in (-1.0, float("nan"), float("inf"), 1e9):
+        with pytest.raises(CommandError, match="morph seconds"):
+            commands.preset_morph("dreamy", seconds)
+
+
+def test_a_morph_loads_its_model_at_the_start_and_switches_at_the_end(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+    from osc_helpers import model_library
+
+    installed: list[object] = []
+    (tmp_path / "models").mkdir()
+    swapper = ModelSwapper(model_library(tmp_path / "models"), installed.append, current="small")
+    library = PresetLibrary(tmp_path / "presets", [])
+    write(library.user_dir, "other look", {"model": "other", "params": {"process.invert": True}})
+    commands = NodeCommands(ParamStore(), swapper=swapper, presets=library, clock=lambda: 0.0)
+    commands.preset_morph("other look", 1.0)
+    threading.Event().wait(3.0)  # long enough to load a tiny model
+    assert installed == [] and swapper.state.status == "loading"  # loaded, held
+    commands.tick(1.0)
+    assert swapper.wait(10).status == "ready" and swapper.state.name == "other"
+    assert len(installed) == 1 and commands.get("process.invert") is True
+    for model in installed:
+        model.close()  # type: ignore[attr-defined]
+
+
+# -- last state ------------------------------------------------------------------------------
+
+
+def test_last_state_is_saved_debounced_and_restored(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "last.json"
+    params = ParamStore()
+    saver = LastStateSaver(path, params, "demo", settle=0.05, longest=1.0)
+    saver.start()
+    for k in range(50):
+        params.set("process.canny_t1", k)
+    params.set("process.invert", True)
+    deadline = threading.Event()
+    while saver.saves == 0 and not deadline.wait(0.02):
+        pass
+    saver.stop()
+    assert 1 <= saver.saves <= 3  # debounced: not one write per change
+    state = read_state(path)
+    assert state is not None and state.model == "demo" and state.complete
+    assert state.params["process.canny_t1"] == 49 and state.params["process.invert"] is True
+    path.write_text("{broken")  # a crash mid-write cannot do this (atomic), a person can
+    assert read_state(path) is None
