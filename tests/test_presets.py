@@ -278,3 +278,54 @@ def test_last_state_is_saved_debounced_and_restored(tmp_path: Path) -> None:
     assert state.params["process.canny_t1"] == 49 and state.params["process.invert"] is True
     path.write_text("{broken")  # a crash mid-write cannot do this (atomic), a person can
     assert read_state(path) is None
+
+
+def test_a_models_default_preset_is_recalled_when_it_swaps_in(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+    from model_helpers import tiny_onnx, write_json
+
+    models = tmp_path / "models"
+    models.mkdir()
+    tiny_onnx(models / "inked.onnx")
+    write_json(models / "inked.json", name="inked", path="inked.onnx", default_preset="dreamy")
+    from node.inference.library import ModelLibrary
+
+    installed: list[object] = []
+    swapper = ModelSwapper(ModelLibrary([models]), installed.append)
+    presets = PresetLibrary(tmp_path / "presets")
+    plain = NodeCommands(ParamStore(), swapper=swapper, presets=presets)
+    asks = NodeCommands(ParamStore(), swapper=swapper, presets=presets, apply_model_presets=True)
+    asks.load_model("inked")
+    assert swapper.wait(10).status == "ready"
+    assert asks.get("predict.post_time_lerp") == 0.9  # the config asked for it
+    assert plain.get("predict.post_time_lerp") == 0.5  # this one did not
+    for model in installed:
+        model.close()  # type: ignore[attr-defined]
+
+
+def test_the_frame_loop_steps_a_morph_once_per_frame(tmp_path: Path) -> None:
+    from conftest import ListSink
+    from test_pipeline import SCENE, wait_for
+
+    from node.pipeline import Pipeline
+    from node.sources import create_source
+
+    library = PresetLibrary(tmp_path / "presets", [])
+    write(library.user_dir, "far", {"params": {"process.canny_t1": 301}})
+    params = ParamStore()
+    commands = NodeCommands(params, presets=library)
+    steps: list[float] = []
+    params.add_listener(lambda spec, value, origin: steps.append(float(value)))
+    sink = ListSink()
+    source = create_source(SCENE)
+    source.open()
+    pipeline = Pipeline(source, [sink], params, None, before_frame=commands.tick)
+    pipeline.start()
+    try:
+        wait_for(lambda: len(sink.frames) >= 2)
+        commands.preset_morph("far", 0.5)
+        wait_for(lambda: params.get("process.canny_t1") == 301)
+    finally:
+        pipeline.stop()
+    assert len(steps) >= 5  # one step per frame over half a second at the scene's rate
+    assert steps == sorted(steps) and steps[-1] == 301  # a glide, not a jump
