@@ -3,8 +3,9 @@
 Each frame, before the frame loop takes its parameter snapshot, `Morpher.tick(now)` stores the
 in-between values, so every frame of the morph shows a step and every step is fed back to the
 controllers like any change. Floats interpolate, ints interpolate and round, bools switch at the
-end. A new recall or morph takes over from wherever the current morph is. The interpolation is a
-pure function of time, so tests ask for the midpoint without waiting.
+end. A new recall, morph or fader move takes over from wherever the current morph is; the
+interrupted morph's end action (switching in the model it loaded) happens then. The
+interpolation is a pure function of time, so tests ask for the midpoint without waiting.
 """
 
 from __future__ import annotations
@@ -72,19 +73,16 @@ class Morpher:
         changing = {k: v for k, v in end.items() if current[k] != v}
         morph = Morph({k: current[k] for k in changing}, changing, now, seconds, on_done)
         with self._lock:
-            self._morph = morph
-
-    def cancel(self) -> Morph | None:
-        """Stop where it is; returns the morph that was running."""
-        with self._lock:
-            morph, self._morph = self._morph, None
-        return morph
+            old, self._morph = self._morph, morph
+        _finish(old)
 
     def apply(self, values: Mapping[str, object], origin: str) -> dict[str, Value]:
         """Store `values` now, ending any morph (a recall takes over from wherever it is)."""
         with self._lock:
-            self._morph = None
-            return self.params.update(values, origin)
+            old, self._morph = self._morph, None
+            stored = self.params.update(values, origin)
+        _finish(old)
+        return stored
 
     def tick(self, now: float) -> None:
         """One frame's step; the last step stores the end values and calls `on_done`. Under
@@ -97,8 +95,15 @@ class Morpher:
             if done:
                 self._morph = None
             self.params.update(morph.values_at(now), origin="morph")
-        if done and morph.on_done is not None:
-            try:
-                morph.on_done()
-            except Exception:
-                log.exception("morph end action failed")
+        if done:
+            _finish(morph)
+
+
+def _finish(morph: Morph | None) -> None:
+    """A morph's end action (its model switch) runs when it ends or is taken over: a model
+    loaded for it is never left waiting."""
+    if morph is not None and morph.on_done is not None:
+        try:
+            morph.on_done()
+        except Exception:
+            log.exception("morph end action failed")
