@@ -33,7 +33,6 @@ from node.control.service import ControlService
 from node.docs import params_json, params_text
 from node.errors import SinkError, SourceError, UserError
 from node.inference.descriptor import ModelError
-from node.inference.library import BUNDLED_MODEL
 from node.inference.swap import ModelSwapper
 from node.laststate import LastStateSaver
 from node.params import ParamError, ParamStore, spec_for
@@ -152,12 +151,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     _setup_logging(config.log_level)
     library = library_from(config, args.models_dir)
     presets = preset_library(config, args.presets_dir)
-    restore = config.restore_last and not args.no_restore_last
-    start = start_state(config, presets, library, args.preset, restore)
+    start = start_state(
+        config,
+        presets,
+        library,
+        preset=args.preset,
+        restore=config.restore_last and not args.no_restore_last,
+        cli_params=_parse_set(args.set or []),
+        cli_model=args.model,
+    )
     params = ParamStore(start.params)
     sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
     options = backend_options(config)
-    model = load_model(library, start.model, options)
+    try:
+        model = load_model(library, start.model, options)
+    except UserError as exc:
+        if not start.model_is_wish:
+            raise
+        log.warning("%s; starting with the default model instead", exc)  # the show goes on
+        model = load_model(library, None, options)
     source = _open_source(config.source)
     try:
         _open_sinks(sinks, source.fps)
@@ -244,7 +256,10 @@ def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
     except (UserError, ParamError) as exc:
         log.error("config reload failed (%s); keeping the current settings", exc)
         return
-    wanted = config.model or BUNDLED_MODEL
+    if config.model is None:  # the file names no model: keep the one that runs
+        log.info("config reloaded from %s", args.config)
+        return
+    wanted = config.model
     try:  # by name or index; compared by name, so an unchanged model is not reloaded
         name = wanted if wanted.lower() == "none" else swapper.library.find(wanted)[0].name
     except ModelError as exc:
@@ -264,7 +279,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     _setup_logging(config.log_level)
     models = library_from(config, args.models_dir)
     presets = preset_library(config, args.presets_dir)
-    start = start_state(config, presets, models, args.preset, restore=False)
+    start = start_state(
+        config,
+        presets,
+        models,
+        preset=args.preset,
+        restore=False,
+        cli_params=_parse_set(args.set or []),
+        cli_model=args.model,
+    )
     params = ParamStore(start.params)
     source = create_source(_as_spec(args.input, SOURCES.schemes()), loop=False)
     sink = create_sink(_as_spec(args.output, SINKS.schemes()), realtime=False)

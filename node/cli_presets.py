@@ -12,7 +12,7 @@ from node.config import NodeConfig
 from node.inference.descriptor import ModelError
 from node.inference.library import ModelLibrary
 from node.laststate import read_state
-from node.params import DEFAULTS, SPECS, Value
+from node.params import DEFAULTS, SPECS
 from node.presets import Preset, PresetLibrary
 
 log = logging.getLogger("node")
@@ -26,31 +26,44 @@ def preset_library(config: NodeConfig, presets_dir: str | None) -> PresetLibrary
 class StartState:
     params: dict[str, object]
     model: str | None  # None: the bundled model
+    model_is_wish: bool = False  # from the state or a preset: if it fails, use the default
 
 
 def start_state(
     config: NodeConfig,
     presets: PresetLibrary,
     models: ModelLibrary,
+    *,
     preset: str | None,
     restore: bool,
+    cli_params: Mapping[str, object],
+    cli_model: str | None,
 ) -> StartState:
-    """Defaults, then the last run's state (if restoring), then `--preset`, then the config's
-    and `--set` values. `--model` wins over a model named by the state or the preset."""
-    values: dict[str, Value] = dict(DEFAULTS)
-    model = None
+    """Where a run starts: defaults, the config file's `[params]`, the last run's state (if
+    restoring: a node restarted after a crash comes back where it was), `--preset`, then
+    `--set`. The model likewise: config file, state, preset, `--model`."""
+    values: dict[str, object] = {**DEFAULTS}
+    values.update((k, v) for k, v in config.params.items() if k not in cli_params)
+    model = config.model if cli_model is None else None
+    wish = False
+
+    def over(chosen: Preset) -> dict[str, object]:
+        return {**(DEFAULTS if chosen.complete else values), **chosen.params}
+
     if restore:
         state = read_state(Path(config.state_file))
         if state is not None:
-            values = state.values(values)
-            model = _known_model(models, state.model)
+            values = over(state)
+            model, wish = _known_model(models, state.model) or model, True
             log.info("restored the last state from %s", state.path)
     if preset is not None:
         chosen = presets.find(preset)
-        values = chosen.values(values)
-        model = chosen.model or model
-    params: dict[str, object] = {**values, **config.params}
-    return StartState(params, config.model if config.model is not None else model)
+        values = over(chosen)
+        if chosen.model:
+            model, wish = chosen.model, True
+    if cli_model is not None:
+        model, wish = cli_model, False
+    return StartState({**values, **cli_params}, model, wish)
 
 
 def _known_model(models: ModelLibrary, name: str | None) -> str | None:
@@ -120,14 +133,12 @@ def cmd_presets(
 
 
 def _list(library: PresetLibrary) -> int:
-    index = 0
     print(f"user presets: {library.user_dir}")
-    for entry in library.entries():
+    for index, entry in enumerate(library.entries()):
         where = "shipped" if entry.shipped else "yours"
         if entry.preset is None:
-            print(f"  -  {entry.name}  ({where})  error: {entry.error}")
+            print(f"{index:3}  {entry.name}  ({where})  BROKEN: {entry.error}")
             continue
         model = f"  model {entry.preset.model}" if entry.preset.model else ""
         print(f"{index:3}  {entry.name}  ({where}){model}  {entry.preset.description}")
-        index += 1
     return 0

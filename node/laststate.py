@@ -32,7 +32,12 @@ def read_state(path: Path) -> Preset | None:
     try:
         return load_preset(path)
     except PresetError as exc:
-        log.warning("not restoring the last state: %s", exc)
+        kept = path.with_name(path.name + ".bad")
+        try:  # kept aside, not overwritten by this run's first save
+            path.replace(kept)
+        except OSError:
+            kept = path
+        log.warning("not restoring the last state: %s (the file is kept as %s)", exc, kept)
         return None
 
 

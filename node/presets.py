@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,10 +77,11 @@ def _fail(path: Path | str, field_name: str, expected: str, got: object) -> Pres
 
 
 def parse_preset(data: object, path: Path | str, name: str | None = None) -> Preset:
-    """Check a preset's JSON data; unknown or out-of-range parameters become warnings."""
+    """Check a preset's JSON data; unknown or out-of-range parameters become warnings. `name`
+    (the file's name) wins over the `name` field, so what is listed is what can be deleted."""
     if not isinstance(data, dict):
         raise PresetError(f"{path}: a preset is a JSON object, got {type(data).__name__}")
-    raw_name = data.get("name", name)
+    raw_name = name if name is not None else data.get("name")
     if not isinstance(raw_name, str):
         raise _fail(path, "name", "a string", raw_name)
     try:
@@ -102,6 +104,8 @@ def parse_preset(data: object, path: Path | str, name: str | None = None) -> Pre
     if not isinstance(raw_params, dict):
         raise _fail(path, "params", "an object of parameter values", raw_params)
     params, warnings = _check_params(path, raw_params)
+    if name is not None and data.get("name", name) != name:
+        warnings.append(f"{path}: its name field {data.get('name')!r:.60} differs; using {name!r}")
     unknown = sorted(set(data) - {"name", "version", "description", "model", "complete", "params"})
     if unknown:
         warnings.append(f"{path}: unknown field(s) {', '.join(unknown)} ignored")
@@ -189,23 +193,24 @@ class PresetLibrary:
         return sorted(found.values(), key=lambda e: e.name.lower())
 
     def names(self) -> list[str]:
-        return [e.name for e in self.entries() if e.preset is not None]
+        """Every preset file's name, broken ones too: index N stays preset N when a file
+        breaks (recalling the broken one is an error, not the next preset)."""
+        return [e.name for e in self.entries()]
 
     def find(self, name_or_index: str) -> Preset:
         """A preset by name or by its index in `names()`; PresetError says what exists."""
         text = name_or_index.strip()
         entries = self.entries()
-        good = [e for e in entries if e.preset is not None]
         if text.isdigit() and not any(e.name == text for e in entries):
             index = int(text)
-            if index >= len(good):
-                raise PresetError(f"no preset number {index}; there are {len(good)}")
-            entry = good[index]
+            if index >= len(entries):
+                raise PresetError(f"no preset number {index}; there are {len(entries)}")
+            entry = entries[index]
         else:
             name = self._name(text)
             matches = [e for e in entries if e.name == name]
             if not matches:
-                known = ", ".join(e.name for e in good) or "none"
+                known = ", ".join(e.name for e in entries) or "none"
                 raise PresetError(f"unknown preset {name!r}; available: {known}")
             entry = matches[0]
         if entry.preset is None:
@@ -234,15 +239,21 @@ class PresetLibrary:
         return path
 
     def rename(self, old: str, new: str, overwrite: bool = False) -> Path:
+        """Rewrite the file under the new name, then move it (one file at every moment; a
+        change of case on a case-insensitive disk is a rename too)."""
         path = self._user_path(old)
+        new_name = self._name(new)
+        target = self.user_dir / f"{new_name}.json"
+        same_file = target.exists() and target.samefile(path)
+        if target.exists() and not same_file and not overwrite:
+            raise PresetError(f"preset {new_name!r} exists ({target}); overwrite it explicitly")
         preset = load_preset(path)
-        target = self.save(
-            Preset(
-                self._name(new), preset.params, preset.description, preset.model, preset.complete
-            ),
-            overwrite,
-        )
-        path.unlink()
+        renamed = Preset(new_name, preset.params, preset.description, preset.model, preset.complete)
+        try:
+            atomic_write(path, renamed.to_json())
+            os.replace(path, target)
+        except OSError as exc:
+            raise PresetError(f"cannot rename preset {old!r} to {new_name!r}: {exc}") from None
         return target
 
     def _user_path(self, name: str) -> Path:

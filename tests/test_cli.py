@@ -281,29 +281,20 @@ def test_presets_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown preset 'nope'" in bad.stderr
 
 
-def test_run_restores_where_the_last_run_ended(tmp_path: Path) -> None:
-    """Run 1 starts from a preset with a --set on top and is stopped; run 2 starts there."""
+def _query(port: int, path: str, deadline: float) -> object:
+    """An OSCQuery VALUE from a node that may still be starting."""
     import urllib.request
 
-    first = node(
-        "run",
-        "--source",
-        "synthetic",
-        "--preset",
-        "heavy_median",
-        "--set",
-        "process.canny_t1=77",
-        "--frames",
-        "5",
-        "--osc-port",
-        str(_free_port()),
-        "--oscquery-port",
-        "0",
-        "--no-zeroconf",
-    )
-    assert first.returncode == 0, first.stderr
-    state = json.loads((Path.home() / ".config/pix2pix-node/last-state.json").read_text())
-    assert state["params"]["process.canny_t1"] == 77 and state["params"]["process.pre_median"] == 40
+    while True:
+        try:
+            url = f"http://127.0.0.1:{port}{path}?VALUE"
+            return json.loads(urllib.request.urlopen(url, timeout=2).read())["VALUE"][0]
+        except OSError:
+            assert time.monotonic() < deadline, "the node did not come up"
+            time.sleep(0.2)
+
+
+def _live_node(*args: str) -> tuple[subprocess.Popen[str], int, int]:
     osc, query = _free_port(), _free_port()
     proc = subprocess.Popen(
         [
@@ -320,26 +311,39 @@ def test_run_restores_where_the_last_run_ended(tmp_path: Path) -> None:
             "--oscquery-port",
             str(query),
             "--no-zeroconf",
-            "--duration",
-            "60",
+            *args,
         ],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
     )
+    return proc, osc, query
+
+
+def test_a_node_killed_mid_show_comes_back_where_it_was() -> None:
+    """Run 1 is driven over OSC and killed with SIGKILL (no clean exit); run 2 restores."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    proc, osc, query = _live_node()
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline
-            try:
-                url = f"http://127.0.0.1:{query}/process/pre_median?VALUE"
-                value = json.loads(urllib.request.urlopen(url, timeout=2).read())
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert value == {"VALUE": [40]}
-        url = f"http://127.0.0.1:{query}/process/canny_t1?VALUE"
-        assert json.loads(urllib.request.urlopen(url, timeout=2).read()) == {"VALUE": [77]}
+        assert _query(query, "/process/canny_t1", deadline) == 1
+        client = SimpleUDPClient("127.0.0.1", osc)
+        client.send_message("/node/preset/recall", "heavy_median")
+        client.send_message("/process/canny_t1", 77)
+        while _query(query, "/process/canny_t1", deadline) != 77:
+            time.sleep(0.05)
+        time.sleep(2.5)  # the saver writes a second after the changes settle
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc, osc, query = _live_node("--duration", "60")
+    try:
+        deadline = time.monotonic() + 60
+        assert _query(query, "/process/canny_t1", deadline) == 77
+        assert _query(query, "/process/pre_median", deadline) == 40
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -360,3 +364,39 @@ def test_run_restores_where_the_last_run_ended(tmp_path: Path) -> None:
         "--no-zeroconf",
     )
     assert fresh.returncode == 0 and "restored" not in fresh.stderr
+
+
+def test_a_state_model_that_no_longer_loads_does_not_stop_the_node(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "bad.onnx").write_bytes(b"not a model")
+    (models / "bad.json").write_text(
+        json.dumps(
+            {
+                "name": "bad",
+                "format": "onnx",
+                "path": "bad.onnx",
+                "input": {"shape": [32, 32, 3], "range": [-1, 1]},
+                "output": {"shape": [32, 32, 3], "range": [-1, 1]},
+            }
+        )
+    )
+    state = Path.home() / ".config/pix2pix-node/last-state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"name": "last-state", "model": "bad", "params": {}}))
+    result = node(
+        "run",
+        "--source",
+        "synthetic",
+        "--models-dir",
+        str(models),
+        "--frames",
+        "3",
+        "--osc-port",
+        str(_free_port()),
+        "--oscquery-port",
+        "0",
+        "--no-zeroconf",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "starting with the default model instead" in result.stderr

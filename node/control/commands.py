@@ -71,8 +71,11 @@ class NodeCommands:
         self.presets = presets
         self.morpher = Morpher(params)  # ticked by the pipeline, once per frame
         self.clock = clock
-        if apply_model_presets:
-            self.add_model_listener(self._apply_model_preset)
+        self.running_model = self.model_state().name  # not the one loading or failed
+        self._hold: _ModelHold | None = None  # the model a morph loaded, waiting for its end
+        self._from_preset: str | None = None  # a model a preset asked for: keep its values
+        self.add_model_listener(self._on_model)
+        self.apply_model_presets = apply_model_presets
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -161,14 +164,14 @@ class NodeCommands:
         preset = self._find(name_or_index)
         self.morpher.apply(preset.values(self.params.snapshot()), origin)
         if preset.model and self.swapper is not None:
-            self.load_model(preset.model)
+            self._preset_model(preset.model)
         return preset.name
 
     def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
-        """Save every parameter and the model as preset `name` in the user folder (OSC may
-        overwrite: that is how a show is tuned live)."""
-        model = self.model_state().name
-        preset = Preset(name, dict(self.params.snapshot()), description, model, complete=True)
+        """Save every parameter and the running model as preset `name` in the user folder
+        (OSC may overwrite: that is how a show is tuned live)."""
+        values = dict(self.params.snapshot())
+        preset = Preset(name, values, description, self.running_model, complete=True)
         try:
             return self._library().save(preset, overwrite)
         except PresetError as exc:
@@ -182,17 +185,37 @@ class NodeCommands:
         preset = self._find(name_or_index)
         if seconds == 0:
             return self.preset_recall(preset.name)
-        on_done: Callable[[], None] | None = None
-        if not preset.model or self.swapper is None:
-            pass
-        elif preset.model.lower() == "none":
-            on_done = functools.partial(self._load_quietly, "none")
-        elif preset.model:
-            hold = threading.Event()
-            self.load_model(preset.model, hold)
-            on_done = hold.set
-        self.morpher.start(preset.values(self.params.snapshot()), seconds, self.clock(), on_done)
+        model = preset.model if self.swapper is not None else None
+        held, hold, handed_over = self._hold, None, False
+        if model and held and held.model == model and not held.event.is_set():
+            hold, handed_over = held.handed_over(), True  # already on its way: keep waiting
+        elif model and model.lower() != "none":
+            hold = _ModelHold(model, threading.Event())
+        end = functools.partial(self._end_morph, hold, model)
+        # start first: a morph taken over finishes its own model switch before ours is asked for
+        self.morpher.start(preset.values(self.params.snapshot()), seconds, self.clock(), end)
+        if hold is not None:
+            self._hold = hold
+            if not handed_over:
+                self._preset_model(hold.model, hold.event)
         return preset.name
+
+    def _end_morph(self, hold: _ModelHold | None, model: str | None) -> None:
+        """A morph ended or was taken over: switch its model in now."""
+        if hold is not None:
+            hold.release()
+        elif model:
+            self._preset_model(model)
+
+    def _preset_model(self, name: str, hold: threading.Event | None = None) -> None:
+        before = self.model_state()
+        try:
+            name = self.load_model(name, hold)
+        except CommandError as exc:
+            log.error("preset model: %s", exc)
+            return
+        if before.name != name or before.status == "error":  # a swap really starts
+            self._from_preset = name
 
     def tick(self, now: float) -> None:
         """Called by the frame loop once per frame, before it reads the parameters."""
@@ -209,24 +232,26 @@ class NodeCommands:
             raise CommandError("this node has no presets folder")
         return self.presets
 
-    def _load_quietly(self, name: str) -> None:
-        try:
-            self.load_model(name)
-        except CommandError as exc:
-            log.error("preset model: %s", exc)
+    def _on_model(self, state: SwapState) -> None:
+        if state.status != "ready":
+            return
+        self.running_model = state.name
+        from_preset, self._from_preset = self._from_preset == state.name, None
+        if self.apply_model_presets and not from_preset:  # a preset's own values stay
+            self._apply_model_preset(state.name)
 
-    def _apply_model_preset(self, state: SwapState) -> None:
+    def _apply_model_preset(self, model: str) -> None:
         """A model's `default_preset` (descriptor field) is recalled when it is swapped in."""
-        if state.status != "ready" or state.name == "none" or self.swapper is None:
+        if model == "none" or self.swapper is None:
             return
         try:
-            wanted = self.swapper.library.find(state.name)[0].default_preset
+            wanted = self.swapper.library.find(model)[0].default_preset
             if wanted:
                 preset = self._find(wanted)
                 self.morpher.apply(preset.values(self.params.snapshot()), "model preset")
-                log.info("model %s: applied its default preset %s", state.name, preset.name)
+                log.info("model %s: applied its default preset %s", model, preset.name)
         except (ModelError, CommandError) as exc:
-            log.error("model %s: default preset not applied: %s", state.name, exc)
+            log.error("model %s: default preset not applied: %s", model, exc)
 
     # -- status ----------------------------------------------------------------------------
 
@@ -241,3 +266,21 @@ class NodeCommands:
             source=self.source,
             sinks=self.sinks,
         )
+
+
+class _ModelHold:
+    """A model a morph is loading, held until the morph ends. Handed over to a new morph
+    heading to the same model, the old morph's end no longer releases it."""
+
+    def __init__(self, model: str, event: threading.Event) -> None:
+        self.model = model
+        self.event = event
+        self.active = True
+
+    def handed_over(self) -> _ModelHold:
+        self.active = False
+        return _ModelHold(self.model, self.event)
+
+    def release(self) -> None:
+        if self.active:
+            self.event.set()
