@@ -26,17 +26,25 @@ from node.cli_models import (
     library_from,
     load_model,
 )
-from node.cli_presets import add_presets_parser, cmd_presets, preset_library, start_state
+from node.cli_presets import (
+    StartState,
+    add_presets_parser,
+    cmd_presets,
+    preset_library,
+    start_state,
+)
 from node.config import LOG_LEVELS, NodeConfig, check_port, load_config
 from node.control.commands import NodeCommands
 from node.control.service import ControlService
 from node.docs import params_json, params_text
 from node.errors import SinkError, SourceError, UserError
 from node.inference.descriptor import ModelError
+from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
 from node.laststate import LastStateSaver
 from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
+from node.presets import PresetLibrary
 from node.render import render
 from node.sinks import SINKS, Sink, create_sink
 from node.sources import SOURCES, Source, create_source
@@ -146,20 +154,30 @@ def _setup_logging(level: str) -> None:
     )
 
 
+def _start(
+    args: argparse.Namespace,
+    config: NodeConfig,
+    models: ModelLibrary,
+    presets: PresetLibrary,
+    restore: bool,
+) -> StartState:
+    return start_state(
+        config,
+        presets,
+        models,
+        preset=args.preset,
+        restore=restore,
+        cli_params=_parse_set(args.set or []),
+        cli_model=args.model,
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     _setup_logging(config.log_level)
     library = library_from(config, args.models_dir)
     presets = preset_library(config, args.presets_dir)
-    start = start_state(
-        config,
-        presets,
-        library,
-        preset=args.preset,
-        restore=config.restore_last and not args.no_restore_last,
-        cli_params=_parse_set(args.set or []),
-        cli_model=args.model,
-    )
+    start = _start(args, config, library, presets, config.restore_last and not args.no_restore_last)
     params = ParamStore(start.params)
     sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
     options = backend_options(config)
@@ -279,15 +297,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     _setup_logging(config.log_level)
     models = library_from(config, args.models_dir)
     presets = preset_library(config, args.presets_dir)
-    start = start_state(
-        config,
-        presets,
-        models,
-        preset=args.preset,
-        restore=False,
-        cli_params=_parse_set(args.set or []),
-        cli_model=args.model,
-    )
+    start = _start(args, config, models, presets, restore=False)
     params = ParamStore(start.params)
     source = create_source(_as_spec(args.input, SOURCES.schemes()), loop=False)
     sink = create_sink(_as_spec(args.output, SINKS.schemes()), realtime=False)

@@ -187,51 +187,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_run_is_driven_over_osc_and_read_back_over_oscquery(tmp_path: Path) -> None:
+def test_run_is_driven_over_osc_and_read_back_over_oscquery() -> None:
     """The real command: a python-osc client moves a fader, OSCQuery shows the new value."""
-    import urllib.request
-
     from pythonosc.udp_client import SimpleUDPClient
 
-    osc, query = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "node",
-            "run",
-            "--source",
-            "synthetic",
-            "--osc-bind",
-            "127.0.0.1",
-            "--osc-port",
-            str(osc),
-            "--oscquery-port",
-            str(query),
-            "--no-zeroconf",
-            "--osc-prefix",
-            "/stage",
-            "--duration",
-            "60",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{query}/stage/process/canny_t1?VALUE"
+    proc, osc, query = _live_node("--osc-prefix", "/stage", "--duration", "60")
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline
-            try:
-                value = json.loads(urllib.request.urlopen(url, timeout=2).read())
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert value == {"VALUE": [1]}
+        assert _query(query, "/stage/process/canny_t1", deadline) == 1
         SimpleUDPClient("127.0.0.1", osc).send_message("/stage/process/canny_t1", 77.0)
-        while json.loads(urllib.request.urlopen(url, timeout=2).read()) != {"VALUE": [77]}:
-            assert time.monotonic() < deadline
+        while _query(query, "/stage/process/canny_t1", deadline) != 77:
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

@@ -240,16 +240,8 @@ def test_morph_rejects_bad_durations(commands: NodeCommands) -> None:
 
 
 def test_a_morph_loads_its_model_at_the_start_and_switches_at_the_end(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
-    from osc_helpers import model_library
-
-    installed: list[object] = []
-    (tmp_path / "models").mkdir()
-    swapper = ModelSwapper(model_library(tmp_path / "models"), installed.append, current="small")
-    library = PresetLibrary(tmp_path / "presets", [])
-    write(library.user_dir, "other look", {"model": "other", "params": {"process.invert": True}})
-    commands = NodeCommands(ParamStore(), swapper=swapper, presets=library, clock=lambda: 0.0)
-    commands.preset_morph("other look", 1.0)
+    commands, swapper, installed = _swapping(tmp_path)
+    commands.preset_morph("to other", 1.0)
     deadline = threading.Event()
     while not deadline.wait(0.05) and swapper._pending is not None:
         pass  # the loader took the request
@@ -337,16 +329,8 @@ def test_the_frame_loop_steps_a_morph_once_per_frame(tmp_path: Path) -> None:
 
 
 def test_a_morph_taken_over_switches_its_model_at_once(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
-    from osc_helpers import model_library
-
-    installed: list[object] = []
-    (tmp_path / "models").mkdir()
-    swapper = ModelSwapper(model_library(tmp_path / "models"), installed.append, current="small")
-    library = PresetLibrary(tmp_path / "presets", [])
-    write(library.user_dir, "other look", {"model": "other", "params": {"process.invert": True}})
-    commands = NodeCommands(ParamStore(), swapper=swapper, presets=library, clock=lambda: 0.0)
-    commands.preset_morph("other look", 10.0)
+    commands, swapper, installed = _swapping(tmp_path)
+    commands.preset_morph("to other", 10.0)
     commands.set_values({"process.canny_t1": 5})  # a fader move takes over mid-morph
     assert swapper.wait(10).status == "ready" and swapper.state.name == "other"
     assert len(installed) == 1  # never left waiting in the loader
