@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 import numpy as np
 
 T = TypeVar("T")
+
+PREDICTION = "prediction"
+VIEWS = (PREDICTION, "processed", "raw")  # what a sink's ?view= may ask for
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,14 @@ class Frame:
     index: int
     t_capture: float
     params_version: int = 0  # the ParamStore version a published frame was processed under
+    views: Mapping[str, np.ndarray] = field(default_factory=dict)  # other views, by name
+
+    def view(self, name: str) -> Frame:
+        """This frame showing another view ('prediction' is the frame itself): 'processed'
+        (what the model sees) or 'raw' (the capture), when the pipeline made it."""
+        if name == PREDICTION:
+            return self
+        return replace(self, image=self.views[name], views={})
 
     @property
     def size(self) -> tuple[int, int]:

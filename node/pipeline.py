@@ -27,6 +27,7 @@ from node.inference.base import Model
 from node.pacing import process_start_delay
 from node.params import ParamSnapshot, ParamStore
 from node.process.model_stage import ModelStage
+from node.process.postprocess import to_bgr_u8
 from node.process.preprocess import Preprocessor
 from node.sinks.base import Sink
 from node.sinks.runner import SinkRunner
@@ -47,6 +48,7 @@ class Prepared:
     index: int
     t_capture: float
     params: ParamSnapshot
+    raw: np.ndarray  # the capture it came from (for sinks showing the 'raw' view)
 
 
 class Pipeline:
@@ -74,6 +76,7 @@ class Pipeline:
         self._prepared: LatestSlot[Prepared] = LatestSlot()
         self.capture = CaptureThread(source, self._captured, params, self.stats, clock=clock)
         self.sinks = [SinkRunner(sink, source.fps) for sink in sinks]
+        self._wanted_views = {sink.view for sink in sinks}
         self.model_stage = ModelStage(model, timer=self.stats.stage)
         self._pending_model: list[Model | None] = []
         self._last_errors: dict[str, str] = {}
@@ -178,7 +181,7 @@ class Pipeline:
         elapsed = time.perf_counter() - start
         self.stats.stage("preprocess", elapsed)
         self._preprocess_ema += EMA * (elapsed - self._preprocess_ema)
-        return Prepared(processed.image, frame.index, t_capture, p)
+        return Prepared(processed.image, frame.index, t_capture, p, frame.image)
 
     # -- the model thread ------------------------------------------------------------------
 
@@ -197,7 +200,8 @@ class Pipeline:
                 start = time.perf_counter()
                 image = self.model_stage(item.image, item.params)
                 self._inference_ema += EMA * (time.perf_counter() - start - self._inference_ema)
-                self._publish(Frame(image, item.index, item.t_capture, item.params.version))
+                views = self._views(item)
+                self._publish(Frame(image, item.index, item.t_capture, item.params.version, views))
             except Exception as exc:  # a bug must not freeze the picture: log it, go on
                 self._log_error("model", exc)
 
@@ -206,6 +210,15 @@ class Pipeline:
             old = self.model_stage.swap(self._pending_model.pop(0))
             if old is not None:
                 old.close()
+
+    def _views(self, item: Prepared) -> dict[str, np.ndarray]:
+        """The other views some sink asked for, made only then (a few tenths of a ms)."""
+        views: dict[str, np.ndarray] = {}
+        if "processed" in self._wanted_views:
+            views["processed"] = to_bgr_u8(item.image)
+        if "raw" in self._wanted_views:
+            views["raw"] = item.raw
+        return views
 
     def _publish(self, frame: Frame) -> None:
         start = time.perf_counter()

@@ -11,6 +11,7 @@ from node.frames import Frame
 from node.inference.base import Model
 from node.params import ParamStore
 from node.process.model_stage import ModelStage
+from node.process.postprocess import to_bgr_u8
 from node.process.preprocess import Preprocessor
 from node.sinks.base import Sink
 from node.sources.base import Source
@@ -41,7 +42,13 @@ def render(
             p = params.snapshot()
             spec = stage.input_spec
             processed = preprocess(image, p, spec.size, spec.channels)
-            sink.write(Frame(stage(processed.image, p), written, t_capture))
+            out = stage(processed.image, p)
+            frame = Frame(out, written, t_capture)
+            if sink.view == "processed":
+                frame = Frame(to_bgr_u8(processed.image), written, t_capture)
+            elif sink.view == "raw":
+                frame = Frame(image, written, t_capture)
+            sink.write(frame)
             written += 1
             bar.update()
     return written

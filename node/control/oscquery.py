@@ -18,12 +18,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from node.aioloop import LoopThread
 from node.control.commands import NodeCommands
 from node.control.feedback import FeedbackHub, Peer
 from node.control.router import OscRouter
@@ -120,21 +120,19 @@ class OscQueryServer:
         self.osc_port = osc_port
         self.bind = bind
         self.port = port
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="oscquery", daemon=True)
+        self._server: LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        self._server = LoopThread("oscquery")
         try:
-            self.port = future.result(10.0)
+            self.port = self._server.run(self._start(), 10.0)
         except OSError as exc:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(2.0)
+            self._server.stop()
+            self._server = None
             raise UserError(
                 f"cannot serve OSCQuery on {self.bind}:{self.port} ({exc.strerror or exc}); "
                 "choose another port with --oscquery-port (0 turns it off)"
@@ -144,7 +142,7 @@ class OscQueryServer:
     async def _start(self) -> int:
         app = web.Application()
         app.router.add_get("/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port)
         try:
@@ -156,13 +154,9 @@ class OscQueryServer:
         return int(addresses[0][1]) if addresses else self.port
 
     def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        future = asyncio.run_coroutine_threadsafe(self._stop(), self._loop)
-        with contextlib.suppress(Exception):
-            future.result(5.0)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5.0)
+        if self._server is not None:
+            self._server.stop(self._stop())
+            self._server = None
 
     async def _stop(self) -> None:
         closing = [ws.close() for ws in list(self._sockets)]

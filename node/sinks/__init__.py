@@ -11,6 +11,7 @@ SINKS: Registry[Sink] = Registry(
     {
         "file": "node.sinks.file:FileSink",
         "null": "node.sinks.null:NullSink",
+        "preview": "node.sinks.preview:PreviewSink",
     },
 )
 register_sink = SINKS.register

@@ -9,8 +9,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from node.frames import Frame
-from node.spec import Spec
+from node.errors import SpecError
+from node.frames import PREDICTION, VIEWS, Frame
+from node.spec import Spec, SpecOptions
 
 
 class Sink(ABC):
@@ -18,6 +19,7 @@ class Sink(ABC):
     offline ones (`render`) receive every frame in order."""
 
     scheme: ClassVar[str]
+    view: str = PREDICTION  # which picture it gets: prediction, processed or raw
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -49,3 +51,11 @@ class Sink(ABC):
     @property
     def name(self) -> str:
         return str(self.spec)
+
+
+def view_option(spec: Spec, options: SpecOptions) -> str:
+    """The `?view=` option every live sink takes: prediction (default), processed, raw."""
+    view = options.get_str("view", PREDICTION)
+    if view not in VIEWS:
+        raise SpecError(f"{spec}: view must be one of {', '.join(VIEWS)}, got {view!r}")
+    return view

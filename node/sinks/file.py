@@ -21,7 +21,7 @@ import numpy as np
 
 from node.errors import SinkError, SpecError
 from node.frames import Frame
-from node.sinks.base import Sink
+from node.sinks.base import Sink, view_option
 from node.spec import Spec, SpecOptions
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,15 @@ class FileSink(Sink):
         opts = SpecOptions(spec)
         fps = opts.get_float("fps", None)
         codec = opts.get_str("codec", CODECS.get(suffix, ""))
+        view = view_option(spec, opts)
         opts.done()
         if suffix not in CODECS:
             raise SpecError(f"{spec}: the file must end in one of {', '.join(CODECS)}")
         if len(codec) != 4:
             raise SpecError(f"{spec}: codec must be a four-letter FourCC such as mp4v or MJPG")
-        return cls(spec, path, codec, fps, realtime)
+        sink = cls(spec, path, codec, fps, realtime)
+        sink.view = view
+        return sink
 
     def open(self, fps: float) -> None:
         """Checks the folder now, so a typo fails at start-up; the writer opens on the first frame,

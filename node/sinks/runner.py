@@ -29,7 +29,7 @@ class SinkRunner:
 
     def offer(self, frame: Frame) -> None:
         """Never blocks: a frame the sink has not taken yet is replaced by this one."""
-        self.mailbox.put(frame)
+        self.mailbox.put(frame.view(self.sink.view))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Write the frame still in the mailbox, then close the sink (after the thread left it)."""

@@ -1,0 +1,229 @@
+"""`preview[:[HOST:]PORT]?view=...&quality=80`: the picture in a browser, for a headless box.
+
+`http://127.0.0.1:8080/` is a small page with the live stream (`/stream.mjpg`, MJPEG) and the
+frame rate (`/stats.json`); `/frame.jpg` is the latest frame alone (an OBS browser source or a
+script can use either). It listens on 127.0.0.1 by default: `preview:0.0.0.0:8080` shows it to
+the network.
+
+JPEG encoding happens on this sink's own thread and only while someone watches; every viewer
+gets the newest frame when it is ready for one, so a slow browser sees fewer frames and
+never slows the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+
+import cv2
+from aiohttp import web
+
+from node.aioloop import LoopThread
+from node.errors import SinkError, SpecError
+from node.frames import Frame
+from node.sinks.base import Sink, view_option
+from node.spec import Spec, SpecOptions
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
+BOUNDARY = "pix2pixframe"
+MAX_VIEWERS = 16
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>pix2pix-node preview</title>
+<style>
+ body { margin: 0; background: #111; color: #ddd; font: 14px system-ui, sans-serif; }
+ main { display: flex; flex-direction: column; align-items: center; gap: 8px; padding: 12px; }
+ img { max-width: 100%; max-height: 85vh; image-rendering: pixelated; background: #000; }
+</style></head>
+<body><main>
+ <img id="stream" src="/stream.mjpg" alt="the node's output">
+ <div id="stats">waiting for frames...</div>
+</main>
+<script>
+async function poll() {
+  try {
+    const s = await (await fetch("/stats.json", {cache: "no-store"})).json();
+    document.getElementById("stats").textContent =
+      `${s.view} | ${s.width}x${s.height} | ${s.fps.toFixed(1)} fps | ${s.viewers} watching`;
+  } catch (e) {
+    document.getElementById("stats").textContent = "the node is not answering";
+  }
+}
+setInterval(poll, 1000); poll();
+</script></body></html>
+"""
+
+
+def parse_address(spec: Spec) -> tuple[str, int]:
+    """'' -> default; '8081' -> 127.0.0.1:8081; 'HOST:PORT' -> both."""
+    target = spec.target.strip()
+    host, _, port_text = target.rpartition(":") if ":" in target else ("", "", target)
+    host = host or DEFAULT_HOST
+    if not port_text:
+        return host, DEFAULT_PORT
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SpecError(f"{spec}: give a port, e.g. preview:8080 or preview:0.0.0.0:8080")
+    return host, int(port_text)
+
+
+class PreviewSink(Sink):
+    scheme = "preview"
+
+    def __init__(self, spec: Spec, host: str, port: int, quality: int) -> None:
+        super().__init__(spec)
+        self.host, self.port, self.quality = host, port, quality
+        self._jpeg = b""
+        self._size = (0, 0)
+        self._times: deque[float] = deque(maxlen=60)
+        self._viewers = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: LoopThread | None = None
+        self._runner: web.AppRunner | None = None
+        self._new_frame: asyncio.Event | None = None  # replaced by a fresh one per frame
+
+    @classmethod
+    def from_spec(cls, spec: Spec, *, realtime: bool) -> PreviewSink:
+        host, port = parse_address(spec)
+        opts = SpecOptions(spec)
+        quality = opts.get_int("quality", 80)
+        view = view_option(spec, opts)
+        opts.done()
+        if quality > 100:
+            raise SpecError(f"{spec}: quality is 1..100, got {quality}")
+        sink = cls(spec, host, port, quality)
+        sink.view = view
+        return sink
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    # -- lifecycle (the sink thread) ---------------------------------------------------------
+
+    def open(self, fps: float) -> None:
+        self._server = LoopThread("preview")
+        try:
+            self.port = self._server.run(self._serve(), 10.0)
+        except OSError as exc:
+            self._server.stop()
+            self._server = None
+            raise SinkError(
+                f"{self.name}: cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                "choose another port, e.g. preview:8081"
+            ) from None
+
+    def write(self, frame: Frame) -> None:
+        now = time.monotonic()
+        self._times.append(now)
+        self._size = frame.size
+        if self._viewers == 0 or self._loop is None:
+            return  # nobody watching: no encoding
+        ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise SinkError(f"{self.name}: JPEG encoding failed")
+        self._jpeg = data.tobytes()
+        self._loop.call_soon_threadsafe(self._announce)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._loop = None
+            self._server.stop(self._runner.cleanup() if self._runner else None)
+            self._server = self._runner = None
+
+    # -- the server (its own asyncio thread) ---------------------------------------------------
+
+    async def _serve(self) -> int:
+        self._new_frame = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/", self._page)
+        app.router.add_get("/stream.mjpg", self._stream)
+        app.router.add_get("/frame.jpg", self._frame)
+        app.router.add_get("/stats.json", self._stats)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
+        self._loop = asyncio.get_running_loop()  # frames are announced from now on
+        addresses = self._runner.addresses
+        return int(addresses[0][1]) if addresses else self.port
+
+    def _announce(self) -> None:
+        """(On the server's loop.) Wake every viewer waiting for a frame."""
+        if self._new_frame is not None:
+            self._new_frame.set()
+            self._new_frame = asyncio.Event()
+
+    def fps(self) -> float:
+        times = list(self._times)
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    async def _page(self, request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        width, height = self._size
+        stats = {
+            "view": self.view,
+            "fps": round(self.fps(), 2),
+            "width": width,
+            "height": height,
+            "viewers": self._viewers,
+        }
+        return web.Response(text=json.dumps(stats), content_type="application/json")
+
+    async def _frame(self, request: web.Request) -> web.Response:
+        self._viewers += 1  # one frame is encoded for this request
+        try:
+            jpeg = await self._next_jpeg(b"", timeout=5.0)
+        finally:
+            self._viewers -= 1
+        if not jpeg:
+            return web.Response(status=503, text="no frame yet\n")
+        return web.Response(body=jpeg, content_type="image/jpeg")
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        if self._viewers >= MAX_VIEWERS:
+            return web.Response(status=503, text=f"already {MAX_VIEWERS} viewers\n")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                "Cache-Control": "no-store",
+            }
+        )
+        await response.prepare(request)
+        self._viewers += 1
+        last = b""
+        try:
+            while True:
+                jpeg = await self._next_jpeg(last, timeout=30.0)
+                if not jpeg:
+                    continue
+                last = jpeg
+                head = (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n"
+                ).encode()
+                await response.write(head + jpeg + b"\r\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._viewers -= 1
+        return response
+
+    async def _next_jpeg(self, last: bytes, timeout: float) -> bytes:
+        """The newest JPEG once it differs from `last` ('' after `timeout`)."""
+        if self._jpeg and self._jpeg is not last:
+            return self._jpeg
+        assert self._new_frame is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._new_frame.wait(), timeout)
+        return self._jpeg if self._jpeg is not last else b""
