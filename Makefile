@@ -11,14 +11,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The node with its fast backends (ONNX Runtime, LiteRT).
+# The node with its fast backends (ONNX Runtime, LiteRT), NDI and the virtual camera.
 $(RUN_STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[onnx,litert]'
+	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,ndi,vcam]'
 	touch $@
 
 # Everything the tests use, TensorFlow included (TF1 checkpoints, conversion).
 $(TEST_STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,tf,train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,ndi,vcam,tf,train,dev]'
 	touch $@ $(RUN_STAMP)
 
 setup: $(RUN_STAMP)

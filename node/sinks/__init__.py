@@ -10,8 +10,10 @@ SINKS: Registry[Sink] = Registry(
     "sink",
     {
         "file": "node.sinks.file:FileSink",
+        "ndi": "node.sinks.ndi:NdiSink",
         "null": "node.sinks.null:NullSink",
         "preview": "node.sinks.preview:PreviewSink",
+        "vcam": "node.sinks.vcam:VcamSink",
     },
 )
 register_sink = SINKS.register

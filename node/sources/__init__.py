@@ -12,6 +12,7 @@ SOURCES: Registry[Source] = Registry(
         "webcam": "node.sources.webcam:WebcamSource",
         "file": "node.sources.file:FileSource",
         "synthetic": "node.sources.synthetic:SyntheticSource",
+        "ndi": "node.sources.ndi:NdiSource",
     },
 )
 register_source = SOURCES.register

@@ -1,0 +1,105 @@
+"""`ndi[:NAME]?groups=G&view=V`: the picture as an NDI source on the network (OBS with the NDI
+plugin, Resolume, TouchDesigner's NDI In TOP, vMix). It appears as `HOST (NAME)`; the default
+NAME is `pix2pix-node`, and several NDI sinks with other names can publish other views.
+
+Frames go out as BGRX at the pipeline's rate with no NDI-side clocking (the pipeline paces).
+When nobody is connected the send is skipped. Connections and tally (program / preview) are
+kept for the status line.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from typing import Any
+
+import cv2
+import numpy as np
+
+from node import ndi
+from node.errors import SinkError
+from node.frames import Frame
+from node.sinks.base import Sink, view_option
+from node.spec import Spec, SpecOptions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "pix2pix-node"
+
+
+def to_bgrx(image: np.ndarray) -> np.ndarray:
+    """uint8 BGR (H, W, 3) -> contiguous BGRX (H, W', 4) with an even width (NDI wants one)."""
+    if image.shape[1] % 2:
+        image = cv2.copyMakeBorder(image, 0, 0, 0, 1, cv2.BORDER_REPLICATE)
+    bgrx: np.ndarray = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    return bgrx
+
+
+class NdiSink(Sink):
+    scheme = "ndi"
+
+    def __init__(self, spec: Spec, ndi_name: str, groups: str) -> None:
+        super().__init__(spec)
+        self.ndi_name = ndi_name
+        self.groups = groups
+        self.connections = 0
+        self.on_program = self.on_preview = False
+        self.sent = 0
+        self._lib: Any = None
+        self._sender: Any = None
+        self._frame: Any = None
+        self._rate = (30000, 1000)
+
+    @classmethod
+    def from_spec(cls, spec: Spec, *, realtime: bool) -> NdiSink:
+        opts = SpecOptions(spec)
+        groups = opts.get_str("groups", "")
+        view = view_option(spec, opts)
+        opts.done()
+        sink = cls(spec, spec.target.strip() or DEFAULT_NAME, groups)
+        sink.view = view
+        return sink
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return ndi.unavailable_reason()
+
+    def open(self, fps: float) -> None:
+        try:
+            lib = ndi.runtime()
+        except RuntimeError as exc:
+            raise SinkError(f"{self.name}: {exc}") from None
+        settings = lib.SendCreate()
+        settings.ndi_name = self.ndi_name
+        settings.clock_video = False  # the pipeline paces; NDI must not block the sink
+        if self.groups:
+            settings.groups = self.groups
+        sender = lib.send_create(settings)
+        if sender is None:
+            raise SinkError(f"{self.name}: the NDI runtime refused to create a sender")
+        rate = Fraction(fps).limit_denominator(1001)
+        self._rate = (rate.numerator, rate.denominator)
+        self._lib, self._sender = lib, sender
+        self._frame = lib.VideoFrameV2()
+        self._frame.FourCC = lib.FOURCC_VIDEO_TYPE_BGRX
+        self._frame.frame_rate_N, self._frame.frame_rate_D = self._rate
+        log.info("NDI: publishing %s as %s", self.view, lib.send_get_source_name(sender).ndi_name)
+
+    def write(self, frame: Frame) -> None:
+        if self._sender is None:
+            raise SinkError(f"{self.name}: not open")
+        lib = self._lib
+        self.connections = int(lib.send_get_no_connections(self._sender, 0))
+        if self.connections == 0:
+            return  # nobody watching: no conversion, no send
+        self._frame.data = to_bgrx(frame.image)
+        lib.send_send_video_v2(self._sender, self._frame)
+        self.sent += 1
+        tally = lib.Tally()
+        lib.send_get_tally(self._sender, tally, 0)
+        self.on_program, self.on_preview = bool(tally.on_program), bool(tally.on_preview)
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._lib.send_destroy(self._sender)
+            self._sender = None

@@ -1,0 +1,132 @@
+"""`ndi:NAME?extra_ips=IP,IP&timeout=5`: another machine's (or program's) NDI output as the
+node's camera. NAME is the source's full name (`HOST (NAME)`) or just the part in brackets.
+
+On networks without mDNS, `extra_ips` (or the NDI_EXTRA_IPS environment variable) tells the
+finder where to look. Frames arrive as BGRX and are handed on as BGR. When the sender goes
+away, `read` raises SourceError and the capture thread reopens the source with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from node import ndi
+from node.errors import SourceError, SpecError
+from node.sources.base import Source
+from node.spec import Spec, SpecOptions
+
+
+def matches(full_name: str, wanted: str) -> bool:
+    """'HOST (NAME)' matches 'HOST (NAME)' or 'NAME'."""
+    if full_name == wanted:
+        return True
+    inner = full_name[full_name.find("(") + 1 : full_name.rfind(")")] if "(" in full_name else ""
+    return inner == wanted
+
+
+class NdiSource(Source):
+    scheme = "ndi"
+    paced = False  # read() blocks until the sender delivers
+
+    def __init__(self, spec: Spec, wanted: str, extra_ips: str, timeout: float) -> None:
+        super().__init__(spec)
+        self.wanted = wanted
+        self.extra_ips = extra_ips
+        self.timeout = timeout
+        self._lib: Any = None
+        self._finder: Any = None
+        self._receiver: Any = None
+        self._first: np.ndarray | None = None  # the frame open() waited for
+
+    @classmethod
+    def from_spec(cls, spec: Spec, *, loop: bool) -> NdiSource:
+        if not spec.target.strip():
+            raise SpecError(f"{spec}: name the NDI source, e.g. ndi:pix2pix-node")
+        opts = SpecOptions(spec)
+        extra = opts.get_str("extra_ips", "")
+        timeout = opts.get_float("timeout", 5.0) or 5.0
+        opts.done()
+        return cls(spec, spec.target.strip(), extra, timeout)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return ndi.unavailable_reason()
+
+    def open(self) -> None:
+        try:
+            lib = ndi.runtime()
+        except RuntimeError as exc:
+            raise SourceError(f"{self.name}: {exc}") from None
+        self._lib = lib
+        if self._finder is None:
+            settings = lib.FindCreate()
+            settings.show_local_sources = True
+            ips = ndi.extra_ips(self.extra_ips)
+            if ips:
+                settings.extra_ips = ips
+            self._finder = lib.find_create_v2(settings)
+        source = self._find(lib)
+        settings = lib.RecvCreateV3()
+        settings.color_format = lib.RECV_COLOR_FORMAT_BGRX_BGRA  # the default is UYVY
+        receiver = lib.recv_create_v3(settings)
+        if receiver is None:
+            raise SourceError(f"{self.name}: the NDI runtime refused to create a receiver")
+        lib.recv_connect(receiver, source)
+        self._receiver = receiver
+        first = self._capture(self.timeout)
+        if first is None:
+            self.close()
+            raise SourceError(f"{self.name}: connected, but no video came in {self.timeout:g} s")
+        self._first = first
+
+    def _find(self, lib: Any) -> Any:
+        deadline = time.monotonic() + self.timeout
+        seen: list[str] = []
+        while True:
+            for source in lib.find_get_current_sources(self._finder):
+                if matches(source.ndi_name, self.wanted):
+                    return source
+                seen.append(source.ndi_name)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                names = ", ".join(sorted(set(seen))) or "none"
+                raise SourceError(
+                    f"{self.name}: no NDI source named {self.wanted!r} in {self.timeout:g} s "
+                    f"(found: {names}); without mDNS, give ?extra_ips=THE_SENDERS_IP"
+                )
+            lib.find_wait_for_sources(self._finder, int(min(left, 1.0) * 1000))
+
+    def _capture(self, timeout: float) -> np.ndarray | None:
+        lib = self._lib
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            kind, video, _, _ = lib.recv_capture_v2(self._receiver, int(min(left, 0.5) * 1000))
+            if kind == lib.FRAME_TYPE_VIDEO:
+                try:
+                    if video.FourCC in (lib.FOURCC_VIDEO_TYPE_BGRX, lib.FOURCC_VIDEO_TYPE_BGRA):
+                        return np.ascontiguousarray(video.data[:, :, :3])
+                finally:
+                    lib.recv_free_video_v2(self._receiver, video)
+        return None
+
+    def read(self) -> np.ndarray:
+        if self._receiver is None:
+            raise SourceError(f"{self.name}: not open")
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        image = self._capture(self.timeout)
+        if image is None:
+            raise SourceError(f"{self.name}: the sender stopped ({self.timeout:g} s without video)")
+        return image
+
+    def close(self) -> None:
+        if self._receiver is not None:
+            self._lib.recv_destroy(self._receiver)
+            self._receiver = None
+        if self._finder is not None:
+            self._lib.find_destroy(self._finder)
+            self._finder = None

@@ -1,0 +1,146 @@
+"""NDI through the real runtime on 127.0.0.1: the node publishes and a receiver finds it by
+name; another sender is the node's source. Needs ndi-python (the [ndi] extra) and, on Linux,
+libavahi-client3 (`.ci/run` installs it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ListSink, NegateModel
+from test_pipeline import SCENE, wait_for
+
+from node import ndi
+from node.errors import SourceError
+from node.params import ParamStore
+from node.pipeline import Pipeline
+from node.sinks import create_sink
+from node.sinks.ndi import NdiSink, to_bgrx
+from node.sources import create_source
+from node.sources.ndi import NdiSource, matches
+
+reason = ndi.unavailable_reason()
+pytestmark = pytest.mark.skipif(reason is not None, reason=f"NDI cannot run here: {reason}")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def receive(name: str, seconds: float) -> list[np.ndarray]:
+    source = create_source(f"ndi:{name}?extra_ips=127.0.0.1&timeout=10")
+    source.open()
+    frames: list[np.ndarray] = []
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            frames.append(source.read())
+    finally:
+        source.close()
+    return frames
+
+
+def test_the_node_publishes_over_ndi_and_a_receiver_gets_its_frames() -> None:
+    name = f"pix2pix-test-{time.monotonic_ns() % 100000}"
+    ndi_sink = create_sink(f"ndi:{name}")
+    assert isinstance(ndi_sink, NdiSink)
+    reference = ListSink()
+    source = create_source(SCENE)
+    source.open()
+    ndi_sink.open(source.fps)
+    pipeline = Pipeline(source, [ndi_sink, reference], ParamStore(), NegateModel())
+    pipeline.start()
+    try:
+        wait_for(lambda: len(reference.frames) >= 3)
+        before = pipeline.stats.frames
+        received = receive(name, 3.0)
+        produced = pipeline.stats.frames - before
+    finally:
+        pipeline.stop()
+    assert len(received) >= 0.7 * produced, (len(received), produced)
+    recent = [f.image for f in reference.frames[-60:]]
+    for image in received[-5:]:
+        assert image.shape == recent[-1].shape  # 128x128: the model's output size
+        assert max(psnr(image, ref) for ref in recent) >= 35.0  # NDI is lossy, not wrong
+    assert ndi_sink.sent >= len(received)
+
+
+def test_nobody_connected_means_nothing_sent() -> None:
+    sink = create_sink("ndi:pix2pix-test-idle")
+    assert isinstance(sink, NdiSink)
+    sink.open(30.0)
+    try:
+        from node.frames import Frame
+
+        for k in range(10):
+            sink.write(Frame(np.zeros((64, 64, 3), np.uint8), k, 0.0))
+        assert sink.sent == 0 and sink.connections == 0
+    finally:
+        sink.close()
+
+
+@pytest.fixture
+def sender() -> Iterator[str]:
+    """Another program's NDI output, sent with the raw NDIlib API: a moving bar, 320x240."""
+    lib: Any = ndi.runtime()
+    settings = lib.SendCreate()
+    name = f"external-{time.monotonic_ns() % 100000}"
+    settings.ndi_name = name
+    settings.clock_video = True
+    handle = lib.send_create(settings)
+    frame = lib.VideoFrameV2()
+    frame.FourCC = lib.FOURCC_VIDEO_TYPE_BGRX
+    frame.frame_rate_N, frame.frame_rate_D = 30, 1
+    stop = threading.Event()
+
+    def run() -> None:
+        k = 0
+        while not stop.is_set():
+            image = np.zeros((240, 320, 3), np.uint8)
+            cv2.rectangle(image, ((k * 4) % 300, 0), ((k * 4) % 300 + 20, 239), (255, 255, 255), -1)
+            frame.data = to_bgrx(image)
+            lib.send_send_video_v2(handle, frame)  # clocked: paces itself to 30 fps
+            k += 1
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield name
+    stop.set()
+    thread.join(2)
+    lib.send_destroy(handle)
+
+
+def test_another_ndi_sender_is_the_nodes_source(sender: str) -> None:
+    source = create_source(f"ndi:{sender}?extra_ips=127.0.0.1&timeout=10")
+    assert isinstance(source, NdiSource)
+    sink = ListSink()
+    sink.view = "raw"
+    source.open()
+    pipeline = Pipeline(source, [sink], ParamStore(), None)
+    pipeline.start()
+    try:
+        wait_for(lambda: len(sink.frames) >= 20, timeout=15)
+    finally:
+        pipeline.stop()
+    raw = sink.frames[-1].image
+    assert raw.shape == (240, 320, 3)
+    assert raw.max() > 200 and raw.min() < 30  # the white bar on black
+
+
+def test_a_missing_source_says_what_it_found() -> None:
+    source = create_source("ndi:nobody-by-this-name?extra_ips=127.0.0.1&timeout=1")
+    with pytest.raises(SourceError, match="no NDI source named 'nobody-by-this-name'"):
+        source.open()
+
+
+def test_names_match_with_or_without_the_host() -> None:
+    assert matches("VM (pix2pix-node)", "pix2pix-node")
+    assert matches("VM (pix2pix-node)", "VM (pix2pix-node)")
+    assert not matches("VM (pix2pix-node 2)", "pix2pix-node")
+    assert to_bgrx(np.zeros((3, 5, 3), np.uint8)).shape == (3, 6, 4)  # even width

@@ -1,0 +1,96 @@
+"""The virtual camera through pyvirtualcam's own API, with a registered test backend standing in
+for the device (there is no /dev/video* here), and the readable error when none works."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="install the [vcam] extra")
+
+from conftest import NegateModel  # noqa: E402
+from test_pipeline import SCENE, wait_for  # noqa: E402
+
+from node.errors import SinkError, SpecError  # noqa: E402
+from node.params import ParamStore  # noqa: E402
+from node.pipeline import Pipeline  # noqa: E402
+from node.sinks import create_sink  # noqa: E402
+from node.sinks.vcam import VcamSink, fit  # noqa: E402
+from node.sources import create_source  # noqa: E402
+
+
+class RecordingCamera:
+    """A pyvirtualcam backend that keeps what it is sent (the contract of pyvirtualcam.Backend)."""
+
+    instances: ClassVar[list[RecordingCamera]] = []
+
+    def __init__(
+        self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any
+    ) -> None:
+        self.size, self.fps, self.fourcc = (width, height), fps, fourcc
+        self.name = device or "test-cam"
+        self.frames: list[np.ndarray] = []
+        self.closed = 0
+        RecordingCamera.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        self.frames.append(frame.copy())
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def device(self) -> str:
+        return self.name
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def test_backend() -> None:
+    pyvirtualcam.register_backend("test", RecordingCamera)
+    RecordingCamera.instances.clear()
+
+
+def test_frames_arrive_fitted_as_rgb_at_the_cameras_size() -> None:
+    sink = create_sink("vcam:stage-cam?backend=test&width=320&height=180")
+    assert isinstance(sink, VcamSink)
+    source = create_source(SCENE)
+    source.open()
+    sink.open(source.fps)
+    pipeline = Pipeline(source, [sink], ParamStore(), NegateModel())
+    pipeline.start()
+    try:
+        camera = RecordingCamera.instances[-1]
+        wait_for(lambda: len(camera.frames) >= 5)
+    finally:
+        pipeline.stop()
+    assert camera.size == (320, 180) and camera.fps == source.fps and sink.device == "stage-cam"
+    assert camera.fourcc == pyvirtualcam.camera.encode_fourcc("raw ")  # RGB
+    frame = camera.frames[-1]
+    assert frame.size == 320 * 180 * 3
+    image = frame.reshape(180, 320, 3)
+    assert image[:, :70].max() == 0 and image[:, -70:].max() == 0  # bars: a square, not stretched
+    assert image[:, 80:240].max() > 0
+    assert camera.closed == 1
+
+
+def test_fit_keeps_the_aspect() -> None:
+    red = np.zeros((100, 100, 3), np.uint8)
+    red[..., 2] = 255
+    out = fit(red, 200, 100)
+    assert out.shape == (100, 200, 3) and out[50, 100, 2] == 255 and out[50, 10].max() == 0
+
+
+def test_no_device_is_a_readable_error_and_bad_specs_are_refused() -> None:
+    real = [name for name in pyvirtualcam.camera.BACKENDS if name != "test"]
+    if not real:
+        pytest.skip("pyvirtualcam has no backend for this platform")
+    sink = create_sink(f"vcam:no-such-camera-here?backend={real[0]}")
+    with pytest.raises(SinkError, match=rf"no virtual camera: .*{real[0]}"):
+        sink.open(30.0)
+    for text, needle in [("vcam?width=321", "must be even"), ("vcam?view=side", "view must be")]:
+        with pytest.raises(SpecError, match=needle):
+            create_sink(text)
