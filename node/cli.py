@@ -341,6 +341,14 @@ def cmd_presets_command(args: argparse.Namespace) -> int:
     return cmd_presets(args, config, overrides)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from node.doctor import report, run_checks
+
+    _setup_logging("ERROR")
+    print(report(run_checks()))
+    return 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     print(params_json() if args.json else params_text())
     return 0
@@ -427,13 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--source",
         metavar="SPEC",
-        help="webcam:N, file:PATH, synthetic (default: webcam:0, else synthetic)",
+        help="webcam:N, file:PATH, ndi:NAME, synthetic (default: webcam:0, else synthetic)",
     )
     run.add_argument(
         "--sink",
         action="append",
         metavar="SPEC",
-        help="file:PATH.mp4 or null (repeatable; default null)",
+        help="file:PATH.mp4, preview, ndi[:NAME], vcam or null (repeatable; default null)",
     )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     run.add_argument(
@@ -454,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub).set_defaults(func=cmd_models)
     add_presets_parser(sub).set_defaults(func=cmd_presets_command)
+
+    doc = sub.add_parser("doctor", help="what works on this machine, and how to fix the rest")
+    doc.set_defaults(func=cmd_doctor)
 
     par = sub.add_parser("params", help="print the parameter table (OSC addresses)")
     par.add_argument("--json", action="store_true", help="as a JSON list of objects")

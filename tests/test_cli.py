@@ -119,7 +119,7 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["run", "--source", "camera:0"], "known sources: file, synthetic, webcam"),
+        (["run", "--source", "camera:0"], "known sources: file, ndi, synthetic, webcam"),
         (["run", "--source", "file:/no/such.mp4"], "no such file"),
         (["run", "--set", "process.nope=1"], "valid names: capture.enabled"),
         (["run", "--set", "process.canny_t1=high"], "process.canny_t1 expects int"),
@@ -365,3 +365,18 @@ def test_a_state_model_that_no_longer_loads_does_not_stop_the_node(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert "starting with the default model instead" in result.stderr
+
+
+def test_doctor_says_what_works_and_how_to_fix_the_rest() -> None:
+    result = node("doctor")
+    assert result.returncode == 0, result.stderr
+    lines = {
+        ln[4:].split("  ")[0].strip(): ln for ln in result.stdout.splitlines() if ln[:4].strip()
+    }
+    assert lines["sink preview"].startswith("ok") and lines["sink file"].startswith("ok")
+    assert lines["model backend onnx (ONNX Runtime)"].startswith("ok")
+    vcam = lines["sink vcam"]
+    assert vcam.startswith("ok") or "backend" in vcam or "pip install" in vcam
+    webcam = lines["source webcam"]
+    assert webcam.startswith("ok") or "--source synthetic" in webcam
+    assert "work here" in result.stdout

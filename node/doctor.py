@@ -1,0 +1,129 @@
+"""`pix2pix-node doctor`: what works on this machine, and the exact step to fix what does not.
+
+Each check really tries the thing (opens the first camera, starts the NDI runtime, asks for a
+virtual camera, binds the OSC ports) and closes it again at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from node.config import ControlSettings
+from node.errors import SinkError, SourceError
+from node.inference.backends import BACKEND_NAMES, BACKENDS
+from node.sinks import create_sink
+from node.sources import create_source
+
+
+@dataclass(frozen=True)
+class Check:
+    group: str
+    name: str
+    ok: bool
+    detail: str
+
+
+def _try(group: str, name: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(group, name, True, probe())
+    except Exception as exc:  # every failure is a finding, not a crash
+        return Check(group, name, False, str(exc))
+
+
+def _webcam() -> str:
+    source = create_source("webcam:0")
+    try:
+        source.open()
+    except SourceError as exc:
+        raise SourceError(
+            f"{exc} (plug a camera in, or use --source synthetic / file:clip.mp4 / ndi:NAME)"
+        ) from None
+    source.close()
+    return "camera 0 delivers frames"
+
+
+def _sink(spec: str, what: str) -> Callable[[], str]:
+    def probe() -> str:
+        sink = create_sink(spec)
+        missing = type(sink).unavailable_reason()
+        if missing:
+            raise SinkError(missing)
+        sink.open(30.0)
+        sink.close()
+        return what
+
+    return probe
+
+
+def _ndi_runtime() -> str:
+    from node import ndi
+
+    ndi.runtime()
+    return "runtime starts; `--sink ndi` publishes, `--source ndi:NAME` receives"
+
+
+def _port(kind: int, port: int) -> Callable[[], str]:
+    def probe() -> str:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError as exc:
+                raise OSError(
+                    f"port {port} is taken ({exc.strerror}): another node? choose another port"
+                ) from None
+        return f"port {port} is free"
+
+    return probe
+
+
+def _backend(fmt: str) -> str:
+    missing = BACKENDS.get(fmt).unavailable_reason()
+    if missing:
+        raise RuntimeError(missing)
+    return "installed"
+
+
+def run_checks() -> list[Check]:
+    control = ControlSettings()
+    checks = [
+        _try("source", "webcam", _webcam),
+        _try("source", "ndi", _ndi_runtime),
+        Check("source", "file / synthetic", True, "always available (OpenCV with FFmpeg)"),
+        _try("sink", "ndi", _sink("ndi:pix2pix-node-doctor", "publishes")),
+        _try("sink", "vcam", _sink("vcam?width=64&height=64", "a virtual camera opens")),
+        _try("sink", "preview", _sink("preview", "serves http://127.0.0.1:8080/")),
+        Check("sink", "file", True, "always available (.mp4 .mov .m4v .mkv .avi)"),
+    ]
+    checks += [
+        _try("model backend", f"{fmt} ({BACKEND_NAMES[fmt]})", functools.partial(_backend, fmt))
+        for fmt in BACKEND_NAMES
+    ]
+    checks += [
+        _try("control", f"OSC UDP {control.port}", _port(socket.SOCK_DGRAM, control.port)),
+        _try("control", f"OSC TCP {control.port}", _port(socket.SOCK_STREAM, control.port)),
+        _try(
+            "control",
+            f"OSCQuery {control.oscquery_port}",
+            _port(socket.SOCK_STREAM, control.oscquery_port),
+        ),
+    ]
+    return checks
+
+
+def report(checks: list[Check]) -> str:
+    width = max(len(f"{c.group} {c.name}") for c in checks)
+    lines = []
+    for c in checks:
+        mark = "ok  " if c.ok else "NO  "
+        lines.append(f"{mark}{(c.group + ' ' + c.name).ljust(width)}  {c.detail}")
+    missing = sum(not c.ok for c in checks)
+    lines.append(
+        f"\n{len(checks) - missing} of {len(checks)} work here"
+        + ("; each NO line says how to fix it" if missing else "")
+    )
+    return "\n".join(lines)
