@@ -203,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         swapper=swapper,
         stats=pipeline.stats,
         source=source.name,
-        sinks=[sink.name for sink in sinks],
+        sinks=lambda: [sink.describe() for sink in sinks],
         presets=presets,
         apply_model_presets=config.apply_model_presets,
     )
@@ -441,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sink",
         action="append",
         metavar="SPEC",
-        help="file:PATH.mp4, preview, ndi[:NAME], vcam or null (repeatable; default null)",
+        help="file:PATH.mp4, preview, ndi[:NAME], vcam, syphon, spout or null (repeatable; "
+        "default null)",
     )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     run.add_argument(

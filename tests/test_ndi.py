@@ -58,6 +58,7 @@ def test_the_node_publishes_over_ndi_and_a_receiver_gets_its_frames() -> None:
     pipeline.start()
     try:
         wait_for(lambda: len(reference.frames) >= 3)
+        assert ndi_sink.describe() == f"ndi:{name} (0 connected)"
         before = pipeline.stats.frames
         received = receive(name, 3.0)
         produced = pipeline.stats.frames - before

@@ -58,7 +58,7 @@ class NodeCommands:
         swapper: ModelSwapper | None = None,
         stats: FrameStats | None = None,
         source: str = "",
-        sinks: Sequence[str] = (),
+        sinks: Sequence[str] | Callable[[], Sequence[str]] = (),
         presets: PresetLibrary | None = None,
         apply_model_presets: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -67,7 +67,7 @@ class NodeCommands:
         self.swapper = swapper
         self.stats = stats
         self.source = source
-        self.sinks = tuple(sinks)
+        self.sinks = sinks  # names, or a function giving each sink's name and state
         self.presets = presets
         self.morpher = Morpher(params)  # ticked by the pipeline, once per frame
         self.clock = clock
@@ -264,7 +264,7 @@ class NodeCommands:
             model=state.name,
             model_state=state.status,
             source=self.source,
-            sinks=self.sinks,
+            sinks=tuple(self.sinks() if callable(self.sinks) else self.sinks),
         )
 
 

@@ -13,6 +13,8 @@ SINKS: Registry[Sink] = Registry(
         "ndi": "node.sinks.ndi:NdiSink",
         "null": "node.sinks.null:NullSink",
         "preview": "node.sinks.preview:PreviewSink",
+        "spout": "node.sinks.spout:SpoutSink",
+        "syphon": "node.sinks.syphon:SyphonSink",
         "vcam": "node.sinks.vcam:VcamSink",
     },
 )

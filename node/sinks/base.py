@@ -52,6 +52,10 @@ class Sink(ABC):
     def name(self) -> str:
         return str(self.spec)
 
+    def describe(self) -> str:
+        """The name, with live state where a sink has one (for `/node/status`)."""
+        return self.name
+
 
 def view_option(spec: Spec, options: SpecOptions) -> str:
     """The `?view=` option every live sink takes: prediction (default), processed, raw."""

@@ -99,6 +99,11 @@ class NdiSink(Sink):
         lib.send_get_tally(self._sender, tally, 0)
         self.on_program, self.on_preview = bool(tally.on_program), bool(tally.on_preview)
 
+    def describe(self) -> str:
+        tally = [t for t, on in (("program", self.on_program), ("preview", self.on_preview)) if on]
+        on = f", on {' and '.join(tally)}" if tally else ""
+        return f"{self.name} ({self.connections} connected{on})"
+
     def close(self) -> None:
         if self._sender is not None:
             self._lib.send_destroy(self._sender)

@@ -1,0 +1,89 @@
+"""`syphon[:NAME]?view=V`: the picture as a Syphon server (macOS only; syphon-python, extra
+`[syphon]`) for Resolume, MadMapper, VDMX, TouchDesigner or OBS (Syphon Client source) on the
+same Mac. The default NAME is `pix2pix-node`.
+
+Built on syphon-python's Metal server: each frame is copied into a Metal texture of its size and
+published. It cannot run on the Linux machine this node is developed on: the tests drive this
+code through a stand-in with the library's API, and the README says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import cv2
+import numpy as np
+
+from node.errors import SinkError
+from node.frames import Frame
+from node.sinks.base import Sink, view_option
+from node.spec import Spec, SpecOptions
+
+DEFAULT_NAME = "pix2pix-node"
+
+
+def to_rgba(image: np.ndarray) -> np.ndarray:
+    """uint8 BGR -> contiguous RGBA, what Metal textures and Spout senders take."""
+    rgba: np.ndarray = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+    return np.ascontiguousarray(rgba)
+
+
+class SyphonSink(Sink):
+    scheme = "syphon"
+
+    def __init__(self, spec: Spec, server_name: str) -> None:
+        super().__init__(spec)
+        self.server_name = server_name
+        self._server: Any = None
+        self._texture: Any = None
+        self._size: tuple[int, int] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Spec, *, realtime: bool) -> SyphonSink:
+        opts = SpecOptions(spec)
+        view = view_option(spec, opts)
+        opts.done()
+        sink = cls(spec, spec.target.strip() or DEFAULT_NAME)
+        sink.view = view
+        return sink
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if sys.platform != "darwin":
+            return "Syphon exists only on macOS (here, use ndi or vcam)"
+        try:
+            import syphon  # noqa: F401
+        except ImportError:
+            return "syphon-python is not installed: pip install 'pix2pix-node[syphon]'"
+        return None
+
+    def open(self, fps: float) -> None:
+        missing = self.unavailable_reason()
+        if missing:
+            raise SinkError(f"{self.name}: {missing}")
+        import syphon
+
+        try:
+            self._server = syphon.SyphonMetalServer(self.server_name)
+        except Exception as exc:
+            raise SinkError(f"{self.name}: cannot start a Syphon server: {exc}") from None
+        self._texture, self._size = None, None
+
+    def write(self, frame: Frame) -> None:
+        if self._server is None:
+            raise SinkError(f"{self.name}: not open")
+        from syphon.utils.numpy import copy_image_to_mtl_texture
+        from syphon.utils.raw import create_mtl_texture
+
+        height, width = frame.image.shape[:2]
+        if self._size != (width, height):  # a texture per size, not per frame
+            self._texture = create_mtl_texture(self._server.device, width, height)
+            self._size = (width, height)
+        copy_image_to_mtl_texture(to_rgba(frame.image), self._texture)
+        self._server.publish_frame_texture(self._texture)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
