@@ -145,3 +145,49 @@ def test_names_match_with_or_without_the_host() -> None:
     assert matches("VM (pix2pix-node)", "VM (pix2pix-node)")
     assert not matches("VM (pix2pix-node 2)", "pix2pix-node")
     assert to_bgrx(np.zeros((3, 5, 3), np.uint8)).shape == (3, 6, 4)  # even width
+
+
+def test_a_sender_that_goes_away_is_a_source_error_and_comes_back() -> None:
+    """The capture thread reopens a lost source; here its read raises and open finds it anew."""
+    lib: Any = ndi.runtime()
+    name = f"leaving-{time.monotonic_ns() % 100000}"
+
+    def start_sender() -> tuple[Any, threading.Event, threading.Thread]:
+        settings = lib.SendCreate()
+        settings.ndi_name = name
+        settings.clock_video = True
+        handle = lib.send_create(settings)
+        frame = lib.VideoFrameV2()
+        frame.FourCC = lib.FOURCC_VIDEO_TYPE_BGRX
+        frame.frame_rate_N, frame.frame_rate_D = 30, 1
+        frame.data = to_bgrx(np.full((64, 64, 3), 128, np.uint8))
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                lib.send_send_video_v2(handle, frame)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return handle, stop, thread
+
+    handle, stop, thread = start_sender()
+    source = create_source(f"ndi:{name}?extra_ips=127.0.0.1&timeout=2")
+    source.open()
+    try:
+        assert source.read().shape == (64, 64, 3)
+        stop.set()
+        thread.join(2)
+        lib.send_destroy(handle)
+        with pytest.raises(SourceError, match="the sender stopped"):
+            for _ in range(200):
+                source.read()
+        source.close()
+        handle, stop, thread = start_sender()
+        source.open()  # what the capture thread's backoff does
+        assert source.read().shape == (64, 64, 3)
+    finally:
+        source.close()
+        stop.set()
+        thread.join(2)
+        lib.send_destroy(handle)
