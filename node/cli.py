@@ -96,17 +96,26 @@ def _open_source(text: str | None) -> Source:
     return source
 
 
-def _open_sinks(sinks: Sequence[Sink], fps: float) -> None:
-    """Open every sink or none: on a failure the ones already open are closed again."""
-    opened: list[Sink] = []
-    try:
-        for sink in sinks:
+def _open_sinks(sinks: Sequence[Sink], fps: float) -> set[Sink]:
+    """Open the sinks; returns the ones that failed. An output that cannot open yet (no
+    virtual camera, a taken port) is logged and retried with backoff while the others run;
+    only when none opens is it an error (a typo in the only output is one line, exit 2)."""
+    failed: dict[Sink, SinkError] = {}
+    for sink in sinks:
+        try:
             sink.open(fps)
-            opened.append(sink)
-    except BaseException:
-        for sink in opened:
-            sink.close()
-        raise
+        except SinkError as exc:
+            failed[sink] = exc
+        except BaseException:
+            for other in sinks:
+                if other is not sink and other not in failed:
+                    other.close()
+            raise
+    if failed and len(failed) == len(sinks):
+        raise next(iter(failed.values()))
+    for error in failed.values():
+        log.warning("%s; retrying in the background, the other outputs go on", error)
+    return set(failed)
 
 
 def _config_from_args(args: argparse.Namespace) -> NodeConfig:
@@ -190,11 +199,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = load_model(library, None, options)
     source = _open_source(config.source)
     try:
-        _open_sinks(sinks, source.fps)
+        not_open = _open_sinks(sinks, source.fps)
     except BaseException:
         source.close()
         raise
-    pipeline = Pipeline(source, sinks, params, model, stats_interval=config.stats_interval)
+    pipeline = Pipeline(
+        source, sinks, params, model, stats_interval=config.stats_interval, not_open=not_open
+    )
     swapper = ModelSwapper(
         library, pipeline.swap_model, options, current=model.name if model is not None else "none"
     )

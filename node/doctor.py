@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from node.config import ControlSettings
 from node.errors import SinkError, SourceError
@@ -62,6 +64,11 @@ def _ndi_runtime() -> str:
     from node import ndi
 
     ndi.runtime()
+    if sys.platform.startswith("linux") and not Path("/run/avahi-daemon/socket").exists():
+        return (
+            "runtime starts; no avahi-daemon here, so other machines are found only through "
+            "NDI_EXTRA_IPS / ?extra_ips= (or: apt-get install avahi-daemon)"
+        )
     return "runtime starts; `--sink ndi` publishes, `--source ndi:NAME` receives"
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +64,7 @@ class Pipeline:
         stats_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         before_frame: Callable[[float], None] | None = None,
+        not_open: Collection[Sink] = (),
     ) -> None:
         self.params = params
         self.before_frame = before_frame  # e.g. a morph step, just before the snapshot
@@ -75,7 +76,7 @@ class Pipeline:
         self._captured: LatestSlot[Frame] = LatestSlot()
         self._prepared: LatestSlot[Prepared] = LatestSlot()
         self.capture = CaptureThread(source, self._captured, params, self.stats, clock=clock)
-        self.sinks = [SinkRunner(sink, source.fps) for sink in sinks]
+        self.sinks = [SinkRunner(sink, source.fps, sink not in not_open) for sink in sinks]
         self._wanted_views = {sink.view for sink in sinks}
         self.model_stage = ModelStage(model, timer=self.stats.stage)
         self._pending_model: list[Model | None] = []

@@ -93,20 +93,24 @@ def sender() -> Iterator[str]:
     settings = lib.SendCreate()
     name = f"external-{time.monotonic_ns() % 100000}"
     settings.ndi_name = name
-    settings.clock_video = True
+    settings.clock_video = True  # paces itself to 25 fps
     handle = lib.send_create(settings)
     frame = lib.VideoFrameV2()
     frame.FourCC = lib.FOURCC_VIDEO_TYPE_BGRX
-    frame.frame_rate_N, frame.frame_rate_D = 30, 1
+    frame.frame_rate_N, frame.frame_rate_D = 25, 1
+    audio = lib.AudioFrameV2()  # like OBS or TouchDesigner: sound comes along
+    audio.sample_rate, audio.no_channels, audio.no_samples = 48000, 2, 1920
+    audio.data = np.zeros((2, 1920), np.float32)
     stop = threading.Event()
 
     def run() -> None:
         k = 0
         while not stop.is_set():
+            lib.send_send_audio_v2(handle, audio)
             image = np.zeros((240, 320, 3), np.uint8)
             cv2.rectangle(image, ((k * 4) % 300, 0), ((k * 4) % 300 + 20, 239), (255, 255, 255), -1)
             frame.data = to_bgrx(image)
-            lib.send_send_video_v2(handle, frame)  # clocked: paces itself to 30 fps
+            lib.send_send_video_v2(handle, frame)
             k += 1
 
     thread = threading.Thread(target=run, daemon=True)
@@ -132,6 +136,7 @@ def test_another_ndi_sender_is_the_nodes_source(sender: str) -> None:
     raw = sink.frames[-1].image
     assert raw.shape == (240, 320, 3)
     assert raw.max() > 200 and raw.min() < 30  # the white bar on black
+    assert source.fps == 25.0  # the sender's rate, not an assumed 30 (audio frames skipped)
 
 
 def test_a_missing_source_says_what_it_found() -> None:

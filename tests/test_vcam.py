@@ -3,6 +3,7 @@ for the device (there is no /dev/video* here), and the readable error when none 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,9 +50,11 @@ class RecordingCamera:
 
 
 @pytest.fixture(autouse=True)
-def test_backend() -> None:
+def test_backend() -> Iterator[None]:
     pyvirtualcam.register_backend("test", RecordingCamera)
     RecordingCamera.instances.clear()
+    yield
+    pyvirtualcam.camera.BACKENDS.pop("test", None)  # not left for other tests
 
 
 def test_frames_arrive_fitted_as_rgb_at_the_cameras_size() -> None:
@@ -94,3 +97,43 @@ def test_no_device_is_a_readable_error_and_bad_specs_are_refused() -> None:
     for text, needle in [("vcam?width=321", "must be even"), ("vcam?view=side", "view must be")]:
         with pytest.raises(SpecError, match=needle):
             create_sink(text)
+
+
+def test_a_virtual_camera_that_cannot_open_does_not_stop_the_node() -> None:
+    """`run --sink null --sink vcam` with no camera device: the node runs, vcam retries."""
+    import subprocess
+    import sys
+
+    from test_cli import ROOT, _free_port
+
+    real = [name for name in pyvirtualcam.camera.BACKENDS if name != "test"]
+    if not real:
+        pytest.skip("pyvirtualcam has no backend for this platform")
+    spec = f"vcam:no-such-camera-here?backend={real[0]}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "run",
+            "--source",
+            "synthetic",
+            "--sink",
+            "null",
+            "--sink",
+            spec,
+            "--frames",
+            "10",
+            "--osc-port",
+            str(_free_port()),
+            "--oscquery-port",
+            "0",
+            "--no-zeroconf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no virtual camera" in result.stderr and "the other outputs go on" in result.stderr

@@ -91,6 +91,7 @@ class NdiSink(Sink):
         lib = self._lib
         self.connections = int(lib.send_get_no_connections(self._sender, 0))
         if self.connections == 0:
+            self.on_program = self.on_preview = False
             return  # nobody watching: no conversion, no send
         self._frame.data = to_bgrx(frame.image)
         lib.send_send_video_v2(self._sender, self._frame)

@@ -181,13 +181,13 @@ class PreviewSink(Sink):
         return web.Response(text=json.dumps(stats), content_type="application/json")
 
     async def _frame(self, request: web.Request) -> web.Response:
-        self._viewers += 1  # one frame is encoded for this request
+        self._viewers += 1  # a fresh frame is encoded for this request, never an old one
         try:
-            jpeg = await self._next_jpeg(b"", timeout=5.0)
+            jpeg = await self._next_jpeg(self._jpeg, timeout=5.0)
         finally:
             self._viewers -= 1
         if not jpeg:
-            return web.Response(status=503, text="no frame yet\n")
+            return web.Response(status=503, text="no new frame in 5 s\n")
         return web.Response(body=jpeg, content_type="image/jpeg")
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
@@ -203,10 +203,10 @@ class PreviewSink(Sink):
         self._viewers += 1
         last = b""
         try:
-            while True:
-                jpeg = await self._next_jpeg(last, timeout=30.0)
+            while request.transport is not None and not request.transport.is_closing():
+                jpeg = await self._next_jpeg(last, timeout=1.0)
                 if not jpeg:
-                    continue
+                    continue  # (and see whether the viewer is still there)
                 last = jpeg
                 head = (
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"

@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 
 
 class SinkRunner:
-    def __init__(self, sink: Sink, fps: float) -> None:
+    def __init__(self, sink: Sink, fps: float, opened: bool = True) -> None:
+        """`opened=False`: the sink failed to open; it is reopened with backoff first."""
         self.sink = sink
+        self._opened = opened
         self.fps = fps
         self.mailbox: LatestSlot[Frame] = LatestSlot()
         self.errors = 0
@@ -44,7 +46,7 @@ class SinkRunner:
         self._close_quietly()
 
     def _run(self) -> None:
-        failures = 0
+        failures = 0 if self._opened else 1
         while True:
             frame = self.mailbox.get(timeout=0.1)
             if frame is None:

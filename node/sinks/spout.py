@@ -50,9 +50,13 @@ class SpoutSink(Sink):
         return None
 
     def open(self, fps: float) -> None:
+        """Checks the platform now; the sender (and the OpenGL context it needs, current on
+        one thread only) is made on the sink's own thread, at the first frame."""
         missing = self.unavailable_reason()
         if missing:
             raise SinkError(f"{self.name}: {missing}")
+
+    def _start(self) -> Any:
         import SpoutGL
         from SpoutGL.enums import GL_RGBA
 
@@ -61,10 +65,11 @@ class SpoutSink(Sink):
             sender.createOpenGL()
         sender.setSenderName(self.sender_name)
         self._sender, self._rgba_format = sender, GL_RGBA
+        return sender
 
     def write(self, frame: Frame) -> None:
         if self._sender is None:
-            raise SinkError(f"{self.name}: not open")
+            self._start()
         height, width = frame.image.shape[:2]
         rgba = to_rgba(frame.image)
         if not self._sender.sendImage(rgba, width, height, self._rgba_format, False, 0):
@@ -74,4 +79,6 @@ class SpoutSink(Sink):
     def close(self) -> None:
         if self._sender is not None:
             self._sender.releaseSender()
+            if hasattr(self._sender, "closeOpenGL"):
+                self._sender.closeOpenGL()
             self._sender = None

@@ -9,6 +9,7 @@ code through a stand-in with the library's API, and the README says so.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -27,6 +28,15 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
     """uint8 BGR -> contiguous RGBA, what Metal textures and Spout senders take."""
     rgba: np.ndarray = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
     return np.ascontiguousarray(rgba)
+
+
+def _autorelease_pool() -> contextlib.AbstractContextManager[object]:
+    try:
+        import objc  # PyObjC, which syphon-python is built on
+    except ImportError:
+        return contextlib.nullcontext()
+    pool: contextlib.AbstractContextManager[object] = objc.autorelease_pool()
+    return pool
 
 
 class SyphonSink(Sink):
@@ -77,11 +87,14 @@ class SyphonSink(Sink):
         from syphon.utils.raw import create_mtl_texture
 
         height, width = frame.image.shape[:2]
-        if self._size != (width, height):  # a texture per size, not per frame
-            self._texture = create_mtl_texture(self._server.device, width, height)
-            self._size = (width, height)
-        copy_image_to_mtl_texture(to_rgba(frame.image), self._texture)
-        self._server.publish_frame_texture(self._texture)
+        # Objective-C objects made per frame are freed by an autorelease pool, which a
+        # Python thread does not have unless it makes one.
+        with _autorelease_pool():
+            if self._size != (width, height):  # a texture per size, not per frame
+                self._texture = create_mtl_texture(self._server.device, width, height)
+                self._size = (width, height)
+            copy_image_to_mtl_texture(to_rgba(frame.image), self._texture)
+            self._server.publish_frame_texture(self._texture)
 
     def close(self) -> None:
         if self._server is not None:

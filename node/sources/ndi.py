@@ -103,9 +103,16 @@ class NdiSource(Source):
         lib = self._lib
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            kind, video, _, _ = lib.recv_capture_v2(self._receiver, int(min(left, 0.5) * 1000))
-            if kind == lib.FRAME_TYPE_VIDEO:
+            wait = int(min(left, 0.5) * 1000)
+            kind, video, audio, metadata = lib.recv_capture_v2(self._receiver, wait)
+            if kind == lib.FRAME_TYPE_AUDIO:  # every frame the runtime hands out is freed
+                lib.recv_free_audio_v2(self._receiver, audio)
+            elif kind == lib.FRAME_TYPE_METADATA:
+                lib.recv_free_metadata(self._receiver, metadata)
+            elif kind == lib.FRAME_TYPE_VIDEO:
                 try:
+                    if video.frame_rate_N > 0 and video.frame_rate_D > 0:
+                        self.fps = video.frame_rate_N / video.frame_rate_D  # the sender's rate
                     if video.FourCC in (lib.FOURCC_VIDEO_TYPE_BGRX, lib.FOURCC_VIDEO_TYPE_BGRA):
                         return np.ascontiguousarray(video.data[:, :, :3])
                 finally:
