@@ -10,24 +10,12 @@ code through a stand-in with the library's API, and the README says so.
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any
-
-import cv2
-import numpy as np
 
 from node.errors import SinkError
 from node.frames import Frame
-from node.sinks.base import Sink, view_option
-from node.spec import Spec, SpecOptions
-
-DEFAULT_NAME = "pix2pix-node"
-
-
-def to_rgba(image: np.ndarray) -> np.ndarray:
-    """uint8 BGR -> contiguous RGBA, what Metal textures and Spout senders take."""
-    rgba: np.ndarray = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
-    return np.ascontiguousarray(rgba)
+from node.sinks.sharing import SharingSink, to_rgba
+from node.spec import Spec
 
 
 def _autorelease_pool() -> contextlib.AbstractContextManager[object]:
@@ -39,43 +27,22 @@ def _autorelease_pool() -> contextlib.AbstractContextManager[object]:
     return pool
 
 
-class SyphonSink(Sink):
+class SyphonSink(SharingSink):
     scheme = "syphon"
+    platform, system, module, extra = "darwin", "macOS", "syphon", "syphon"
 
-    def __init__(self, spec: Spec, server_name: str) -> None:
-        super().__init__(spec)
-        self.server_name = server_name
+    def __init__(self, spec: Spec, share_name: str) -> None:
+        super().__init__(spec, share_name)
         self._server: Any = None
         self._texture: Any = None
         self._size: tuple[int, int] | None = None
 
-    @classmethod
-    def from_spec(cls, spec: Spec, *, realtime: bool) -> SyphonSink:
-        opts = SpecOptions(spec)
-        view = view_option(spec, opts)
-        opts.done()
-        sink = cls(spec, spec.target.strip() or DEFAULT_NAME)
-        sink.view = view
-        return sink
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        if sys.platform != "darwin":
-            return "Syphon exists only on macOS (here, use ndi or vcam)"
-        try:
-            import syphon  # noqa: F401
-        except ImportError:
-            return "syphon-python is not installed: pip install 'pix2pix-node[syphon]'"
-        return None
-
     def open(self, fps: float) -> None:
-        missing = self.unavailable_reason()
-        if missing:
-            raise SinkError(f"{self.name}: {missing}")
+        self.check_platform()
         import syphon
 
         try:
-            self._server = syphon.SyphonMetalServer(self.server_name)
+            self._server = syphon.SyphonMetalServer(self.share_name)
         except Exception as exc:
             raise SinkError(f"{self.name}: cannot start a Syphon server: {exc}") from None
         self._texture, self._size = None, None
