@@ -277,18 +277,23 @@ def test_last_state_is_saved_debounced_and_restored(tmp_path: Path) -> None:
     assert read_state(path) is None
 
 
-def test_a_models_default_preset_is_recalled_when_it_swaps_in(tmp_path: Path) -> None:
+def _inked_swapper(tmp_path: Path) -> tuple[ModelSwapper, list[object]]:
+    """A swapper over one tiny real model, `inked`, whose descriptor names a default preset."""
     pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
     from model_helpers import tiny_onnx, write_json
+
+    from node.inference.library import ModelLibrary
 
     models = tmp_path / "models"
     models.mkdir()
     tiny_onnx(models / "inked.onnx")
     write_json(models / "inked.json", name="inked", path="inked.onnx", default_preset="dreamy")
-    from node.inference.library import ModelLibrary
-
     installed: list[object] = []
-    swapper = ModelSwapper(ModelLibrary([models]), installed.append)
+    return ModelSwapper(ModelLibrary([models]), installed.append), installed
+
+
+def test_a_models_default_preset_is_recalled_when_it_swaps_in(tmp_path: Path) -> None:
+    swapper, installed = _inked_swapper(tmp_path)
     presets = PresetLibrary(tmp_path / "presets")
     plain = NodeCommands(ParamStore(), swapper=swapper, presets=presets)
     asks = NodeCommands(ParamStore(), swapper=swapper, presets=presets, apply_model_presets=True)
@@ -408,17 +413,7 @@ def test_a_new_morph_to_the_same_model_keeps_it_held_until_its_end(tmp_path: Pat
 
 
 def test_a_presets_model_does_not_bring_its_default_preset_over_it(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
-    from model_helpers import tiny_onnx, write_json
-
-    from node.inference.library import ModelLibrary
-
-    models = tmp_path / "models"
-    models.mkdir()
-    tiny_onnx(models / "inked.onnx")
-    write_json(models / "inked.json", name="inked", path="inked.onnx", default_preset="dreamy")
-    installed: list[object] = []
-    swapper = ModelSwapper(ModelLibrary([models]), installed.append)
+    swapper, installed = _inked_swapper(tmp_path)
     library = PresetLibrary(tmp_path / "presets")
     write(
         library.user_dir,

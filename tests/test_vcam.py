@@ -101,39 +101,27 @@ def test_no_device_is_a_readable_error_and_bad_specs_are_refused() -> None:
 
 def test_a_virtual_camera_that_cannot_open_does_not_stop_the_node() -> None:
     """`run --sink null --sink vcam` with no camera device: the node runs, vcam retries."""
-    import subprocess
-    import sys
-
-    from test_cli import ROOT, _free_port
+    from test_cli import _free_port, node
 
     real = [name for name in pyvirtualcam.camera.BACKENDS if name != "test"]
     if not real:
         pytest.skip("pyvirtualcam has no backend for this platform")
     spec = f"vcam:no-such-camera-here?backend={real[0]}"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "node",
-            "run",
-            "--source",
-            "synthetic",
-            "--sink",
-            "null",
-            "--sink",
-            spec,
-            "--frames",
-            "10",
-            "--osc-port",
-            str(_free_port()),
-            "--oscquery-port",
-            "0",
-            "--no-zeroconf",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
+    result = node(
+        "run",
+        "--source",
+        "synthetic",
+        "--sink",
+        "null",
+        "--sink",
+        spec,
+        "--frames",
+        "10",
+        "--osc-port",
+        str(_free_port()),
+        "--oscquery-port",
+        "0",
+        "--no-zeroconf",
     )
     assert result.returncode == 0, result.stderr
     assert "no virtual camera" in result.stderr and "the other outputs go on" in result.stderr
