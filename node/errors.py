@@ -23,3 +23,8 @@ class EndOfStream(Exception):
 
 class SinkError(Exception):
     """A sink that cannot open or write."""
+
+
+class ModelNotRun(RuntimeError):
+    """A model handed to the pipeline that never ran: superseded by a newer one, or the node
+    stopped first. Not a failure of the model."""

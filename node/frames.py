@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
@@ -52,9 +52,13 @@ class LatestSlot(Generic[T]):
     """A one-element mailbox: `put` replaces whatever is there, `get` waits for something new.
 
     A replaced item that nobody took is counted in `dropped`. `close` wakes every waiter.
+    `taken_at` is the `clock` time of the last take, set under the lock before waiters wake, so
+    a thread woken by `wait_taken` reads the take it was woken for.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.taken_at = clock()
         self._cond = threading.Condition()
         self._item: T | None = None
         self._seq = 0
@@ -82,6 +86,7 @@ class LatestSlot(Generic[T]):
             if self._taken_seq >= self._seq:
                 return None
             self._taken_seq = self._seq
+            self.taken_at = self._clock()
             self._cond.notify_all()
             return self._item
 

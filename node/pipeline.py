@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.errors import ModelNotRun
 from node.frames import Frame, LatestSlot
 from node.inference.base import Model
 from node.pacing import process_start_delay
@@ -38,6 +39,23 @@ from node.stats import FrameStats
 log = logging.getLogger(__name__)
 
 EMA = 0.2  # weight of the newest sample in the stage-time averages used for pacing
+
+
+def smooth(average: float, sample: float) -> float:
+    """The stage-time average after one more sample; the first sample is taken as it is, so
+    pacing is right from the first frames, not after a slow climb from zero."""
+    return sample if average == 0.0 else average + EMA * (sample - average)
+
+
+TrialResult = Callable[[Exception | None], None]  # a trial swap's outcome: None when it worked
+
+
+def _discard(model: Model | None, on_result: TrialResult | None, why: str) -> None:
+    """A model handed in that will never run: close it and say why to whoever waits."""
+    if model is not None:
+        model.close()
+    if on_result is not None:
+        on_result(ModelNotRun(why))
 
 
 @dataclass(frozen=True)
@@ -65,27 +83,28 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         before_frame: Callable[[float], None] | None = None,
         not_open: Collection[Sink] = (),
+        stats: FrameStats | None = None,
     ) -> None:
         self.params = params
         self.before_frame = before_frame  # e.g. a morph step, just before the snapshot
-        self.stats = FrameStats(clock=clock)
+        self.stats = stats or FrameStats(clock=clock)
         self.clock = clock
         self.stats_interval = stats_interval
         self.stopped = threading.Event()
         self._stop = threading.Event()
         self._captured: LatestSlot[Frame] = LatestSlot()
-        self._prepared: LatestSlot[Prepared] = LatestSlot()
+        self._prepared: LatestSlot[Prepared] = LatestSlot(clock)
         self.capture = CaptureThread(source, self._captured, params, self.stats, clock=clock)
         self.sinks = [SinkRunner(sink, source.fps, sink not in not_open) for sink in sinks]
         self._wanted_views = {sink.view for sink in sinks}
         self.model_stage = ModelStage(model, timer=self.stats.stage)
-        self._pending_model: list[Model | None] = []
+        self._pending_model: list[tuple[Model | None, TrialResult | None]] = []
+        self._pending_lock = threading.Lock()
         self._last_errors: dict[str, str] = {}
         self._preprocessor = Preprocessor()
         self._frame_interval = 1.0 / source.fps
         self._inference_ema = 0.0
-        self._preprocess_ema = 0.0
-        self._t_taken = clock()
+        self._preprocess_ema = 0.0  # with an on-demand source, its read too
         self._threads = [
             threading.Thread(target=self._process_loop, name="process", daemon=True),
             threading.Thread(target=self._model_loop, name="model", daemon=True),
@@ -105,7 +124,8 @@ class Pipeline:
         """Stop in dependency order: capture, processing, then flush and close every sink."""
         if self.stopped.is_set():
             return
-        self._stop.set()
+        with self._pending_lock:
+            self._stop.set()
         self.capture.stop()
         self._captured.close()
         self._prepared.close()
@@ -116,20 +136,31 @@ class Pipeline:
         if any(thread.is_alive() for thread in self._threads):
             log.warning("the model thread did not stop in 5 s; not closing its model")
         else:
-            for model in [self.model_stage.swap(None), *self._pending_model]:
-                if model is not None:
-                    model.close()
-            self._pending_model.clear()
+            for model, on_result in self._take_pending():
+                _discard(model, on_result, "the node stopped before it ran")
+            running = self.model_stage.swap(None)
+            if running is not None:
+                running.close()
         self.stopped.set()
 
-    def swap_model(self, model: Model | None) -> None:
+    def swap_model(self, model: Model | None, on_result: TrialResult | None = None) -> None:
         """Switch models between two frames; the old model is closed by the model thread.
-        After `stop`, a model handed in (by a loader that finished late) is closed at once."""
-        if self._stop.is_set():
-            if model is not None:
-                model.close()
-            return
-        self._pending_model.append(model)
+        After `stop`, a model handed in (by a loader that finished late) is closed at once.
+
+        With `on_result`, the swap is a trial: the new model's first frame is its warm-up (no
+        second inference competes with the running one for the cores while it loads). If that
+        frame fails or has the wrong shape, the old model is put back and goes on with the
+        frame; `on_result` gets the error, or None once the new model has made a frame."""
+        with self._pending_lock:  # checked and added together: stop() cannot slip between
+            if not self._stop.is_set():
+                self._pending_model.append((model, on_result))
+                return
+        _discard(model, on_result, "the node has stopped")
+
+    def _take_pending(self) -> list[tuple[Model | None, TrialResult | None]]:
+        with self._pending_lock:
+            pending, self._pending_model = self._pending_model, []
+        return pending
 
     # -- the process thread ----------------------------------------------------------------
 
@@ -139,7 +170,7 @@ class Pipeline:
             if not self._prepared.wait_taken(timeout=0.1):
                 continue
             delay = process_start_delay(self._inference_ema, self._preprocess_ema)
-            wait = self._t_taken + delay - self.clock()
+            wait = self._prepared.taken_at + delay - self.clock()
             if wait > 0 and self._stop.wait(wait):
                 return
             try:
@@ -149,7 +180,17 @@ class Pipeline:
                 self._stop.wait(0.01)
 
     def _process_next(self, held: Frame | None) -> Frame | None:
-        new = self._captured.get(timeout=self._frame_interval)
+        fetch_start = time.perf_counter()
+        new = None
+        if self.capture.on_demand:
+            # An answer that came too late for the last cycle is this cycle's frame; only
+            # without one is a new frame asked for (never two at once, so none goes stale).
+            new = self._captured.get(timeout=0)
+            if new is None:
+                self.capture.want()
+        if new is None:
+            new = self._captured.get(timeout=self._frame_interval)
+        fetched = time.perf_counter() - fetch_start if self.capture.on_demand else 0.0
         if self.before_frame is not None:
             try:
                 self.before_frame(self.clock())
@@ -165,7 +206,7 @@ class Pipeline:
         if held is None:
             return None
         t_capture = new.t_capture if new is not None and held is new else self.clock()
-        self._prepared.put(self._prepare(held, t_capture, p, repeat))
+        self._prepared.put(self._prepare(held, t_capture, p, repeat, fetched))
         return held
 
     def _log_error(self, stage: str, exc: Exception) -> None:
@@ -175,13 +216,16 @@ class Pipeline:
             self._last_errors[stage] = message
             log.error("%s stage failed (%s); the node keeps running", stage, message, exc_info=exc)
 
-    def _prepare(self, frame: Frame, t_capture: float, p: ParamSnapshot, repeat: bool) -> Prepared:
+    def _prepare(
+        self, frame: Frame, t_capture: float, p: ParamSnapshot, repeat: bool, fetched: float
+    ) -> Prepared:
         start = time.perf_counter()
         spec = self.model_stage.input_spec
         processed = self._preprocessor(frame.image, p, spec.size, spec.channels, repeat=repeat)
         elapsed = time.perf_counter() - start
         self.stats.stage("preprocess", elapsed)
-        self._preprocess_ema += EMA * (elapsed - self._preprocess_ema)
+        # (an on-demand frame is read on the way: the start delay makes room for it too)
+        self._preprocess_ema = smooth(self._preprocess_ema, elapsed + fetched)
         return Prepared(processed.image, frame.index, t_capture, p, frame.image)
 
     # -- the model thread ------------------------------------------------------------------
@@ -195,22 +239,49 @@ class Pipeline:
             item = self._prepared.get(timeout=0.1)
             if item is None:
                 continue
-            self._t_taken = self.clock()
             try:
-                self._apply_pending_model()
                 start = time.perf_counter()
-                image = self.model_stage(item.image, item.params)
-                self._inference_ema += EMA * (time.perf_counter() - start - self._inference_ema)
+                image, swapped = self._run_model(item)
+                if swapped is None:  # a swap's first frame is a warm-up: not a pacing sample
+                    self._inference_ema = smooth(self._inference_ema, time.perf_counter() - start)
                 views = self._views(item)
                 self._publish(Frame(image, item.index, item.t_capture, item.params.version, views))
+                if swapped is not None:
+                    swapped()  # after the publish: "ready" means its frame is out
             except Exception as exc:  # a bug must not freeze the picture: log it, go on
                 self._log_error("model", exc)
 
-    def _apply_pending_model(self) -> None:
-        while self._pending_model:
-            old = self.model_stage.swap(self._pending_model.pop(0))
+    def _run_model(self, item: Prepared) -> tuple[np.ndarray, Callable[[], None] | None]:
+        """One frame through the model stage, switching first to the newest model handed in
+        (older ones are superseded unseen). Returns the image and, when a model was swapped
+        in, what to tell its sender once the frame is published."""
+        pending = self._take_pending()
+        for model, on_result in pending[:-1]:
+            _discard(model, on_result, "superseded by a newer model")
+        if not pending:
+            return self.model_stage(item.image, item.params), None
+        model, on_result = pending[-1]
+        old = self.model_stage.swap(model)
+        if on_result is None or model is None:
             if old is not None:
                 old.close()
+            if on_result is None:
+                return self.model_stage(item.image, item.params), None
+            done = on_result
+            return self.model_stage(item.image, item.params), lambda: done(None)
+        saved = self.model_stage.state()
+        try:
+            image = self.model_stage.first_frame(item.image, item.params)
+        except Exception as exc:
+            failed = self.model_stage.swap(old)
+            if failed is not None:
+                failed.close()
+            self.model_stage.restore(saved)  # the failed try must not step the lerps
+            error = exc
+            return self.model_stage(item.image, item.params), lambda: on_result(error)
+        if old is not None:
+            old.close()
+        return image, lambda: on_result(None)
 
     def _views(self, item: Prepared) -> dict[str, np.ndarray]:
         """The other views some sink asked for, made only then (a few tenths of a ms)."""

@@ -73,6 +73,15 @@ class SpecOptions:
             raise SpecError(f"{self._spec}: option {key} must be > 0, got {raw}")
         return value
 
+    def get_bool(self, key: str, default: bool) -> bool:
+        raw = self._left.pop(key, None)
+        if raw is None:
+            return default
+        value = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+        if raw.strip().lower() not in value:
+            raise SpecError(f"{self._spec}: option {key} expects 1/0 or true/false, got {raw!r}")
+        return value[raw.strip().lower()]
+
     def get_str(self, key: str, default: str) -> str:
         return self._left.pop(key, default)
 

@@ -43,7 +43,7 @@ class StatsSnapshot:
         )
 
 
-def _percentiles(values: list[float]) -> Percentiles:
+def percentiles_ms(values: list[float]) -> Percentiles:
     if not values:
         return Percentiles(0.0, 0.0)
     p50, p95 = np.percentile(np.asarray(values) * 1000.0, [50, 95])
@@ -51,9 +51,12 @@ def _percentiles(values: list[float]) -> Percentiles:
 
 
 class FrameStats:
-    """Keeps the last `window` samples of each stage and of publish times."""
+    """Keeps the last `window` samples of each stage and of publish times; `window=None` keeps
+    every sample (a benchmark run, which plots each frame and takes percentiles over all)."""
 
-    def __init__(self, window: int = 300, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, window: int | None = 300, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self._stages: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
@@ -73,6 +76,15 @@ class FrameStats:
             self._published.append(now)
             self._latency.append(now - t_capture)
 
+    def timeline(self) -> tuple[list[float], list[float]]:
+        """Publish times and their capture -> publish latencies (seconds), oldest first."""
+        with self._lock:
+            return list(self._published), list(self._latency)
+
+    def stage_samples(self) -> dict[str, list[float]]:
+        with self._lock:
+            return {k: list(v) for k, v in self._stages.items()}
+
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
             published = list(self._published)
@@ -85,7 +97,7 @@ class FrameStats:
         return StatsSnapshot(
             fps=fps,
             frames=frames,
-            latency_ms=_percentiles(latency),
-            stages_ms={k: _percentiles(v) for k, v in stages.items()},
+            latency_ms=percentiles_ms(latency),
+            stages_ms={k: percentiles_ms(v) for k, v in stages.items()},
             dropped={name: count() for name, count in self.dropped_sources},
         )

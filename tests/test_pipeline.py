@@ -15,6 +15,7 @@ from conftest import ListSink, NegateModel
 from node.errors import SourceError
 from node.frames import Frame
 from node.inference.base import Model
+from node.inference.descriptor import ModelError
 from node.params import ParamStore
 from node.pipeline import Pipeline
 from node.process.model_stage import ModelStage
@@ -251,6 +252,30 @@ def test_model_swap_between_frames_and_a_failing_model(
     wait_for(lambda: len(sink.frames) >= mark + 10)  # the picture goes on (passed through)
     errors = [r for r in caplog.records if "bad weights" in r.getMessage()]
     assert len(errors) == 1
+
+
+def test_a_trial_swap_reports_its_first_frame_and_keeps_the_old_model_on_failure(
+    running: Callable[..., Pipeline],
+) -> None:
+    first, sink = NegateModel(64), ListSink()
+    pipeline = running(create_source(SCENE), [sink], ParamStore(), first)
+    wait_for(lambda: len(sink.frames) >= 5)
+    results: list[Exception | None] = []
+    broken = BrokenModel(32)
+    pipeline.swap_model(broken, results.append)
+    wait_for(lambda: len(results) == 1)
+    assert isinstance(results[0], ModelError) and "bad weights" in str(results[0])
+    assert broken.closed and not first.closed  # the old model is back, not closed
+    mark = len(sink.frames)
+    wait_for(lambda: len(sink.frames) >= mark + 5)
+    assert {f.image.shape for f in sink.frames[mark:]} == {(64, 64, 3)}
+    good, newer = NegateModel(32), NegateModel(48)
+    pipeline.swap_model(good, results.append)
+    pipeline.swap_model(newer, results.append)  # may supersede `good` before any frame
+    wait_for(lambda: len(results) == 3)
+    assert results[-1] is None and first.closed
+    wait_for(lambda: sink.frames[-1].image.shape == (48, 48, 3))
+    assert good.closed  # superseded or replaced: closed either way
 
 
 def test_render_stops_on_a_failing_model_and_a_swap_to_gray_works() -> None:

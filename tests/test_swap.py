@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from model_helpers import tiny_onnx, write_json  # noqa: E402
 
 from node.inference.affinelayer import random_weights  # noqa: E402
 from node.inference.backends import BackendModel, BackendOptions  # noqa: E402
+from node.inference.base import Model  # noqa: E402
 from node.inference.export import tf_generator  # noqa: E402
 from node.inference.library import ModelLibrary  # noqa: E402
 from node.inference.swap import ModelSwapper, SwapState  # noqa: E402
@@ -42,17 +43,32 @@ def library(tmp_path: Path) -> ModelLibrary:
     return ModelLibrary([tmp_path])
 
 
-@pytest.fixture
-def running(library: ModelLibrary) -> Iterator[tuple[Pipeline, ModelSwapper, ListSink]]:
+def _running(
+    library: ModelLibrary, trial: bool
+) -> Iterator[tuple[Pipeline, ModelSwapper, ListSink]]:
     sink = ListSink()
     source = create_source(SCENE)
     source.open()
     pipeline = Pipeline(source, [sink], ParamStore(), library.load("small"))
-    swapper = ModelSwapper(library, pipeline.swap_model, current="small")
+    swapper = ModelSwapper(
+        library, pipeline.swap_model, current="small", trial=pipeline.swap_model if trial else None
+    )
     pipeline.start()
     wait_for(lambda: len(sink.frames) >= 5)
     yield pipeline, swapper, sink
     pipeline.stop()
+
+
+@pytest.fixture
+def running(library: ModelLibrary) -> Iterator[tuple[Pipeline, ModelSwapper, ListSink]]:
+    """A swap warmed up on the loader thread (what a library user without a pipeline gets)."""
+    yield from _running(library, trial=False)
+
+
+@pytest.fixture
+def trial_running(library: ModelLibrary) -> Iterator[tuple[Pipeline, ModelSwapper, ListSink]]:
+    """As the node runs it: a new model's first live frame is its warm-up and its test."""
+    yield from _running(library, trial=True)
 
 
 class GatedLibrary(ModelLibrary):
@@ -60,9 +76,11 @@ class GatedLibrary(ModelLibrary):
 
     gate = threading.Event()
 
-    def load(self, name: str, options: BackendOptions | None = None) -> BackendModel:
+    def load(
+        self, name: str, options: BackendOptions | None = None, warm: bool = True
+    ) -> BackendModel:
         assert self.gate.wait(30)
-        return super().load(name, options)
+        return super().load(name, options, warm)
 
 
 def test_frames_keep_flowing_while_a_model_loads(
@@ -111,3 +129,52 @@ def test_none_passes_through_and_a_newer_request_wins(
     wait_for(lambda: len(sink.frames) >= mark + 10)
     assert pipeline.model_stage.model is None
     assert sink.frames[-1].image.shape == (256, 256, 3)  # the default input size
+
+
+def test_a_trial_swap_is_ready_after_the_new_models_first_frame(
+    trial_running: tuple[Pipeline, ModelSwapper, ListSink],
+) -> None:
+    pipeline, swapper, sink = trial_running
+    states: list[SwapState] = []
+    swapper.listeners.append(states.append)
+    swapper.request("big")
+    wait_for(lambda: swapper.state.status == "ready", timeout=60)
+    assert [s.status for s in states] == ["loading", "ready"]
+    wait_for(lambda: sink.frames[-1].image.shape == (64, 64, 3))  # its frames come out
+    assert pipeline.model_stage.model is not None and pipeline.model_stage.model.name == "big"
+
+
+def test_a_trial_swap_whose_first_frame_fails_puts_the_old_model_back(
+    trial_running: tuple[Pipeline, ModelSwapper, ListSink], library: ModelLibrary
+) -> None:
+    pipeline, swapper, sink = trial_running
+    folder = library.dirs[0]  # loads fine, but its output is not the shape it claims
+    write_json(folder / "liar.json", name="liar", path="small.onnx",
+               output={"shape": [16, 16, 3], "range": [-1, 1]})  # fmt: skip
+    swapper.request("liar")
+    wait_for(lambda: swapper.state.status == "error", timeout=30)
+    assert "output shape" in swapper.state.message
+    mark = len(sink.frames)
+    wait_for(lambda: len(sink.frames) >= mark + 10)  # no frame lost, the old model goes on
+    assert pipeline.model_stage.model is not None and pipeline.model_stage.model.name == "small"
+    assert {f.image.shape for f in sink.frames[mark:]} == {(32, 32, 3)}
+
+
+def test_a_tried_model_that_ran_is_the_running_one_even_when_a_newer_request_fails(
+    library: ModelLibrary,
+) -> None:
+    handed: list[tuple[Model, Callable[[Exception | None], None]]] = []
+    swapper = ModelSwapper(
+        library, lambda model: None, current="small", trial=lambda m, r: handed.append((m, r))
+    )
+    swapper.request("big")
+    swapper.wait(60)
+    assert swapper.state.status == "loading" and len(handed) == 1  # waiting for its frame
+    swapper.request("bad")  # asked for while big's first frame is on its way
+    assert swapper.wait(30).status == "error"
+    model, ready = handed[0]
+    ready(None)  # big's first frame went out after all
+    assert swapper.running == "big"
+    state = swapper.state  # (read again: the listeners may have moved it)
+    assert state.status == "error" and state.name == "bad"
+    model.close()

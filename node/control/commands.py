@@ -71,7 +71,6 @@ class NodeCommands:
         self.presets = presets
         self.morpher = Morpher(params)  # ticked by the pipeline, once per frame
         self.clock = clock
-        self.running_model = self.model_state().name  # not the one loading or failed
         self._hold: _ModelHold | None = None  # the model a morph loaded, waiting for its end
         self._from_preset: str | None = None  # a model a preset asked for: keep its values
         self.add_model_listener(self._on_model)
@@ -119,6 +118,11 @@ class NodeCommands:
     def models(self) -> list[str]:
         """Model names; index N in this list is what `load_model("N")` loads."""
         return self.swapper.library.names() if self.swapper else []
+
+    @property
+    def running_model(self) -> str:
+        """The model making frames now: not one loading, failed, or still on its first frame."""
+        return self.swapper.running if self.swapper else "none"
 
     def model_state(self) -> SwapState:
         return self.swapper.state if self.swapper else SwapState("none", "ready")
@@ -235,7 +239,6 @@ class NodeCommands:
     def _on_model(self, state: SwapState) -> None:
         if state.status != "ready":
             return
-        self.running_model = state.name
         from_preset, self._from_preset = self._from_preset == state.name, None
         if self.apply_model_presets and not from_preset:  # a preset's own values stay
             self._apply_model_preset(state.name)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
+from node.inference.base import Model
 from node.inference.descriptor import FORMATS, ModelDescriptor, ModelError, load_descriptor
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,12 @@ class ModelLibrary:
             )
         return found
 
-    def load(self, name: str, options: BackendOptions | None = None) -> BackendModel:
+    def load(
+        self, name: str, options: BackendOptions | None = None, warm: bool = True
+    ) -> BackendModel:
         """Load and warm up the preferred usable format of `name`, falling back to the next
-        format when one fails; ModelError lists every reason if none works."""
+        format when one fails; ModelError lists every reason if none works. `warm=False`
+        leaves the first run (and its test) to the caller: a live swap makes it a frame."""
         options = options or BackendOptions()
         reasons = []
         for desc in self.find(name):
@@ -109,7 +113,8 @@ class ModelLibrary:
                 log.warning("model %s: %s", name, exc)
                 continue
             try:
-                warm_up(model)
+                if warm:
+                    warm_up(model)
             except ModelError as exc:
                 model.close()
                 reasons.append(f"{desc.format}: {exc}")
@@ -119,7 +124,7 @@ class ModelLibrary:
         raise ModelError(f"model {name!r} cannot be loaded: " + "; ".join(reasons))
 
 
-def warm_up(model: BackendModel, runs: int = 1) -> float:
+def warm_up(model: Model, runs: int = 1) -> float:
     """Run the model on a neutral input (first runs allocate and optimise); returns the last
     run's seconds. A model whose output shape differs from its descriptor fails here."""
     h, w, c = model.input_spec.shape
@@ -131,14 +136,21 @@ def warm_up(model: BackendModel, runs: int = 1) -> float:
         try:
             out = model.predict(batch)
         except Exception as exc:
+            where = model.descriptor.path if isinstance(model, BackendModel) else model.name
             raise ModelError(
-                f"{model.descriptor.path}: fails on a test frame: {type(exc).__name__}: {exc}"
+                f"{where}: fails on a test frame: {type(exc).__name__}: {exc}"
             ) from None
         elapsed = time.perf_counter() - start
+    check_output(model, out)
+    return elapsed
+
+
+def check_output(model: Model, out: np.ndarray) -> None:
+    """A model whose output shape differs from its descriptor's is a broken model."""
     expected = (1, *model.output_spec.shape)
     if tuple(out.shape) != expected:
+        where = model.descriptor.path if isinstance(model, BackendModel) else model.name
         raise ModelError(
-            f"{model.descriptor.path}: output shape {list(out.shape)} does not match the "
+            f"{where}: output shape {list(out.shape)} does not match the "
             f"descriptor's {list(expected)} (NHWC)"
         )
-    return elapsed

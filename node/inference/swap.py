@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from node.errors import ModelNotRun
 from node.inference.backends import BackendOptions
 from node.inference.base import Model
-from node.inference.library import ModelLibrary
+from node.inference.library import ModelLibrary, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class SwapState:
 
 
 StateListener = Callable[[SwapState], None]
+TrialInstall = Callable[[Model, Callable[[Exception | None], None]], None]
 
 
 class ModelSwapper:
@@ -38,7 +40,12 @@ class ModelSwapper:
 
     One loader thread at a time: while it loads, newer requests replace each other and only
     the newest is loaded next, so scrubbing through a model list (or a hostile sender) cannot
-    start a pile of concurrent loads."""
+    start a pile of concurrent loads.
+
+    With `trial` (the live pipeline's `swap_model`), a model is loaded without a warm-up run
+    and handed over with a callback: its first live frame is the warm-up and the test, and the
+    state turns ready (or error, with the old model back) when that frame is done. On a small
+    machine that saves a whole inference competing with the running model for the cores."""
 
     def __init__(
         self,
@@ -46,15 +53,18 @@ class ModelSwapper:
         install: Callable[[Model | None], None],
         options: BackendOptions | None = None,
         current: str = "none",
+        trial: TrialInstall | None = None,
     ) -> None:
         self.library = library
         self.options = options or BackendOptions()
         self._install = install
-        self._lock = threading.Lock()
+        self._trial = trial
+        self._lock = threading.RLock()  # a trial may answer at once, from inside
         self._generation = 0
         self._pending: tuple[str, int, threading.Event | None] | None = None
         self._thread: threading.Thread | None = None
         self.state = SwapState(current, "ready")
+        self.running = current  # the model making frames (not one loading, failed or tried)
         self.listeners: list[StateListener] = []
 
     def request(self, name: str, hold: threading.Event | None = None) -> None:
@@ -72,6 +82,7 @@ class ModelSwapper:
             if none:
                 if generation == self._generation:
                     self._install(None)
+                    self.running = "none"
             elif self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loader, name="model loader", daemon=True
@@ -81,7 +92,8 @@ class ModelSwapper:
             self._set_state(SwapState(name, "ready"), generation)
 
     def wait(self, timeout: float | None = None) -> SwapState:
-        """Block until every requested load has finished (tests, the CLI)."""
+        """Block until every requested load has finished (tests, the CLI); in trial mode, until
+        it has been handed over - its outcome follows with its first frame."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -99,31 +111,49 @@ class ModelSwapper:
 
     def _load(self, name: str, generation: int, hold: threading.Event | None) -> None:
         start = time.perf_counter()
-        try:
-            model = self.library.load(name, self.options)  # loads and warms up
+        try:  # warmed up here unless its first live frame can be, at no cost to the show
+            model = self.library.load(name, self.options, warm=self._trial is None)
+            if self._trial is not None and not model.cheap_first_run:
+                warm_up(model)  # (a GPU provider may build engines for seconds on first run)
         except Exception as exc:
             self._failed(name, exc, generation)
             return
         while hold is not None and not hold.wait(0.05):
             if generation != self._generation:  # superseded while waiting
                 break
+
+        def ready(error: Exception | None = None) -> None:
+            if isinstance(error, ModelNotRun):  # superseded, or the node stopped: no news
+                log.debug("model %s: %s", name, error)
+                return
+            if error is not None:
+                self._failed(name, error, generation)
+                return
+            self.running = name  # even if a newer request is on its way: this one runs now
+            log.info(
+                "model %s ready (%s, %s, %.0f ms to load and warm up)",
+                name,
+                model.format,
+                model.descriptor.path.name,
+                (time.perf_counter() - start) * 1000,
+            )
+            self._set_state(SwapState(name, "ready"), generation)
+
         with self._lock:  # checked and installed together, so a newer request cannot slip between
             current = generation == self._generation
+            if current and self._trial is not None:
+                self._trial(model, ready)  # ready() comes from the frame thread
+                return
             if current:
                 self._install(model)
         if not current:
             model.close()
             return
-        log.info(
-            "model %s ready (%s, %s, %.0f ms to load and warm up)",
-            name,
-            model.format,
-            model.descriptor.path.name,
-            (time.perf_counter() - start) * 1000,
-        )
-        self._set_state(SwapState(name, "ready"), generation)
+        ready()
 
     def _failed(self, name: str, exc: Exception, generation: int) -> None:
+        if generation != self._generation:  # superseded: says nothing about the model now
+            return
         message = str(exc) if str(exc) else type(exc).__name__
         log.error("model %s failed to load: %s; the current model keeps running", name, message)
         # (a superseded load's failure says nothing about the model running now)

@@ -3,6 +3,7 @@ pre_time_lerp -> map to the model's range -> model -> map back -> post_time_lerp
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import numpy as np
 
 from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
 from node.inference.descriptor import ModelError
+from node.inference.library import check_output, warm_up
 from node.params import ParamSnapshot
 from node.process.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
 from node.process.preprocess import match_channels
@@ -69,6 +71,25 @@ class ModelStage:
         self._timer("postprocess", (t_model - start) + (end - t_post))
         return bgr
 
+    def state(self) -> tuple[TimeLerp, TimeLerp]:
+        """The lerps' state, to restore after a frame that must not count (a failed try)."""
+        return copy.copy(self._pre), copy.copy(self._post)
+
+    def restore(self, state: tuple[TimeLerp, TimeLerp]) -> None:
+        self._pre, self._post = state
+
+    def first_frame(self, image: np.ndarray, p: ParamSnapshot) -> np.ndarray:
+        """A frame through a model just swapped in, as its warm-up and its test: any failure,
+        or an output of another shape than its descriptor says, raises ModelError."""
+        model = self.model
+        if model is not None and not p.as_bool("predict.enabled"):
+            warm_up(model)  # not shown, but tested now rather than when the fader comes up
+        strict, self.strict = self.strict, True
+        try:
+            return self(image, p)
+        finally:
+            self.strict = strict
+
     def _predict(self, model: Model, img_in: np.ndarray) -> np.ndarray:
         spec = model.input_spec
         try:
@@ -79,6 +100,8 @@ class ModelStage:
                 img_in = cv2.resize(img_in, spec.size, interpolation=cv2.INTER_AREA)
                 img_in = img_in.reshape(spec.shape)
             batch = model.predict(to_model_range(img_in, spec.range))
+            if self.strict:
+                check_output(model, batch)
             return from_model_range(batch, model.output_spec.range)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"

@@ -22,6 +22,10 @@ class Source(ABC):
     capture thread sleeps to `fps` in live mode; unpaced ones (a webcam) block in `read()` until
     their hardware delivers. `read()` raises `SourceError` when the source is lost and
     `EndOfStream` when a finite source played once is done.
+
+    An `on_demand` source makes a frame only when the pipeline is ready for one (the synthetic
+    scene with `?on_demand=1`): it measures the node's own ceiling without drawing frames that
+    would only be dropped, which on a small machine would steal the model's CPU.
     """
 
     scheme: ClassVar[str]
@@ -31,6 +35,7 @@ class Source(ABC):
         self.spec = spec
         self.fps: float = 30.0
         self.frame_count: int | None = None  # frames in one play-through, when finite and known
+        self.on_demand = False
 
     @classmethod
     @abstractmethod

@@ -2,6 +2,7 @@
 
 When the source fails, the thread logs it once, closes it, and reopens with backoff while the
 pipeline keeps publishing the last frame; when it comes back, one line says so.
+An on-demand source is read only when the pipeline asks (`want()`), never ahead of it.
 """
 
 from __future__ import annotations
@@ -41,14 +42,24 @@ class CaptureThread:
         self.ended = threading.Event()
         self.reopens = 0
         self._stop = threading.Event()
+        self._wanted = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._index = 0
 
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def on_demand(self) -> bool:
+        return self.source.on_demand
+
+    def want(self) -> None:
+        """Ask an on-demand source for one frame now (it lands in the slot)."""
+        self._wanted.set()
+
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        self._wanted.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning(
@@ -73,7 +84,13 @@ class CaptureThread:
             if not self.params.get("capture.enabled"):
                 self._stop.wait(0.05)
                 continue
-            if self.source.paced:
+            if self.source.on_demand:
+                if not self._wanted.wait(0.1):
+                    continue
+                self._wanted.clear()
+                if self._stop.is_set():
+                    return
+            elif self.source.paced:
                 self._stop.wait(max(0.0, pacer.next_deadline(self.clock()) - self.clock()))
             start = time.perf_counter()
             try:

@@ -1,9 +1,11 @@
-"""`synthetic[?width=W&height=H&fps=F&frames=N]`: a built-in animated test scene.
+"""`synthetic[?width=W&height=H&fps=F&frames=N&on_demand=1]`: a built-in animated test scene.
 
 It is what the node runs on when there is no camera, so it has what edge detection and a
 pix2pix model feed on: a sky gradient, a sun, layered hills, a house, a turning windmill,
 a bouncing ball, a passing figure, text and a timecode. Frame k is a pure function of k, so
-every test and benchmark sees the same pictures.
+every test and benchmark sees the same pictures. `on_demand=1` draws a frame whenever the node is
+ready for one instead of `fps` times a second (the benchmark's source: the node's own ceiling);
+the scene's clock still advances by 1/fps per frame.
 """
 
 from __future__ import annotations
@@ -158,9 +160,11 @@ class SyntheticSource(Source):
         height = opts.get_int("height", 480, minimum=16)
         fps = opts.get_float("fps", 30.0) or 30.0
         frames = opts.get_int("frames", 0, minimum=0) or None
+        on_demand = opts.get_bool("on_demand", False)
         opts.done()
         source = cls(spec, width, height, fps, frames)
         source.loop = loop
+        source.on_demand = on_demand
         return source
 
     def open(self) -> None:

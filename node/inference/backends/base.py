@@ -28,6 +28,9 @@ class BackendModel(ABC):
     """
 
     format: ClassVar[str]
+    # Whether the first run costs about what any run does (CPU backends), so a live swap can
+    # make it a frame; a GPU provider building its engines on the first run must not.
+    cheap_first_run = False
 
     def __init__(self, desc: ModelDescriptor) -> None:
         self.descriptor = desc

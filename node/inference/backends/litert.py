@@ -26,6 +26,7 @@ def _interpreter_class() -> Any:
 
 class LiteRTModel(BackendModel):
     format = "tflite"
+    cheap_first_run = True
 
     def __init__(
         self, desc: ModelDescriptor, interpreter: Any, in_index: int, out_index: int
