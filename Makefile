@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: setup run test lint readme clean
+.PHONY: setup run test lint readme bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(RUN_STAMP): pyproject.toml $(VENV)/bin/python
 
 # Everything the tests use, TensorFlow included (TF1 checkpoints, conversion).
 $(TEST_STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,ndi,vcam,tf,train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[onnx,litert,ndi,vcam,tf,train,bench,dev]'
 	touch $@ $(RUN_STAMP)
 
 setup: $(RUN_STAMP)
@@ -35,6 +35,11 @@ lint: $(TEST_STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The benchmark: the node against its bare inference and the original app's loop (TF1), e.g.
+#   make bench ARGS="--random-generator 64 --backend litert-int8 --json bench.json --plot bench.png"
+bench: $(TEST_STAMP)
+	$(BIN)/pix2pix-node bench $(ARGS)
 
 readme: $(RUN_STAMP)
 	$(BIN)/python tools/update_readme.py

@@ -1,4 +1,4 @@
-"""The `pix2pix-node` command: run | render | params.
+"""The `pix2pix-node` command: run | render | models | presets | doctor | bench | params.
 
 A user error (a bad flag, spec, file or value) is one line on stderr and exit code 2.
 """
@@ -17,7 +17,9 @@ from types import FrameType
 from typing import NoReturn
 
 from node import __version__
+from node.bench.command import add_bench_parser, cmd_bench
 from node.cli_models import (
+    add_models_dir_flag,
     add_models_parser,
     backend_options,
     cmd_models_check,
@@ -46,7 +48,7 @@ from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
 from node.presets import PresetLibrary
 from node.render import render
-from node.sinks import SINKS, Sink, create_sink
+from node.sinks import SINKS, create_sink, open_sinks
 from node.sources import SOURCES, Source, create_source
 
 log = logging.getLogger("node")
@@ -94,28 +96,6 @@ def _open_source(text: str | None) -> Source:
     source = create_source("synthetic", loop=True)
     source.open()
     return source
-
-
-def _open_sinks(sinks: Sequence[Sink], fps: float) -> set[Sink]:
-    """Open the sinks; returns the ones that failed. An output that cannot open yet (no
-    virtual camera, a taken port) is logged and retried with backoff while the others run;
-    only when none opens is it an error (a typo in the only output is one line, exit 2)."""
-    failed: dict[Sink, SinkError] = {}
-    for sink in sinks:
-        try:
-            sink.open(fps)
-        except SinkError as exc:
-            failed[sink] = exc
-        except BaseException:
-            for other in sinks:
-                if other is not sink and other not in failed:
-                    other.close()
-            raise
-    if failed and len(failed) == len(sinks):
-        raise next(iter(failed.values()))
-    for error in failed.values():
-        log.warning("%s; retrying in the background, the other outputs go on", error)
-    return set(failed)
 
 
 def _config_from_args(args: argparse.Namespace) -> NodeConfig:
@@ -199,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = load_model(library, None, options)
     source = _open_source(config.source)
     try:
-        not_open = _open_sinks(sinks, source.fps)
+        not_open = open_sinks(sinks, source.fps)
     except BaseException:
         source.close()
         raise
@@ -207,7 +187,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         source, sinks, params, model, stats_interval=config.stats_interval, not_open=not_open
     )
     swapper = ModelSwapper(
-        library, pipeline.swap_model, options, current=model.name if model is not None else "none"
+        library,
+        pipeline.swap_model,
+        options,
+        current=model.name if model is not None else "none",
+        trial=pipeline.swap_model,  # a new model's first frame is its warm-up
     )
     commands = NodeCommands(
         params,
@@ -371,12 +355,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="model name or index from `pix2pix-node models` (default: the bundled "
         "demo_canny_256); 'none' passes the processed input through",
     )
-    p.add_argument(
-        "--models-dir",
-        action="append",
-        metavar="DIR",
-        help="another folder of model descriptors (repeatable)",
-    )
+    add_models_dir_flag(p)
     p.add_argument(
         "--set",
         action="append",
@@ -477,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="what works on this machine, and how to fix the rest")
     doc.set_defaults(func=cmd_doctor)
+
+    add_bench_parser(sub).set_defaults(func=cmd_bench)
 
     par = sub.add_parser("params", help="print the parameter table (OSC addresses)")
     par.add_argument("--json", action="store_true", help="as a JSON list of objects")

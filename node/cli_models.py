@@ -148,14 +148,18 @@ def cmd_models_convert(library: ModelLibrary, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    models: argparse.ArgumentParser = sub.add_parser("models", help="list, time and convert models")
-    models.add_argument(
+def add_models_dir_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--models-dir",
         action="append",
         metavar="DIR",
         help="another folder of model descriptors (repeatable)",
     )
+
+
+def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    models: argparse.ArgumentParser = sub.add_parser("models", help="list, time and convert models")
+    add_models_dir_flag(models)
     models.add_argument("--config", metavar="FILE", help="TOML settings file")
     actions = models.add_subparsers(dest="action")
     actions.add_parser("list", help="every model, format and status (the default)")

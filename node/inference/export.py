@@ -8,6 +8,7 @@ inference; the default is deterministic.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from node.inference.affinelayer import (
     GeneratorWeights,
     Layer,
 )
+from node.inference.descriptor import ModelError
 from node.inference.tfutil import tensorflow
 
 OPSET = 17
@@ -114,6 +116,31 @@ def to_onnx(weights: GeneratorWeights, size: tuple[int, int], dropout: bool = Fa
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def weights_from_onnx(model: Any) -> GeneratorWeights:
+    """The generator's weights back out of an ONNX graph written by `to_onnx` (the bundled
+    model's way), so the same weights can run in the original app's TF1 graph."""
+    from onnx import numpy_helper
+
+    arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    encoders: list[Layer] = []
+    decoders: list[Layer] = []
+    by_output: dict[str, tuple[list[Layer], int]] = {}
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose"):
+            # back to TensorFlow's layout: the inverse of transpose(3, 2, 0, 1)
+            kernel = arrays[node.input[1]].transpose(2, 3, 1, 0)
+            bias = arrays[node.input[2]] if len(node.input) > 2 else None
+            group = encoders if node.op_type == "Conv" else decoders
+            group.append(Layer(np.ascontiguousarray(kernel), bias=bias))
+            by_output[node.output[0]] = (group, len(group) - 1)
+        elif node.op_type == "InstanceNormalization" and node.input[0] in by_output:
+            group, k = by_output[node.input[0]]
+            group[k] = replace(group[k], scale=arrays[node.input[1]], offset=arrays[node.input[2]])
+    if not encoders or len(encoders) != len(decoders):
+        raise ModelError("the ONNX graph is not an affinelayer pix2pix generator")
+    return GeneratorWeights(encoders, decoders)
 
 
 TFLayer = tuple[Any, Any, Any, Any]  # kernel, bias, scale, offset (tensors or variables)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
+from node.errors import SinkError
 from node.registry import Registry
 from node.sinks.base import Sink
 from node.spec import parse_spec
@@ -19,6 +23,7 @@ SINKS: Registry[Sink] = Registry(
     },
 )
 register_sink = SINKS.register
+log = logging.getLogger(__name__)
 
 
 def create_sink(text: str, *, realtime: bool = True) -> Sink:
@@ -27,4 +32,26 @@ def create_sink(text: str, *, realtime: bool = True) -> Sink:
     return SINKS.get(spec.scheme).from_spec(spec, realtime=realtime)
 
 
-__all__ = ["SINKS", "Sink", "create_sink", "register_sink"]
+def open_sinks(sinks: Sequence[Sink], fps: float) -> set[Sink]:
+    """Open the sinks; returns the ones that failed. An output that cannot open yet (no
+    virtual camera, a taken port) is logged and retried with backoff while the others run;
+    only when none opens is it an error (a typo in the only output is one line, exit 2)."""
+    failed: dict[Sink, SinkError] = {}
+    for sink in sinks:
+        try:
+            sink.open(fps)
+        except SinkError as exc:
+            failed[sink] = exc
+        except BaseException:
+            for other in sinks:
+                if other is not sink and other not in failed:
+                    other.close()
+            raise
+    if failed and len(failed) == len(sinks):
+        raise next(iter(failed.values()))
+    for error in failed.values():
+        log.warning("%s; retrying in the background, the other outputs go on", error)
+    return set(failed)
+
+
+__all__ = ["SINKS", "Sink", "create_sink", "open_sinks", "register_sink"]
