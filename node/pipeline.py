@@ -14,6 +14,7 @@ processed again at the source's rate, so outputs keep flowing and faders keep wo
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -262,13 +263,11 @@ class Pipeline:
             return self.model_stage(item.image, item.params), None
         model, on_result = pending[-1]
         old = self.model_stage.swap(model)
-        if on_result is None or model is None:
+        if on_result is None or model is None:  # a plain swap: no first-frame test
             if old is not None:
                 old.close()
-            if on_result is None:
-                return self.model_stage(item.image, item.params), None
-            done = on_result
-            return self.model_stage(item.image, item.params), lambda: done(None)
+            told = None if on_result is None else functools.partial(on_result, None)
+            return self.model_stage(item.image, item.params), told
         saved = self.model_stage.state()
         try:
             image = self.model_stage.first_frame(item.image, item.params)

@@ -80,6 +80,13 @@ def test_bench_bad_flags_are_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert "must be > 0" in capsys.readouterr().err
     assert main(["bench", "--model", "no_such_model", "--seconds", "1"]) == 2
     assert "unknown model" in capsys.readouterr().err
+    assert main(["bench", "--json", "/no/such/folder/b.json"]) == 2
+    assert "no folder /no/such/folder" in capsys.readouterr().err
+    for value in ("0", "-3", "many"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["bench", "--random-generator", value])
+        assert exit_.value.code == 2
+    assert "--random-generator" in capsys.readouterr().err
 
 
 def test_on_demand_source_draws_only_frames_the_node_takes() -> None:

@@ -37,6 +37,13 @@ SOURCE = "synthetic?on_demand=1"  # frames as fast as the node takes them: its o
 REFERENCE_FRAMES = 30  # distinct preprocessed frames fed to the bare session
 
 
+def integer(text: str) -> int:
+    value = int(text)  # argparse says "invalid integer value: ..." on a ValueError
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         "bench",
@@ -49,7 +56,7 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
     what.add_argument("--model", metavar="NAME", help=f"a library model (default {BUNDLED_MODEL})")
     what.add_argument(
         "--random-generator",
-        type=int,
+        type=integer,
         metavar="NGF",
         help="a pix2pix generator of this width with random weights (64: the original's size)",
     )
@@ -81,7 +88,7 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
         help="outputs, as for run (repeatable; default null)",
     )
     p.add_argument("--preset", metavar="NAME", help="run with this preset's parameters")
-    p.add_argument("--threads", type=int, metavar="N", help="backend threads (default: all)")
+    p.add_argument("--threads", type=integer, metavar="N", help="backend threads (default: all)")
     p.add_argument(
         "--no-events",
         action="store_true",
@@ -119,6 +126,9 @@ def _start_params(preset: str | None) -> dict[str, Value]:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.reference_seconds <= 0:
         raise UserError("--seconds and --reference-seconds must be > 0")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and not path.parent.is_dir():  # said now, not after the whole run
+            raise UserError(f"{flag} {path}: no folder {path.parent}")
     library = library_from(NodeConfig(), args.models_dir)
     options = BackendOptions(args.threads)
     start = _start_params(args.preset)
@@ -170,10 +180,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         is_bundled=args.random_generator is None and models.label == BUNDLED_MODEL,
     )
     print(text(report))
-    if args.json:
-        atomic_write(args.json, json.dumps(report, indent=2) + "\n")
-    if args.plot:
-        plot(run, report, args.plot)
+    try:  # (the figures are printed above, so a failed write loses nothing)
+        if args.json:
+            atomic_write(args.json, json.dumps(report, indent=2) + "\n")
+        if args.plot:
+            plot(run, report, args.plot)
+    except OSError as exc:
+        raise UserError(f"cannot write the results: {exc}") from None
     return 0
 
 
