@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from node import __version__
 from node.bench.command import add_bench_parser, cmd_bench
+from node.cli_http import PageServer, add_http_flags, http_from_args, start_page_server
 from node.cli_models import (
     add_models_dir_flag,
     add_models_parser,
@@ -48,7 +49,7 @@ from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
 from node.presets import PresetLibrary
 from node.render import render
-from node.sinks import SINKS, create_sink, open_sinks
+from node.sinks import SINKS, Sink, create_sink, open_sinks
 from node.sources import SOURCES, Source, create_source
 
 log = logging.getLogger("node")
@@ -132,6 +133,7 @@ def _control_from_args(args: argparse.Namespace, config: NodeConfig) -> None:
         control.allow = [item for text in args.osc_allow for item in text.split(",") if item]
     if getattr(args, "no_zeroconf", False):
         control.zeroconf = False
+    http_from_args(args, control)
 
 
 def _setup_logging(level: str) -> None:
@@ -168,7 +170,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     presets = preset_library(config, args.presets_dir)
     start = _start(args, config, library, presets, config.restore_last and not args.no_restore_last)
     params = ParamStore(start.params)
-    sinks = [create_sink(text, realtime=True) for text in config.sinks or ["null"]]
+    sinks = [create_sink(text, realtime=True) for text in config.sinks]
+    page = start_page_server(config.control, sinks)  # a taken port fails here, early
+    if not sinks:  # no page, no outputs: frames go nowhere (a test run, a benchmark)
+        sinks.append(create_sink("null"))
+    try:
+        return _run(args, config, library, presets, params, start, sinks, page)
+    finally:
+        if page is not None:
+            page.stop()
+
+
+def _run(
+    args: argparse.Namespace,
+    config: NodeConfig,
+    library: ModelLibrary,
+    presets: PresetLibrary,
+    params: ParamStore,
+    start: StartState,
+    sinks: list[Sink],
+    page: PageServer | None,
+) -> int:
+    """The live node, once its page server runs: model, source, sinks, pipeline, control."""
     options = backend_options(config)
     try:
         model = load_model(library, start.model, options)
@@ -179,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = load_model(library, None, options)
     source = _open_source(config.source)
     try:
-        not_open = open_sinks(sinks, source.fps)
+        not_open = open_sinks(sinks, source.fps, [page.added] if page and page.added else [])
     except BaseException:
         source.close()
         raise
@@ -206,7 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     saver = LastStateSaver(Path(config.state_file), params, swapper.state.name)
     commands.add_model_listener(saver.on_model)
     try:
-        control = ControlService(commands, config.control)
+        control = ControlService(commands, config.control, page.http if page else None)
         control.start()
     except BaseException:
         for sink in sinks:
@@ -432,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="SPEC",
         help="file:PATH.mp4, preview, ndi[:NAME], vcam, syphon, spout or null (repeatable; "
-        "default null)",
+        "the control page adds a preview when none shares its address)",
     )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     run.add_argument(
@@ -442,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(run)
     _add_control(run)
+    add_http_flags(run)
     run.set_defaults(func=cmd_run)
 
     ren = sub.add_parser("render", help="process a whole input offline, every frame, in order")

@@ -17,6 +17,9 @@ osc_allow = ["192.168.1.0/24"]   # who may send (default: anyone who can reach t
 osc_prefix = "/node1"            # address prefix, so several nodes share one network
 oscquery_port = 8001             # HTTP + WebSocket (0: off)
 zeroconf = true                  # advertise _oscjson._tcp and _osc._udp
+http_bind = "0.0.0.0"            # the control page + preview (default: where a preview sink
+http_port = 8080                 #   binds, else 127.0.0.1:8080; http_port = 0: no page)
+http_token = "stage-door-42"     # the page asks for ?token=... (letters, digits, . _ ~ -)
 presets_dir = "~/show/presets"   # your presets (default ~/.config/pix2pix-node/presets)
 state_file = "~/show/last.json"  # the live state (default ~/.config/pix2pix-node/last-state.json)
 restore_last = true              # `run` starts where the last run ended
@@ -29,6 +32,7 @@ process.canny_t1 = 20            # (a dotted key, or a [params.process] table)
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +63,9 @@ KEYS = (
     "osc_prefix",
     "oscquery_port",
     "zeroconf",
+    "http_bind",
+    "http_port",
+    "http_token",
     "presets_dir",
     "state_file",
     "restore_last",
@@ -69,7 +76,8 @@ KEYS = (
 
 @dataclass
 class ControlSettings:
-    """OSC, OSCQuery and zeroconf: the `--osc-*` flags and their config-file keys."""
+    """OSC, OSCQuery, zeroconf and the control page: the `--osc-*` and `--http-*` flags and
+    their config-file keys."""
 
     bind: str = "0.0.0.0"
     port: int = 8000
@@ -78,6 +86,9 @@ class ControlSettings:
     prefix: str = ""
     oscquery_port: int = 8001  # 0: no OSCQuery
     zeroconf: bool = True
+    http_bind: str = ""  # the control page; "": where the preview sink binds, else 127.0.0.1
+    http_port: int | None = None  # None: the preview sink's port, else 8080; 0: no page
+    http_token: str = ""  # "": no token
     name: str = ""  # advertised name; default "pix2pix-node on <host>"
 
 
@@ -158,7 +169,7 @@ def load_config(path: Path) -> NodeConfig:
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
             setattr(config, key, value)
-        elif key.startswith("osc") or key == "zeroconf":
+        elif key.startswith(("osc", "http_")) or key == "zeroconf":
             _control_key(path, config.control, key, value)
         elif key == "params":
             _expect(path, key, value, dict, "a table of parameter values")
@@ -172,7 +183,18 @@ PORT_KEYS = {
     "osc_port": "port",
     "osc_feedback_port": "feedback_port",
     "oscquery_port": "oscquery_port",
+    "http_port": "http_port",
 }
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{4,200}")
+
+
+def check_token(what: str, value: object) -> str:
+    """A token that can go in a URL as it is, or a ConfigError that says what is allowed."""
+    if not isinstance(value, str) or not TOKEN_CHARS.fullmatch(value):
+        raise ConfigError(
+            f"{what} must be 4..200 letters, digits or . _ ~ - (it goes in the page's URL)"
+        )
+    return value
 
 
 def check_port(what: str, value: object, allow_zero: bool) -> int:
@@ -189,6 +211,11 @@ def _control_key(path: Path, control: ControlSettings, key: str, value: object) 
     elif key in ("osc_bind", "osc_prefix"):
         _expect(path, key, value, str, "a string")
         setattr(control, key.removeprefix("osc_"), value)
+    elif key == "http_bind":
+        _expect(path, key, value, str, "an IP address")
+        control.http_bind = str(value)
+    elif key == "http_token":
+        control.http_token = check_token(f"{path}: http_token", value)
     elif key == "osc_allow":
         if isinstance(value, str):
             value = value.split(",")

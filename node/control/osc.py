@@ -48,6 +48,19 @@ def parse_allow(text: str | Sequence[str]) -> list[Network]:
     return networks
 
 
+def host_allowed(networks: Sequence[Network], host: str) -> bool:
+    """Is `host` in one of the `--osc-allow` ranges (no ranges: everyone is)?"""
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
+
+
 class OscServer:
     """Binds UDP and TCP at `start` (a taken port is a UserError) and serves until `stop`."""
 
@@ -74,15 +87,7 @@ class OscServer:
         self._lock = threading.Lock()
 
     def allowed(self, host: str) -> bool:
-        if not self.allow:
-            return True
-        try:
-            address = ipaddress.ip_address(host.split("%")[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in net for net in self.allow)
+        return host_allowed(self.allow, host)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ every address, its type, range and value without typing them.
   address's changes as binary OSC messages; IGNORE stops them. Binary OSC sent by the client is
   handled like any OSC packet (replies come back on the socket).
 
-It runs its own asyncio loop on one thread; values come from the command layer, changes arrive
-through the FeedbackHub (each WebSocket is a feedback target filtered by its LISTEN set).
+The same API is served on the OSCQuery port (8001, at `/`) and on the control page's server
+(under `/oscquery`, behind its token); each runs on its server's asyncio loop thread. Values
+come from the command layer, changes arrive through the FeedbackHub (each WebSocket is a
+feedback target filtered by its LISTEN set).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from node.aioloop import LoopThread
 from node.control.commands import NodeCommands
 from node.control.feedback import FeedbackHub, Peer
 from node.control.router import OscRouter
 from node.control.tree import build_tree, find
 from node.errors import UserError
+from node.httpserver import HttpServer
 from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -97,102 +99,68 @@ class WsTarget:
             await self._ws.send_bytes(packet)
 
 
-class OscQueryServer:
-    """HTTP + WebSocket on `port` (0: any free port); `start` raises UserError if it is taken."""
+class OscQueryApi:
+    """The OSCQuery protocol (tree, attributes, HOST_INFO, WebSocket) for one HTTP server,
+    mounted at `mount` ('' for the OSCQuery port's root; '/oscquery' on the control page)."""
 
     def __init__(
         self,
         commands: NodeCommands,
         router: OscRouter,
         feedback: FeedbackHub,
+        server: HttpServer,
         *,
-        name: str,
         osc_port: int,
-        bind: str = "0.0.0.0",
-        port: int = 8001,
-        allow: Callable[[str], bool] = lambda host: True,
+        mount: str = "",
     ) -> None:
-        self.allow = allow
         self.commands = commands
         self.router = router
         self.feedback = feedback
-        self.name = name
+        self.server = server
         self.osc_port = osc_port
-        self.bind = bind
-        self.port = port
-        self._server: LoopThread | None = None
-        self._runner: web.AppRunner | None = None
+        self.mount = mount.rstrip("/")
         self._sockets: set[web.WebSocketResponse] = set()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    def attach(self) -> None:
+        self.server.mount(self.mount or "/", self.handle, prefix=True)
+        self.server.on_stop(self.close_sockets)
 
-    def start(self) -> None:
-        self._server = LoopThread("oscquery")
-        try:
-            self.port = self._server.run(self._start(), 10.0)
-        except OSError as exc:
-            self._server.stop()
-            self._server = None
-            raise UserError(
-                f"cannot serve OSCQuery on {self.bind}:{self.port} ({exc.strerror or exc}); "
-                "choose another port with --oscquery-port (0 turns it off)"
-            ) from None
-        log.info("OSCQuery on http://%s:%d/ (WebSocket on the same port)", self.bind, self.port)
+    def detach(self) -> None:
+        """Unmount and close this API's WebSockets (the server itself goes on)."""
+        self.server.unmount(self.mount or "/")
+        with contextlib.suppress(Exception):
+            self.server.loop.run(self.close_sockets(), 5.0)
 
-    async def _start(self) -> int:
-        app = web.Application()
-        app.router.add_get("/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.bind, self.port)
-        try:
-            await site.start()
-        except OSError:
-            await self._runner.cleanup()
-            raise
-        addresses = self._runner.addresses
-        return int(addresses[0][1]) if addresses else self.port
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop(self._stop())
-            self._server = None
-
-    async def _stop(self) -> None:
+    async def close_sockets(self) -> None:
         closing = [ws.close() for ws in list(self._sockets)]
         if closing:  # together, and not for long: a stalled client must not hold the port
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 2.0)
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- HTTP ------------------------------------------------------------------------------
 
     def host_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "NAME": self.name,
+            "NAME": self.server.name,
             "OSC_PORT": self.osc_port,
             "OSC_TRANSPORT": "UDP",
-            "WS_PORT": self.port,
+            "WS_PORT": self.server.port,
             "EXTENSIONS": EXTENSIONS,
         }
-        if self.bind not in ("0.0.0.0", "::", ""):  # omitted: the address the client used
-            info["OSC_IP"] = info["WS_IP"] = self.bind
+        if self.server.bind not in ("0.0.0.0", "::", ""):  # omitted: the address the client used
+            info["OSC_IP"] = info["WS_IP"] = self.server.bind
         return info
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        host = request.remote or ""
-        if not self.allow(host):
-            limited.warning(f"refused {host}", "OSCQuery from %s refused: not in --osc-allow", host)
-            return web.json_response({"error": f"{host} is not in --osc-allow"}, status=403)
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
         query = request.query_string
         if query == "HOST_INFO":
             return web.json_response(self.host_info())
-        node = find(build_tree(self.commands, self.router.prefix), request.path)
+        path = request.path[len(self.mount) :] or "/"
+        node = find(build_tree(self.commands, self.router.prefix), path)
         if node is None:
-            return web.json_response({"error": f"no OSC node at {request.path}"}, status=404)
+            return web.json_response({"error": f"no OSC node at {path[:100]}"}, status=404)
         if not query:
             return web.json_response(node)
         if query not in ATTRIBUTES:
@@ -248,3 +216,47 @@ class OscQueryServer:
             limited.warning(
                 f"ws cmd {target.key}", "OSCQuery WebSocket: unknown COMMAND %r", str(command)[:50]
             )
+
+
+class OscQueryServer:
+    """OSCQuery on its own port (0: any free port); `start` raises UserError if it is taken."""
+
+    def __init__(
+        self,
+        commands: NodeCommands,
+        router: OscRouter,
+        feedback: FeedbackHub,
+        *,
+        name: str,
+        osc_port: int,
+        bind: str = "0.0.0.0",
+        port: int = 8001,
+        allow: Callable[[str], bool] = lambda host: True,
+    ) -> None:
+        self.http = HttpServer(name, bind, port, allow=allow)
+        self.api = OscQueryApi(commands, router, feedback, self.http, osc_port=osc_port)
+        self.api.attach()
+
+    @property
+    def port(self) -> int:
+        return self.http.port
+
+    @property
+    def bind(self) -> str:
+        return self.http.bind
+
+    def host_info(self) -> dict[str, Any]:
+        return self.api.host_info()
+
+    def start(self) -> None:
+        try:
+            self.http.start()
+        except OSError as exc:
+            raise UserError(
+                f"cannot serve OSCQuery on {self.bind}:{self.port} ({exc.strerror or exc}); "
+                "choose another port with --oscquery-port (0 turns it off)"
+            ) from None
+        log.info("OSCQuery on http://%s:%d/ (WebSocket on the same port)", self.bind, self.port)
+
+    def stop(self) -> None:
+        self.http.stop()

@@ -1,5 +1,6 @@
 """All the control surfaces of a running node, started and stopped together:
-feedback hub -> OSC server (UDP + TCP) -> OSCQuery (HTTP + WebSocket) -> zeroconf."""
+feedback hub -> OSC server (UDP + TCP) -> OSCQuery (HTTP + WebSocket) -> the control page (on
+the node's page server, which the caller starts: a preview sink shares it) -> zeroconf."""
 
 from __future__ import annotations
 
@@ -12,14 +13,30 @@ from node.control.discovery import Advertiser
 from node.control.feedback import FeedbackHub
 from node.control.osc import OscServer, parse_allow
 from node.control.oscquery import OscQueryServer
+from node.control.page import ControlPage
 from node.control.router import OscRouter, normalize_prefix
 from node.errors import UserError
+from node.httpserver import HttpServer
 
 log = logging.getLogger(__name__)
 
 
+def node_name(settings: ControlSettings) -> str:
+    """The name controllers see (zeroconf, OSCQuery, the page): 'pix2pix-node on HOST'."""
+    if settings.name:
+        return settings.name
+    prefix = normalize_prefix(settings.prefix).strip("/")
+    host = socket.gethostname().split(".")[0] or "localhost"
+    return f"pix2pix-node{' ' + prefix if prefix else ''} on {host}"
+
+
 class ControlService:
-    def __init__(self, commands: NodeCommands, settings: ControlSettings) -> None:
+    def __init__(
+        self,
+        commands: NodeCommands,
+        settings: ControlSettings,
+        page_server: HttpServer | None = None,
+    ) -> None:
         self.settings = settings
         self.commands = commands
         prefix = normalize_prefix(settings.prefix)
@@ -39,10 +56,9 @@ class ControlService:
         )
         self.router = self.osc.router
         self.router.allow = self.osc.allowed
-        host = socket.gethostname().split(".")[0] or "localhost"
-        self.name = (
-            settings.name or f"pix2pix-node{' ' + prefix.strip('/') if prefix else ''} on {host}"
-        )
+        self.name = node_name(settings)
+        self.page_server = page_server
+        self.page: ControlPage | None = None
         self.oscquery: OscQueryServer | None = None
         self.advertiser: Advertiser | None = None
 
@@ -63,6 +79,15 @@ class ControlService:
                     allow=self.osc.allowed,
                 )
                 self.oscquery.start()
+            if self.page_server is not None:
+                self.page = ControlPage(
+                    self.page_server,
+                    self.commands,
+                    self.router,
+                    self.feedback,
+                    osc_port=self.osc.port,
+                )
+                self.page.attach()
         except BaseException:
             self.stop()
             raise
@@ -76,6 +101,9 @@ class ControlService:
             self.advertiser.start()
 
     def stop(self) -> None:
+        if self.page is not None:
+            self.page.detach()
+            self.page = None
         if self.advertiser is not None:
             self.advertiser.stop()
         if self.oscquery is not None:

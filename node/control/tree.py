@@ -2,7 +2,8 @@
 parameter table and the `/node/...` table, with the values of this instant.
 
 Parameters carry FULL_PATH, TYPE, VALUE, RANGE, CLIPMODE, ACCESS and DESCRIPTION; `/node/model`
-lists the models as RANGE VALS. The `/norm` twins of the parameters are left out: a host that
+lists the models as RANGE VALS, `/node/preset/recall` and `/morph` the presets (the control page
+builds its menus from them). The `/norm` twins of the parameters are left out: a host that
 reads RANGE needs no 0..1 scaling.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from node.control.commands import NodeCommands
 from node.control.namespace import NODE_ADDRESSES, READ, WRITE
+from node.errors import UserError
 from node.params import PARAMS, ParamSpec, Value
 
 Node = dict[str, Any]
@@ -82,6 +84,7 @@ def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
         )
     node_values = _node_values(commands)
     models = commands.models()
+    presets = _preset_names(commands)
     for address in NODE_ADDRESSES:
         leaf: Node = {
             "FULL_PATH": prefix + address.path,
@@ -93,8 +96,17 @@ def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
             leaf["VALUE"] = node_values[address.path]
         if address.path == "/node/model":
             leaf["RANGE"] = [{"VALS": ["none", *models]}]
+        elif address.path in ("/node/preset/recall", "/node/preset/morph"):
+            leaf["RANGE"] = [{"VALS": presets}] + ([{}] if address.path.endswith("morph") else [])
         _insert(root, prefix, address.path, leaf)
     return root
+
+
+def _preset_names(commands: NodeCommands) -> list[str]:
+    try:
+        return commands.preset_names()
+    except UserError:  # no preset folder (a node built without one)
+        return []
 
 
 def find(tree: Node, path: str) -> Node | None:

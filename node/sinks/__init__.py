@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from node.errors import SinkError
 from node.registry import Registry
@@ -32,10 +32,11 @@ def create_sink(text: str, *, realtime: bool = True) -> Sink:
     return SINKS.get(spec.scheme).from_spec(spec, realtime=realtime)
 
 
-def open_sinks(sinks: Sequence[Sink], fps: float) -> set[Sink]:
+def open_sinks(sinks: Sequence[Sink], fps: float, added: Collection[Sink] = ()) -> set[Sink]:
     """Open the sinks; returns the ones that failed. An output that cannot open yet (no
     virtual camera, a taken port) is logged and retried with backoff while the others run;
-    only when none opens is it an error (a typo in the only output is one line, exit 2)."""
+    only when none of the outputs asked for opens is it an error (a typo in the only output is
+    one line, exit 2) - the `added` ones (the control page's preview) do not count."""
     failed: dict[Sink, SinkError] = {}
     for sink in sinks:
         try:
@@ -47,8 +48,9 @@ def open_sinks(sinks: Sequence[Sink], fps: float) -> set[Sink]:
                 if other is not sink and other not in failed:
                     other.close()
             raise
-    if failed and len(failed) == len(sinks):
-        raise next(iter(failed.values()))
+    asked = [sink for sink in sinks if sink not in added]
+    if asked and all(sink in failed for sink in asked):
+        raise next(failed[sink] for sink in asked)
     for error in failed.values():
         log.warning("%s; retrying in the background, the other outputs go on", error)
     return set(failed)

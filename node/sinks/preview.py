@@ -1,9 +1,10 @@
 """`preview[:[HOST:]PORT]?view=...&quality=80`: the picture in a browser, for a headless box.
 
-`http://127.0.0.1:8080/` is a small page with the live stream (`/stream.mjpg`, MJPEG) and the
-frame rate (`/stats.json`); `/frame.jpg` is the latest frame alone (an OBS browser source or a
-script can use either). It listens on 127.0.0.1 by default: `preview:0.0.0.0:8080` shows it to
-the network.
+`/stream.mjpg` is the live stream (MJPEG), `/frame.jpg` the latest frame alone (an OBS browser
+source or a script can use either) and `/stats.json` the frame rate. Under `run` the first
+preview shares the node's page server (127.0.0.1:8080 by default, its `/` is the control page);
+a preview elsewhere, or under `render`, has its own server whose `/` is a small page with the
+stream. It listens on 127.0.0.1 by default: `preview:0.0.0.0:8080` shows it to the network.
 
 JPEG encoding happens on this sink's own thread and only while someone watches; every viewer
 gets the newest frame when it is ready for one, so a slow browser sees fewer frames and
@@ -21,9 +22,9 @@ from collections import deque
 import cv2
 from aiohttp import web
 
-from node.aioloop import LoopThread
 from node.errors import SinkError, SpecError
 from node.frames import Frame
+from node.httpserver import Handler, HttpServer
 from node.sinks.base import Sink, view_option
 from node.spec import Spec, SpecOptions
 
@@ -80,8 +81,9 @@ class PreviewSink(Sink):
         self._times: deque[float] = deque(maxlen=60)
         self._viewers = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: LoopThread | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None  # its own, when it does not share one
+        self._shared: HttpServer | None = None
+        self.token = ""  # the node's --http-token, for a preview on its own port
         self._new_frame: asyncio.Event | None = None  # replaced by a fresh one per frame
 
     @classmethod
@@ -101,58 +103,63 @@ class PreviewSink(Sink):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
+    def share(self, server: HttpServer) -> None:
+        """Serve the stream on the node's page server (its `/` is the control page) instead
+        of a server of this sink's own. Call before `open`."""
+        self._shared = server
+        self.host, self.port = server.bind, server.port
+
     # -- lifecycle (the sink thread) ---------------------------------------------------------
 
     def open(self, fps: float) -> None:
-        self._server = LoopThread("preview")
+        self._new_frame = asyncio.Event()
+        if self._shared is not None:
+            self._mount(self._shared)
+            self._loop = self._shared.loop.loop  # frames are announced from now on
+            return
+        server = HttpServer("preview", self.host, self.port, token=self.token)
+        self._mount(server)
+        server.mount("/", self._page)
         try:
-            self.port = self._server.run(self._serve(), 10.0)
+            server.start()
         except OSError as exc:
-            self._server.stop()
-            self._server = None
             raise SinkError(
                 f"{self.name}: cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
                 "choose another port, e.g. preview:8081"
             ) from None
+        self._server, self.port = server, server.port
+        self._loop = server.loop.loop
+
+    def _mount(self, server: HttpServer) -> None:
+        for path, handler in self._routes().items():
+            server.mount(path, handler)
+
+    def _routes(self) -> dict[str, Handler]:
+        return {"/stream.mjpg": self._stream, "/frame.jpg": self._frame, "/stats.json": self._stats}
 
     def write(self, frame: Frame) -> None:
         now = time.monotonic()
         self._times.append(now)
         self._size = frame.size
-        if self._viewers == 0 or self._loop is None:
+        loop = self._loop
+        if self._viewers == 0 or loop is None:
             return  # nobody watching: no encoding
         ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise SinkError(f"{self.name}: JPEG encoding failed")
         self._jpeg = data.tobytes()
-        self._loop.call_soon_threadsafe(self._announce)
+        loop.call_soon_threadsafe(self._announce)
 
     def close(self) -> None:
+        self._loop = None
+        if self._shared is not None:
+            for path in self._routes():
+                self._shared.unmount(path)
         if self._server is not None:
-            self._loop = None
-            self._server.stop(self._runner.cleanup() if self._runner else None)
-            self._server = self._runner = None
+            self._server.stop()
+            self._server = None
 
-    # -- the server (its own asyncio thread) ---------------------------------------------------
-
-    async def _serve(self) -> int:
-        self._new_frame = asyncio.Event()
-        app = web.Application()
-        app.router.add_get("/", self._page)
-        app.router.add_get("/stream.mjpg", self._stream)
-        app.router.add_get("/frame.jpg", self._frame)
-        app.router.add_get("/stats.json", self._stats)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        try:
-            await site.start()
-        except OSError:
-            await self._runner.cleanup()
-            raise
-        self._loop = asyncio.get_running_loop()  # frames are announced from now on
-        addresses = self._runner.addresses
-        return int(addresses[0][1]) if addresses else self.port
+    # -- the server (its own asyncio thread, or the page server's) ---------------------------
 
     def _announce(self) -> None:
         """(On the server's loop.) Wake every viewer waiting for a frame."""
@@ -166,10 +173,10 @@ class PreviewSink(Sink):
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
 
-    async def _page(self, request: web.Request) -> web.Response:
+    async def _page(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=PAGE, content_type="text/html")
 
-    async def _stats(self, request: web.Request) -> web.Response:
+    async def _stats(self, request: web.Request) -> web.StreamResponse:
         width, height = self._size
         stats = {
             "view": self.view,
@@ -180,7 +187,7 @@ class PreviewSink(Sink):
         }
         return web.Response(text=json.dumps(stats), content_type="application/json")
 
-    async def _frame(self, request: web.Request) -> web.Response:
+    async def _frame(self, request: web.Request) -> web.StreamResponse:
         self._viewers += 1  # a fresh frame is encoded for this request, never an old one
         try:
             jpeg = await self._next_jpeg(self._jpeg, timeout=5.0)

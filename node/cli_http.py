@@ -1,0 +1,129 @@
+"""`run`'s HTTP surface: the `--http-*` flags and the node's page server, where the control
+page, its OSCQuery API and the preview stream live together.
+
+By default the page binds where the first preview sink binds (127.0.0.1:8080 when there is
+none); that preview then shares the server, and when no preview does, one is added so the page
+always shows the picture (a preview costs nothing while nobody watches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import socket
+from dataclasses import dataclass
+
+from node.config import ControlSettings, check_port, check_token
+from node.control.osc import host_allowed, parse_allow
+from node.control.service import node_name
+from node.errors import UserError
+from node.httpserver import HttpServer
+from node.sinks import Sink
+from node.sinks.preview import DEFAULT_HOST, DEFAULT_PORT, PreviewSink
+from node.spec import parse_spec
+
+log = logging.getLogger(__name__)
+
+
+def add_http_flags(p: argparse.ArgumentParser) -> None:
+    http = p.add_argument_group("the control page (a browser on a phone or laptop)")
+    http.add_argument(
+        "--http-bind",
+        metavar="IP",
+        help="listen address for the page and the preview (default: where the preview sink "
+        "binds, else 127.0.0.1 - this machine only; 0.0.0.0: every network)",
+    )
+    http.add_argument(
+        "--http-port",
+        type=int,
+        metavar="N",
+        help="the page's port (default: the preview sink's, else 8080; 0 turns the page off)",
+    )
+    http.add_argument(
+        "--http-token",
+        metavar="TOKEN",
+        help="the page asks for ?token=TOKEN (and the preview stream too): use it when the "
+        "page is on a shared network",
+    )
+
+
+def http_from_args(args: argparse.Namespace, control: ControlSettings) -> None:
+    """The --http-* flags override the config file's http_* keys."""
+    if getattr(args, "http_bind", None) is not None:
+        control.http_bind = args.http_bind
+    if getattr(args, "http_port", None) is not None:
+        control.http_port = check_port("--http-port", args.http_port, True)
+    if getattr(args, "http_token", None) is not None:
+        control.http_token = check_token("--http-token", args.http_token)
+
+
+@dataclass
+class PageServer:
+    """The running page server, and the preview it added to the sinks (if none shared it)."""
+
+    http: HttpServer
+    added: PreviewSink | None
+
+    def stop(self) -> None:
+        self.http.stop()
+
+
+def start_page_server(control: ControlSettings, sinks: list[Sink]) -> PageServer | None:
+    """Start the page server (None when `http_port` is 0) and have a preview share it; a
+    taken port or a bad address is a UserError. Previews elsewhere get the token too."""
+    previews = [sink for sink in sinks if isinstance(sink, PreviewSink)]
+    first = previews[0] if previews else None
+    bind = control.http_bind or (first.host if first else DEFAULT_HOST)
+    port = control.http_port
+    if port is None:
+        port = first.port if first else DEFAULT_PORT
+    elif port == 0:
+        for preview in previews:
+            preview.token = control.http_token
+        return None
+    server = HttpServer(
+        node_name(control),
+        bind,
+        port,
+        token=control.http_token,
+        allow=functools.partial(host_allowed, parse_allow(control.allow)),
+        same_origin_websockets=True,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve the control page on {bind}:{port} ({exc.strerror or exc}); "
+            "choose another port with --http-port (0 turns the page off)"
+        ) from None
+    sharing = next((p for p in previews if (p.host, p.port) == (bind, port)), None)
+    added = None
+    if sharing is None:
+        sharing = added = PreviewSink.from_spec(parse_spec("preview"), realtime=True)
+        sinks.append(added)
+    sharing.share(server)
+    for preview in previews:
+        if preview is not sharing:
+            preview.token = control.http_token
+    log.info("control page: %s (%s)", " or ".join(page_urls(server)), server.access.describe())
+    return PageServer(server, added)
+
+
+def page_urls(server: HttpServer) -> list[str]:
+    """Addresses to type into a phone: the LAN address for a page bound to every network."""
+    token = f"?token={server.token}" if server.token else ""
+    if server.bind not in ("0.0.0.0", "::", ""):
+        return [server.url + token]
+    hosts = [lan_address(), socket.gethostname()]
+    return [f"http://{host}:{server.port}/{token}" for host in hosts if host]
+
+
+def lan_address() -> str:
+    """This machine's address on its default route ('' when it has none): no packet is sent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return ""

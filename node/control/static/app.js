@@ -1,0 +1,504 @@
+// pix2pix-node control page: built from the node's OSCQuery tree, live over its WebSocket.
+// Plain JS, no build step, no CDN: it must work on a show network with no internet.
+"use strict";
+
+const API = "oscquery";            // the OSCQuery API on this same server (same token, origin)
+const PARAM_TYPES = new Set(["i", "f", "T", "F"]);
+const READ_WRITE = 3;
+const REFRESH_MS = 5000;           // preset and model lists: new files appear without a reload
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  info: null, prefix: "", ws: null, retryMs: 500, params: new Map(), lastBeat: 0,
+  presets: [], models: [],
+};
+
+// ---- OSC: the subset the node speaks (i f s T F h d, bundles) -------------------------------
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function oscString(text) {
+  const bytes = enc.encode(text);
+  const out = new Uint8Array((bytes.length + 4) & ~3);  // NUL-terminated, 4-byte aligned
+  out.set(bytes);
+  return out;
+}
+
+function encodeMessage(address, args) {
+  const parts = [oscString(address), oscString("," + args.map((a) => a.t).join(""))];
+  for (const arg of args) {
+    if (arg.t === "i" || arg.t === "f") {
+      const word = new DataView(new ArrayBuffer(4));
+      if (arg.t === "i") word.setInt32(0, arg.v); else word.setFloat32(0, arg.v);
+      parts.push(new Uint8Array(word.buffer));
+    } else if (arg.t === "s") {
+      parts.push(oscString(arg.v));
+    }
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+function readString(view, at) {
+  let end = at;
+  while (end < view.byteLength && view.getUint8(end) !== 0) end++;
+  const text = dec.decode(new Uint8Array(view.buffer, view.byteOffset + at, end - at));
+  return [text, (end + 4) & ~3];
+}
+
+function decodePacket(view, out = []) {
+  const [head, afterHead] = readString(view, 0);
+  if (head === "#bundle") {
+    let at = afterHead + 8;  // the time tag
+    while (at + 4 <= view.byteLength) {
+      const size = view.getInt32(at);
+      decodePacket(new DataView(view.buffer, view.byteOffset + at + 4, size), out);
+      at += 4 + size;
+    }
+    return out;
+  }
+  let [tags, at] = readString(view, afterHead);
+  const args = [];
+  for (const tag of tags.slice(1)) {
+    if (tag === "i") { args.push(view.getInt32(at)); at += 4; }
+    else if (tag === "f") { args.push(view.getFloat32(at)); at += 4; }
+    else if (tag === "h") { args.push(Number(view.getBigInt64(at))); at += 8; }
+    else if (tag === "d") { args.push(view.getFloat64(at)); at += 8; }
+    else if (tag === "s") { let text; [text, at] = readString(view, at); args.push(text); }
+    else if (tag === "T") args.push(true);
+    else if (tag === "F") args.push(false);
+  }
+  out.push({ address: head, args });
+  return out;
+}
+
+function send(address, args = []) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+    toast("not connected to the node", true);
+    return false;
+  }
+  state.ws.send(encodeMessage(address, args));
+  return true;
+}
+
+// ---- the tree --------------------------------------------------------------------------------
+
+async function getJson(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  if (response.status === 401) throw new Error("this page needs the node's token (?token=...)");
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function leaves(node, out = []) {
+  for (const child of Object.values(node.CONTENTS || {})) {
+    if (child.CONTENTS) leaves(child, out);
+    if (child.TYPE !== undefined) out.push(child);
+  }
+  return out;
+}
+
+function groupsOf(tree) {
+  // containers that hold parameters, in table order, with their parameters
+  const groups = [];
+  (function walk(node) {
+    const params = Object.values(node.CONTENTS || {}).filter(
+      (c) => PARAM_TYPES.has(c.TYPE) && c.ACCESS === READ_WRITE && c.VALUE !== undefined);
+    if (params.length) groups.push({ node, params });
+    for (const child of Object.values(node.CONTENTS || {})) if (child.CONTENTS) walk(child);
+  })(tree);
+  return groups;
+}
+
+function nodeAt(tree, path) {
+  let node = tree;
+  for (const part of path.split("/").filter(Boolean)) {
+    node = node && node.CONTENTS && node.CONTENTS[part];
+  }
+  return node || null;
+}
+
+const nodePath = (path) => state.prefix + path;
+
+// ---- parameters ------------------------------------------------------------------------------
+
+function numberText(param, value) {
+  return param.type === "i" ? String(Math.round(value)) : Number(value).toFixed(3);
+}
+
+function showValue(param, value) {
+  param.value = value;
+  if (param.type === "T" || param.type === "F") {
+    param.input.checked = Boolean(value);
+    if (param.onShow) param.onShow(Boolean(value));
+    return;
+  }
+  param.input.value = String(value);
+  const norm = param.max > param.min ? (value - param.min) / (param.max - param.min) : 0;
+  param.out.innerHTML = "";
+  param.out.append(numberText(param, value));
+  const small = document.createElement("small");
+  small.textContent = norm.toFixed(2);
+  small.title = "/norm: the value scaled to 0..1";
+  param.out.append(small);
+}
+
+function received(param, value) {
+  if (param.held) { param.later = value; return; }  // the finger wins while it is down
+  showValue(param, value);
+}
+
+function sendParam(param, value) {
+  if (param.type === "T" || param.type === "F") {
+    send(param.path, [{ t: value ? "T" : "F" }]);
+  } else {
+    send(param.path, [{ t: param.type === "i" ? "i" : "f", v: value }]);
+  }
+}
+
+function makeSlider(leaf, row) {
+  const range = (leaf.RANGE && leaf.RANGE[0]) || {};
+  const param = {
+    path: leaf.FULL_PATH, type: leaf.TYPE, min: Number(range.MIN ?? 0),
+    max: Number(range.MAX ?? 1), held: false, later: undefined, pending: undefined,
+  };
+  const input = document.createElement("input");
+  input.type = "range";
+  input.min = String(param.min);
+  input.max = String(param.max);
+  input.step = leaf.TYPE === "i" ? "1" : String((param.max - param.min) / 1000);
+  input.dataset.address = leaf.FULL_PATH;
+  input.id = "p" + leaf.FULL_PATH.replaceAll("/", "-");
+  const out = document.createElement("span");
+  out.className = "value";
+  out.title = "tap to type a value";
+  row.querySelector("label").htmlFor = input.id;
+  row.append(out, input);
+  param.input = input;
+  param.out = out;
+  let frame = 0;
+  input.addEventListener("input", () => {
+    const value = Number(input.value);
+    showValue(param, value);
+    param.pending = value;
+    if (!frame) {  // at most one message per animation frame while dragging
+      frame = requestAnimationFrame(() => { frame = 0; sendParam(param, param.pending); });
+    }
+  });
+  const hold = (on) => {
+    param.held = on;
+    row.classList.toggle("held", on);
+    if (!on && param.later !== undefined) { showValue(param, param.later); param.later = undefined; }
+  };
+  input.addEventListener("pointerdown", () => hold(true));
+  for (const name of ["pointerup", "pointercancel", "blur"]) {
+    input.addEventListener(name, () => hold(false));
+  }
+  out.addEventListener("click", () => {
+    const text = prompt(`${leaf.FULL_PATH} (${param.min}..${param.max})`, String(param.value));
+    if (text === null || text.trim() === "" || !Number.isFinite(Number(text))) return;
+    const value = Math.min(param.max, Math.max(param.min, Number(text)));
+    showValue(param, value);
+    sendParam(param, value);
+  });
+  return param;
+}
+
+function makeToggle(leaf, row) {
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.setAttribute("role", "switch");
+  input.dataset.address = leaf.FULL_PATH;
+  input.id = "p" + leaf.FULL_PATH.replaceAll("/", "-");
+  row.classList.add("toggle");
+  row.querySelector("label").htmlFor = input.id;
+  row.append(input);
+  const param = { path: leaf.FULL_PATH, type: "T", input, held: false };
+  input.addEventListener("change", () => { param.value = input.checked; sendParam(param, input.checked); });
+  return param;
+}
+
+function buildParams(tree) {
+  const holder = $("params");
+  holder.innerHTML = "";
+  state.params.clear();
+  for (const { node, params } of groupsOf(tree)) {
+    const name = node.FULL_PATH.split("/").pop();
+    const details = document.createElement("details");
+    details.dataset.group = name;
+    details.open = localStorage.getItem("fold " + name) !== "closed";
+    details.addEventListener("toggle", () =>
+      localStorage.setItem("fold " + name, details.open ? "open" : "closed"));
+    const summary = document.createElement("summary");
+    summary.textContent = name;
+    if (node.DESCRIPTION) {
+      const small = document.createElement("small");
+      small.textContent = node.DESCRIPTION;
+      summary.append(small);
+    }
+    details.append(summary);
+    for (const leaf of params) {
+      const row = document.createElement("div");
+      row.className = "param";
+      row.dataset.address = leaf.FULL_PATH;
+      row.title = leaf.DESCRIPTION || "";
+      const label = document.createElement("label");
+      label.textContent = leaf.FULL_PATH.split("/").pop();
+      row.append(label);
+      const param = leaf.TYPE === "i" || leaf.TYPE === "f"
+        ? makeSlider(leaf, row) : makeToggle(leaf, row);
+      state.params.set(leaf.FULL_PATH, param);
+      showValue(param, leaf.VALUE[0]);
+      details.append(row);
+    }
+    holder.append(details);
+  }
+  const freeze = state.params.get(nodePath("/capture/freeze"));
+  if (freeze) {
+    freeze.onShow = (on) => $("freeze").setAttribute("aria-pressed", String(on));
+    freeze.onShow(Boolean(freeze.value));
+  }
+  $("freeze").hidden = !freeze;
+}
+
+function updateValues(tree) {
+  for (const leaf of leaves(tree)) {
+    const param = state.params.get(leaf.FULL_PATH);
+    if (param && leaf.VALUE) received(param, leaf.VALUE[0]);
+  }
+  showLists(tree);
+}
+
+// ---- model and presets -----------------------------------------------------------------------
+
+function vals(node) {
+  return (node && node.RANGE && node.RANGE[0] && node.RANGE[0].VALS) || [];
+}
+
+function showLists(tree) {
+  const model = nodeAt(tree, nodePath("/node/model"));
+  showModels(vals(model), model && model.VALUE ? model.VALUE[0] : null);
+  const state_ = nodeAt(tree, nodePath("/node/model/state"));
+  if (state_ && state_.VALUE) showModelState(state_.VALUE);
+  showPresets(vals(nodeAt(tree, nodePath("/node/preset/recall"))));
+}
+
+function showModels(names, current) {
+  const select = $("models");
+  if (names.join("\n") !== state.models.join("\n")) {
+    state.models = names;
+    select.innerHTML = "";
+    for (const name of names) select.append(new Option(name, name));
+  }
+  if (current !== null && current !== undefined) {
+    if (!names.includes(current)) select.append(new Option(current, current));
+    select.value = current;
+  }
+}
+
+function showModelState([status, name, reason]) {
+  const label = $("model-state");
+  label.className = "state " + status;
+  label.dataset.status = status;
+  label.textContent = status === "error" ? `error: ${reason || name}` : `${status}: ${name}`;
+  if (status === "ready") showModels(state.models, name);
+}
+
+function showPresets(names) {
+  if (names.join("\n") === state.presets.join("\n")) return;
+  state.presets = names;
+  const list = $("preset-list");
+  list.innerHTML = "";
+  if (!names.length) {
+    const empty = document.createElement("span");
+    empty.className = "empty";
+    empty.textContent = "no presets yet: save one below";
+    list.append(empty);
+  }
+  names.forEach((name, index) => {
+    const button = document.createElement("button");
+    button.textContent = name.replaceAll("_", "_\u200b");  // long names wrap at their _
+    button.title = `pad ${index}: ${name}`;
+    button.dataset.preset = name;
+    button.addEventListener("click", () => recall(name, button));
+    list.append(button);
+  });
+}
+
+function recall(name, button) {
+  const seconds = Number($("morph-seconds").value);
+  const ok = $("morph-on").checked && seconds > 0
+    ? send(nodePath("/node/preset/morph"), [{ t: "s", v: name }, { t: "f", v: seconds }])
+    : send(nodePath("/node/preset/recall"), [{ t: "s", v: name }]);
+  if (!ok) return;
+  for (const other of document.querySelectorAll(".pads button")) other.classList.remove("active");
+  button.classList.add("active");
+}
+
+async function refreshLists() {
+  if (document.hidden) return;
+  try {
+    const [presets, model] = await Promise.all([
+      getJson(`${API}${nodePath("/node/preset/recall")}?RANGE`),
+      getJson(`${API}${nodePath("/node/model")}?RANGE`),
+    ]);
+    showPresets(vals(presets));
+    showModels(vals(model), null);
+  } catch (err) { /* the WebSocket's state says whether the node is there */ }
+}
+
+// ---- the live link ---------------------------------------------------------------------------
+
+function onMessage({ address, args }) {
+  const param = state.params.get(address);
+  if (param) { received(param, args[0]); return; }
+  const path = address.slice(state.prefix.length);
+  if (path === "/node/heartbeat") {
+    $("fps").textContent = Number(args[0]).toFixed(1);
+    $("latency").textContent = Math.round(args[1]);
+    state.lastBeat = Date.now();
+  } else if (path === "/node/model/state") {
+    showModelState(args);
+  } else if (path === "/node/model") {
+    showModels(state.models, args[0]);
+  } else if (path === "/node/presets") {
+    showPresets(args.slice(1));
+  } else if (path === "/node/error") {
+    toast(`${args[0]}: ${args[1]}`, true);
+  }
+}
+
+function setLink(text, kind) {
+  const link = $("link");
+  link.textContent = text;
+  link.className = "badge " + kind;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/${API}`);
+  ws.binaryType = "arraybuffer";
+  state.ws = ws;
+  ws.onopen = async () => {
+    state.retryMs = 500;
+    const listen = [...state.params.keys(), ...["/node/model", "/node/model/state",
+      "/node/heartbeat"].map(nodePath)];
+    for (const path of listen) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
+    try {
+      updateValues(await getJson(API));  // what changed while we were away
+      setLink("live", "ok");
+      document.body.dataset.state = "live";
+    } catch (err) { setLink(err.message, "bad"); }
+  };
+  ws.onmessage = (event) => {
+    if (!(event.data instanceof ArrayBuffer)) return;
+    try {
+      for (const message of decodePacket(new DataView(event.data))) onMessage(message);
+    } catch (err) { console.warn("bad OSC from the node", err); }
+  };
+  ws.onclose = () => {
+    if (state.ws !== ws) return;
+    document.body.dataset.state = "reconnecting";
+    setLink("reconnecting...", "warn");
+    setTimeout(connect, state.retryMs);
+    state.retryMs = Math.min(5000, state.retryMs * 2);
+  };
+}
+
+// ---- the rest of the page --------------------------------------------------------------------
+
+let toastTimer = 0;
+function toast(text, bad = false) {
+  const el = $("toast");
+  el.textContent = text;
+  el.className = "show" + (bad ? " bad" : "");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.className = ""; }, 3500);
+}
+
+function showAccess(access) {
+  const el = $("access");
+  el.textContent = access.local_only
+    ? "this machine only" + (access.token ? " · token" : "")
+    : access.token ? "network · token" : "open to the network";
+  el.className = "badge " + (access.local_only || access.token ? "ok" : "warn");
+  el.title = access.text;
+  el.dataset.token = String(access.token);
+}
+
+function startPreview(path) {
+  const img = $("preview");
+  if (!path) { img.hidden = true; $("no-preview").hidden = false; return; }
+  img.onerror = () => setTimeout(() => { img.src = `${path}?t=${Date.now()}`; }, 2000);
+  img.src = path;
+}
+
+function wireButtons() {
+  $("freeze").addEventListener("click", () => {
+    const freeze = state.params.get(nodePath("/capture/freeze"));
+    if (!freeze) return;
+    const on = !freeze.value;
+    showValue(freeze, on);
+    sendParam(freeze, on);
+  });
+  let armed = 0;
+  $("reset").addEventListener("click", () => {  // two taps: a stray touch resets nothing
+    const button = $("reset");
+    if (!armed) {
+      button.classList.add("armed");
+      button.textContent = "Tap again to reset";
+      armed = setTimeout(() => { armed = 0; button.classList.remove("armed"); button.textContent = "Reset"; }, 3000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = 0;
+    button.classList.remove("armed");
+    button.textContent = "Reset";
+    if (send(nodePath("/node/reset"))) toast("every parameter back to its default");
+  });
+  $("models").addEventListener("change", (event) => {
+    send(nodePath("/node/model"), [{ t: "s", v: event.target.value }]);
+  });
+  $("save-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("save-name").value.trim();
+    if (!name) return;
+    if (state.presets.includes(name) && !confirm(`Replace the preset "${name}"?`)) return;
+    if (send(nodePath("/node/preset/save"), [{ t: "s", v: name }])) {
+      $("save-name").value = "";
+      toast(`saved ${name}`);
+      setTimeout(() => send(nodePath("/node/presets")), 300);  // the reply lists them
+    }
+  });
+  setInterval(() => {
+    $("beat").classList.toggle("on", Date.now() - state.lastBeat < 2500);
+  }, 500);
+  setInterval(refreshLists, REFRESH_MS);
+}
+
+async function main() {
+  if (new URLSearchParams(location.search).has("token")) {
+    history.replaceState(null, "", location.pathname);  // the cookie keeps it from now on
+  }
+  try {
+    state.info = await getJson("page.json");
+    state.prefix = state.info.prefix || "";
+    $("name").textContent = state.info.name;
+    document.title = state.info.name;
+    showAccess(state.info.access);
+    startPreview(state.info.preview);
+    const tree = await getJson(API);
+    buildParams(tree);
+    showLists(tree);
+    wireButtons();
+    connect();
+  } catch (err) {
+    setLink(err.message, "bad");
+    document.body.dataset.state = "error";
+  }
+}
+
+main();

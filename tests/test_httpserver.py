@@ -1,0 +1,273 @@
+"""The node's page server over real HTTP on 127.0.0.1: mounts, the token, --osc-allow, the
+preview sharing it, the control page's files and API, and the --http-* settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from osc_helpers import running_rigs
+
+from node.cli import main
+from node.cli_http import page_urls, start_page_server
+from node.config import ControlSettings, load_config
+from node.control.page import ControlPage
+from node.errors import ConfigError, SinkError, UserError
+from node.httpserver import TOKEN_COOKIE, HttpServer
+from node.params import PARAMS
+from node.sinks import Sink, create_sink, open_sinks
+from node.sinks.preview import PreviewSink
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+async def hello(request: web.Request) -> web.StreamResponse:
+    return web.Response(text=f"hello {request.path}")
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    http = HttpServer("test", "127.0.0.1", 0)
+    http.start()
+    yield http
+    http.stop()
+
+
+def test_paths_mount_and_unmount_while_it_runs(server: HttpServer) -> None:
+    assert fetch(server.url + "a")[0] == 404
+    server.mount("/a", hello)
+    server.mount("/api", hello, prefix=True)
+    assert fetch(server.url + "a")[2] == b"hello /a"
+    assert fetch(server.url + "api/x/y")[2] == b"hello /api/x/y"
+    assert fetch(server.url + "apiary")[0] == 404  # a prefix is a folder, not a string
+    server.unmount("/a")
+    assert fetch(server.url + "a")[0] == 404
+    request = urllib.request.Request(server.url + "api", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 405
+
+
+def test_a_token_is_asked_for_on_every_path() -> None:
+    http = HttpServer("test", "127.0.0.1", 0, token="s3cret-token")
+    http.mount("/", hello)
+    http.mount("/stream.mjpg", hello)
+    http.start()
+    try:
+        for path in ("", "stream.mjpg", "nothing-here"):
+            status, _, body = fetch(http.url + path)
+            assert status == 401 and b"needs its token" in body
+        assert fetch(http.url + "?token=s3cret-tokeX")[0] == 401
+        status, headers, _ = fetch(http.url + "?token=s3cret-token")
+        assert status == 200
+        cookie = headers["Set-Cookie"]
+        assert cookie.startswith(f"{TOKEN_COOKIE}=s3cret-token") and "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+        assert fetch(http.url, {"Cookie": f"{TOKEN_COOKIE}=s3cret-token"})[0] == 200
+        assert fetch(http.url + "stream.mjpg", {"Authorization": "Bearer s3cret-token"})[0] == 200
+        assert fetch(http.url, {"Authorization": "Bearer wrong"})[0] == 401
+        assert http.access.describe() == "this machine only, with the token"
+    finally:
+        http.stop()
+
+
+def test_hosts_outside_osc_allow_are_refused() -> None:
+    http = HttpServer("test", "127.0.0.1", 0, allow=lambda host: host != "127.0.0.1")
+    http.mount("/", hello)
+    http.start()
+    try:
+        status, _, body = fetch(http.url)
+        assert status == 403 and b"--osc-allow" in body
+    finally:
+        http.stop()
+
+
+def test_oversized_requests_are_refused(server: HttpServer) -> None:
+    server.mount("/", hello)
+    request = urllib.request.Request(server.url, headers={"X-Big": "x" * 20000})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code in (400, 413, 431)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sinks(*specs: str) -> list[Sink]:
+    return [create_sink(spec) for spec in specs]
+
+
+def test_the_page_binds_where_the_preview_binds_and_shares_it() -> None:
+    sinks = _sinks("null", "preview:127.0.0.1:0")
+    preview = sinks[1]
+    assert isinstance(preview, PreviewSink)
+    page = start_page_server(ControlSettings(), sinks)
+    assert page is not None and page.added is None
+    server = page.http
+    try:
+        assert len(sinks) == 2  # no second preview
+        assert (server.bind, preview.port) == ("127.0.0.1", server.port)
+        preview.open(30.0)
+        assert server.serves("/stream.mjpg") and server.serves("/frame.jpg")
+        preview.close()
+        assert not server.serves("/stream.mjpg")  # a closed sink leaves the server alone
+    finally:
+        server.stop()
+
+
+def test_without_a_preview_one_is_added_and_others_get_the_token() -> None:
+    sinks = _sinks("preview:127.0.0.1:0?view=raw")
+    settings = ControlSettings(http_bind="127.0.0.1", http_port=0, http_token="tok-1234")
+    assert start_page_server(settings, sinks) is None  # --http-port 0: no page
+    elsewhere = sinks[0]
+    assert len(sinks) == 1 and isinstance(elsewhere, PreviewSink)
+    assert elsewhere.token == "tok-1234"
+    port = settings.http_port = free_port()
+    page = start_page_server(settings, sinks)
+    assert page is not None
+    server = page.http
+    try:
+        added = sinks[-1]
+        assert len(sinks) == 2 and added is page.added and added.view == "prediction"
+        assert added.port == port
+        assert page_urls(server) == [f"http://127.0.0.1:{port}/?token=tok-1234"]
+    finally:
+        server.stop()
+
+
+def test_the_added_preview_does_not_hide_that_no_output_opened(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no" / "such" / "out.mp4")
+    sinks = _sinks(f"file:{missing}?fps=30")
+    page = start_page_server(ControlSettings(http_port=0, http_bind="127.0.0.1"), sinks)
+    assert page is None
+    page = start_page_server(ControlSettings(http_bind="127.0.0.1", http_port=free_port()), sinks)
+    assert page is not None and page.added is not None
+    try:
+        with pytest.raises(SinkError, match="no such folder"):
+            open_sinks(sinks, 30.0, [page.added])
+    finally:
+        page.stop()
+
+
+def test_a_taken_page_port_is_one_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"cannot serve the control page on 127.0.0.1:{port}"):
+            start_page_server(ControlSettings(http_port=port), [])
+
+
+def test_the_control_page_serves_its_files_info_and_tree(tmp_path: Path) -> None:
+    with running_rigs(tmp_path) as make:
+        rig = make()
+        http = HttpServer("my node", "127.0.0.1", 0)
+        http.start()
+        page = ControlPage(http, rig.commands, rig.service.router, rig.service.feedback, osc_port=9)
+        page.attach()
+        try:
+            status, headers, body = fetch(http.url)
+            assert status == 200 and headers["Content-Type"].startswith("text/html")
+            assert b'src="app.js"' in body and b"http" not in body.split(b"<body")[1]  # no CDN
+            for name in ("app.js", "app.css"):
+                assert fetch(http.url + name)[0] == 200
+            info = json.loads(fetch(http.url + "page.json")[2])
+            assert info["name"] == "my node" and info["preview"] is None
+            assert info["access"] == {
+                "bind": "127.0.0.1",
+                "port": http.port,
+                "token": False,
+                "local_only": True,
+                "text": "this machine only, no token",
+            }
+            tree = json.loads(fetch(http.url + "oscquery")[2])
+            for spec in PARAMS:
+                group = tree["CONTENTS"][spec.group]["CONTENTS"][spec.name]
+                assert group["FULL_PATH"] == spec.address
+            recall = tree["CONTENTS"]["node"]["CONTENTS"]["preset"]["CONTENTS"]["recall"]
+            assert recall["RANGE"][0]["VALS"] == rig.commands.preset_names()
+            value = json.loads(fetch(http.url + "oscquery/process/canny_t1?VALUE")[2])
+            assert value == {"VALUE": [rig.params.get("process.canny_t1")]}
+            host_info = json.loads(fetch(http.url + "oscquery?HOST_INFO")[2])
+            assert host_info["OSC_PORT"] == 9 and host_info["WS_PORT"] == http.port
+        finally:
+            page.detach()
+            http.stop()
+        with pytest.raises(urllib.error.URLError):  # stopped: the port is free again
+            urllib.request.urlopen(http.url, timeout=2)
+
+
+def test_the_page_socket_refuses_another_sites_page(tmp_path: Path) -> None:
+    with running_rigs(tmp_path) as make:
+        rig = make()
+        http = HttpServer("my node", "127.0.0.1", 0, same_origin_websockets=True)
+        http.start()
+        page = ControlPage(http, rig.commands, rig.service.router, rig.service.feedback, osc_port=9)
+        page.attach()
+
+        async def connect(origin: str | None) -> int:
+            headers = {"Origin": origin} if origin else {}
+            async with aiohttp.ClientSession() as session:
+                try:
+                    url = f"ws://127.0.0.1:{http.port}/oscquery"
+                    async with session.ws_connect(url, headers=headers) as ws:
+                        await ws.send_str('{"COMMAND": "LISTEN", "DATA": "/process/canny_t1"}')
+                        return 101
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+
+        try:
+            assert asyncio.run(connect("http://evil.example")) == 403
+            assert asyncio.run(connect(f"http://127.0.0.1:{http.port}")) == 101  # the page's own
+            assert asyncio.run(connect(None)) == 101  # a tool that sends no Origin
+        finally:
+            page.detach()
+            http.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--http-port", "70000"], "--http-port must be a port number 0..65535"),
+        (["--http-token", "a b"], "--http-token must be 4..200 letters, digits"),
+        (["--http-token", "abc"], "--http-token must be 4..200"),
+    ],
+)
+def test_bad_http_flags_are_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--source", "synthetic", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_config_file_http_settings(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text('http_bind = "0.0.0.0"\nhttp_port = 8090\nhttp_token = "stage-door-42"\n')
+    control = load_config(path).control
+    assert (control.http_bind, control.http_port, control.http_token) == (
+        "0.0.0.0",
+        8090,
+        "stage-door-42",
+    )
+    path.write_text('http_token = "no spaces please"\n')
+    with pytest.raises(ConfigError, match=r"http_token must be 4\.\.200 letters"):
+        load_config(path)

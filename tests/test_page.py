@@ -1,0 +1,351 @@
+"""The browser control page in a real headless Chromium (Playwright driving Debian's `chromium`)
+against a real `pix2pix-node run` on 127.0.0.1: the page, OSC, OSCQuery and feedback together.
+
+Screenshots go to build/test-artifacts/ (or $TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from osc_helpers import Inbox
+from pythonosc.udp_client import SimpleUDPClient
+
+from node.params import PARAMS, SPECS
+from node.presets import Preset, PresetLibrary
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is missing: pip install -e '.[dev]'"
+)
+CHROMIUM = (
+    os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium: apt-get install chromium chromium-driver (.ci/run installs them)",
+)
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+WAIT_MS = 15000
+PRESET_VALUES = {"process.canny_t1": 123, "process.invert": True, "predict.post_time_lerp": 0.25}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveNode:
+    proc: subprocess.Popen[str]
+    osc: int
+    oscquery: int
+    http: int
+    presets: Path
+    feedback: Inbox
+    token: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http}/" + (f"?token={self.token}" if self.token else "")
+
+    def client(self) -> SimpleUDPClient:
+        return SimpleUDPClient("127.0.0.1", self.osc)
+
+    def value(self, address: str) -> Any:
+        """Read back over OSCQuery (its own port), as TouchDesigner would."""
+        url = f"http://127.0.0.1:{self.oscquery}{address}?VALUE"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)["VALUE"][0]
+
+    def wait_value(self, address: str, expected: Any, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (got := self.value(address)) != expected:
+            assert time.monotonic() < deadline, f"{address} is {got!r}, expected {expected!r}"
+            time.sleep(0.05)
+
+    def reset(self) -> None:
+        self.client().send_message("/node/reset", [])
+        self.wait_value("/process/canny_t1", SPECS["process.canny_t1"].default)
+
+
+def start_node(tmp: Path, *extra: str, token: str = "") -> LiveNode:
+    presets = tmp / "presets"
+    PresetLibrary(presets).save(Preset("page test", PRESET_VALUES))
+    feedback = Inbox()
+    osc, query, http = free_port(), free_port(), free_port()
+    args = [
+        *("--source", "synthetic?fps=15", "--no-restore-last", "--no-zeroconf"),
+        *("--osc-bind", "127.0.0.1", "--osc-port", str(osc), "--oscquery-port", str(query)),
+        *("--osc-feedback-port", str(feedback.port), "--http-port", str(http)),
+        *("--presets-dir", str(presets), *(("--http-token", token) if token else ())),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node", "run", *args, *extra],
+        cwd=ROOT,
+        env={**os.environ, "HOME": str(tmp)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    node = LiveNode(proc, osc, query, http, presets, feedback, token)
+    deadline = time.monotonic() + 90
+    while True:
+        assert proc.poll() is None, f"the node stopped: {proc.communicate()[1][-2000:]}"
+        try:
+            node.value("/process/canny_t1")
+            return node
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, "the node did not start in 90 s"
+            time.sleep(0.3)
+
+
+def stop_node(node: LiveNode) -> None:
+    node.proc.terminate()
+    try:
+        node.proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        node.proc.kill()
+        node.proc.communicate()
+    node.feedback.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
+    node = start_node(tmp_path_factory.mktemp("page"))
+    yield node
+    stop_node(node)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live: LiveNode) -> Iterator[Any]:
+    live.reset()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = open_page(context, live.url)
+    yield page
+    context.close()
+
+
+def open_page(context: Any, url: str) -> Any:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
+    assert not errors, errors
+    return page
+
+
+def slider(page: Any, address: str) -> Any:
+    return page.locator(f'input[type=range][data-address="{address}"]')
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000  # a page, not a blank
+    return path
+
+
+def test_the_page_shows_every_parameter_the_models_and_presets(page: Any, live: LiveNode) -> None:
+    for spec in PARAMS:
+        row = page.locator(f'.param[data-address="{spec.address}"]')
+        assert row.count() == 1, spec.address
+        if spec.type == "bool":
+            assert row.locator("input[type=checkbox]").is_checked() == live.value(spec.address)
+        else:
+            control = row.locator("input[type=range]")
+            assert float(control.get_attribute("min")) == spec.min, spec.address
+            assert float(control.get_attribute("max")) == spec.max, spec.address
+            assert float(control.input_value()) == pytest.approx(live.value(spec.address))
+    groups = page.locator("details[data-group]").evaluate_all("e => e.map(d => d.dataset.group)")
+    assert groups == ["capture", "process", "predict"]
+    models = page.locator("#models option").all_inner_texts()
+    assert models[0] == "none" and "demo_canny_256" in models
+    assert page.locator("#model-state").get_attribute("data-status") == "ready"
+    assert page.locator('.pads button[data-preset="page test"]').count() == 1
+    assert page.locator("#access").inner_text() == "this machine only"
+    page.wait_for_function("document.getElementById('fps').textContent !== '-'", timeout=WAIT_MS)
+    page.wait_for_function(  # the preview shows frames
+        "document.getElementById('preview').naturalWidth > 0", timeout=WAIT_MS
+    )
+    screenshot(page, "control_page.png")
+
+
+def test_moving_a_slider_changes_the_node_and_its_controllers(page: Any, live: LiveNode) -> None:
+    live.client().send_message("/process/canny_t2", 10)  # a controller: the last UDP sender
+    live.wait_value("/process/canny_t2", 10)
+    live.feedback.clear()
+    slider(page, "/process/canny_t1").fill("250")
+    live.wait_value("/process/canny_t1", 250)
+    assert live.feedback.wait("/process/canny_t1", lambda args: args == [250]) == [250]
+    canny_t2 = slider(page, "/process/canny_t2")
+    canny_t2.focus()
+    page.keyboard.press("End")  # as a person does it: the handle to the end of its range
+    live.wait_value("/process/canny_t2", 500)
+    page.locator('.param[data-address="/process/invert"] input').click()
+    live.wait_value("/process/invert", True)
+    lerp = slider(page, "/predict/post_time_lerp")
+    lerp.scroll_into_view_if_needed()
+    box = lerp.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    deadline = time.monotonic() + 10
+    while live.value("/predict/post_time_lerp") < 0.7:
+        assert time.monotonic() < deadline, "a click near the end did not move the slider"
+        time.sleep(0.05)
+
+
+def test_an_osc_message_moves_the_slider_on_the_page(page: Any, live: LiveNode) -> None:
+    client = live.client()
+    client.send_message("/process/canny_t1", 77)
+    page.wait_for_function(
+        "document.querySelector('input[data-address=\"/process/canny_t1\"]').value === '77'",
+        timeout=WAIT_MS,
+    )
+    client.send_message("/process/pre_blur/norm", 0.5)  # the /norm twin moves it too
+    page.wait_for_function(
+        "document.querySelector('input[data-address=\"/process/pre_blur\"]').value === '25'",
+        timeout=WAIT_MS,
+    )
+    client.send_message("/capture/freeze", 1)
+    page.wait_for_function("document.getElementById('freeze').ariaPressed === 'true'")
+    assert page.locator('.param[data-address="/capture/freeze"] input').is_checked()
+
+
+def test_two_browsers_follow_each_other(page: Any, browser: Any, live: LiveNode) -> None:
+    other = browser.new_context(viewport={"width": 800, "height": 700})
+    try:
+        second = open_page(other, live.url)
+        slider(page, "/process/post_thresh").fill("200")
+        second.wait_for_function(
+            "document.querySelector('input[data-address=\"/process/post_thresh\"]').value"
+            " === '200'",
+            timeout=WAIT_MS,
+        )
+        second.locator('.param[data-address="/process/grayscale"] input').click()
+        page.wait_for_function(
+            "document.querySelector('input[data-address=\"/process/grayscale\"]').checked",
+            timeout=WAIT_MS,
+        )
+    finally:
+        other.close()
+    live.wait_value("/process/post_thresh", 200)
+
+
+def test_a_preset_button_recalls_and_morphs(page: Any, live: LiveNode) -> None:
+    page.locator('.pads button[data-preset="page test"]').click()
+    for key, value in PRESET_VALUES.items():
+        live.wait_value(SPECS[key].address, value)
+    live.reset()
+    page.wait_for_function(
+        "document.querySelector('input[data-address=\"/process/canny_t1\"]').value === '1'"
+    )
+    page.locator("#morph-on").check()
+    page.locator("#morph-seconds").fill("1.5")
+    page.locator('.pads button[data-preset="page test"]').click()
+    seen = set()
+    deadline = time.monotonic() + 10
+    while (value := live.value("/process/canny_t1")) != 123:  # it glides there
+        assert time.monotonic() < deadline, f"the morph stopped at {value}"
+        seen.add(value)
+        time.sleep(0.02)
+    assert any(1 < v < 123 for v in seen), f"no step between 1 and 123: {sorted(seen)}"
+
+
+def test_save_as_writes_a_preset_the_page_lists(page: Any, live: LiveNode) -> None:
+    slider(page, "/process/canny_t1").fill("321")
+    live.wait_value("/process/canny_t1", 321)
+    page.locator("#save-name").fill("from the page")
+    page.locator("#save-form button").click()
+    page.wait_for_selector('.pads button[data-preset="from the page"]', timeout=WAIT_MS)
+    saved = json.loads((live.presets / "from the page.json").read_text(encoding="utf-8"))
+    assert saved["params"]["process.canny_t1"] == 321
+
+
+def test_the_model_menu_swaps_and_shows_the_state(page: Any, live: LiveNode) -> None:
+    page.locator("#models").select_option("none")
+    page.wait_for_function(
+        "document.getElementById('model-state').textContent === 'ready: none'", timeout=WAIT_MS
+    )
+    assert live.value("/node/model") == "none"
+    page.locator("#models").select_option("demo_canny_256")
+    page.wait_for_function(
+        "document.getElementById('model-state').textContent === 'ready: demo_canny_256'",
+        timeout=WAIT_MS,
+    )
+    assert live.value("/node/model") == "demo_canny_256"
+
+
+def test_on_a_phone_freeze_and_reset_are_taps(browser: Any, live: LiveNode) -> None:
+    live.reset()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = open_page(phone, live.url)
+        page.locator("#freeze").tap()
+        live.wait_value("/capture/freeze", True)
+        page.locator("#freeze").tap()
+        live.wait_value("/capture/freeze", False)
+        live.client().send_message("/process/canny_t1", 99)
+        live.wait_value("/process/canny_t1", 99)
+        page.locator("#reset").tap()  # armed, nothing reset yet
+        time.sleep(0.5)
+        assert live.value("/process/canny_t1") == 99
+        page.locator("#reset").tap()
+        live.wait_value("/process/canny_t1", SPECS["process.canny_t1"].default)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        screenshot(page, "control_page_phone.png")
+    finally:
+        phone.close()
+
+
+def test_with_a_token_the_page_asks_for_it(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    node = start_node(tmp_path_factory.mktemp("token"), token="stage-door-42")
+    try:
+        bare = f"http://127.0.0.1:{node.http}/"
+        for url in (bare, bare + "oscquery/process/canny_t1", bare + "?token=wrong"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url, timeout=5)
+            assert refused.value.code == 401
+            assert b"needs its token" in refused.value.read()
+        context = browser.new_context()
+        try:
+            page = open_page(context, node.url)
+            assert page.url == bare  # the token left the address bar; a cookie keeps it
+            assert page.locator("#access").get_attribute("data-token") == "true"
+            slider(page, "/process/canny_t1").fill("42")
+            node.wait_value("/process/canny_t1", 42)
+            page.reload()  # the cookie, not the URL, lets it back in
+            page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
+            page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        finally:
+            context.close()
+    finally:
+        stop_node(node)
