@@ -14,6 +14,8 @@ import logging
 import socket
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from node.config import ControlSettings, check_port, check_token
 from node.control.osc import host_allowed, parse_allow
 from node.control.service import node_name
@@ -24,6 +26,11 @@ from node.sinks.preview import DEFAULT_HOST, DEFAULT_PORT, PreviewSink
 from node.spec import parse_spec
 
 log = logging.getLogger(__name__)
+STARTING_PAGE = """<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>pix2pix-node</title>
+<body style="font: 16px system-ui, sans-serif; background: #121212; color: #ddd; padding: 1em">
+The node is starting (loading its model)...</body>
+"""
 
 
 def add_http_flags(p: argparse.ArgumentParser) -> None:
@@ -88,7 +95,7 @@ def start_page_server(control: ControlSettings, sinks: list[Sink]) -> PageServer
         port,
         token=control.http_token,
         allow=functools.partial(host_allowed, parse_allow(control.allow)),
-        same_origin_websockets=True,
+        label="page",
     )
     try:
         server.start()
@@ -97,7 +104,12 @@ def start_page_server(control: ControlSettings, sinks: list[Sink]) -> PageServer
             f"cannot serve the control page on {bind}:{port} ({exc.strerror or exc}); "
             "choose another port with --http-port (0 turns the page off)"
         ) from None
-    sharing = next((p for p in previews if (p.host, p.port) == (bind, port)), None)
+    server.mount("/", starting_page)  # until the control page is ready (the model may load)
+    # the first preview on the page's port shares it, whatever host it named: two servers
+    # cannot hold one port, and the page's bind (--http-bind) is the one the user chose
+    sharing = next((p for p in previews if p.port == port), None)
+    if sharing is not None and sharing.host != bind:
+        log.info("%s is served on the control page's address %s:%d", sharing.name, bind, port)
     added = None
     if sharing is None:
         sharing = added = PreviewSink.from_spec(parse_spec("preview"), realtime=True)
@@ -108,6 +120,10 @@ def start_page_server(control: ControlSettings, sinks: list[Sink]) -> PageServer
             preview.token = control.http_token
     log.info("control page: %s (%s)", " or ".join(page_urls(server)), server.access.describe())
     return PageServer(server, added)
+
+
+async def starting_page(request: web.Request) -> web.StreamResponse:
+    return web.Response(text=STARTING_PAGE, content_type="text/html", charset="utf-8")
 
 
 def page_urls(server: HttpServer) -> list[str]:

@@ -103,7 +103,7 @@ def run_checks() -> list[Check]:
         Check("source", "file / synthetic", True, "always available (OpenCV with FFmpeg)"),
         _try("sink", "ndi", _sink("ndi:pix2pix-node-doctor", "publishes")),
         _try("sink", "vcam", _sink("vcam?width=64&height=64", "a virtual camera opens")),
-        _try("sink", "preview", _sink("preview", "serves http://127.0.0.1:8080/")),
+        _try("sink", "preview", _sink("preview", "serves http://127.0.0.1:8080/ (and the page)")),
         Check("sink", "file", True, "always available (.mp4 .mov .m4v .mkv .avi)"),
         _try("sink", "syphon", _sink("syphon:pix2pix-node-doctor", "a Syphon server starts")),
         _try("sink", "spout", _sink("spout:pix2pix-node-doctor", "a Spout sender starts")),

@@ -4,23 +4,31 @@ The control page, the OSCQuery API under `/oscquery` and the preview's stream al
 node's one page address (127.0.0.1:8080 by default), so they mount their handlers here while
 the server runs: a preview sink that is reopened after a failure mounts its paths again.
 
-Access is decided here, once, for every path: `allow(host)` (the `--osc-allow` ranges), a
-WebSocket's origin (on the page server: another site's page may not drive the node through the
-visitor's browser) and, when a token is set, the token - as `?token=` (which also sets a
-cookie, so the page's own requests, the stream and the WebSocket carry it), as that cookie, or
-as `Authorization: Bearer TOKEN` for scripts.
+Access is decided here, once, for every path:
+- `allow(host)`: the `--osc-allow` ranges;
+- the Host header: an IP address, `localhost` or this machine's name - so a web site that
+  re-points its own name at this machine (DNS rebinding) gets nothing;
+- a WebSocket's Origin, when the browser sends one, must be the page's own: another site's page
+  may not drive the node through its visitor's browser;
+- when a token is set, the token - as `?token=` (which also sets a cookie, so the page's own
+  requests, the stream and the WebSocket carry it), as that cookie, or as
+  `Authorization: Bearer TOKEN` for scripts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import ipaddress
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from node.aioloop import LoopThread
 from node.ratelimit import LogLimiter
@@ -30,7 +38,8 @@ limited = LogLimiter(log)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Closer = Callable[[], Awaitable[None]]
-TOKEN_COOKIE = "pix2pix_token"
+TOKEN_COOKIE = "pix2pix_token_{port}"  # per port: two nodes on one machine keep their own
+TOKEN_DAYS = 30
 MAX_REQUEST_BYTES = 64 * 1024  # the page only GETs; nothing legitimate is bigger
 LOCAL_BINDS = ("127.0.0.1", "localhost", "::1")
 
@@ -42,6 +51,32 @@ REFUSED_PAGE = """<!doctype html><meta charset="utf-8">
 <p>The node was started with <code>--http-token</code>. Open the address it printed,
 <code>http://HOST:PORT/?token=YOUR_TOKEN</code>; the browser keeps the token after that.</p>
 """
+
+
+class QuietAiohttpErrors(logging.Filter):
+    """aiohttp logs every malformed request with a traceback (a scanner or a fuzzer on the
+    network would fill the log): a bad request becomes one line per kind per 10 s, and a
+    handler's own error keeps its traceback, just as rarely."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            return True
+        if isinstance(error, HttpProcessingError):
+            what = str(error).splitlines()[0] if str(error) else type(error).__name__
+            limited.warning(f"bad request {what}", "HTTP: a malformed request refused (%s)", what)
+        else:
+            limited.log(
+                logging.ERROR,
+                f"handler {type(error).__name__}",
+                "HTTP: a request failed: %s",
+                error,
+                exc_info=error,
+            )
+        return False
+
+
+AIOHTTP_FILTER = QuietAiohttpErrors()
 
 
 @dataclass(frozen=True)
@@ -76,12 +111,12 @@ class HttpServer:
         *,
         token: str = "",
         allow: Callable[[str], bool] = lambda host: True,
-        same_origin_websockets: bool = False,
+        label: str = "http",
     ) -> None:
         self.name, self.bind, self.port = name, bind, port
         self.token = token
         self.allow = allow
-        self.same_origin_websockets = same_origin_websockets
+        self.label = label  # the thread's name and the logs' ("page", "oscquery", "preview")
         self._lock = threading.Lock()
         self._exact: dict[str, Handler] = {}
         self._prefixes: dict[str, Handler] = {}
@@ -124,6 +159,14 @@ class HttpServer:
         """Run `closer` on the server's loop when it stops (e.g. close the WebSockets)."""
         self._closers.append(closer)
 
+    def remove_on_stop(self, closer: Closer) -> None:
+        if closer in self._closers:
+            self._closers.remove(closer)
+
+    @property
+    def cookie(self) -> str:
+        return TOKEN_COOKIE.format(port=self.port)
+
     def _find(self, path: str) -> Handler | None:
         with self._lock:
             handler = self._exact.get(path)
@@ -138,7 +181,10 @@ class HttpServer:
 
     def start(self) -> None:
         """Listen; an OSError (a taken port, a bad address) is raised and nothing stays open."""
-        self._thread = LoopThread(self.name)
+        server_log = logging.getLogger("aiohttp.server")
+        if AIOHTTP_FILTER not in server_log.filters:
+            server_log.addFilter(AIOHTTP_FILTER)
+        self._thread = LoopThread(self.label)
         try:
             self.port = self._thread.run(self._start(), 10.0)
         except BaseException:
@@ -170,7 +216,7 @@ class HttpServer:
             try:
                 await closer()
             except Exception as exc:  # one part's cleanup must not keep the port open
-                log.warning("%s: closing failed: %s", self.name, exc)
+                log.warning("%s server: closing failed: %s", self.label, exc)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -178,19 +224,9 @@ class HttpServer:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         host = request.remote or ""
-        if not self.allow(host):
-            limited.warning(f"refused {host}", "HTTP from %s refused: not in --osc-allow", host)
-            return web.json_response({"error": f"{host} is not in --osc-allow"}, status=403)
-        if self.token and not self._authorized(request):
-            limited.warning(f"token {host}", "%s: %s came without the token", self.name, host)
-            return web.Response(
-                status=401, text=REFUSED_PAGE, content_type="text/html", charset="utf-8"
-            )
-        if self.same_origin_websockets and not self._same_origin(request):
-            limited.warning(
-                f"origin {host}", "%s: a WebSocket from another site's page refused", self.name
-            )
-            return web.json_response({"error": "WebSocket from another origin"}, status=403)
+        refusal = self._refusal(request, host)
+        if refusal is not None:
+            return refusal
         handler = self._find(request.path)
         if handler is None:
             return web.json_response({"error": f"nothing at {request.path[:100]}"}, status=404)
@@ -198,23 +234,82 @@ class HttpServer:
             return web.json_response({"error": "only GET here"}, status=405)
         response = await handler(request)
         if self.token and request.query.get("token") and not response.prepared:
-            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="Strict")
+            response.set_cookie(
+                self.cookie,
+                self.token,
+                max_age=TOKEN_DAYS * 86400,
+                httponly=True,
+                samesite="Lax",
+            )
         return response
 
-    @staticmethod
-    def _same_origin(request: web.Request) -> bool:
-        """A browser opens a WebSocket to any address a page names, with no same-origin rule:
-        the page's socket only takes its own origin (tools that send no Origin are fine)."""
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            return True
-        origin = request.headers.get("Origin")
-        return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
+    def _refusal(self, request: web.Request, host: str) -> web.StreamResponse | None:
+        """Why this request may not go on (a response), or None."""
+        if not self.allow(host):
+            limited.warning(f"refused {host}", "HTTP from %s refused: not in --osc-allow", host)
+            return web.json_response({"error": f"{host} is not in --osc-allow"}, status=403)
+        if not known_host(request.host, self.bind):
+            limited.warning(
+                f"host {host}",
+                "%s server: refused a request for %r from %s: open it by this machine's IP "
+                "address or name",
+                self.label,
+                request.host[:100],
+                host,
+            )
+            return web.json_response(
+                {"error": "open this by the machine's IP address or name"}, status=403
+            )
+        if not same_origin(request):
+            limited.warning(
+                f"origin {host}",
+                "%s server: a WebSocket from another site's page refused",
+                self.label,
+            )
+            return web.json_response({"error": "WebSocket from another origin"}, status=403)
+        if self.token and not self._authorized(request):
+            limited.warning(
+                f"token {host}", "%s server: %s came without the token", self.label, host
+            )
+            return web.Response(
+                status=401, text=REFUSED_PAGE, content_type="text/html", charset="utf-8"
+            )
+        return None
 
     def _authorized(self, request: web.Request) -> bool:
         bearer = request.headers.get("Authorization", "")
         offered = (
             request.query.get("token")
-            or request.cookies.get(TOKEN_COOKIE)
+            or request.cookies.get(self.cookie)
             or (bearer[7:] if bearer.startswith("Bearer ") else "")
         )
-        return hmac.compare_digest(offered.encode(), self.token.encode())
+        # headers arrive surrogate-escaped: any byte is comparable, none raises
+        return hmac.compare_digest(
+            offered.encode("utf-8", "surrogateescape"), self.token.encode("utf-8")
+        )
+
+
+def known_host(host_header: str, bind: str) -> bool:
+    """Is the Host a name this machine answers to: an IP address, localhost, the bind address,
+    or this machine's own name (`stagepc`, `stagepc.local`, `stagepc.lan`)?"""
+    name = urlsplit("//" + host_header).hostname or ""
+    if not name:
+        return True  # HTTP/1.0 tools send none
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(name)
+        return True
+    machine = socket.gethostname().split(".")[0].lower()
+    return (
+        name in ("localhost", bind.lower())
+        or name.endswith(".localhost")
+        or name.split(".")[0] == machine
+    )
+
+
+def same_origin(request: web.Request) -> bool:
+    """A browser opens a WebSocket to any address a page names, with no same-origin rule: a
+    socket only takes the page's own origin (tools that send no Origin are fine)."""
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return True
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()

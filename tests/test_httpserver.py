@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import urllib.error
 import urllib.request
@@ -16,13 +17,15 @@ import pytest
 from aiohttp import web
 from osc_helpers import running_rigs
 
+from node import httpserver
 from node.cli import main
 from node.cli_http import page_urls, start_page_server
 from node.config import ControlSettings, load_config
 from node.control.page import ControlPage
 from node.errors import ConfigError, SinkError, UserError
-from node.httpserver import TOKEN_COOKIE, HttpServer
+from node.httpserver import HttpServer
 from node.params import PARAMS
+from node.ratelimit import LogLimiter
 from node.sinks import Sink, create_sink, open_sinks
 from node.sinks.preview import PreviewSink
 
@@ -76,14 +79,48 @@ def test_a_token_is_asked_for_on_every_path() -> None:
         status, headers, _ = fetch(http.url + "?token=s3cret-token")
         assert status == 200
         cookie = headers["Set-Cookie"]
-        assert cookie.startswith(f"{TOKEN_COOKIE}=s3cret-token") and "HttpOnly" in cookie
-        assert "SameSite=Strict" in cookie
-        assert fetch(http.url, {"Cookie": f"{TOKEN_COOKIE}=s3cret-token"})[0] == 200
+        assert cookie.startswith(f"pix2pix_token_{http.port}=s3cret-token")  # one per node
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=" in cookie
+        assert fetch(http.url, {"Cookie": f"{http.cookie}=s3cret-token"})[0] == 200
+        assert raw_status(http.port, "Authorization: Bearer \xff\xfe") == 401  # no text
+        assert raw_status(http.port, "Authorization: Bearer s3cret-token\x00") == 400
         assert fetch(http.url + "stream.mjpg", {"Authorization": "Bearer s3cret-token"})[0] == 200
         assert fetch(http.url, {"Authorization": "Bearer wrong"})[0] == 401
         assert http.access.describe() == "this machine only, with the token"
     finally:
         http.stop()
+
+
+def raw_status(port: int, *headers: str, host: str = "127.0.0.1") -> int:
+    """The status of a GET / sent byte for byte (headers urllib would refuse to send)."""
+    head = "\r\n".join(["GET / HTTP/1.1", f"Host: {host}", *headers, "Connection: close"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n\r\n")
+        return int(sock.recv(100).split(b" ")[1])
+
+
+def test_a_name_that_is_not_this_machines_is_refused(server: HttpServer) -> None:
+    """DNS rebinding: a web site points its own name at 127.0.0.1 and reads the node through
+    its visitor's browser - the Host header still carries the site's name."""
+    server.mount("/", hello)
+    assert raw_status(server.port, host="evil.example:1234") == 403
+    assert raw_status(server.port, host="localhost:8080") == 200
+    assert raw_status(server.port, host=f"127.0.0.1:{server.port}") == 200
+    assert raw_status(server.port, host=f"{socket.gethostname()}.local:8080") == 200
+
+
+def test_a_flood_of_malformed_requests_is_one_log_line(
+    server: HttpServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = LogLimiter(logging.getLogger("node.httpserver"))  # nothing logged by other tests
+    monkeypatch.setattr(httpserver, "limited", fresh)
+    server.mount("/", hello)
+    with caplog.at_level(logging.INFO):
+        for _ in range(30):
+            assert raw_status(server.port, "X-Bad: a\x00b") == 400
+    bad = [r for r in caplog.records if "malformed request" in r.getMessage()]
+    assert len(bad) == 1 and not any(r.exc_info for r in caplog.records)
+    assert raw_status(server.port) == 200  # and it still serves
 
 
 def test_hosts_outside_osc_allow_are_refused() -> None:
@@ -125,12 +162,27 @@ def test_the_page_binds_where_the_preview_binds_and_shares_it() -> None:
     try:
         assert len(sinks) == 2  # no second preview
         assert (server.bind, preview.port) == ("127.0.0.1", server.port)
+        assert b"is starting" in fetch(server.url)[2]  # until the control page is attached
         preview.open(30.0)
         assert server.serves("/stream.mjpg") and server.serves("/frame.jpg")
         preview.close()
         assert not server.serves("/stream.mjpg")  # a closed sink leaves the server alone
     finally:
         server.stop()
+
+
+def test_a_preview_on_the_page_port_shares_it_whatever_host_it_named() -> None:
+    port = free_port()
+    sinks = _sinks(f"preview:{port}")  # 127.0.0.1 by default
+    page = start_page_server(ControlSettings(http_bind="0.0.0.0"), sinks)
+    assert page is not None and page.added is None
+    try:
+        preview = sinks[0]
+        assert isinstance(preview, PreviewSink)
+        assert (page.http.bind, page.http.port) == ("0.0.0.0", port)
+        assert (preview.host, preview.port) == ("0.0.0.0", port)
+    finally:
+        page.stop()
 
 
 def test_without_a_preview_one_is_added_and_others_get_the_token() -> None:
@@ -187,6 +239,8 @@ def test_the_control_page_serves_its_files_info_and_tree(tmp_path: Path) -> None
             status, headers, body = fetch(http.url)
             assert status == 200 and headers["Content-Type"].startswith("text/html")
             assert b'src="app.js"' in body and b"http" not in body.split(b"<body")[1]  # no CDN
+            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+            assert headers["X-Frame-Options"] == "DENY"
             for name in ("app.js", "app.css"):
                 assert fetch(http.url + name)[0] == 200
             info = json.loads(fetch(http.url + "page.json")[2])
@@ -206,6 +260,9 @@ def test_the_control_page_serves_its_files_info_and_tree(tmp_path: Path) -> None
             assert recall["RANGE"][0]["VALS"] == rig.commands.preset_names()
             value = json.loads(fetch(http.url + "oscquery/process/canny_t1?VALUE")[2])
             assert value == {"VALUE": [rig.params.get("process.canny_t1")]}
+            with_token = fetch(http.url + "oscquery/process/canny_t1?VALUE&token=x")
+            assert json.loads(with_token[2]) == value  # a script's ?token= is not an attribute
+            assert fetch(http.url + "oscquery/process/canny_t1?VALUE&RANGE")[0] == 400
             host_info = json.loads(fetch(http.url + "oscquery?HOST_INFO")[2])
             assert host_info["OSC_PORT"] == 9 and host_info["WS_PORT"] == http.port
         finally:
@@ -218,7 +275,7 @@ def test_the_control_page_serves_its_files_info_and_tree(tmp_path: Path) -> None
 def test_the_page_socket_refuses_another_sites_page(tmp_path: Path) -> None:
     with running_rigs(tmp_path) as make:
         rig = make()
-        http = HttpServer("my node", "127.0.0.1", 0, same_origin_websockets=True)
+        http = HttpServer("my node", "127.0.0.1", 0)
         http.start()
         page = ControlPage(http, rig.commands, rig.service.router, rig.service.feedback, osc_port=9)
         page.attach()

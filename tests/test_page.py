@@ -83,11 +83,14 @@ class LiveNode:
         self.wait_value("/process/canny_t1", SPECS["process.canny_t1"].default)
 
 
-def start_node(tmp: Path, *extra: str, token: str = "") -> LiveNode:
+def start_node(
+    tmp: Path, *extra: str, token: str = "", ports: tuple[int, int, int] | None = None
+) -> LiveNode:
     presets = tmp / "presets"
-    PresetLibrary(presets).save(Preset("page test", PRESET_VALUES))
+    if not (presets / "page test.json").exists():
+        PresetLibrary(presets).save(Preset("page test", PRESET_VALUES))
     feedback = Inbox()
-    osc, query, http = free_port(), free_port(), free_port()
+    osc, query, http = ports or (free_port(), free_port(), free_port())
     args = [
         *("--source", "synthetic?fps=15", "--no-restore-last", "--no-zeroconf"),
         *("--osc-bind", "127.0.0.1", "--osc-port", str(osc), "--oscquery-port", str(query)),
@@ -103,10 +106,11 @@ def start_node(tmp: Path, *extra: str, token: str = "") -> LiveNode:
     )
     node = LiveNode(proc, osc, query, http, presets, feedback, token)
     deadline = time.monotonic() + 90
+    prefix = extra[extra.index("--osc-prefix") + 1] if "--osc-prefix" in extra else ""
     while True:
         assert proc.poll() is None, f"the node stopped: {proc.communicate()[1][-2000:]}"
         try:
-            node.value("/process/canny_t1")
+            node.value(prefix + "/process/canny_t1")
             return node
         except (urllib.error.URLError, ConnectionError):
             assert time.monotonic() < deadline, "the node did not start in 90 s"
@@ -141,10 +145,16 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, live: LiveNode) -> Iterator[Any]:
     live.reset()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = new_context(browser, viewport={"width": 1280, "height": 900})
     page = open_page(context, live.url)
     yield page
     context.close()
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A browser context whose test probes (string expressions) pass the page's CSP, which
+    forbids eval - as it should for the page's own scripts."""
+    return browser.new_context(bypass_csp=True, **options)
 
 
 def open_page(context: Any, url: str) -> Any:
@@ -235,7 +245,7 @@ def test_an_osc_message_moves_the_slider_on_the_page(page: Any, live: LiveNode) 
 
 
 def test_two_browsers_follow_each_other(page: Any, browser: Any, live: LiveNode) -> None:
-    other = browser.new_context(viewport={"width": 800, "height": 700})
+    other = new_context(browser, viewport={"width": 800, "height": 700})
     try:
         second = open_page(other, live.url)
         slider(page, "/process/post_thresh").fill("200")
@@ -300,8 +310,8 @@ def test_the_model_menu_swaps_and_shows_the_state(page: Any, live: LiveNode) -> 
 
 def test_on_a_phone_freeze_and_reset_are_taps(browser: Any, live: LiveNode) -> None:
     live.reset()
-    phone = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    phone = new_context(
+        browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
     try:
         page = open_page(phone, live.url)
@@ -324,28 +334,67 @@ def test_on_a_phone_freeze_and_reset_are_taps(browser: Any, live: LiveNode) -> N
         phone.close()
 
 
-def test_with_a_token_the_page_asks_for_it(
+def test_with_a_token_the_page_asks_for_it_and_follows_a_prefix(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    node = start_node(tmp_path_factory.mktemp("token"), token="stage-door-42")
+    node = start_node(
+        tmp_path_factory.mktemp("token"), "--osc-prefix", "/left", token="stage-door-42"
+    )
     try:
         bare = f"http://127.0.0.1:{node.http}/"
-        for url in (bare, bare + "oscquery/process/canny_t1", bare + "?token=wrong"):
+        for url in (bare, bare + "oscquery/left/process/canny_t1", bare + "?token=wrong"):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(url, timeout=5)
             assert refused.value.code == 401
             assert b"needs its token" in refused.value.read()
-        context = browser.new_context()
+        context = new_context(browser)
         try:
             page = open_page(context, node.url)
             assert page.url == bare  # the token left the address bar; a cookie keeps it
             assert page.locator("#access").get_attribute("data-token") == "true"
-            slider(page, "/process/canny_t1").fill("42")
-            node.wait_value("/process/canny_t1", 42)
+            slider(page, "/left/process/canny_t1").fill("42")
+            node.wait_value("/left/process/canny_t1", 42)
+            node.client().send_message("/left/process/invert", 1)
+            page.wait_for_function(
+                "document.querySelector('input[data-address=\"/left/process/invert\"]').checked"
+            )
+            page.locator("#models").select_option("none")  # the /node commands carry it too
+            node.wait_value("/left/node/model", "none")
             page.reload()  # the cookie, not the URL, lets it back in
             page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
             page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
         finally:
             context.close()
     finally:
+        stop_node(node)
+
+
+def test_the_page_comes_back_by_itself_when_the_node_restarts(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("restart")
+    node = start_node(tmp, "--set", "process.canny_t1=5")
+    context = new_context(browser)
+    try:
+        page = open_page(context, node.url)
+        stop_node(node)
+        page.wait_for_selector("body[data-state=reconnecting]", timeout=WAIT_MS)
+        ports = (node.osc, node.oscquery, node.http)
+        node = start_node(tmp, "--set", "process.canny_t1=7", ports=ports)
+        page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
+        page.wait_for_function(  # the new node's values, not the old page's
+            "document.querySelector('input[data-address=\"/process/canny_t1\"]').value === '7'"
+        )
+        page.wait_for_function(  # the stream is back too: a frame arrives after the restart
+            """() => new Promise(done => {
+                const img = document.getElementById('preview');
+                img.addEventListener('load', () => done(true), {once: true});
+                setTimeout(() => done(false), 8000);
+            })""",
+            timeout=WAIT_MS,
+        )
+        slider(page, "/process/canny_t1").fill("8")
+        node.wait_value("/process/canny_t1", 8)
+    finally:
+        context.close()
         stop_node(node)

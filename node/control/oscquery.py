@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
@@ -128,6 +129,7 @@ class OscQueryApi:
     def detach(self) -> None:
         """Unmount and close this API's WebSockets (the server itself goes on)."""
         self.server.unmount(self.mount or "/")
+        self.server.remove_on_stop(self.close_sockets)
         with contextlib.suppress(Exception):
             self.server.loop.run(self.close_sockets(), 5.0)
 
@@ -154,7 +156,10 @@ class OscQueryApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
-        query = request.query_string
+        keys = [key for key, _ in parse_qsl(request.query_string, True) if key != "token"]
+        if len(keys) > 1:
+            return web.json_response({"error": "ask for one attribute at a time"}, status=400)
+        query = keys[0] if keys else ""
         if query == "HOST_INFO":
             return web.json_response(self.host_info())
         path = request.path[len(self.mount) :] or "/"
@@ -175,7 +180,8 @@ class OscQueryApi:
         if len(self._sockets) >= MAX_WEBSOCKETS:
             error = {"error": f"already {MAX_WEBSOCKETS} WebSockets open"}
             return web.json_response(error, status=503)
-        ws = web.WebSocketResponse(max_msg_size=65536)
+        # pinged every 10 s: a phone that left the Wi-Fi frees its slot in seconds, not minutes
+        ws = web.WebSocketResponse(max_msg_size=65536, heartbeat=10.0)
         await ws.prepare(request)
         peername = request.transport.get_extra_info("peername") if request.transport else None
         host, port = (peername or ("?", 0))[:2]
@@ -233,7 +239,7 @@ class OscQueryServer:
         port: int = 8001,
         allow: Callable[[str], bool] = lambda host: True,
     ) -> None:
-        self.http = HttpServer(name, bind, port, allow=allow)
+        self.http = HttpServer(name, bind, port, allow=allow, label="oscquery")
         self.api = OscQueryApi(commands, router, feedback, self.http, osc_port=osc_port)
         self.api.attach()
 

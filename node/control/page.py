@@ -26,6 +26,14 @@ STATIC = {
     "/app.css": ("app.css", "text/css"),
 }
 API_MOUNT = "/oscquery"
+HEADERS = {
+    "Cache-Control": "no-cache",
+    # the page's own files and sockets only; no other site may frame it (click-jacking)
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
 STREAM_PATH = "/stream.mjpg"
 
 
@@ -85,9 +93,7 @@ class ControlPage:
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         body, kind = self._files[request.path]
-        return web.Response(
-            body=body, content_type=kind, charset="utf-8", headers={"Cache-Control": "no-cache"}
-        )
+        return web.Response(body=body, content_type=kind, charset="utf-8", headers=HEADERS)
 
     async def _page_info(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.info(), headers={"Cache-Control": "no-store"})

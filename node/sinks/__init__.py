@@ -50,6 +50,9 @@ def open_sinks(sinks: Sequence[Sink], fps: float, added: Collection[Sink] = ()) 
             raise
     asked = [sink for sink in sinks if sink not in added]
     if asked and all(sink in failed for sink in asked):
+        for sink in sinks:
+            if sink not in failed:
+                sink.close()
         raise next(failed[sink] for sink in asked)
     for error in failed.values():
         log.warning("%s; retrying in the background, the other outputs go on", error)

@@ -2,9 +2,10 @@
 
 `/stream.mjpg` is the live stream (MJPEG), `/frame.jpg` the latest frame alone (an OBS browser
 source or a script can use either) and `/stats.json` the frame rate. Under `run` the first
-preview shares the node's page server (127.0.0.1:8080 by default, its `/` is the control page);
-a preview elsewhere, or under `render`, has its own server whose `/` is a small page with the
-stream. It listens on 127.0.0.1 by default: `preview:0.0.0.0:8080` shows it to the network.
+preview on the page's port shares the node's page server (127.0.0.1:8080 by default, its `/` is
+the control page; see `cli_http`); a preview on another port, or under `render`, has its own
+server whose `/` is a small page with the stream. It listens on 127.0.0.1 by default:
+`preview:0.0.0.0:8080` shows it to the network.
 
 JPEG encoding happens on this sink's own thread and only while someone watches; every viewer
 gets the newest frame when it is ready for one, so a slow browser sees fewer frames and
@@ -117,7 +118,7 @@ class PreviewSink(Sink):
             self._mount(self._shared)
             self._loop = self._shared.loop.loop  # frames are announced from now on
             return
-        server = HttpServer("preview", self.host, self.port, token=self.token)
+        server = HttpServer("preview", self.host, self.port, token=self.token, label="preview")
         self._mount(server)
         server.mount("/", self._page)
         try:

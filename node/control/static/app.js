@@ -6,11 +6,12 @@ const API = "oscquery";            // the OSCQuery API on this same server (same
 const PARAM_TYPES = new Set(["i", "f", "T", "F"]);
 const READ_WRITE = 3;
 const REFRESH_MS = 5000;           // preset and model lists: new files appear without a reload
+const SILENCE_MS = 5000;           // no heartbeat for this long: the link is dead, open a new one
 
 const $ = (id) => document.getElementById(id);
 const state = {
   info: null, prefix: "", ws: null, retryMs: 500, params: new Map(), lastBeat: 0,
-  presets: [], models: [],
+  opens: 0, presets: [], models: [], model: null,
 };
 
 // ---- OSC: the subset the node speaks (i f s T F h d, bundles) -------------------------------
@@ -184,6 +185,7 @@ function makeSlider(leaf, row) {
     const value = Number(input.value);
     showValue(param, value);
     param.pending = value;
+    param.later = undefined;  // the finger's newer value wins over one that came meanwhile
     if (!frame) {  // at most one message per animation frame while dragging
       frame = requestAnimationFrame(() => { frame = 0; sendParam(param, param.pending); });
     }
@@ -288,15 +290,18 @@ function showLists(tree) {
 
 function showModels(names, current) {
   const select = $("models");
+  if (current !== null && current !== undefined) state.model = current;
   if (names.join("\n") !== state.models.join("\n")) {
     state.models = names;
     select.innerHTML = "";
     for (const name of names) select.append(new Option(name, name));
   }
-  if (current !== null && current !== undefined) {
-    if (!names.includes(current)) select.append(new Option(current, current));
-    select.value = current;
+  const model = state.model;
+  if (model === null) return;
+  if (![...select.options].some((option) => option.value === model)) {
+    select.append(new Option(model, model));
   }
+  select.value = model;
 }
 
 function showModelState([status, name, reason]) {
@@ -384,6 +389,8 @@ function connect() {
   state.ws = ws;
   ws.onopen = async () => {
     state.retryMs = 500;
+    state.lastBeat = Date.now();
+    if (state.opens++ > 0) restartPreview();  // the stream may have died with the link
     const listen = [...state.params.keys(), ...["/node/model", "/node/model/state",
       "/node/heartbeat"].map(nodePath)];
     for (const path of listen) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
@@ -401,11 +408,23 @@ function connect() {
   };
   ws.onclose = () => {
     if (state.ws !== ws) return;
+    state.ws = null;
     document.body.dataset.state = "reconnecting";
     setLink("reconnecting...", "warn");
     setTimeout(connect, state.retryMs);
     state.retryMs = Math.min(5000, state.retryMs * 2);
   };
+}
+
+function checkLink() {
+  // a phone that slept or left the Wi-Fi can hold a socket that looks open and carries nothing
+  const ws = state.ws;
+  $("beat").classList.toggle("on", Date.now() - state.lastBeat < 2500);
+  if (ws && ws.readyState === WebSocket.OPEN && Date.now() - state.lastBeat > SILENCE_MS) {
+    ws.onclose();  // reconnect now: a half-open socket may take minutes to report its close
+    ws.onclose = null;
+    ws.close();
+  }
 }
 
 // ---- the rest of the page --------------------------------------------------------------------
@@ -432,8 +451,13 @@ function showAccess(access) {
 function startPreview(path) {
   const img = $("preview");
   if (!path) { img.hidden = true; $("no-preview").hidden = false; return; }
-  img.onerror = () => setTimeout(() => { img.src = `${path}?t=${Date.now()}`; }, 2000);
+  img.onerror = () => setTimeout(restartPreview, 2000);
   img.src = path;
+}
+
+function restartPreview() {
+  const path = state.info && state.info.preview;
+  if (path) $("preview").src = `${path}?t=${Date.now()}`;
 }
 
 function wireButtons() {
@@ -473,9 +497,10 @@ function wireButtons() {
       setTimeout(() => send(nodePath("/node/presets")), 300);  // the reply lists them
     }
   });
-  setInterval(() => {
-    $("beat").classList.toggle("on", Date.now() - state.lastBeat < 2500);
-  }, 500);
+  setInterval(checkLink, 500);
+  document.addEventListener("visibilitychange", () => {  // a pocketed phone costs no JPEGs
+    if (document.hidden) $("preview").removeAttribute("src"); else restartPreview();
+  });
   setInterval(refreshLists, REFRESH_MS);
 }
 
