@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: setup run test lint readme bench clean
+.PHONY: setup run test lint readme bench soak clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: lint
 #   make bench ARGS="--random-generator 64 --backend litert-int8 --json bench.json --plot bench.png"
 bench: $(TEST_STAMP)
 	$(BIN)/pix2pix-node bench $(ARGS)
+
+# The soak: the node for a while with faults injected on a schedule, and a report, e.g.
+#   make soak ARGS="--minutes 30 --json soak.json"
+soak: $(RUN_STAMP)
+	$(BIN)/python tools/soak.py $(ARGS)
 
 readme: $(RUN_STAMP)
 	$(BIN)/python tools/update_readme.py

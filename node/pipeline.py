@@ -26,6 +26,7 @@ import numpy as np
 from node.errors import ModelNotRun
 from node.frames import Frame, LatestSlot
 from node.inference.base import Model
+from node.memory import close_in_background
 from node.pacing import process_start_delay
 from node.params import ParamSnapshot, ParamStore
 from node.process.model_stage import ModelStage
@@ -265,7 +266,7 @@ class Pipeline:
         old = self.model_stage.swap(model)
         if on_result is None or model is None:  # a plain swap: no first-frame test
             if old is not None:
-                old.close()
+                close_in_background(old, f"model {old.name}")
             told = None if on_result is None else functools.partial(on_result, None)
             return self.model_stage(item.image, item.params), told
         saved = self.model_stage.state()
@@ -279,7 +280,7 @@ class Pipeline:
             error = exc
             return self.model_stage(item.image, item.params), lambda: on_result(error)
         if old is not None:
-            old.close()
+            close_in_background(old, f"model {old.name}")
         return image, lambda: on_result(None)
 
     def _views(self, item: Prepared) -> dict[str, np.ndarray]:
