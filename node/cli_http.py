@@ -80,21 +80,22 @@ def start_page_server(control: ControlSettings, sinks: list[Sink]) -> PageServer
     """Start the page server (None when `http_port` is 0) and have a preview share it; a
     taken port or a bad address is a UserError. Previews elsewhere get the token too."""
     previews = [sink for sink in sinks if isinstance(sink, PreviewSink)]
+    allow = functools.partial(host_allowed, parse_allow(control.allow))
+    for preview in previews:  # what a preview on its own port obeys too
+        preview.token, preview.allow = control.http_token, allow
     first = previews[0] if previews else None
     bind = control.http_bind or (first.host if first else DEFAULT_HOST)
     port = control.http_port
     if port is None:
         port = first.port if first else DEFAULT_PORT
     elif port == 0:
-        for preview in previews:
-            preview.token = control.http_token
         return None
     server = HttpServer(
         node_name(control),
         bind,
         port,
         token=control.http_token,
-        allow=functools.partial(host_allowed, parse_allow(control.allow)),
+        allow=allow,
         label="page",
     )
     try:
@@ -115,9 +116,6 @@ def start_page_server(control: ControlSettings, sinks: list[Sink]) -> PageServer
         sharing = added = PreviewSink.from_spec(parse_spec("preview"), realtime=True)
         sinks.append(added)
     sharing.share(server)
-    for preview in previews:
-        if preview is not sharing:
-            preview.token = control.http_token
     log.info("control page: %s (%s)", " or ".join(page_urls(server)), server.access.describe())
     return PageServer(server, added)
 

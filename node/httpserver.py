@@ -17,7 +17,9 @@ Access is decided here, once, for every path:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import hmac
 import ipaddress
 import logging
@@ -41,6 +43,9 @@ Closer = Callable[[], Awaitable[None]]
 TOKEN_COOKIE = "pix2pix_token_{port}"  # per port: two nodes on one machine keep their own
 TOKEN_DAYS = 30
 MAX_REQUEST_BYTES = 64 * 1024  # the page only GETs; nothing legitimate is bigger
+MAX_LINE_BYTES, MAX_HEADERS = 2048, 32  # headers: 64 KiB at most (a browser sends ~1 KiB)
+MAX_CONNECTIONS, MAX_PER_HOST = 64, 24  # open at once; one host cannot hold every slot
+IDLE_S = 30.0  # a kept-alive connection with no request is closed after this
 LOCAL_BINDS = ("127.0.0.1", "localhost", "::1")
 
 REFUSED_PAGE = """<!doctype html><meta charset="utf-8">
@@ -123,6 +128,7 @@ class HttpServer:
         self._closers: list[Closer] = []
         self._thread: LoopThread | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     @property
     def access(self) -> Access:
@@ -195,16 +201,26 @@ class HttpServer:
     async def _start(self) -> int:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=1.0,
+            max_line_size=MAX_LINE_BYTES,
+            max_field_size=MAX_LINE_BYTES,
+            max_headers=MAX_HEADERS,
+            keepalive_timeout=IDLE_S,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.bind, self.port)
-        try:
-            await site.start()
+        server = self._runner.server
+        assert server is not None
+        try:  # aiohttp's own site has no connection limit: this listener is the gate
+            self._listener = await asyncio.get_running_loop().create_server(
+                lambda: _Gate(server, self.label), self.bind, self.port, reuse_address=True
+            )
         except OSError:
             await self._runner.cleanup()
             raise
-        addresses = self._runner.addresses
-        return int(addresses[0][1]) if addresses else self.port
+        return int(self._listener.sockets[0].getsockname()[1])
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -212,6 +228,8 @@ class HttpServer:
             self._thread = None
 
     async def _stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         for closer in self._closers:
             try:
                 await closer()
@@ -232,6 +250,8 @@ class HttpServer:
             return web.json_response({"error": f"nothing at {request.path[:100]}"}, status=404)
         if request.method not in ("GET", "HEAD"):
             return web.json_response({"error": "only GET here"}, status=405)
+        if request.body_exists:  # never read: refused, so nobody can park bytes here
+            return web.json_response({"error": "a GET carries no body"}, status=413)
         response = await handler(request)
         if self.token and request.query.get("token") and not response.prepared:
             response.set_cookie(
@@ -289,21 +309,52 @@ class HttpServer:
         )
 
 
+class _Gate(asyncio.Protocol):
+    """Admits a connection while there are fewer than MAX_CONNECTIONS (MAX_PER_HOST from its
+    host), then hands the transport to aiohttp's handler; otherwise closes it at once."""
+
+    def __init__(self, server: web.Server, label: str) -> None:
+        self.server, self.label = server, label
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        host = _peer(transport)
+        open_now = [h.transport for h in self.server.connections if h.transport is not None]
+        same = sum(1 for t in open_now if _peer(t) == host)
+        if len(open_now) >= MAX_CONNECTIONS or same >= MAX_PER_HOST:
+            what = "%s server: %d connections open (%d from %s); refusing one more"
+            limited.warning(f"full {host}", what, self.label, len(open_now), same, host)
+            transport.close()
+            return
+        handler = self.server()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if peer else ""
+
+
 def known_host(host_header: str, bind: str) -> bool:
     """Is the Host a name this machine answers to: an IP address, localhost, the bind address,
-    or this machine's own name (`stagepc`, `stagepc.local`, `stagepc.lan`)?"""
+    or this machine's own name (`stagepc`, `stagepc.local`) - exactly, so
+    `stagepc.attacker.example` is not?"""
     name = urlsplit("//" + host_header).hostname or ""
     if not name:
         return True  # HTTP/1.0 tools send none
     with contextlib.suppress(ValueError):
         ipaddress.ip_address(name)
         return True
-    machine = socket.gethostname().split(".")[0].lower()
-    return (
-        name in ("localhost", bind.lower())
-        or name.endswith(".localhost")
-        or name.split(".")[0] == machine
-    )
+    return name in machine_names(bind) or name.endswith(".localhost")
+
+
+@functools.cache
+def machine_names(bind: str) -> frozenset[str]:
+    """localhost, the bind address, this machine's name and NAME.local (no DNS lookup: on a
+    show network without DNS it could hang the first request)."""
+    host = socket.gethostname().lower()
+    short = host.split(".")[0]
+    return frozenset({"localhost", bind.lower(), host, short, f"{short}.local"})
 
 
 def same_origin(request: web.Request) -> bool:

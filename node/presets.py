@@ -201,7 +201,8 @@ class PresetLibrary:
         """A preset by name or by its index in `names()`; PresetError says what exists."""
         text = name_or_index.strip()
         entries = self.entries()
-        if text.isdigit() and not any(e.name == text for e in entries):
+        index_like = text.isascii() and text.isdigit() and len(text) <= 6
+        if index_like and not any(e.name == text for e in entries):
             index = int(text)
             if index >= len(entries):
                 raise PresetError(f"no preset number {index}; there are {len(entries)}")

@@ -199,10 +199,19 @@ class FeedbackHub:
             raise RuntimeError("the OSC server is not running")
         target = UdpTarget(self.sock, host, port, peer.key, peer.host)
         with self._lock:
-            if target.key not in self._subscribers and len(self._subscribers) >= MAX_SUBSCRIBERS:
+            new = target.key not in self._subscribers
+            if new and len(self._subscribers) >= MAX_SUBSCRIBERS:
                 raise OverflowError(f"already {MAX_SUBSCRIBERS} subscribers; unsubscribe one")
             self._subscribers[target.key] = target
-        log.info("OSC feedback: %s subscribed %s:%d", peer.key, host, port)
+        if new:  # subscribing again (TouchOSC does, on every reconnect) is no news
+            limited.log(
+                logging.INFO,
+                f"subscribe {peer.host}",
+                "OSC feedback: %s subscribed %s:%d",
+                peer.key,
+                host,
+                port,
+            )
         return target
 
     def unsubscribe(self, peer: Peer, host: str | None, port: int | None) -> int:

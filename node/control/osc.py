@@ -168,9 +168,12 @@ class OscServer:
                 sock, address = self._tcp.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as exc:
                 if self._stop.is_set():
                     return
+                # out of descriptors (EMFILE): wait, do not spin on a listener that stays ready
+                limited.warning("tcp accept", "OSC TCP: accept failed: %s", exc)
+                self._stop.wait(0.1)
                 continue
             host, port = address[0], address[1]
             if not self.allowed(host):
@@ -282,7 +285,8 @@ class TcpConnection:
                 for packet in self._packets(buffer):
                     router.handle_packet(packet, self.peer)
         except _FramingError as exc:
-            limited.warning(f"framing {self.key}", "OSC TCP %s: %s; closing", self.key, exc)
+            # keyed by host: a client that reconnects for every packet is one line per 10 s
+            limited.warning(f"framing {self.host}", "OSC TCP %s: %s; closing", self.key, exc)
             self.send(build_packet(feedback.address("/node/error"), ["", str(exc)]))
             time.sleep(POLL)  # let the writer say why before the connection closes
         finally:

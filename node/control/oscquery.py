@@ -28,10 +28,12 @@ from aiohttp import WSMsgType, web
 
 from node.control.commands import NodeCommands
 from node.control.feedback import FeedbackHub, Peer
+from node.control.namespace import NODE_ADDRESSES
 from node.control.router import OscRouter
 from node.control.tree import build_tree, find
 from node.errors import UserError
 from node.httpserver import HttpServer
+from node.params import PARAMS
 from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,14 @@ class WsTarget:
             await self._ws.send_bytes(packet)
 
 
+def listenable(prefix: str) -> frozenset[str]:
+    """Every address a WebSocket may LISTEN to: the parameters, their /norm twins and the
+    /node addresses (anything else would only take memory)."""
+    paths = [p.address for p in PARAMS] + [p.address + "/norm" for p in PARAMS]
+    paths += [a.path for a in NODE_ADDRESSES]
+    return frozenset(prefix + path for path in paths)
+
+
 class OscQueryApi:
     """The OSCQuery protocol (tree, attributes, HOST_INFO, WebSocket) for one HTTP server,
     mounted at `mount` ('' for the OSCQuery port's root; '/oscquery' on the control page)."""
@@ -120,6 +130,7 @@ class OscQueryApi:
         self.server = server
         self.osc_port = osc_port
         self.mount = mount.rstrip("/")
+        self.addresses = listenable(router.prefix)
         self._sockets: set[web.WebSocketResponse] = set()
 
     def attach(self) -> None:
@@ -210,17 +221,23 @@ class OscQueryApi:
                 raise TypeError("DATA must be an OSC path string")
         except (ValueError, KeyError, TypeError) as exc:
             limited.warning(
-                f"ws {target.key}", "OSCQuery WebSocket: bad command %r (%s)", text[:100], exc
+                f"ws {target.host}", "OSCQuery WebSocket: bad command %r (%s)", text[:100], exc
             )
             return
         if command == "LISTEN":
-            if len(target.listening) < MAX_LISTEN:
+            if path not in self.addresses:
+                limited.warning(
+                    f"ws listen {target.host}",
+                    "OSCQuery WebSocket: LISTEN to %r refused: no such address",
+                    path[:100],
+                )
+            elif len(target.listening) < MAX_LISTEN:
                 target.listening.add(path)
         elif command == "IGNORE":
             target.listening.discard(path)
         else:
             limited.warning(
-                f"ws cmd {target.key}", "OSCQuery WebSocket: unknown COMMAND %r", str(command)[:50]
+                f"ws cmd {target.host}", "OSCQuery WebSocket: unknown COMMAND %r", str(command)[:50]
             )
 
 

@@ -18,8 +18,10 @@ from node.errors import ModelNotRun
 from node.inference.backends import BackendOptions
 from node.inference.base import Model
 from node.inference.library import ModelLibrary, warm_up
+from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
+limited = LogLimiter(log)
 
 SwapStatus = Literal["loading", "ready", "error"]
 
@@ -155,7 +157,13 @@ class ModelSwapper:
         if generation != self._generation:  # superseded: says nothing about the model now
             return
         message = str(exc) if str(exc) else type(exc).__name__
-        log.error("model %s failed to load: %s; the current model keeps running", name, message)
+        limited.log(  # asked for again and again, a broken model is one line per 10 s
+            logging.ERROR,
+            f"failed {name}",
+            "model %s failed to load: %s; the current model keeps running",
+            name,
+            message,
+        )
         # (a superseded load's failure says nothing about the model running now)
         self._set_state(SwapState(name, "error", message), generation)
 

@@ -19,6 +19,7 @@ import contextlib
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 
 import cv2
 from aiohttp import web
@@ -84,7 +85,8 @@ class PreviewSink(Sink):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HttpServer | None = None  # its own, when it does not share one
         self._shared: HttpServer | None = None
-        self.token = ""  # the node's --http-token, for a preview on its own port
+        self.token = ""  # the node's --http-token and --osc-allow, for a preview on its own port
+        self.allow: Callable[[str], bool] = lambda host: True
         self._new_frame: asyncio.Event | None = None  # replaced by a fresh one per frame
 
     @classmethod
@@ -118,7 +120,9 @@ class PreviewSink(Sink):
             self._mount(self._shared)
             self._loop = self._shared.loop.loop  # frames are announced from now on
             return
-        server = HttpServer("preview", self.host, self.port, token=self.token, label="preview")
+        server = HttpServer(
+            "preview", self.host, self.port, token=self.token, allow=self.allow, label="preview"
+        )
         self._mount(server)
         server.mount("/", self._page)
         try:
