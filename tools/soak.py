@@ -421,16 +421,19 @@ class Soak:
     def run_round(self) -> None:
         """Every fault once; a round takes about `period` seconds (faults scale with it)."""
         unit = self.period / 60
+        # away longer than the NDI source's 5 s timeout (so the node notices), and longer than
+        # the 2 s clip (so a deleted file is noticed when it loops)
+        gone = 7 * unit if self.sender is not None else max(2.5, 4 * unit)
         steps: list[tuple[float, Callable[[], None]]] = [
-            (0, lambda: self.source_gone(max(2.5, 4 * unit))),  # > the 2 s clip: noticed
-            (11, self.corrupt_swap),
-            (15, lambda: self.osc_flood(3 * unit)),
-            (20, lambda: self.morph_storm(3 * unit)),
-            (25, lambda: self.sink_fault("stall", 4 * unit)),
-            (31, lambda: self.sink_fault("raise", 4 * unit)),
-            (37, lambda: self.presets_read_only(4 * unit)),
-            (43, lambda: self.preset_truncated(4 * unit)),
-            (49, self.save),
+            (0, lambda: self.source_gone(gone)),
+            (15, self.corrupt_swap),
+            (19, lambda: self.osc_flood(3 * unit)),
+            (24, lambda: self.morph_storm(3 * unit)),
+            (29, lambda: self.sink_fault("stall", 4 * unit)),
+            (35, lambda: self.sink_fault("raise", 4 * unit)),
+            (41, lambda: self.presets_read_only(4 * unit)),
+            (47, lambda: self.preset_truncated(4 * unit)),
+            (53, self.save),
         ]
         start = time.monotonic()
         for offset, step in steps:
