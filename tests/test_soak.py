@@ -55,5 +55,6 @@ def test_frames_keep_flowing_through_every_fault(report: dict[str, Any]) -> None
 def test_presets_are_intact_and_threads_flat(report: dict[str, Any]) -> None:
     assert report["presets"]["intact"], report["presets"]["unexpected"]
     assert "soak_saved.json" in report["presets"]["files"]  # a save still works afterwards
-    assert report["threads"]["end"] <= report["threads"]["start"] + 2
-    assert report["fds"]["end"] <= report["fds"]["start"] + 2
+    for what in ("threads", "fds"):  # the least seen in a round: its baseline, not a transient
+        counts = report[what]
+        assert counts["last_round_min"] <= counts["first_round_min"] + 1, (what, counts)

@@ -79,6 +79,27 @@ def growth_mb_per_hour(samples: Sequence[Sample], seconds: float) -> float:
     return round(slope * 3600, 2)
 
 
+def counts_over_time(
+    samples: Sequence[Sample], field: str, seconds: float, period: float
+) -> dict[str, int]:
+    """Start (after warm-up), end and max; and the least seen in the first and in the last
+    round of faults - threads come and go during a fault (a model loader, a TCP client), so
+    the baselines are what says "flat"."""
+    warm = min(WARMUP_S, seconds / 10)
+    values = [(s.t, int(getattr(s, field))) for s in samples if s.t >= warm]
+    if not values:
+        return {"start": 0, "end": 0, "max": 0, "first_round_min": 0, "last_round_min": 0}
+    first = [v for t, v in values if t < warm + period] or [values[0][1]]
+    last = [v for t, v in values if t >= seconds - period] or [values[-1][1]]
+    return {
+        "start": values[0][1],
+        "end": values[-1][1],
+        "max": max(v for _, v in values),
+        "first_round_min": min(first),
+        "last_round_min": min(last),
+    }
+
+
 LOG_LINE = re.compile(r"^\S+ (WARNING|ERROR|CRITICAL)\s+(\S+): (.*)$")
 
 
@@ -136,16 +157,8 @@ def build(
             "max": max((s.rss_mb for s in samples), default=0.0),
             "growth_mb_per_hour": growth_mb_per_hour(samples, seconds),
         },
-        "threads": {
-            "start": warm[0].threads if warm else 0,
-            "end": last.threads if last else 0,
-            "max": max((s.threads for s in samples), default=0),
-        },
-        "fds": {
-            "start": warm[0].fds if warm else 0,
-            "end": last.fds if last else 0,
-            "max": max((s.fds for s in samples), default=0),
-        },
+        "threads": counts_over_time(samples, "threads", seconds, float(options["period"])),
+        "fds": counts_over_time(samples, "fds", seconds, float(options["period"])),
         "errors": errors_by_kind(log_lines),
         "faults": dict(Counter(s.name for s in spans)),
         "presets": presets,
@@ -166,8 +179,11 @@ def text(report: dict[str, Any]) -> str:
         f"RSS: start {rss['start']:.0f} MB, after warm-up {rss['after_warmup']:.0f}, end "
         f"{rss['end']:.0f}, max {rss['max']:.0f}; growth {rss['growth_mb_per_hour']:+.1f} MB/h",
         f"threads: {report['threads']['start']} -> {report['threads']['end']} (max "
-        f"{report['threads']['max']}); descriptors: {report['fds']['start']} -> "
-        f"{report['fds']['end']} (max {report['fds']['max']})",
+        f"{report['threads']['max']}; least in the first / last round "
+        f"{report['threads']['first_round_min']} / {report['threads']['last_round_min']})",
+        f"descriptors: {report['fds']['start']} -> {report['fds']['end']} (max "
+        f"{report['fds']['max']}; least in the first / last round "
+        f"{report['fds']['first_round_min']} / {report['fds']['last_round_min']})",
         "faults: " + ", ".join(f"{k} x{v}" for k, v in report["faults"].items()),
         "presets: "
         + (
