@@ -1,7 +1,7 @@
-"""A short soak (tools/soak.py): the real node in its own process for 40 s while every fault of
-the long soak is injected twice - the source file deleted and restored, a corrupt model, swaps,
-an OSC flood, a morph storm, an output that stalls and one that raises, a read-only preset
-folder, a truncated preset. Behaviour only, no timings."""
+"""A short soak (tools/soak.py): the real node in its own process for 60 s while every fault of
+the long soak is injected three times - the source file deleted and restored, a corrupt
+model, swaps, an OSC flood, a morph storm, an output that stalls and one that raises, a
+read-only preset folder, a truncated preset. Behaviour only, no timings."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ reason = ndi.unavailable_reason()
 def report() -> dict[str, Any]:
     if reason is not None:
         pytest.skip(f"the soak publishes over NDI, which cannot run here: {reason}")
-    return soak.Soak(seconds=40, source="file", period=20, swap_every=4).run()
+    return soak.Soak(seconds=60, source="file", period=20, swap_every=4).run()
 
 
 def test_the_node_survives_every_fault_and_stops_cleanly(report: dict[str, Any]) -> None:
@@ -55,6 +55,9 @@ def test_frames_keep_flowing_through_every_fault(report: dict[str, Any]) -> None
 def test_presets_are_intact_and_threads_flat(report: dict[str, Any]) -> None:
     assert report["presets"]["intact"], report["presets"]["unexpected"]
     assert "soak_saved.json" in report["presets"]["files"]  # a save still works afterwards
-    for what in ("threads", "fds"):  # the least seen in a round: its baseline, not a transient
-        counts = report[what]
-        assert counts["last_round_min"] <= counts["first_round_min"] + 1, (what, counts)
+    for what in ("threads", "fds"):
+        # the least seen in each round of faults is its baseline (a fault's own threads come
+        # and go); the first round also starts what the node starts once (lazily), so the
+        # baseline is the second round's
+        mins = report[what]["round_mins"]
+        assert len(mins) >= 3 and mins[-1] <= mins[1] + 1, (what, report[what])

@@ -81,22 +81,32 @@ def growth_mb_per_hour(samples: Sequence[Sample], seconds: float) -> float:
 
 def counts_over_time(
     samples: Sequence[Sample], field: str, seconds: float, period: float
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Start (after warm-up), end and max; and the least seen in the first and in the last
     round of faults - threads come and go during a fault (a model loader, a TCP client), so
     the baselines are what says "flat"."""
     warm = min(WARMUP_S, seconds / 10)
     values = [(s.t, int(getattr(s, field))) for s in samples if s.t >= warm]
     if not values:
-        return {"start": 0, "end": 0, "max": 0, "first_round_min": 0, "last_round_min": 0}
-    first = [v for t, v in values if t < warm + period] or [values[0][1]]
-    last = [v for t, v in values if t >= seconds - period] or [values[-1][1]]
+        return {
+            "start": 0,
+            "end": 0,
+            "max": 0,
+            "first_round_min": 0,
+            "last_round_min": 0,
+            "round_mins": [],
+        }
+    rounds: dict[int, list[int]] = {}
+    for t, v in values:
+        rounds.setdefault(int((t - warm) // period), []).append(v)
+    round_mins = [min(rounds[k]) for k in sorted(rounds)]
     return {
         "start": values[0][1],
         "end": values[-1][1],
         "max": max(v for _, v in values),
-        "first_round_min": min(first),
-        "last_round_min": min(last),
+        "first_round_min": round_mins[0],
+        "last_round_min": round_mins[-1],
+        "round_mins": round_mins,
     }
 
 
