@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from osc_helpers import running_rigs
+from osc_helpers import Rig, running_rigs
 
 from node import httpserver
 from node.cli import main
@@ -228,7 +228,9 @@ def test_a_taken_page_port_is_one_clear_error() -> None:
             start_page_server(ControlSettings(http_port=port), [])
 
 
-def test_the_control_page_serves_its_files_info_and_tree(tmp_path: Path) -> None:
+@pytest.fixture
+def page_server(tmp_path: Path) -> Iterator[tuple[Rig, HttpServer]]:
+    """A control service and the control page attached to a page server of its own."""
     with running_rigs(tmp_path) as make:
         rig = make()
         http = HttpServer("my node", "127.0.0.1", 0)
@@ -236,68 +238,66 @@ def test_the_control_page_serves_its_files_info_and_tree(tmp_path: Path) -> None
         page = ControlPage(http, rig.commands, rig.service.router, rig.service.feedback, osc_port=9)
         page.attach()
         try:
-            status, headers, body = fetch(http.url)
-            assert status == 200 and headers["Content-Type"].startswith("text/html")
-            assert b'src="app.js"' in body and b"http" not in body.split(b"<body")[1]  # no CDN
-            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-            assert headers["X-Frame-Options"] == "DENY"
-            for name in ("app.js", "app.css"):
-                assert fetch(http.url + name)[0] == 200
-            info = json.loads(fetch(http.url + "page.json")[2])
-            assert info["name"] == "my node" and info["preview"] is None
-            assert info["access"] == {
-                "bind": "127.0.0.1",
-                "port": http.port,
-                "token": False,
-                "local_only": True,
-                "text": "this machine only, no token",
-            }
-            tree = json.loads(fetch(http.url + "oscquery")[2])
-            for spec in PARAMS:
-                group = tree["CONTENTS"][spec.group]["CONTENTS"][spec.name]
-                assert group["FULL_PATH"] == spec.address
-            recall = tree["CONTENTS"]["node"]["CONTENTS"]["preset"]["CONTENTS"]["recall"]
-            assert recall["RANGE"][0]["VALS"] == rig.commands.preset_names()
-            value = json.loads(fetch(http.url + "oscquery/process/canny_t1?VALUE")[2])
-            assert value == {"VALUE": [rig.params.get("process.canny_t1")]}
-            with_token = fetch(http.url + "oscquery/process/canny_t1?VALUE&token=x")
-            assert json.loads(with_token[2]) == value  # a script's ?token= is not an attribute
-            assert fetch(http.url + "oscquery/process/canny_t1?VALUE&RANGE")[0] == 400
-            host_info = json.loads(fetch(http.url + "oscquery?HOST_INFO")[2])
-            assert host_info["OSC_PORT"] == 9 and host_info["WS_PORT"] == http.port
+            yield rig, http
         finally:
             page.detach()
             http.stop()
-        with pytest.raises(urllib.error.URLError):  # stopped: the port is free again
-            urllib.request.urlopen(http.url, timeout=2)
 
 
-def test_the_page_socket_refuses_another_sites_page(tmp_path: Path) -> None:
-    with running_rigs(tmp_path) as make:
-        rig = make()
-        http = HttpServer("my node", "127.0.0.1", 0)
-        http.start()
-        page = ControlPage(http, rig.commands, rig.service.router, rig.service.feedback, osc_port=9)
-        page.attach()
+def test_the_control_page_serves_its_files_info_and_tree(
+    page_server: tuple[Rig, HttpServer],
+) -> None:
+    rig, http = page_server
+    status, headers, body = fetch(http.url)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'src="app.js"' in body and b"http" not in body.split(b"<body")[1]  # no CDN
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    for name in ("app.js", "app.css"):
+        assert fetch(http.url + name)[0] == 200
+    info = json.loads(fetch(http.url + "page.json")[2])
+    assert info["name"] == "my node" and info["preview"] is None
+    assert info["access"] == {
+        "bind": "127.0.0.1",
+        "port": http.port,
+        "token": False,
+        "local_only": True,
+        "text": "this machine only, no token",
+    }
+    tree = json.loads(fetch(http.url + "oscquery")[2])
+    for spec in PARAMS:
+        group = tree["CONTENTS"][spec.group]["CONTENTS"][spec.name]
+        assert group["FULL_PATH"] == spec.address
+    recall = tree["CONTENTS"]["node"]["CONTENTS"]["preset"]["CONTENTS"]["recall"]
+    assert recall["RANGE"][0]["VALS"] == rig.commands.preset_names()
+    value = json.loads(fetch(http.url + "oscquery/process/canny_t1?VALUE")[2])
+    assert value == {"VALUE": [rig.params.get("process.canny_t1")]}
+    with_token = fetch(http.url + "oscquery/process/canny_t1?VALUE&token=x")
+    assert json.loads(with_token[2]) == value  # a script's ?token= is not an attribute
+    assert fetch(http.url + "oscquery/process/canny_t1?VALUE&RANGE")[0] == 400
+    host_info = json.loads(fetch(http.url + "oscquery?HOST_INFO")[2])
+    assert host_info["OSC_PORT"] == 9 and host_info["WS_PORT"] == http.port
 
-        async def connect(origin: str | None) -> int:
-            headers = {"Origin": origin} if origin else {}
-            async with aiohttp.ClientSession() as session:
-                try:
-                    url = f"ws://127.0.0.1:{http.port}/oscquery"
-                    async with session.ws_connect(url, headers=headers) as ws:
-                        await ws.send_str('{"COMMAND": "LISTEN", "DATA": "/process/canny_t1"}')
-                        return 101
-                except aiohttp.WSServerHandshakeError as exc:
-                    return exc.status
 
-        try:
-            assert asyncio.run(connect("http://evil.example")) == 403
-            assert asyncio.run(connect(f"http://127.0.0.1:{http.port}")) == 101  # the page's own
-            assert asyncio.run(connect(None)) == 101  # a tool that sends no Origin
-        finally:
-            page.detach()
-            http.stop()
+def test_the_page_socket_refuses_another_sites_page(
+    page_server: tuple[Rig, HttpServer],
+) -> None:
+    _, http = page_server
+
+    async def connect(origin: str | None) -> int:
+        headers = {"Origin": origin} if origin else {}
+        async with aiohttp.ClientSession() as session:
+            try:
+                url = f"ws://127.0.0.1:{http.port}/oscquery"
+                async with session.ws_connect(url, headers=headers) as ws:
+                    await ws.send_str('{"COMMAND": "LISTEN", "DATA": "/process/canny_t1"}')
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    assert asyncio.run(connect("http://evil.example")) == 403
+    assert asyncio.run(connect(f"http://127.0.0.1:{http.port}")) == 101  # the page's own
+    assert asyncio.run(connect(None)) == 101  # a tool that sends no Origin
 
 
 @pytest.mark.parametrize(
