@@ -4,6 +4,9 @@ libavahi-client3 (`.ci/run` installs it)."""
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +20,15 @@ from test_pipeline import SCENE, wait_for
 
 from node import ndi
 from node.errors import SourceError
+from node.frames import Frame, LatestSlot
 from node.params import ParamStore
 from node.pipeline import Pipeline
 from node.sinks import create_sink
 from node.sinks.ndi import NdiSink, to_bgrx
 from node.sources import create_source
+from node.sources.capture import CaptureThread
 from node.sources.ndi import NdiSource, matches
+from node.stats import FrameStats
 
 reason = ndi.unavailable_reason()
 pytestmark = pytest.mark.skipif(reason is not None, reason=f"NDI cannot run here: {reason}")
@@ -196,3 +202,90 @@ def test_a_sender_that_goes_away_is_a_source_error_and_comes_back() -> None:
         stop.set()
         thread.join(2)
         lib.send_destroy(handle)
+
+
+SENDER_PROCESS = """
+import itertools, sys, threading
+import numpy as np
+import NDIlib as lib
+lib.initialize()
+name = sys.argv[1]
+frame = lib.VideoFrameV2()
+frame.FourCC = lib.FOURCC_VIDEO_TYPE_BGRX
+frame.frame_rate_N, frame.frame_rate_D = 30, 1
+frame.data = np.full((64, 64, 4), 200, np.uint8)
+def output(ndi_name):
+    settings = lib.SendCreate()
+    settings.ndi_name = ndi_name
+    settings.clock_video = True
+    return lib.send_create(settings)
+def send(stop):
+    handle = output(name)
+    while not stop.is_set():
+        lib.send_send_video_v2(handle, frame)
+    lib.send_destroy(handle)
+other = output(name + " main")  # the program's other output, which stays up
+sending = None
+for line in itertools.chain(sys.stdin, ["end"]):
+    if sending is not None:
+        sending[0].set()
+        sending[1].join()
+        sending = None
+    if line.strip() == "start":
+        stop = threading.Event()
+        sending = (stop, threading.Thread(target=send, args=(stop,)))
+        sending[1].start()
+    print(line.strip(), flush=True)
+lib.send_destroy(other)
+"""
+
+
+def test_an_output_that_another_program_stops_and_starts_again_is_found_again() -> None:
+    """A VJ program on the same machine stops the output the node reads and starts it again,
+    while the node publishes NDI itself. The capture thread notices, holds the last frame and
+    picks the sender up again: its finder is kept across reopens (a new finder, with no mDNS,
+    asks NDI's discovery port on 127.0.0.1 and the node's own process answered it, so it only
+    ever found the node's own output). The README says what a program that closes its last
+    output needs."""
+    name = f"program-{time.monotonic_ns() % 100000}"
+    program = subprocess.Popen(
+        [sys.executable, "-c", SENDER_PROCESS, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert program.stdin is not None and program.stdout is not None
+
+    def tell(command: str) -> None:
+        assert program.stdin is not None and program.stdout is not None
+        program.stdin.write(command + "\n")
+        program.stdin.flush()
+        assert program.stdout.readline().strip() == command
+
+    def reopened(times: int) -> bool:
+        return capture.reopens >= times
+
+    own = create_sink(f"ndi:own-output-{name}")
+    source = create_source(f"ndi:{name}?extra_ips=127.0.0.1&timeout=2")
+    slot: LatestSlot[Frame] = LatestSlot()
+    capture = CaptureThread(source, slot, ParamStore(), FrameStats())
+    try:
+        tell("start")
+        source.open()
+        own.open(30)  # the node's NDI output starts after its source, as in `run`
+        capture.start()
+        wait_for(lambda: slot.get(timeout=1) is not None, timeout=10)
+        for round_ in range(1, 3):
+            tell("stop")
+            time.sleep(3.5)  # longer than the 2 s timeout: the read raises, reopens begin
+            slot.get(timeout=0)  # the last frame from before the loss, if nobody took it
+            tell("start")
+            wait_for(functools.partial(reopened, round_), timeout=30)
+            frame = slot.get(timeout=5)  # a new one, from the sender that came back
+            assert frame is not None and frame.image.shape == (64, 64, 3)
+    finally:
+        capture.stop(timeout=8)
+        own.close()
+        if program.poll() is None:
+            program.stdin.close()
+            program.wait(10)

@@ -13,7 +13,7 @@ import pytest
 from conftest import ListSink, NegateModel
 
 from node.errors import SourceError
-from node.frames import Frame
+from node.frames import Frame, LatestSlot
 from node.inference.base import Model
 from node.inference.descriptor import ModelError
 from node.params import ParamStore
@@ -23,8 +23,10 @@ from node.process.preprocess import Preprocessor
 from node.sinks.base import Sink
 from node.sources import create_source, register_source
 from node.sources.base import Source
+from node.sources.capture import CaptureThread
 from node.sources.synthetic import SyntheticScene, SyntheticSource
 from node.spec import Spec
+from node.stats import FrameStats
 
 SCENE = "synthetic?width=160&height=120&fps=60"
 
@@ -210,6 +212,40 @@ def test_source_loss_keeps_publishing_reopens_and_logs_once(
     lost = [r for r in caplog.records if "lost" in r.getMessage() and r.levelno == logging.WARNING]
     back = [r for r in caplog.records if "is back" in r.getMessage()]
     assert len(lost) == 1 and len(back) == 1
+
+
+def test_a_long_outage_says_once_more_why_the_reopens_fail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After 30 s away (a clock that runs 100x fast), one line with the last reopen failure, so
+    the person at the desk learns why (e.g. which NDI sources were found); then no more."""
+    caplog.set_level(logging.INFO, logger="node.sources.capture")
+    register_source("flaky", FlakySource)
+    FlakySource.unplugged.clear()
+    source = create_source("flaky")
+    source.open()
+    slot: LatestSlot[Frame] = LatestSlot()
+    capture = CaptureThread(
+        source, slot, ParamStore(), FrameStats(), clock=lambda: time.monotonic() * 100
+    )
+    capture.start()
+    try:
+        wait_for(lambda: FlakySource.reads >= 3)
+        FlakySource.unplugged.set()
+
+        def still_lost() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "still lost" in r.getMessage()]
+
+        wait_for(lambda: len(still_lost()) == 1)
+        time.sleep(2.0)  # more failed reopens (0.5, 1, 2 s apart) say nothing more
+        assert len(still_lost()) == 1
+        assert "flaky: no device" in still_lost()[0]  # the reopen's reason, not the read's
+        FlakySource.unplugged.clear()
+        wait_for(lambda: capture.reopens >= 1)
+        wait_for(lambda: any("is back" in r.getMessage() for r in caplog.records))
+    finally:
+        FlakySource.unplugged.clear()
+        capture.stop()
 
 
 def test_freeze_and_capture_disabled(running: Callable[..., Pipeline]) -> None:

@@ -57,6 +57,7 @@ from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.params import PARAMS
 from node.presets import Preset, PresetLibrary
 from node.sinks import create_sink
+from node.sinks.base import Sink
 from node.sources import create_source
 from node.sources.synthetic import SyntheticScene
 
@@ -96,15 +97,25 @@ def set_read_only(folder: Path, read_only: bool) -> bool:
 
 
 class NdiSender:
-    """The synthetic scene at 30 fps as an NDI source the node reads; `stop` makes it vanish."""
+    """The synthetic scene at 30 fps as an NDI source the node reads; `stop` makes it vanish.
+
+    Like a VJ program that stops the output the node reads, it keeps another NDI output up
+    (`NAME-main`, nothing sent): with no mDNS on one machine, NDI finds sources by asking
+    127.0.0.1's discovery port, which only a process with an NDI output answers - a program
+    whose last output closed is found again only by a node restarted after it (README, NDI).
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._scene = SyntheticScene(*SIZE, FPS)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._main: Sink | None = None
 
     def start(self) -> None:
+        if self._main is None:
+            self._main = create_sink(f"ndi:{self.name}-main")
+            self._main.open(FPS)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="ndi sender", daemon=True)
         self._thread.start()
@@ -113,6 +124,12 @@ class NdiSender:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+    def close(self) -> None:
+        self.stop()
+        if self._main is not None:
+            self._main.close()
+            self._main = None
 
     def _run(self) -> None:
         sink = create_sink(f"ndi:{self.name}")
@@ -517,7 +534,7 @@ class Soak:
             self.proc.kill()
             self.proc.wait()
         if self.sender is not None:
-            self.sender.stop()
+            self.sender.close()
         with contextlib.suppress(OSError):
             set_read_only(self.presets, False)
         shutil.rmtree(self.work, ignore_errors=True)
@@ -532,14 +549,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=float, default=60.0, help="seconds per round of faults")
     parser.add_argument("--swap-every", type=float, default=7.0, help="seconds between swaps")
     parser.add_argument("--json", type=Path, help="write the report here too")
+    parser.add_argument("--log", type=Path, help="write the node's whole log here")
     args = parser.parse_args(argv)
     seconds = args.seconds or (args.minutes or 10.0) * 60
     if seconds < 20 or args.period < 20 or args.swap_every <= 0:
         parser.error("a soak needs at least 20 s, rounds of at least 20 s and swaps > 0 s apart")
-    if args.json is not None and not args.json.parent.is_dir():
-        parser.error(f"--json: no such folder {args.json.parent}")
-    report = Soak(seconds, args.source, args.period, args.swap_every).run()
+    for flag, path in (("--json", args.json), ("--log", args.log)):
+        if path is not None and not path.parent.is_dir():
+            parser.error(f"{flag}: no such folder {path.parent}")
+    soak = Soak(seconds, args.source, args.period, args.swap_every)
+    report = soak.run()
     print(soak_report.text(report))
+    if args.log is not None:
+        args.log.write_text("".join(f"{line}\n" for line in soak.log_lines), encoding="utf-8")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     ok = report["alive_at_end"] and report["exit_code"] == 0 and report["presets"]["intact"]

@@ -67,16 +67,50 @@ def longest_gap(times: Sequence[float], end: float, spans: Sequence[Span]) -> di
 def growth_mb_per_hour(samples: Sequence[Sample], seconds: float) -> float:
     """Least-squares slope of RSS after warm-up, in MB per hour."""
     warm = min(WARMUP_S, seconds / 10)
-    points = [(s.t, s.rss_mb) for s in samples if s.t >= warm]
+    return slope_per_hour([(s.t, s.rss_mb) for s in samples if s.t >= warm])
+
+
+def slope_per_hour(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, value) points, per hour."""
     if len(points) < 3:
         return 0.0
     mean_t = statistics.fmean(t for t, _ in points)
-    mean_m = statistics.fmean(m for _, m in points)
+    mean_v = statistics.fmean(v for _, v in points)
     var = sum((t - mean_t) ** 2 for t, _ in points)
     if var == 0:
         return 0.0
-    slope = sum((t - mean_t) * (m - mean_m) for t, m in points) / var
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / var
     return round(slope * 3600, 2)
+
+
+def rss_by_round(samples: Sequence[Sample], seconds: float, period: float) -> dict[str, Any]:
+    """RSS per round of faults after warm-up: each round brings every fault and several swaps,
+    and a swap holds two models for a moment (RSS swings by tens of MB), so a round's median
+    is the level to compare; growth is the slope of the medians of whole rounds."""
+    warm = min(WARMUP_S, seconds / 10)
+    rounds: dict[int, list[Sample]] = {}
+    for sample in samples:
+        if sample.t >= warm:
+            rounds.setdefault(int((sample.t - warm) // period), []).append(sample)
+    whole = [rounds[k] for k in sorted(rounds) if rounds[k][-1].t - rounds[k][0].t >= period * 0.8]
+    medians = [
+        (statistics.fmean(s.t for s in r), statistics.median(s.rss_mb for s in r)) for r in whole
+    ]
+    return {
+        "round_medians": [round(m, 1) for _, m in medians],
+        "round_mins": [round(min(s.rss_mb for s in r), 1) for r in whole],
+        "growth_by_rounds_mb_per_hour": slope_per_hour(medians),
+    }
+
+
+def source_outages(lines: Sequence[str]) -> dict[str, int]:
+    """How often the node said its source was lost, and how often that it was back."""
+    capture = [line for line in lines if "node.sources.capture" in line]
+    return {
+        "lost": sum(" lost (" in line for line in capture),
+        "back": sum(" is back after " in line for line in capture),
+        "still_lost": sum(" still lost after " in line for line in capture),
+    }
 
 
 def counts_over_time(
@@ -166,12 +200,15 @@ def build(
             "end": last.rss_mb if last else 0.0,
             "max": max((s.rss_mb for s in samples), default=0.0),
             "growth_mb_per_hour": growth_mb_per_hour(samples, seconds),
+            **rss_by_round(samples, seconds, float(options["period"])),
         },
         "threads": counts_over_time(samples, "threads", seconds, float(options["period"])),
         "fds": counts_over_time(samples, "fds", seconds, float(options["period"])),
+        "source": source_outages(log_lines),
         "errors": errors_by_kind(log_lines),
         "faults": dict(Counter(s.name for s in spans)),
         "presets": presets,
+        "samples": [[s.t, s.rss_mb, s.threads, s.fds] for s in samples],
     }
 
 
@@ -187,7 +224,12 @@ def text(report: dict[str, Any]) -> str:
         f"gaps over 1 s: {len(report['gaps_over_1s'])} "
         f"({len(report['gaps_over_1s_outside_source_loss'])} outside a source loss)",
         f"RSS: start {rss['start']:.0f} MB, after warm-up {rss['after_warmup']:.0f}, end "
-        f"{rss['end']:.0f}, max {rss['max']:.0f}; growth {rss['growth_mb_per_hour']:+.1f} MB/h",
+        f"{rss['end']:.0f}, max {rss['max']:.0f}; growth {rss['growth_mb_per_hour']:+.1f} MB/h "
+        "(all samples)",
+        f"RSS per round (median): {' '.join(f'{m:.0f}' for m in rss['round_medians'])}; "
+        f"growth {rss['growth_by_rounds_mb_per_hour']:+.1f} MB/h (round medians)",
+        f"source: lost {report['source']['lost']} times, back {report['source']['back']} times"
+        f" (still lost after 30 s: {report['source']['still_lost']})",
         f"threads: {report['threads']['start']} -> {report['threads']['end']} (max "
         f"{report['threads']['max']}; least in the first / last round "
         f"{report['threads']['first_round_min']} / {report['threads']['last_round_min']})",

@@ -57,6 +57,12 @@ class Source(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def release(self) -> None:
+        """Let go of a lost source before reopening it. By default all of it (`close`); a source
+        may keep what helps it find the device again (NDI keeps its finder, which is what sees
+        the sender come back)."""
+        self.close()
+
     @property
     def name(self) -> str:
         return str(self.spec)

@@ -1,7 +1,8 @@
 """The capture thread: reads a source into a one-frame mailbox and survives its loss.
 
 When the source fails, the thread logs it once, closes it, and reopens with backoff while the
-pipeline keeps publishing the last frame; when it comes back, one line says so.
+pipeline keeps publishing the last frame; if it stays away 30 s, one more line says why the
+reopens fail; when it comes back, one line says so.
 An on-demand source is read only when the pipeline asks (`want()`), never ahead of it.
 """
 
@@ -20,6 +21,8 @@ from node.sources.base import Source
 from node.stats import FrameStats
 
 log = logging.getLogger(__name__)
+
+STILL_LOST_S = 30.0  # an outage this long is said once more, with why the reopens fail
 
 
 class CaptureThread:
@@ -45,6 +48,7 @@ class CaptureThread:
         self._wanted = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._index = 0
+        self._last_failure = ""
 
     def start(self) -> None:
         self._thread.start()
@@ -74,12 +78,17 @@ class CaptureThread:
         is_open = True  # the node opens the source before starting, to report user errors
         failures = 0  # reopen attempts since frames last flowed; sets the backoff
         outage = False  # logged once per outage, not once per attempt
+        lost_at = 0.0
+        still_lost_said = False  # and once more, with the reason, if it lasts
         pacer = FramePacer(self.source.fps)
         while not self._stop.is_set():
             if not is_open:
                 is_open = self._reopen(failures)
                 failures += 0 if is_open else 1
                 pacer = FramePacer(self.source.fps)
+                if not is_open and not still_lost_said and self.clock() - lost_at >= STILL_LOST_S:
+                    self._log_still_lost(self.clock() - lost_at, failures)
+                    still_lost_said = True
                 continue
             if not self.params.get("capture.enabled"):
                 self._stop.wait(0.05)
@@ -102,8 +111,8 @@ class CaptureThread:
             except Exception as exc:
                 if not outage:
                     self._log_lost(exc)
-                    outage = True
-                self.source.close()
+                    outage, lost_at, still_lost_said = True, self.clock(), False
+                self.source.release()
                 is_open = False
                 failures += 1
                 continue
@@ -122,6 +131,17 @@ class CaptureThread:
             reason,
         )
 
+    def _log_still_lost(self, seconds: float, attempts: int) -> None:
+        log.warning(
+            "%s still lost after %.0f s and %d reopen attempt(s) (last: %s); still trying every "
+            "%g s",
+            self.source.name,
+            seconds,
+            attempts,
+            self._last_failure,
+            backoff_delay(attempts),
+        )
+
     def _reopen(self, failures: int) -> bool:
         self._stop.wait(backoff_delay(failures - 1))
         if self._stop.is_set():
@@ -129,6 +149,7 @@ class CaptureThread:
         try:
             self.source.open()
         except Exception as exc:
+            self._last_failure = str(exc) if isinstance(exc, SourceError) else repr(exc)
             log.debug("%s: reopen attempt %d failed: %s", self.source.name, failures, exc)
             return False
         self.reopens += 1

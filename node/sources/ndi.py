@@ -3,7 +3,8 @@ node's camera. NAME is the source's full name (`HOST (NAME)`) or just the part i
 
 On networks without mDNS, `extra_ips` (or the NDI_EXTRA_IPS environment variable) tells the
 finder where to look. Frames arrive as BGRX and are handed on as BGR. When the sender goes
-away, `read` raises SourceError and the capture thread reopens the source with backoff.
+away, `read` raises SourceError and the capture thread reopens the source with backoff; the
+finder lives as long as the source, so it sees the sender come back.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class NdiSource(Source):
         self._receiver = receiver
         first = self._capture(self.timeout)
         if first is None:
-            self.close()
+            self.release()
             raise SourceError(f"{self.name}: connected, but no video came in {self.timeout:g} s")
         self._first = first
 
@@ -130,10 +131,18 @@ class NdiSource(Source):
             raise SourceError(f"{self.name}: the sender stopped ({self.timeout:g} s without video)")
         return image
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Drop the receiver, keep the finder: a finder made anew after the sender went away
+        can miss it coming back (with several NDI programs on one machine and no mDNS, a new
+        finder's query may reach the node's own NDI output instead), the one that saw it
+        before sees it return."""
         if self._receiver is not None:
             self._lib.recv_destroy(self._receiver)
             self._receiver = None
+        self._first = None
+
+    def close(self) -> None:
+        self.release()
         if self._finder is not None:
             self._lib.find_destroy(self._finder)
             self._finder = None
