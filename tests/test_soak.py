@@ -50,6 +50,8 @@ def test_frames_keep_flowing_through_every_fault(report: dict[str, Any]) -> None
     errors = " ".join(report["errors"])
     for noticed in ("lost", "model broken failed to load", "fault:raise failed"):
         assert noticed in errors  # each fault really happened, and was logged
+    source = report["source"]  # and the source came back each time (the last may be away)
+    assert source["back"] >= 1 and source["back"] >= source["lost"] - 1, source
 
 
 def test_presets_are_intact_and_threads_flat(report: dict[str, Any]) -> None:
