@@ -45,7 +45,7 @@ from node.inference.descriptor import ModelError
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
 from node.laststate import LastStateSaver
-from node.memory import map_big_blocks
+from node.memory import tune_heap
 from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
 from node.presets import PresetLibrary
@@ -497,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, flag, None)
         if value is not None and value <= 0:
             parser.error(f"--{flag} must be > 0")
-    map_big_blocks()  # before any model loads: a night of swaps must not grow the heap
+    tune_heap()  # before threads and models: a night of swaps must not grow the heap
     try:
         code: int = args.func(args)
         return code

@@ -1,4 +1,4 @@
-"""glibc's heap after big blocks are freed: with `map_big_blocks()` they go back to the system
+"""glibc's heap after big blocks are freed: with `tune_heap()` they go back to the system
 (the soak's model swaps grew the heap without it). Each case runs in a fresh interpreter,
 since the setting is process-wide and glibc's threshold only ever rises."""
 
@@ -17,12 +17,12 @@ pytestmark = pytest.mark.skipif(LIBC is None, reason="glibc's malloc only (mallo
 PROGRAM = """
 import sys
 import numpy as np
-from node.memory import map_big_blocks
+from node.memory import tune_heap
 def rss_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
-set_it = map_big_blocks() if sys.argv[1] == "map" else False
+set_it = "mmap_threshold" in tune_heap() if sys.argv[1] == "map" else False
 before = rss_mb()
 for size in (18, 20, 22, 20):  # 20 MiB-ish buffers, as a model's, made and freed in turn
     block = np.ones(size * 1024 * 1024 // 8)
@@ -49,7 +49,7 @@ def test_big_blocks_freed_go_back_to_the_system() -> None:
     assert not was_set and kept > 15  # glibc's own raised threshold: the heap kept one
 
 
-def test_a_threshold_the_user_set_is_left_alone() -> None:
+def test_what_the_user_set_is_left_alone() -> None:
     was_set, _ = kept_after_frees("map", MALLOC_MMAP_THRESHOLD_="65536")
     assert not was_set
     was_set, _ = kept_after_frees("map", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")

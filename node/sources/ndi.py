@@ -4,7 +4,8 @@ node's camera. NAME is the source's full name (`HOST (NAME)`) or just the part i
 On networks without mDNS, `extra_ips` (or the NDI_EXTRA_IPS environment variable) tells the
 finder where to look. Frames arrive as BGRX and are handed on as BGR. When the sender goes
 away, `read` raises SourceError and the capture thread reopens the source with backoff; the
-finder lives as long as the source, so it sees the sender come back.
+finder and the receiver live as long as the source: the finder sees the sender come back and
+the receiver is connected to it again.
 """
 
 from __future__ import annotations
@@ -70,16 +71,15 @@ class NdiSource(Source):
                 settings.extra_ips = ips
             self._finder = lib.find_create_v2(settings)
         source = self._find(lib)
-        settings = lib.RecvCreateV3()
-        settings.color_format = lib.RECV_COLOR_FORMAT_BGRX_BGRA  # the default is UYVY
-        receiver = lib.recv_create_v3(settings)
-        if receiver is None:
-            raise SourceError(f"{self.name}: the NDI runtime refused to create a receiver")
-        lib.recv_connect(receiver, source)
-        self._receiver = receiver
+        if self._receiver is None:
+            settings = lib.RecvCreateV3()
+            settings.color_format = lib.RECV_COLOR_FORMAT_BGRX_BGRA  # the default is UYVY
+            self._receiver = lib.recv_create_v3(settings)
+            if self._receiver is None:
+                raise SourceError(f"{self.name}: the NDI runtime refused to create a receiver")
+        lib.recv_connect(self._receiver, source)  # a kept receiver: to the sender found anew
         first = self._capture(self.timeout)
         if first is None:
-            self.release()
             raise SourceError(f"{self.name}: connected, but no video came in {self.timeout:g} s")
         self._first = first
 
@@ -132,17 +132,18 @@ class NdiSource(Source):
         return image
 
     def release(self) -> None:
-        """Drop the receiver, keep the finder: a finder made anew after the sender went away
-        can miss it coming back (with several NDI programs on one machine and no mDNS, a new
-        finder's query may reach the node's own NDI output instead), the one that saw it
-        before sees it return."""
-        if self._receiver is not None:
-            self._lib.recv_destroy(self._receiver)
-            self._receiver = None
+        """Keep the finder and the receiver for the reopen: a finder made anew after the sender
+        went away can miss it coming back (with several NDI programs on one machine and no
+        mDNS, a new finder's query may reach the node's own NDI output instead), the one that
+        saw it before sees it return; and each receiver made and destroyed left ~3 MB behind
+        in the NDI runtime (the soak's source losses), so the one receiver is reconnected."""
         self._first = None
 
     def close(self) -> None:
-        self.release()
+        self._first = None
+        if self._receiver is not None:
+            self._lib.recv_destroy(self._receiver)
+            self._receiver = None
         if self._finder is not None:
             self._lib.find_destroy(self._finder)
             self._finder = None
