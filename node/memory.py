@@ -12,8 +12,9 @@ block is freed (up to 32 MiB), so after the first swap a model's big buffers cam
 heap, and every busy thread (capture, process, model, each output, each loader) got an arena of
 its own whose freed pieces stayed scattered. `tune_heap()` fixes the threshold at 16 MiB (blocks
 that big are mapped and unmapped whole; frames up to 1080p still come from the heap, which keeps
-32 MiB free at its top as glibc's own raise would) and allows two arenas: flat over hours of
-swaps, and no slower here (two cores, measured A/B). Elsewhere than glibc it does nothing.
+32 MiB free at its top as glibc's own raise would) and allows two arenas: flat over the
+30-minute soak (-7 MB/h), and no slower here (two cores, A/B). Elsewhere than glibc it does
+nothing.
 """
 
 from __future__ import annotations
