@@ -83,16 +83,22 @@ def slope_per_hour(points: Sequence[tuple[float, float]]) -> float:
     return round(slope * 3600, 2)
 
 
-def rss_by_round(samples: Sequence[Sample], seconds: float, period: float) -> dict[str, Any]:
-    """RSS per round of faults after warm-up: each round brings every fault and several swaps,
-    and a swap holds two models for a moment (RSS swings by tens of MB), so a round's median
-    is the level to compare; growth is the slope of the medians of whole rounds."""
+def by_round(samples: Sequence[Sample], seconds: float, period: float) -> list[list[Sample]]:
+    """The samples after warm-up, one list per round of faults, in order."""
     warm = min(WARMUP_S, seconds / 10)
     rounds: dict[int, list[Sample]] = {}
     for sample in samples:
         if sample.t >= warm:
             rounds.setdefault(int((sample.t - warm) // period), []).append(sample)
-    whole = [rounds[k] for k in sorted(rounds) if rounds[k][-1].t - rounds[k][0].t >= period * 0.8]
+    return [rounds[k] for k in sorted(rounds)]
+
+
+def rss_by_round(samples: Sequence[Sample], seconds: float, period: float) -> dict[str, Any]:
+    """RSS per round of faults after warm-up: each round brings every fault and several swaps,
+    and a swap holds two models for a moment (RSS swings by tens of MB), so a round's median
+    is the level to compare; growth is the slope of the medians of whole rounds."""
+    rounds = by_round(samples, seconds, period)
+    whole = [r for r in rounds if r[-1].t - r[0].t >= period * 0.8]
     medians = [
         (statistics.fmean(s.t for s in r), statistics.median(s.rss_mb for s in r)) for r in whole
     ]
@@ -119,8 +125,8 @@ def counts_over_time(
     """Start (after warm-up), end and max; and the least seen in the first and in the last
     round of faults - threads come and go during a fault (a model loader, a TCP client), so
     the baselines are what says "flat"."""
-    warm = min(WARMUP_S, seconds / 10)
-    values = [(s.t, int(getattr(s, field))) for s in samples if s.t >= warm]
+    rounds = [[int(getattr(s, field)) for s in r] for r in by_round(samples, seconds, period)]
+    values = [v for r in rounds for v in r]
     if not values:
         return {
             "start": 0,
@@ -130,14 +136,11 @@ def counts_over_time(
             "last_round_min": 0,
             "round_mins": [],
         }
-    rounds: dict[int, list[int]] = {}
-    for t, v in values:
-        rounds.setdefault(int((t - warm) // period), []).append(v)
-    round_mins = [min(rounds[k]) for k in sorted(rounds)]
+    round_mins = [min(r) for r in rounds]
     return {
-        "start": values[0][1],
-        "end": values[-1][1],
-        "max": max(v for _, v in values),
+        "start": values[0],
+        "end": values[-1],
+        "max": max(values),
         "first_round_min": round_mins[0],
         "last_round_min": round_mins[-1],
         "round_mins": round_mins,

@@ -59,8 +59,8 @@ class Source(ABC):
 
     def release(self) -> None:
         """Let go of a lost source before reopening it. By default all of it (`close`); a source
-        may keep what helps it find the device again (NDI keeps its finder, which is what sees
-        the sender come back)."""
+        may keep what helps it find the device again (NDI keeps its finder, which sees the
+        sender come back, and its receiver, which is connected to it again)."""
         self.close()
 
     @property
