@@ -251,6 +251,38 @@ def test_malformed_packets_are_answered_and_the_server_goes_on(rig: Rig) -> None
     settled(rig, "process.canny_t1", 5)
 
 
+NEGATIVE_ELEMENT = bytes.fromhex("2362756e646c65000000000000000000fffffffc61626364")
+DEEP_ARRAY = b"/process/canny_t1\x00\x00\x00," + b"[" * 3000 + b"]" * 3000 + b"\x00\x00\x00"
+
+
+def test_a_hostile_packet_is_answered_and_never_holds_the_control_plane(rig: Rig) -> None:
+    """The 24-byte bundle whose element size is negative made python-osc loop for ever inside
+    the router's lock: after it, no OSC message took effect. Now it is refused at once."""
+    assert len(DEEP_ARRAY) % 4 == 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for n, packet in enumerate((NEGATIVE_ELEMENT, DEEP_ARRAY)):
+            sock.sendto(packet, ("127.0.0.1", rig.port))
+            error = rig.inbox.wait("/node/error", lambda a: "malformed" in a[1])
+            assert "\n" not in error[1] and len(error[1]) <= 210
+            rig.inbox.clear()
+            send(rig, "/process/canny_t1", 40 + n)  # the next message still lands
+            settled(rig, "process.canny_t1", 40 + n)
+    with socket.create_connection(("127.0.0.1", rig.port), timeout=5) as tcp:
+        tcp.sendall(len(NEGATIVE_ELEMENT).to_bytes(4, "big") + NEGATIVE_ELEMENT)
+        packet = build_packet("/process/canny_t1", [77])
+        tcp.sendall(len(packet).to_bytes(4, "big") + packet)
+        settled(rig, "process.canny_t1", 77)
+    assert rig.service.router.errors == 3
+
+
+def test_a_preset_index_sent_as_a_huge_number_says_so(rig: Rig) -> None:
+    builder = OscMessageBuilder("/node/preset/recall")
+    builder.add_arg(1e300, "d")  # a double: Max can send one
+    rig.client().send(builder.build())
+    reason = rig.inbox.wait("/node/error")[1]
+    assert "index" in reason and "longer than" not in reason
+
+
 def test_prefix_and_allow_list(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory(prefix="node1")
     send(rig, "/node1/process/canny_t1", 21)

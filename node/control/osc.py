@@ -204,6 +204,10 @@ class OscServer:
             self._connections.discard(connection)
 
 
+def _length_prefixed(packet: bytes) -> bytes:
+    return len(packet).to_bytes(4, "big") + packet
+
+
 class TcpConnection:
     """One TCP client: reads framed packets, and is a feedback target while it is open.
 
@@ -220,7 +224,7 @@ class TcpConnection:
         self.host = host
         self.key = self.owner = f"tcp {host}:{port}"
         self.peer = Peer("tcp", host, port, stream=self)
-        self.slip: bool | None = None  # unknown until the first byte: OSC 1.0 until then
+        self.frames = TcpDeframer()
         self._outbox: deque[bytes] = deque(maxlen=TCP_QUEUE)
         self._wake = threading.Condition()
         self._closed = threading.Event()
@@ -253,9 +257,9 @@ class TcpConnection:
                 packets = list(self._outbox)
                 self._outbox.clear()
             for packet in packets:
-                framed = slip.encode(packet) if self.slip else len(packet).to_bytes(4, "big")
+                framed = slip.encode(packet) if self.frames.slip else _length_prefixed(packet)
                 try:
-                    self._sock.sendall(framed if self.slip else framed + packet)
+                    self._sock.sendall(framed)
                 except OSError as exc:  # timed out (not reading) or gone
                     limited.warning(
                         f"tcp send {self.host}", "OSC TCP %s: %s; closing", self.key, exc
@@ -268,7 +272,6 @@ class TcpConnection:
         feedback.add_stream(self)
         writer = threading.Thread(target=self._write, name=f"osc tcp out {self.key}", daemon=True)
         writer.start()
-        buffer = bytearray()
         try:
             while not self._closed.is_set() and not self._server._stop.is_set():
                 try:
@@ -279,12 +282,9 @@ class TcpConnection:
                     break
                 if not chunk:
                     break
-                if self.slip is None:
-                    self.slip = chunk[0] == slip.END[0]
-                buffer += chunk
-                for packet in self._packets(buffer):
+                for packet in self.frames.feed(chunk):
                     router.handle_packet(packet, self.peer)
-        except _FramingError as exc:
+        except FramingError as exc:
             # keyed by host: a client that reconnects for every packet is one line per 10 s
             limited.warning(f"framing {self.host}", "OSC TCP %s: %s; closing", self.key, exc)
             self.send(build_packet(feedback.address("/node/error"), ["", str(exc)]))
@@ -296,31 +296,57 @@ class TcpConnection:
             writer.join(POLL * 2)
             self._sock.close()
 
-    def _packets(self, buffer: bytearray) -> list[bytes]:
-        packets: list[bytes] = []
-        if self.slip:
-            while slip.END[0] in buffer:
-                end = buffer.index(slip.END[0])
-                frame = bytes(buffer[:end])
-                del buffer[: end + 1]
-                if frame:
-                    try:
-                        packets.append(slip.decode(slip.END + frame + slip.END))
-                    except slip.ProtocolError:
-                        raise _FramingError("bad SLIP escape sequence") from None
-            if len(buffer) > MAX_PACKET * 2:
-                raise _FramingError(f"SLIP frame longer than {MAX_PACKET} bytes")
-            return packets
-        while len(buffer) >= 4:
-            size = int.from_bytes(buffer[:4], "big")
-            if size > MAX_PACKET:
-                raise _FramingError(f"length prefix {size} > {MAX_PACKET}: not OSC 1.0 framing")
-            if len(buffer) < 4 + size:
-                break
-            packets.append(bytes(buffer[4 : 4 + size]))
-            del buffer[: 4 + size]
+
+class FramingError(Exception):
+    """A TCP stream that cannot be read as OSC frames; the connection is closed."""
+
+
+class TcpDeframer:
+    """Splits one TCP byte stream into OSC packets, in bounded memory and linear time.
+
+    OSC 1.0 (a 4-byte big-endian length before each packet) unless the stream's first byte is
+    SLIP's END (OSC 1.1). A length over MAX_PACKET, a bad SLIP escape or an unterminated SLIP
+    frame over twice MAX_PACKET is a FramingError: the stream cannot be resynchronised."""
+
+    def __init__(self) -> None:
+        self.slip: bool | None = None  # unknown until the first byte: OSC 1.0 until then
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The packets completed by `chunk` (possibly none), in order."""
+        if not chunk:
+            return []
+        if self.slip is None:
+            self.slip = chunk[0] == slip.END[0]
+        self._buffer += chunk
+        return self._slip_packets() if self.slip else self._length_packets()
+
+    def _slip_packets(self) -> list[bytes]:
+        buffer, packets = self._buffer, []
+        start = 0
+        while (end := buffer.find(slip.END, start)) >= 0:
+            frame = bytes(buffer[start:end])
+            start = end + 1
+            if frame:
+                try:
+                    packets.append(slip.decode(slip.END + frame + slip.END))
+                except slip.ProtocolError:
+                    raise FramingError("bad SLIP escape sequence") from None
+        del buffer[:start]
+        if len(buffer) > MAX_PACKET * 2:
+            raise FramingError(f"SLIP frame longer than {MAX_PACKET} bytes")
         return packets
 
-
-class _FramingError(Exception):
-    """A TCP stream that cannot be read as OSC frames; the connection is closed."""
+    def _length_packets(self) -> list[bytes]:
+        buffer, packets = self._buffer, []
+        start = 0
+        while len(buffer) - start >= 4:
+            size = int.from_bytes(buffer[start : start + 4], "big")
+            if size > MAX_PACKET:
+                raise FramingError(f"length prefix {size} > {MAX_PACKET}: not OSC 1.0 framing")
+            if len(buffer) - start < 4 + size:
+                break
+            packets.append(bytes(buffer[start + 4 : start + 4 + size]))
+            start += 4 + size
+        del buffer[:start]
+        return packets

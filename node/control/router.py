@@ -7,8 +7,9 @@ packets here, so the whole address space is tested without sockets.
   (a command inside a bundle applies what came before it first; timetags are not waited for);
 - anything refused is answered with `/node/error <address> <reason>` and logged, rate-limited.
 
-python-osc parses and builds the packets. Handlers run one at a time (a lock), never one thread
-per message racing each other.
+Packets are read by the node's own bounded parser (oscparse.py) before the lock is taken, so a
+hostile packet costs work linear in its size and can never hold the control plane. Handlers run
+one at a time (a lock), never one thread per message racing each other.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_message import OscMessage
 
 from node.control.commands import CommandError, NodeCommands
 from node.control.feedback import FeedbackHub, Peer, clip
 from node.control.namespace import NODE_ADDRESSES
+from node.control.oscparse import MAX_PACKET, OscMessage, OscParseError, parse_packet
 from node.errors import UserError
 from node.params import DEFAULTS, PARAMS, ParamError, ParamSpec
 from node.ratelimit import LogLimiter
@@ -32,31 +31,14 @@ from node.ratelimit import LogLimiter
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)
 
-MAX_PACKET = 65536
-MAX_DEPTH = 8  # nested bundles
+__all__ = ["MAX_PACKET", "OscRouter", "normalize_prefix"]
+MAX_INDEX = 999_999  # a preset or model index sent as a number; beyond, it is no index
 REPLIES = (
     "/node/status",
     "/node/models",
     "/node/presets",
 )  # requests without arguments, replies with them
 RESERVED = {p.group for p in PARAMS} | {"node"}
-
-
-class _PythonOscNoise(logging.Filter):
-    """python-osc warns on the root logger for every odd type tag; our own rate-limited
-    errors already report those packets, so its per-packet lines are dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pythonosc" not in record.pathname
-
-
-_NOISE_FILTER = _PythonOscNoise()
-
-
-def quiet_python_osc() -> None:
-    root = logging.getLogger()
-    if _NOISE_FILTER not in root.filters:
-        root.addFilter(_NOISE_FILTER)
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -67,16 +49,6 @@ def normalize_prefix(prefix: str) -> str:
     if prefix.split("/")[0] in RESERVED:  # '/node' would make '/node/error' ambiguous
         raise UserError(f"OSC prefix {prefix!r} may not start with {', '.join(sorted(RESERVED))}")
     return f"/{prefix}" if prefix else ""
-
-
-def _messages(packet: OscBundle | OscMessage, depth: int = 0) -> Iterator[OscMessage]:
-    if isinstance(packet, OscMessage):
-        yield packet
-        return
-    if depth >= MAX_DEPTH:
-        raise CommandError(f"bundles nested deeper than {MAX_DEPTH}")
-    for item in packet:
-        yield from _messages(item, depth + 1)
 
 
 def _as_port(value: object) -> int:
@@ -100,12 +72,14 @@ def _as_host(value: object) -> str:
 
 
 def _as_name(value: object, what: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    """A name, or an index sent as a number (Max sends ints, TouchOSC floats)."""
     if isinstance(value, str):
         return value
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is not None and float(number).is_integer() and 0 <= number <= MAX_INDEX:
+        return str(int(number))
+    if number is not None:
+        raise CommandError(f"a {what} index is a whole number 0..{MAX_INDEX}, got {number:.6g}")
     raise CommandError(f"expects a {what} name or index, got {clip(repr(value))}")
 
 
@@ -135,18 +109,26 @@ class OscRouter:
         self.errors = 0
         self.foreign = 0  # messages for another node's prefix
         self.ignored = 0  # feedback addresses sent to us (another node's replies)
-        quiet_python_osc()
 
     # -- entry point -----------------------------------------------------------------------
 
     def handle_packet(self, data: bytes, peer: Peer) -> None:
-        """Parse one packet (a message or a bundle) and apply it; never raises."""
+        """Parse one packet (a message or a bundle) and apply it; never raises. The parse is
+        bounded and runs before the lock: a hostile packet cannot hold the control plane."""
+        try:
+            messages: list[OscMessage] | None = parse_packet(data)
+            problem = ""
+        except OscParseError as exc:
+            messages, problem = None, f"malformed OSC packet: {exc}"
+        except Exception as exc:  # a parser bug: refused like a bad packet, with its trace
+            limited.log(
+                logging.ERROR, "parser", "OSC parser failed on %d bytes", len(data), exc_info=exc
+            )
+            messages, problem = None, f"malformed OSC packet (internal error: {type(exc).__name__})"
         with self._lock:
             self.packets += 1
-            try:
-                messages = list(self._parse(data))
-            except Exception as exc:
-                self._refuse(peer, "", f"malformed OSC packet ({type(exc).__name__}: {exc})")
+            if messages is None:
+                self._refuse(peer, "", problem)
                 return
             try:
                 self._apply(messages, peer)
@@ -155,16 +137,6 @@ class OscRouter:
                     logging.ERROR, "internal", "OSC packet from %s failed", peer.key, exc_info=exc
                 )
                 self.feedback.error(peer, "", f"internal error: {type(exc).__name__}")
-
-    def _parse(self, data: bytes) -> Iterator[OscMessage]:
-        if len(data) > MAX_PACKET:
-            raise CommandError(f"packet of {len(data)} bytes; at most {MAX_PACKET}")
-        if OscBundle.dgram_is_bundle(data):
-            yield from _messages(OscBundle(data))
-        elif data.startswith(b"/"):
-            yield OscMessage(data)
-        else:
-            raise CommandError("neither an OSC message nor a bundle")
 
     def _refuse(self, peer: Peer | None, address: str, reason: str) -> None:
         self.errors += 1
