@@ -196,3 +196,40 @@ def test_a_websocket_client_is_not_echoed_its_own_change(rig: Rig) -> None:
     received = asyncio.run(session())
     assert rig.params.get("process.canny_t1") == 250
     assert [(m.address, m.params) for m in received] == [("/process/canny_t1/norm", [0.5])]
+
+
+def test_a_websocket_survives_hostile_text_frames(rig: Rig) -> None:
+    """JSON nested too deep for the parser (a RecursionError, not a ValueError) and other
+    odd text frames are refused one by one; the socket goes on answering."""
+    hostile = ["[" * 60000, '{"COMMAND": ' * 5000, '{"COMMAND": "LISTEN", "DATA": 7}', "\x00"]
+
+    async def session() -> list[OscMessage]:
+        async with aiohttp.ClientSession() as s, s.ws_connect(base(rig) + "/") as ws:
+            for text in hostile:
+                await ws.send_str(text)
+            await ws.send_bytes(build_packet("/node/get", ["/process/canny_t1"]))
+            message = await ws.receive(timeout=5)
+            assert message.type == aiohttp.WSMsgType.BINARY, message
+            return [OscMessage(message.data)]
+
+    received = asyncio.run(session())
+    assert [(m.address, m.params) for m in received] == [("/process/canny_t1", [1])]
+
+
+def test_query_and_command_parsers_refuse_with_their_own_errors() -> None:
+    from node.control.oscquery import (
+        MAX_COMMAND_CHARS,
+        QueryError,
+        WsCommandError,
+        attribute_asked,
+        parse_command,
+    )
+
+    assert attribute_asked("token=abc&VALUE") == "VALUE"
+    assert attribute_asked("") == ""
+    with pytest.raises(QueryError):
+        attribute_asked("VALUE&TYPE")
+    assert parse_command('{"COMMAND": "IGNORE", "DATA": "/x"}').path == "/x"
+    for text in ("[" * 900, "1", '{"COMMAND": "LISTEN"}', " " * (MAX_COMMAND_CHARS + 1)):
+        with pytest.raises(WsCommandError):
+            parse_command(text)

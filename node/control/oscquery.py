@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,7 +31,7 @@ from node.control.commands import NodeCommands
 from node.control.feedback import FeedbackHub, Peer
 from node.control.namespace import NODE_ADDRESSES
 from node.control.router import OscRouter
-from node.control.tree import build_tree, find
+from node.control.tree import Node, build_tree, find
 from node.errors import UserError
 from node.httpserver import HttpServer
 from node.params import PARAMS
@@ -68,6 +69,8 @@ EXTENSIONS = {
 WS_QUEUE = 1000
 MAX_WEBSOCKETS = 16
 MAX_LISTEN = 512  # addresses one WebSocket may LISTEN to
+MAX_COMMAND_CHARS = 1024  # a LISTEN with the longest address is ~150 characters
+COMMANDS = ("LISTEN", "IGNORE")
 
 
 class WsTarget:
@@ -167,23 +170,17 @@ class OscQueryApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
-        keys = [key for key, _ in parse_qsl(request.query_string, True) if key != "token"]
-        if len(keys) > 1:
-            return web.json_response({"error": "ask for one attribute at a time"}, status=400)
-        query = keys[0] if keys else ""
-        if query == "HOST_INFO":
+        try:
+            attribute = attribute_asked(request.query_string)
+        except QueryError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if attribute == "HOST_INFO":
             return web.json_response(self.host_info())
         path = request.path[len(self.mount) :] or "/"
-        node = find(build_tree(self.commands, self.router.prefix), path)
-        if node is None:
-            return web.json_response({"error": f"no OSC node at {path[:100]}"}, status=404)
-        if not query:
-            return web.json_response(node)
-        if query not in ATTRIBUTES:
-            return web.json_response({"error": f"unknown attribute {query[:50]}"}, status=400)
-        if query not in node:
-            return web.Response(status=204)
-        return web.json_response({query: node[query]})
+        status, body = resolve(build_tree(self.commands, self.router.prefix), path, attribute)
+        if body is None:
+            return web.Response(status=status)
+        return web.json_response(body, status=status)
 
     # -- WebSocket -------------------------------------------------------------------------
 
@@ -214,31 +211,89 @@ class OscQueryApi:
         return ws
 
     def _command(self, target: WsTarget, text: str) -> None:
+        """A text frame: LISTEN or IGNORE an address; anything else is logged and dropped."""
         try:
-            message = json.loads(text)
-            command, path = message["COMMAND"], message["DATA"]
-            if not isinstance(path, str):
-                raise TypeError("DATA must be an OSC path string")
-        except (ValueError, KeyError, TypeError) as exc:
-            limited.warning(
-                f"ws {target.host}", "OSCQuery WebSocket: bad command %r (%s)", text[:100], exc
-            )
-            return
-        if command == "LISTEN":
-            if path not in self.addresses:
-                limited.warning(
-                    f"ws listen {target.host}",
-                    "OSCQuery WebSocket: LISTEN to %r refused: no such address",
-                    path[:100],
-                )
-            elif len(target.listening) < MAX_LISTEN:
-                target.listening.add(path)
-        elif command == "IGNORE":
-            target.listening.discard(path)
-        else:
-            limited.warning(
-                f"ws cmd {target.host}", "OSCQuery WebSocket: unknown COMMAND %r", str(command)[:50]
-            )
+            apply_command(parse_command(text), target.listening, self.addresses)
+        except WsCommandError as exc:
+            limited.warning(f"ws {target.host}", "OSCQuery WebSocket from %s: %s", target.host, exc)
+
+
+# -- parsing what a client sends: pure functions, bounded, raising one error class each ------
+
+
+class QueryError(ValueError):
+    """An HTTP query string that asks for no one attribute (answered 400)."""
+
+
+class WsCommandError(ValueError):
+    """A WebSocket text frame that is not a command the node carries out (logged, dropped)."""
+
+
+@dataclass(frozen=True)
+class WsCommand:
+    command: str  # LISTEN or IGNORE
+    path: str
+
+
+def attribute_asked(query_string: str) -> str:
+    """The one attribute a query string names ('' for none); `token=` is the page's and not
+    an attribute. The request line bounds the query (httpserver.MAX_LINE_BYTES), and so the
+    work; two or more attributes are a QueryError."""
+    keys = [k for k, _ in parse_qsl(query_string, keep_blank_values=True) if k != "token"]
+    if len(keys) > 1:
+        raise QueryError("ask for one attribute at a time")
+    return keys[0] if keys else ""
+
+
+def resolve(tree: Node, path: str, attribute: str) -> tuple[int, dict[str, Any] | None]:
+    """(HTTP status, JSON body or None) for `path` and `attribute` ('' for the whole node):
+    an unknown path is 404, an unknown attribute 400, an attribute the node lacks 204."""
+    node = find(tree, path)
+    if node is None:
+        return 404, {"error": f"no OSC node at {clip(path, 100)}"}
+    if not attribute:
+        return 200, node
+    if attribute not in ATTRIBUTES:
+        return 400, {"error": f"unknown attribute {clip(attribute, 50)}"}
+    if attribute not in node:
+        return 204, None
+    return 200, {attribute: node[attribute]}
+
+
+def parse_command(text: str) -> WsCommand:
+    """`{"COMMAND": "LISTEN" | "IGNORE", "DATA": "/osc/path"}`, checked before anything is
+    kept. A text longer than any command is refused unread, and JSON nested too deep for the
+    parser is a WsCommandError like any other bad frame."""
+    if len(text) > MAX_COMMAND_CHARS:
+        raise WsCommandError(f"a text frame of {len(text)} characters; a command is shorter")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise WsCommandError(f"not JSON ({clip(str(exc), 80)})") from None
+    if not isinstance(message, dict):
+        raise WsCommandError(f"a command is a JSON object, got {type(message).__name__}")
+    command, path = message.get("COMMAND"), message.get("DATA")
+    if command not in COMMANDS:
+        raise WsCommandError(f"unknown COMMAND {clip(repr(command), 50)}")
+    if not isinstance(path, str):
+        raise WsCommandError(f"DATA must be an OSC path string, got {clip(repr(path), 50)}")
+    return WsCommand(command, path)
+
+
+def apply_command(command: WsCommand, listening: set[str], addresses: frozenset[str]) -> None:
+    """Change a socket's LISTEN set; an address the node does not have is refused (it would
+    only take memory), and the set never holds more than MAX_LISTEN."""
+    if command.command == "IGNORE":
+        listening.discard(command.path)
+    elif command.path not in addresses:
+        raise WsCommandError(f"LISTEN to {clip(repr(command.path), 100)} refused: no such address")
+    elif len(listening) < MAX_LISTEN:
+        listening.add(command.path)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, for a log line or an error body."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class OscQueryServer:
