@@ -1,0 +1,30 @@
+"""A hostile sender against a live node (tools/hostile.py, run short): after the packet that
+once silenced OSC control and every OSC input of the fuzzing corpus, over UDP and TCP, the node
+still runs, a change still reaches the picture, the log stays short and SIGTERM stops it.
+(The figures - fps, how many frames a change takes, SIGTERM's time - are the tool's to print.)"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import hostile  # noqa: E402
+
+
+def test_the_node_shrugs_off_the_hostile_corpus() -> None:
+    result = hostile.run(seconds=3.0, corpus=ROOT / "fuzz" / "corpus", trials=4)
+    summary = hostile.report(result)
+    assert result["sent"]["udp"] > 0 and result["sent"]["rounds"] >= 1, summary
+    assert result["alive_after"] and result["exit_code"] == 0, summary
+    stale = result["stale_frames_after_change"]
+    assert -1 not in stale, f"a change was never stored after the attack\n{summary}"
+    # at most the frames already past their snapshot: in the model, the mailbox, a sink
+    assert max(stale) <= 3, f"a stored change took frames to reach the picture\n{summary}"
+    assert result["log_lines_during"] < 100, f"the attack was logged per packet\n{summary}"
