@@ -15,10 +15,19 @@ from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
 from node.inference.descriptor import ModelError
 from node.inference.library import check_output, warm_up
 from node.params import ParamSnapshot
-from node.process.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
+from node.process.postprocess import (
+    TimeLerp,
+    from_model_range,
+    replace_non_finite,
+    to_bgr_u8,
+    to_model_range,
+)
 from node.process.preprocess import match_channels
+from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
+
+NON_FINITE_LOG_S = 60.0  # a model that keeps giving NaN says so once a minute, with a count
 
 StageTimer = Callable[[str, float], None]
 
@@ -31,7 +40,8 @@ class ModelStage:
     """Runs one processed frame through the model (or passes it through) with the output lerps.
 
     A model that raises is logged once per distinct error and the frame passes through, so a
-    broken model never stops the picture.
+    broken model never stops the picture. An output with NaN or inf is shown with those values
+    replaced (see `replace_non_finite`) and logged, never as a silent flat frame.
     """
 
     def __init__(
@@ -43,6 +53,7 @@ class ModelStage:
         self._pre = TimeLerp()
         self._post = TimeLerp()
         self._last_error = ""
+        self._non_finite = LogLimiter(log, NON_FINITE_LOG_S)
 
     @property
     def input_spec(self) -> TensorSpec:
@@ -102,6 +113,16 @@ class ModelStage:
             batch = model.predict(to_model_range(img_in, spec.range))
             if self.strict:
                 check_output(model, batch)
+            batch, replaced = replace_non_finite(batch, model.output_spec.range)
+            if replaced:
+                self._non_finite.warning(
+                    model.name,
+                    "model %.64s gave %d non-finite values (NaN or inf) in a frame of %d; "
+                    "they are shown as the ends of its range (NaN as the low end)",
+                    model.name,
+                    replaced,
+                    batch.size,
+                )
             return from_model_range(batch, model.output_spec.range)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
