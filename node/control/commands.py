@@ -38,7 +38,11 @@ class CommandError(UserError):
 
 @dataclass(frozen=True)
 class NodeStatus:
-    """What `/node/status` answers: recent fps, capture -> publish latency, what runs."""
+    """What `/node/status` answers: recent fps, capture -> publish latency, what runs.
+
+    `model` is the model making frames; the swap state beside it says what was asked for
+    last: `model_tried` loading, failed (`model_state` "error", with `model_message`) or, when
+    ready, the same as `model`. After a failed swap a controller sees both."""
 
     fps: float
     latency_ms: float
@@ -46,6 +50,8 @@ class NodeStatus:
     model_state: str
     source: str
     sinks: tuple[str, ...]
+    model_tried: str = ""
+    model_message: str = ""
 
 
 class NodeCommands:
@@ -125,6 +131,8 @@ class NodeCommands:
         return self.swapper.running if self.swapper else "none"
 
     def model_state(self) -> SwapState:
+        """The last swap asked for: its model and whether it is loading, ready or failed (with
+        why). Not what runs: after a failure the old model goes on (see `running_model`)."""
         return self.swapper.state if self.swapper else SwapState("none", "ready")
 
     def load_model(self, name_or_index: str, hold: threading.Event | None = None) -> str:
@@ -264,10 +272,12 @@ class NodeCommands:
         return NodeStatus(
             fps=snap.fps if snap else 0.0,
             latency_ms=snap.latency_ms.p50 if snap else 0.0,
-            model=state.name,
+            model=self.running_model,
             model_state=state.status,
             source=self.source,
             sinks=tuple(self.sinks() if callable(self.sinks) else self.sinks),
+            model_tried=state.name,
+            model_message=state.message,
         )
 
 
