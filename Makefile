@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: setup run test lint readme bench soak clean
+.PHONY: setup run test lint readme bench soak fuzz clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(TEST_STAMP)
 #   make soak ARGS="--minutes 30 --json soak.json"
 soak: $(RUN_STAMP)
 	$(BIN)/python tools/soak.py $(ARGS)
+
+# Coverage-guided fuzzing (atheris) of every parser of outside input, from a temporary copy of
+# fuzz/corpus/; each target runs the given time, e.g.  make fuzz ARGS="--minutes 5 --target preset"
+fuzz: $(TEST_STAMP)
+	$(BIN)/python tools/fuzz.py $(ARGS)
 
 readme: $(RUN_STAMP)
 	$(BIN)/python tools/update_readme.py

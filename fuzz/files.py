@@ -1,0 +1,31 @@
+"""A scratch file per fuzzing process: the loaders are fuzzed through the files they read,
+so the bounded read and the decoding are in the path, not only the parse."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def scratch_folder() -> Path:
+    """A new folder, in memory where the machine has /dev/shm (a preset save fsyncs), removed
+    when the process ends."""
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="pix2pix-fuzz-", dir=shm if shm.is_dir() else None))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@functools.cache
+def _folder() -> Path:
+    return scratch_folder()
+
+
+def scratch_file(name: str, data: bytes) -> Path:
+    """`data` written to `name` in this process's scratch folder (overwritten each time)."""
+    path = _folder() / name
+    path.write_bytes(data)
+    return path

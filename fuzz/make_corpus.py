@@ -1,0 +1,239 @@
+"""Write the seed corpus (fuzz/corpus/<target>/): real OSC messages and bundles built with
+python-osc, the shipped presets and model descriptors, the README's config, real specs - and
+every input that ever broke something, named for what it broke. Run from the repository root:
+`python -m fuzz.make_corpus` (it only adds or rewrites these named files)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "fuzz" / "corpus"
+NEGATIVE_SIZE_BUNDLE = bytes.fromhex("2362756e646c65000000000000000000fffffffc61626364")
+
+
+def message(address: str, *args: Any, tags: str | None = None) -> bytes:
+    builder = OscMessageBuilder(address)
+    for i, arg in enumerate(args):
+        builder.add_arg(arg, tags[i] if tags else None)
+    return bytes(builder.build().dgram)
+
+
+def bundle(*contents: bytes) -> bytes:
+    from pythonosc.osc_bundle import OscBundle
+    from pythonosc.osc_message import OscMessage
+
+    builder = OscBundleBuilder(IMMEDIATELY)
+    for content in contents:
+        is_bundle = content.startswith(b"#bundle")
+        builder.add_content(OscBundle(content) if is_bundle else OscMessage(content))
+    return bytes(builder.build().dgram)
+
+
+def osc_seeds() -> dict[str, bytes]:
+    pad = b"\0" * (4 - 3003 % 4)
+    deep_array = b"/process/canny_t1\0\0\0" + b"," + b"[" * 3000 + b"i" + pad
+    return {
+        "param_int": message("/process/canny_t1", 20),
+        "param_float": message("/predict/post_time_lerp", 0.8),
+        "param_bool_true": message("/capture/flip_h", True),
+        "param_string_bool": message("/process/canny", "false"),
+        "param_norm": message("/process/canny_t2/norm", 0.5),
+        "param_double": message("/process/accum_w1", 0.25, tags="d"),
+        "param_int64": message("/process/pre_blur", 2**40, tags="h"),
+        "param_blob": message("/process/pre_thresh", b"\x01\x02\x03"),
+        "param_nil": message("/process/invert", None),
+        "param_array": message("/process/canny_t1", [1, 2.0, "x"]),
+        "node_status": message("/node/status"),
+        "node_models": message("/node/models"),
+        "node_presets": message("/node/presets"),
+        "node_model_swap": message("/node/model", "other"),
+        "node_model_index": message("/node/model", 1),
+        "node_model_none": message("/node/model", "none"),
+        "node_recall": message("/node/preset/recall", "dreamy"),
+        "node_recall_index": message("/node/preset/recall", 2),
+        "node_recall_huge_double": message("/node/preset/recall", 1e300, tags="d"),
+        "node_save": message("/node/preset/save", "fuzzed"),
+        "node_morph": message("/node/preset/morph", "ghost_trails", 2.0),
+        "node_get": message("/node/get", "/process/canny_t1"),
+        "node_dump": message("/node/dump"),
+        "node_reset": message("/node/reset"),
+        "node_subscribe": message("/node/subscribe", "127.0.0.1", 9001),
+        "node_unsubscribe": message("/node/unsubscribe"),
+        "feedback_bounced": message("/node/error", "", "x"),
+        "unknown_address": message("/nowhere", 1),
+        "bundle_two_params": bundle(
+            message("/process/canny_t1", 30), message("/process/canny_t2", 60)
+        ),
+        "bundle_param_then_command": bundle(
+            message("/process/canny_t1", 5), message("/node/preset/recall", "dreamy")
+        ),
+        "bundle_nested": bundle(bundle(bundle(message("/capture/freeze", True)))),
+        "bundle_empty": bundle(),
+        # every input that broke something
+        "broke_bundle_negative_element_size": NEGATIVE_SIZE_BUNDLE,
+        "broke_array_tag_3000_deep": deep_array,
+        "broke_bundle_element_past_end": b"#bundle\0" + b"\0" * 8 + b"\x00\x01\x00\x00/a\0\0",
+    }
+
+
+def tcp_seeds(osc: dict[str, bytes]) -> dict[str, bytes]:
+    from pythonosc import slip
+
+    def osc10(*packets: bytes) -> bytes:
+        return b"".join(len(p).to_bytes(4, "big") + p for p in packets)
+
+    def slip_stream(*packets: bytes) -> bytes:
+        return b"".join(slip.encode(p) for p in packets)
+
+    a, b = osc["param_int"], osc["bundle_two_params"]
+    escaped = message("/node/preset/save", "\u00c0\u00db")  # UTF-8 bytes include 0xC0, 0xDB
+    return {  # the first byte sets the chunk size (fuzz/osc_tcp.py)
+        "osc10_two_packets": b"\x07" + osc10(a, b),
+        "osc10_byte_by_byte": b"\x00" + osc10(a),
+        "osc10_length_too_big": b"\x10" + (2**31).to_bytes(4, "big") + a,
+        "osc10_truncated": b"\x10" + osc10(a)[:-3],
+        "slip_two_packets": b"\x05" + slip_stream(a, b),
+        "slip_escapes": b"\x03" + slip_stream(escaped, osc["broke_bundle_negative_element_size"]),
+        "slip_bad_escape": b"\x10" + b"\xc0/a\xdb\x01\xc0",
+        "slip_empty_frames": b"\x01" + b"\xc0" * 12 + slip_stream(a),
+    }
+
+
+def query_seeds() -> dict[str, bytes]:
+    return {
+        "root": b"/",
+        "host_info": b"/?HOST_INFO",
+        "param": b"/process/canny_t1",
+        "value": b"/process/canny_t1?VALUE",
+        "range": b"/process/canny_t1?RANGE",
+        "no_range": b"/process/canny?RANGE",
+        "token_and_value": b"/process/canny_t1?token=stage-door-42&VALUE",
+        "two_attributes": b"/process/canny_t1?VALUE&TYPE",
+        "unknown_attribute": b"/process/canny_t1?NONSENSE",
+        "unknown_path": b"/process/nothing",
+        "model_vals": b"/node/model?RANGE",
+        "preset_morph": b"/node/preset/morph",
+        "percent_encoded": b"/process/%63anny_t1?VAL%55E",
+    }
+
+
+def ws_seeds() -> dict[str, bytes]:
+    return {
+        "listen": b'{"COMMAND": "LISTEN", "DATA": "/process/canny_t1"}',
+        "listen_norm": b'{"COMMAND": "LISTEN", "DATA": "/process/canny_t1/norm"}',
+        "listen_node": b'{"COMMAND": "LISTEN", "DATA": "/node/model/state"}',
+        "ignore": b'{"COMMAND": "IGNORE", "DATA": "/process/canny_t1"}',
+        "unknown_command": b'{"COMMAND": "PATH_ADDED", "DATA": "/x"}',
+        "unknown_address": b'{"COMMAND": "LISTEN", "DATA": "/nowhere"}',
+        "data_not_string": b'{"COMMAND": "LISTEN", "DATA": 7}',
+        "not_json": b"not json",
+        "broke_json_nested_60000_deep": b"[" * 60000,
+    }
+
+
+def preset_seeds() -> dict[str, bytes]:
+    seeds = {p.stem: p.read_bytes() for p in sorted((ROOT / "presets").glob("*.json"))}
+    seeds["out_of_range_and_unknown"] = json.dumps(
+        {"name": "x", "params": {"process.canny_t1": 9999, "nope.nope": 1, "capture.freeze": 2}}
+    ).encode()
+    seeds["broke_json_nested_100000_deep"] = b'{"params": ' + b"[" * 100000 + b"}"
+    return seeds
+
+
+def descriptor_seeds() -> dict[str, bytes]:
+    seeds = {p.stem: p.read_bytes() for p in sorted((ROOT / "models").glob("*/*.json"))}
+    seeds["original_app_format"] = json.dumps(
+        {
+            "name": "gart_canny_256",
+            "ckpt_path": "./models/gart_canny_256",
+            "input": {"shape": [256, 256, 3], "range": [-1.0, 1.0], "opname": "generator/in"},
+            "output": {"shape": [256, 256, 3], "range": [-1.0, 1.0], "opname": "generator/out"},
+        }
+    ).encode()
+    seeds["broke_shape_20000x20000x3_range_inf"] = (
+        b'{"name": "huge", "format": "onnx", "path": "huge.onnx",'
+        b' "input": {"shape": [20000, 20000, 3], "range": [-Infinity, Infinity]},'
+        b' "output": {"shape": [20000, 20000, 3], "range": [-1e308, 1e308]}}'
+    )
+    seeds["broke_name_traversal"] = (
+        b'{"name": "../../evil", "path": "x.onnx", "input": {"shape": [8, 8, 3]},'
+        b' "output": {"shape": [8, 8, 3]}}'
+    )
+    return seeds
+
+
+def config_seeds() -> dict[str, bytes]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## Config file.*?```toml\n(.*?)```", readme, re.S)
+    assert example, "the README's config example moved"
+    return {
+        "readme_example": example.group(1).encode(),
+        "nested_params": b'source = "synthetic?fps=25"\nsinks = ["null", "file:a.mp4"]\n'
+        b"[params]\nprocess.canny_t1 = 20\n[params.predict]\nenabled = false\n",
+        "osc_settings": b'osc_bind = "127.0.0.1"\nosc_port = 9100\nosc_allow = "10.0.0.0/8"\n',
+        "broke_array_nested_100000_deep": b"params = " + b"[" * 100000 + b"]" * 100000 + b"\n",
+        "broke_inline_table_nested_deep": b"x = " + b"{a = " * 20000 + b"1" + b"}" * 20000,
+    }
+
+
+def spec_seeds() -> dict[str, bytes]:
+    sources = [
+        "webcam:0",
+        "webcam:1?width=1280&height=720&fps=60",
+        "file:clip.mp4",
+        "file:images/?fps=12",
+        "synthetic",
+        "synthetic?width=1280&height=720&fps=25",
+        "synthetic?on_demand=1&frames=10",
+        "ndi:pix2pix-node?extra_ips=10.0.0.2",
+        "synthetic?fps=inf",
+        "file:~nosuchuser/clip.mp4",
+    ]
+    sinks = [
+        "null",
+        "file:show.mp4",
+        "file:out.avi?codec=MJPG&fps=25",
+        "ndi:pix2pix",
+        "ndi:left?groups=stage",
+        "vcam",
+        "vcam?width=1280&height=720",
+        "preview",
+        "preview:0.0.0.0:8081?quality=70",
+        "syphon:pix2pix",
+        "spout",
+        "file:show.mp4?view=input",
+    ]
+    seeds = {f"source_{i}": b"\x00" + s.encode() for i, s in enumerate(sources)}
+    seeds.update({f"sink_{i}": b"\x01" + s.encode() for i, s in enumerate(sinks)})
+    return seeds
+
+
+def write(target: str, seeds: dict[str, bytes]) -> None:
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in seeds.items():
+        (folder / name).write_bytes(data)
+
+
+def main() -> None:
+    osc = osc_seeds()
+    write("osc_packet", osc)
+    write("osc_parse", osc)
+    write("osc_tcp", tcp_seeds(osc))
+    write("oscquery_http", query_seeds())
+    write("oscquery_ws", ws_seeds())
+    write("preset", preset_seeds())
+    write("descriptor", descriptor_seeds())
+    write("config", config_seeds())
+    write("spec", spec_seeds())
+
+
+if __name__ == "__main__":
+    main()
