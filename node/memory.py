@@ -84,10 +84,16 @@ def trim() -> None:
         LIBC.malloc_trim(0)
 
 
-def close_in_background(thing: Closable, what: str) -> threading.Thread:
-    """Close `thing` and trim the heap on a thread of its own (the caller is a frame thread)."""
+def close_in_background(
+    thing: Closable, what: str, after: threading.Thread | None = None
+) -> threading.Thread:
+    """Close `thing` and trim the heap on a thread of its own (the caller is a frame thread).
+    With `after`, a thread that may still be inside `thing`, the close waits for it to end:
+    closing a native handle while a thread is inside it can crash the process."""
 
     def run() -> None:
+        if after is not None:
+            after.join()
         try:
             thing.close()
         except Exception as exc:  # a model that fails to close must not end the show

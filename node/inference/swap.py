@@ -46,8 +46,12 @@ class ModelSwapper:
 
     With `trial` (the live pipeline's `swap_model`), a model is loaded without a warm-up run
     and handed over with a callback: its first live frame is the warm-up and the test, and the
-    state turns ready (or error, with the old model back) when that frame is done. On a small
-    machine that saves a whole inference competing with the running model for the cores."""
+    state turns ready (or error, with the old model going on) when that frame is done. On a
+    small machine that saves a whole inference competing with the running model for the cores;
+    a first frame that takes seconds runs beside the old model, which keeps the picture going.
+
+    `state` is the newest request's (loading, ready, or error with why); `running` is the model
+    making frames, which a failed or still-loading request leaves as it was."""
 
     def __init__(
         self,

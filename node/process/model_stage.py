@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -89,6 +90,21 @@ class ModelStage:
     def restore(self, state: tuple[TimeLerp, TimeLerp]) -> None:
         self._pre, self._post = state
 
+    def trial(self, model: Model, image: np.ndarray, p: ParamSnapshot) -> Trial:
+        """Start `model`'s first frame (see `first_frame`) on a thread of its own, from a copy
+        of this stage's temporal state; this stage is left as it is, to go on meanwhile."""
+        fork = ModelStage(model, self._timer)
+        fork._non_finite = self._non_finite
+        fork.restore(self.state())
+        return Trial(fork, image, p)
+
+    def adopt(self, trial: Trial) -> Model | None:
+        """Go on from a trial that answered before this stage made another frame: its model
+        and its temporal state (its frame is this stage's frame). Returns the previous model."""
+        old = self.swap(trial.model)
+        self.restore(trial.stage.state())
+        return old
+
     def first_frame(self, image: np.ndarray, p: ParamSnapshot) -> np.ndarray:
         """A frame through a model just swapped in, as its warm-up and its test: any failure,
         or an output of another shape than its descriptor says, raises ModelError."""
@@ -132,3 +148,32 @@ class ModelStage:
                 self._last_error = message
                 log.error("model %s failed (%s); passing the input through", model.name, message)
             return img_in
+
+
+class Trial:
+    """A model's first frame, on a helper thread: the warm-up and the test of a model swapped
+    in, which may take seconds (a huge declared input, a slow backend, a GPU building engines)
+    while the running model keeps making frames. Read `image` / `error` only after `wait`
+    returned True: the helper is out of the model by then."""
+
+    def __init__(self, stage: ModelStage, image: np.ndarray, p: ParamSnapshot) -> None:
+        assert stage.model is not None
+        self.stage = stage
+        self.model: Model = stage.model
+        self.image: np.ndarray | None = None  # its frame, uint8 BGR, when it worked
+        self.error: Exception | None = None  # why not, when it failed
+        self.thread = threading.Thread(
+            target=self._run, args=(image, p), name=f"trial {self.model.name}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, image: np.ndarray, p: ParamSnapshot) -> None:
+        try:
+            self.image = self.stage.first_frame(image, p)
+        except Exception as exc:  # the answer itself: the model thread judges it
+            self.error = exc
+
+    def wait(self, timeout: float) -> bool:
+        """True once the first frame is done (worked or failed), waiting up to `timeout` s."""
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
