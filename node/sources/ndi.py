@@ -18,7 +18,7 @@ import numpy as np
 from node import ndi
 from node.errors import SourceError, SpecError
 from node.sources.base import Source
-from node.spec import Spec, SpecOptions
+from node.spec import Spec, SpecOptions, sane_fps
 
 
 def matches(full_name: str, wanted: str) -> bool:
@@ -46,7 +46,7 @@ class NdiSource(Source):
     @classmethod
     def from_spec(cls, spec: Spec, *, loop: bool) -> NdiSource:
         if not spec.target.strip():
-            raise SpecError(f"{spec}: name the NDI source, e.g. ndi:pix2pix-node")
+            raise SpecError(f"{spec.label}: name the NDI source, e.g. ndi:pix2pix-node")
         opts = SpecOptions(spec)
         extra = opts.get_str("extra_ips", "")
         timeout = opts.get_float("timeout", 5.0) or 5.0
@@ -112,8 +112,8 @@ class NdiSource(Source):
                 lib.recv_free_metadata(self._receiver, metadata)
             elif kind == lib.FRAME_TYPE_VIDEO:
                 try:
-                    if video.frame_rate_N > 0 and video.frame_rate_D > 0:
-                        self.fps = video.frame_rate_N / video.frame_rate_D  # the sender's rate
+                    if video.frame_rate_N > 0 and video.frame_rate_D > 0:  # the sender's rate
+                        self.fps = sane_fps(video.frame_rate_N / video.frame_rate_D, self.fps)
                     if video.FourCC in (lib.FOURCC_VIDEO_TYPE_BGRX, lib.FOURCC_VIDEO_TYPE_BGRA):
                         return np.ascontiguousarray(video.data[:, :, :3])
                 finally:

@@ -7,7 +7,9 @@ import numpy as np
 
 from node.errors import SourceError, SpecError
 from node.sources.base import Source
-from node.spec import Spec, SpecOptions
+from node.spec import Spec, SpecOptions, sane_fps
+
+MAX_INDEX = 999  # OpenCV reads an index of 100 and more as a backend choice plus an index
 
 # OpenCV prints its own warnings for every failed open; the node says it once, in its own words.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -29,8 +31,13 @@ class WebcamSource(Source):
     @classmethod
     def from_spec(cls, spec: Spec, *, loop: bool) -> WebcamSource:
         target = spec.target or "0"
-        if not target.isdigit():
-            raise SpecError(f"{spec}: a webcam is chosen by index, e.g. webcam:0")
+        # isascii: str.isdigit also takes digits int() refuses, such as a superscript two
+        if not (
+            target.isascii() and target.isdigit() and len(target) <= 4 and int(target) <= MAX_INDEX
+        ):
+            raise SpecError(
+                f"{spec.label}: a webcam is chosen by index 0..{MAX_INDEX}, e.g. webcam:0"
+            )
         opts = SpecOptions(spec)
         width = opts.get_int("width", 640)
         height = opts.get_int("height", 480)
@@ -51,7 +58,7 @@ class WebcamSource(Source):
         if not ok:
             cap.release()
             raise SourceError(f"{self.name}: the camera opened but delivers no frames")
-        self.fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        self.fps = sane_fps(cap.get(cv2.CAP_PROP_FPS), fps)  # a driver may report 0 or NaN
         self._cap = cap
 
     def read(self) -> np.ndarray:
