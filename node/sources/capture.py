@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from node.errors import EndOfStream, SourceError
 from node.frames import Frame, LatestSlot
+from node.logformat import clip, error_line
 from node.pacing import FramePacer, backoff_delay
 from node.params import ParamStore
 from node.sources.base import Source
@@ -23,6 +24,7 @@ from node.stats import FrameStats
 log = logging.getLogger(__name__)
 
 STILL_LOST_S = 30.0  # an outage this long is said once more, with why the reopens fail
+REASON_CHARS = 500  # of a reason in a log line
 
 
 class CaptureThread:
@@ -124,7 +126,7 @@ class CaptureThread:
             self._index += 1
 
     def _log_lost(self, exc: Exception) -> None:
-        reason = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+        reason = _reason(exc)
         log.warning(
             "%s lost (%s); publishing the last frame and reopening with backoff",
             self.source.name,
@@ -149,8 +151,16 @@ class CaptureThread:
         try:
             self.source.open()
         except Exception as exc:
-            self._last_failure = str(exc) if isinstance(exc, SourceError) else repr(exc)
-            log.debug("%s: reopen attempt %d failed: %s", self.source.name, failures, exc)
+            self._last_failure = _reason(exc)
+            log.debug(
+                "%s: reopen attempt %d failed: %s", self.source.name, failures, self._last_failure
+            )
             return False
         self.reopens += 1
         return True
+
+
+def _reason(exc: Exception) -> str:
+    """Why a source failed, in one line: a SourceError's own words; for anything else (an
+    OpenCV error spans lines and starts with a C++ file's path) its type and one meaningful line."""
+    return clip(str(exc), REASON_CHARS) if isinstance(exc, SourceError) else error_line(exc)
