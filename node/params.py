@@ -16,14 +16,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from node.logformat import short_repr
+
 log = logging.getLogger(__name__)
 
 ParamType = Literal["bool", "int", "float"]
 Value = bool | int | float
 
+MAX_NUMBER_CHARS = 64  # a number sent as text; longer is refused before it is parsed
+MAX_NAME_ECHO = 64  # of an unknown parameter name, echoed in the error
+
 
 class ParamError(ValueError):
-    """A user-facing error: unknown parameter name or a value of the wrong type."""
+    """A user-facing error: unknown parameter name or a value of the wrong type.
+
+    The value it echoes is clipped (`short_repr`): it came from outside (OSC, `--set`, a preset)
+    and may be thousands of characters long."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class ParamSpec:
         if isinstance(value, str):
             value = _parse_number(self, value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParamError(f"{self.key} expects {self.type}, got {value!r}")
+            raise ParamError(f"{self.key} expects {self.type}, got {short_repr(value)}")
         if isinstance(value, float) and not math.isfinite(
             value
         ):  # NaN and inf never reach the frame loop
@@ -85,7 +93,7 @@ class ParamSpec:
         if not isinstance(norm, int | float) or (
             isinstance(norm, float) and not math.isfinite(norm)
         ):
-            raise ParamError(f"{self.key}/norm expects a number 0..1, got {norm!r}")
+            raise ParamError(f"{self.key}/norm expects a number 0..1, got {short_repr(norm)}")
         if self.min is None or self.max is None:
             return self.coerce(norm >= 0.5)[0]
         return self.coerce(self.min + max(0.0, min(1.0, norm)) * (self.max - self.min))[0]
@@ -98,16 +106,22 @@ def _to_bool(spec: ParamSpec, value: object) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
         return value.strip().lower() in ("true", "1")
-    raise ParamError(f"{spec.key} expects bool (true/false or 0/1), got {value!r}")
+    raise ParamError(f"{spec.key} expects bool (true/false or 0/1), got {short_repr(value)}")
 
 
 def _parse_number(spec: ParamSpec, text: str) -> float | int:
+    """A number sent as text; bounded work, so a 4,000-digit string is refused, not parsed."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ParamError(
+            f"{spec.key} expects {spec.type} (at most {MAX_NUMBER_CHARS} characters), "
+            f"got {short_repr(text, 24)}"
+        )
     try:
         return (
             int(text) if spec.type == "int" and text.strip().lstrip("+-").isdigit() else float(text)
         )
     except ValueError:
-        raise ParamError(f"{spec.key} expects {spec.type}, got {text!r}") from None
+        raise ParamError(f"{spec.key} expects {spec.type}, got {short_repr(text)}") from None
 
 
 def _b(group: str, name: str, default: bool, doc: str) -> ParamSpec:
@@ -164,7 +178,9 @@ def spec_for(name: str) -> ParamSpec:
     key = name.strip("/").replace("/", ".")
     spec = SPECS.get(key)
     if spec is None:
-        raise ParamError(f"unknown parameter {name!r}; valid names: {', '.join(SPECS)}")
+        raise ParamError(
+            f"unknown parameter {short_repr(name, MAX_NAME_ECHO)}; valid names: {', '.join(SPECS)}"
+        )
     return spec
 
 
@@ -278,9 +294,9 @@ class ParamStore:
         if spec.key not in self._clamp_logged:
             self._clamp_logged.add(spec.key)
             log.warning(
-                "%s = %r is outside %s..%s; clamped to %r (logged once per parameter)",
+                "%s = %s is outside %s..%s; clamped to %r (logged once per parameter)",
                 spec.key,
-                raw,
+                short_repr(raw),
                 spec.min,
                 spec.max,
                 value,
