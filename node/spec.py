@@ -72,12 +72,7 @@ class Spec:
         return clip(str(self), LABEL_CHARS)
 
 
-def _check_text(text: str) -> None:
-    if len(text) > MAX_SPEC_CHARS:
-        raise SpecError(
-            f"a spec has at most {MAX_SPEC_CHARS} characters; this one has {len(text):,}: "
-            f"{clip(text, 60)!r}"
-        )
+def _check_control(text: str) -> None:
     control = _CONTROL.search(text)
     if control is not None:
         raise SpecError(
@@ -116,8 +111,13 @@ def _parse_options(text: str, query: str) -> dict[str, str]:
 
 def parse_spec(text: str) -> Spec:
     """Split a spec string. Only the first ':' separates the scheme, so paths keep theirs."""
-    _check_text(text)
-    text = text.strip()
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(
+            f"a spec has at most {MAX_SPEC_CHARS} characters; this one has {len(text):,}: "
+            f"{clip(text, 60)!r}"
+        )
+    text = text.strip()  # a trailing newline (from a file or a shell) is not part of it
+    _check_control(text)
     if not text:
         raise SpecError("empty spec")
     head, _, query = text.partition("?")

@@ -287,6 +287,10 @@ def test_a_frame_count_a_container_reports_is_checked(
     assert frame_count_from(reported) == expected
 
 
+def test_surrounding_whitespace_is_still_stripped_not_refused() -> None:
+    assert parse_spec(" synthetic?fps=10\n").options == {"fps": "10"}
+
+
 def test_an_unknown_scheme_error_is_short() -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec("s" * 3000 + ":x")
