@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import subprocess
 import sys
 import threading
 import zlib
@@ -492,3 +493,38 @@ def test_clip_says_how_much_it_cut() -> None:
     assert clip("short", 10) == "short"
     clipped = clip("x" * 500, 50)
     assert clipped.startswith("x" * 50) and "450 more characters cut" in clipped
+
+
+# At the command line: one line and exit code 2, not a traceback and not a loop
+
+
+def _cli_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    junk = tmp / "junk"
+    junk.mkdir()
+    for k in range(3):
+        (junk / f"frame{k}.png").write_bytes(b"junk" * k)
+    huge = tmp / "huge.png"
+    huge.write_bytes(_huge_png())
+    return [
+        (["run", "--source", f"file:{junk}"], "can be decoded"),
+        (["run", "--source", f"file:{huge}"], "CV_IO_MAX_IMAGE_PIXELS"),
+        (["run", "--source", "synthetic?fps=inf"], "finite"),
+        (["run", "--source", "synthetic?fps=1e300"], "fps is 0.1..1000"),
+        (["run", "--source", "webcam:\u00b2"], "by index"),
+        (["run", "--set", "process.canny_t1=" + "9" * 5000], "process.canny_t1 expects int"),
+    ]
+
+
+def test_hostile_sources_at_the_command_line_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, needle in _cli_cases(tmp_path):
+        result = subprocess.run(
+            [sys.executable, "-m", "node", *args, "--sink", "null", "--frames", "3"],
+            capture_output=True,
+            text=True,
+            timeout=120,  # a hang guard only
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2, (args[:2], result.stderr[-2000:])
+        lines = [line for line in result.stderr.splitlines() if "error" in line]
+        assert len(lines) == 1 and needle in lines[0], result.stderr[-2000:]
+        assert len(lines[0]) <= ONE_LINE_LIMIT and "Traceback" not in result.stderr
