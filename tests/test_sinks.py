@@ -84,3 +84,20 @@ def test_a_reopened_file_sink_never_overwrites_and_abort_discards(tmp_path: Path
     sink.write(frame(0, 0.0))
     sink.abort()  # a render that failed: nothing half-written under a real name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show-2.avi", "show.avi"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "preview:\u00b2",  # a digit to str.isdigit, not to int(): was a ValueError traceback
+        "preview:" + "9" * 5000,
+        "preview?view=" + "x" * 1000,
+        "file:out.mp4?codec=" + "x" * 1000,
+        "null:" + "y" * 1000,
+    ],
+)
+def test_hostile_sink_specs_are_short_spec_errors(text: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        create_sink(text)
+    message = str(caught.value)
+    assert len(message) < 600 and "\n" not in message  # bounded, whatever was given

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from node.errors import SpecError
 from node.frames import PREDICTION, VIEWS, Frame
+from node.logformat import short_repr
 from node.spec import Spec, SpecOptions
 
 
@@ -61,5 +62,7 @@ def view_option(spec: Spec, options: SpecOptions) -> str:
     """The `?view=` option every live sink takes: prediction (default), processed, raw."""
     view = options.get_str("view", PREDICTION)
     if view not in VIEWS:
-        raise SpecError(f"{spec}: view must be one of {', '.join(VIEWS)}, got {view!r}")
+        raise SpecError(
+            f"{spec.label}: view must be one of {', '.join(VIEWS)}, got {short_repr(view)}"
+        )
     return view

@@ -52,7 +52,7 @@ class FileSink(Sink):
     @classmethod
     def from_spec(cls, spec: Spec, *, realtime: bool) -> FileSink:
         if not spec.target:
-            raise SpecError(f"{spec}: give a path, e.g. file:out.mp4")
+            raise SpecError(f"{spec.label}: give a path, e.g. file:out.mp4")
         path = Path(spec.target).expanduser()
         suffix = path.suffix.lower()
         opts = SpecOptions(spec)
@@ -61,9 +61,11 @@ class FileSink(Sink):
         view = view_option(spec, opts)
         opts.done()
         if suffix not in CODECS:
-            raise SpecError(f"{spec}: the file must end in one of {', '.join(CODECS)}")
+            raise SpecError(f"{spec.label}: the file must end in one of {', '.join(CODECS)}")
         if len(codec) != 4:
-            raise SpecError(f"{spec}: codec must be a four-letter FourCC such as mp4v or MJPG")
+            raise SpecError(
+                f"{spec.label}: codec must be a four-letter FourCC such as mp4v or MJPG"
+            )
         sink = cls(spec, path, codec, fps, realtime)
         sink.view = view
         return sink

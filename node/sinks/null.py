@@ -18,7 +18,7 @@ class NullSink(Sink):
     @classmethod
     def from_spec(cls, spec: Spec, *, realtime: bool) -> NullSink:
         if spec.target or spec.options:
-            raise SpecError(f"{spec}: null takes no target or options")
+            raise SpecError(f"{spec.label}: null takes no target or options")
         return cls(spec)
 
     def open(self, fps: float) -> None:

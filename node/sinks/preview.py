@@ -67,8 +67,9 @@ def parse_address(spec: Spec) -> tuple[str, int]:
     host = host or DEFAULT_HOST
     if not port_text:
         return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise SpecError(f"{spec}: give a port, e.g. preview:8080 or preview:0.0.0.0:8080")
+    digits = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
+    if not digits or not 0 <= int(port_text) <= 65535:
+        raise SpecError(f"{spec.label}: give a port, e.g. preview:8080 or preview:0.0.0.0:8080")
     return host, int(port_text)
 
 
@@ -97,7 +98,7 @@ class PreviewSink(Sink):
         view = view_option(spec, opts)
         opts.done()
         if quality > 100:
-            raise SpecError(f"{spec}: quality is 1..100, got {quality}")
+            raise SpecError(f"{spec.label}: quality is 1..100, got {quality}")
         sink = cls(spec, host, port, quality)
         sink.view = view
         return sink

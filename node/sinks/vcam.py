@@ -68,7 +68,7 @@ class VcamSink(Sink):
         view = view_option(spec, opts)
         opts.done()
         if width % 2 or height % 2:
-            raise SpecError(f"{spec}: width and height must be even (camera formats need it)")
+            raise SpecError(f"{spec.label}: width and height must be even (camera formats need it)")
         sink = cls(spec, spec.target.strip() or None, backend, (width, height), fps)
         sink.view = view
         return sink
