@@ -339,7 +339,10 @@ def known_host(host_header: str, bind: str) -> bool:
     """Is the Host a name this machine answers to: an IP address, localhost, the bind address,
     or this machine's own name (`stagepc`, `stagepc.local`) - exactly, so
     `stagepc.attacker.example` is not?"""
-    name = urlsplit("//" + host_header).hostname or ""
+    try:
+        name = urlsplit("//" + host_header).hostname or ""
+    except ValueError:  # "[::1" or "[zz]": no host name at all, so not one of ours
+        return False
     if not name:
         return True  # HTTP/1.0 tools send none
     with contextlib.suppress(ValueError):
@@ -363,4 +366,12 @@ def same_origin(request: web.Request) -> bool:
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return True
     origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
+    return origin is None or origin_matches(origin, request.host)
+
+
+def origin_matches(origin: str, host_header: str) -> bool:
+    """Does an Origin header name the Host the request went to (case aside)?"""
+    try:
+        return urlsplit(origin).netloc.lower() == host_header.lower()
+    except ValueError:  # "http://[::1": no origin a browser sends
+        return False

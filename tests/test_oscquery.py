@@ -233,3 +233,23 @@ def test_query_and_command_parsers_refuse_with_their_own_errors() -> None:
     for text in ("[" * 900, "1", '{"COMMAND": "LISTEN"}', " " * (MAX_COMMAND_CHARS + 1)):
         with pytest.raises(WsCommandError):
             parse_command(text)
+
+
+def raw_get(port: int, headers: str) -> str:
+    """The status line a raw HTTP/1.1 GET with these header lines gets."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET /process/canny_t1?VALUE HTTP/1.1\r\n{headers}\r\n\r\n".encode())
+        return sock.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Host: [::1",  # urlsplit: "Invalid IPv6 URL"
+        "Host: [zz]",  # urlsplit: not an IP address
+        "Host: 127.0.0.1\r\nUpgrade: websocket\r\nOrigin: http://[::1",
+    ],
+)
+def test_a_host_or_origin_that_is_no_url_is_refused_not_an_error(rig: Rig, headers: str) -> None:
+    assert rig.service.oscquery is not None
+    assert raw_get(rig.service.oscquery.port, headers).startswith("HTTP/1.1 403")
