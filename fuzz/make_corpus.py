@@ -103,6 +103,8 @@ def tcp_seeds(osc: dict[str, bytes]) -> dict[str, bytes]:
         "slip_escapes": b"\x03" + slip_stream(escaped, osc["broke_bundle_negative_element_size"]),
         "slip_bad_escape": b"\x10" + b"\xc0/a\xdb\x01\xc0",
         "slip_empty_frames": b"\x01" + b"\xc0" * 12 + slip_stream(a),
+        # found: a SLIP frame decoding to more than MAX_PACKET bytes was handed on
+        "found_slip_frame_over_max_packet": b"\xff\xc0/" + b"a" * 100000 + b"\xc0",
     }
 
 
@@ -121,6 +123,20 @@ def query_seeds() -> dict[str, bytes]:
         "model_vals": b"/node/model?RANGE",
         "preset_morph": b"/node/preset/morph",
         "percent_encoded": b"/process/%63anny_t1?VAL%55E",
+    }
+
+
+def header_seeds() -> dict[str, bytes]:
+    return {  # Host, a newline, Origin
+        "localhost": b"localhost:8001\nhttp://localhost:8001",
+        "ip": b"127.0.0.1:8080\nhttp://127.0.0.1:8080",
+        "ipv6": b"[::1]:8001\nhttp://[::1]:8001",
+        "dot_local": b"stagepc.local\nhttp://stagepc.local",
+        "rebinding": b"stagepc.attacker.example\nhttp://stagepc.attacker.example",
+        "other_origin": b"127.0.0.1:8080\nhttps://evil.example",
+        "no_host": b"\n",
+        "broke_host_unclosed_ipv6": b"[::1\nhttp://[::1",
+        "broke_host_bracketed_name": b"[zz]:80\nhttp://[zz]",
     }
 
 
@@ -229,6 +245,7 @@ def main() -> None:
     write("osc_tcp", tcp_seeds(osc))
     write("oscquery_http", query_seeds())
     write("oscquery_ws", ws_seeds())
+    write("http_headers", header_seeds())
     write("preset", preset_seeds())
     write("descriptor", descriptor_seeds())
     write("config", config_seeds())

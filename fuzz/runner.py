@@ -34,6 +34,7 @@ TARGETS = (
     "osc_tcp",
     "oscquery_http",
     "oscquery_ws",
+    "http_headers",
     "preset",
     "descriptor",
     "config",
