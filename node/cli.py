@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from node import __version__
 from node.bench.command import add_bench_parser, cmd_bench
+from node.boundedread import shown, shown_repr
 from node.cli_http import PageServer, add_http_flags, http_from_args, start_page_server
 from node.cli_models import (
     add_models_dir_flag,
@@ -71,7 +72,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, object]:
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep:
-            raise ParamError(f"--set expects group.name=value, got {item!r}")
+            raise ParamError(f"--set expects group.name=value, got {shown_repr(item)}")
         spec = spec_for(name.strip())
         values[spec.key] = spec.coerce(raw.strip())[0]
     return values
@@ -263,7 +264,7 @@ def _run(
         while not stop.wait(0.05):
             if reload.is_set():
                 reload.clear()
-                _reload_config(args, commands)
+                _reload_safely(args, commands)
             if args.frames is not None and pipeline.stats.frames >= args.frames:
                 break
             if deadline is not None and time.monotonic() >= deadline:
@@ -276,6 +277,19 @@ def _run(
             saver.stop()
     log.info("stopped after %d frames: %s", pipeline.stats.frames, pipeline.stats.snapshot().line())
     return 0
+
+
+def _reload_safely(args: argparse.Namespace, commands: NodeCommands) -> None:
+    """A reload runs in the node's main loop: whatever goes wrong in it is one log line and
+    the show goes on with the current settings, never the end of the node."""
+    try:
+        _reload_config(args, commands)
+    except Exception as exc:  # a bug, not bad input (that is a UserError): log it, run on
+        log.error(
+            "config reload failed (internal error %s: %s); keeping the current settings",
+            type(exc).__name__,
+            shown(str(exc), 400),
+        )
 
 
 def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
@@ -291,7 +305,7 @@ def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
         config = _config_from_args(args)
         commands.set_values(config.params, origin="config")
     except (UserError, ParamError) as exc:
-        log.error("config reload failed (%s); keeping the current settings", exc)
+        log.error("config reload failed (%s); keeping the current settings", shown(str(exc), 400))
         return
     if config.model is None:  # the file names no model: keep the one that runs
         log.info("config reloaded from %s", args.config)
@@ -300,14 +314,14 @@ def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
     try:  # by name or index; compared by name, so an unchanged model is not reloaded
         name = wanted if wanted.lower() == "none" else swapper.library.find(wanted)[0].name
     except ModelError as exc:
-        log.error("config reload: %s; keeping the current model", exc)
+        log.error("config reload: %s; keeping the current model", shown(str(exc), 400))
         name = swapper.state.name
     state = swapper.state
     if name != state.name or state.status == "error":  # a failed model may be fixed by now
         try:
             commands.load_model(name)
         except UserError as exc:
-            log.error("config reload: %s; keeping the current model", exc)
+            log.error("config reload: %s; keeping the current model", shown(str(exc), 400))
     log.info("config reloaded from %s", args.config)
 
 

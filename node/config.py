@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.boundedread import FileRefusedError, read_text_bounded, shown, shown_repr
 from node.errors import ConfigError
+from node.tomlbounds import toml_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,6 +48,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_CONFIG_BYTES = 256 * 1024  # a config is a few KB; the cap bounds every later step's work
+MAX_PARAMS_DEPTH = 4  # parameter keys are group.name; deeper tables name no parameter
 KEYS = (
     "source",
     "sinks",
@@ -111,12 +115,19 @@ class NodeConfig:
     control: ControlSettings = field(default_factory=ControlSettings)
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, object]:
+def _flatten(
+    path: Path, table: dict[str, Any], prefix: str = "", depth: int = 1
+) -> dict[str, object]:
+    if depth > MAX_PARAMS_DEPTH:
+        raise ConfigError(
+            f"{path}: params nested deeper than {MAX_PARAMS_DEPTH} tables at "
+            f"{shown(prefix, 80)!r}; parameters are group.name"
+        )
     flat: dict[str, object] = {}
     for key, value in table.items():
         name = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict):
-            flat.update(_flatten(value, name))
+            flat.update(_flatten(path, value, name, depth + 1))
         else:
             flat[name] = value
     return flat
@@ -124,19 +135,35 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, object]:
 
 def _expect(path: Path, key: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{path}: {key} must be {what}, got {value!r}")
+        raise ConfigError(f"{path}: {key} must be {what}, got {shown_repr(value)}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML, read and parsed with bounded work, or one ConfigError line."""
+    try:
+        text = read_text_bounded(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except FileRefusedError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}; not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {shown(str(exc))}") from None
+    problem = toml_problem(text)
+    if problem:
+        raise ConfigError(f"{path}: {problem}; not a config file")
+    try:
+        return tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
+        raise ConfigError(f"{path} is not valid TOML: {shown(str(exc))}") from None
+    except RecursionError:  # the pre-scan should make this unreachable; never a crash
+        raise ConfigError(f"{path}: nested too deeply; not a config file") from None
 
 
 def load_config(path: Path) -> NodeConfig:
-    """Read and check a config file; any unknown key or wrong type is a ConfigError."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    """Read and check a config file; any unreadable file, unknown key or wrong type is a
+    ConfigError of one line. The work is bounded: a special file, a file over
+    MAX_CONFIG_BYTES or hostile nesting is refused before it is parsed."""
+    data = _read_toml(path)
     config = NodeConfig()
     for key, value in data.items():
         if key == "source":
@@ -147,11 +174,15 @@ def load_config(path: Path) -> NodeConfig:
             config.model = value
         elif key in ("sinks", "models_dirs", "model_formats", "onnx_providers"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: {key} must be a list of strings, got {value!r}")
+                raise ConfigError(
+                    f"{path}: {key} must be a list of strings, got {shown_repr(value)}"
+                )
             setattr(config, key, list(value))
         elif key == "threads":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{path}: threads must be a positive integer, got {value!r}")
+                raise ConfigError(
+                    f"{path}: threads must be a positive integer, got {shown_repr(value)}"
+                )
             config.threads = value
         elif key == "log_level":
             if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
@@ -160,22 +191,26 @@ def load_config(path: Path) -> NodeConfig:
         elif key == "stats_interval":
             _expect(path, key, value, (int, float), "a number of seconds")
             if value <= 0:
-                raise ConfigError(f"{path}: stats_interval must be > 0 seconds, got {value}")
+                raise ConfigError(
+                    f"{path}: stats_interval must be > 0 seconds, got {shown_repr(value)}"
+                )
             config.stats_interval = float(value)
         elif key in ("presets_dir", "state_file"):
             _expect(path, key, value, str, "a path")
             setattr(config, key, value)
         elif key in ("restore_last", "apply_model_presets"):
             if not isinstance(value, bool):
-                raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
+                raise ConfigError(f"{path}: {key} must be true or false, got {shown_repr(value)}")
             setattr(config, key, value)
         elif key.startswith(("osc", "http_")) or key == "zeroconf":
             _control_key(path, config.control, key, value)
         elif key == "params":
             _expect(path, key, value, dict, "a table of parameter values")
-            config.params = _flatten(value)
+            config.params = _flatten(path, value)
         else:
-            raise ConfigError(f"{path}: unknown key {key!r}; known: {', '.join(KEYS)}")
+            raise ConfigError(
+                f"{path}: unknown key {shown_repr(key, 60)}; known: {', '.join(KEYS)}"
+            )
     return config
 
 
@@ -201,7 +236,7 @@ def check_port(what: str, value: object, allow_zero: bool) -> int:
     """A port number, or a ConfigError that names the setting."""
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
-        raise ConfigError(f"{what} must be a port number {low}..65535, got {value!r}")
+        raise ConfigError(f"{what} must be a port number {low}..65535, got {shown_repr(value)}")
     return value
 
 
@@ -220,11 +255,13 @@ def _control_key(path: Path, control: ControlSettings, key: str, value: object) 
         if isinstance(value, str):
             value = value.split(",")
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}: osc_allow must be a list of CIDR strings, got {value!r}")
+            raise ConfigError(
+                f"{path}: osc_allow must be a list of CIDR strings, got {shown_repr(value)}"
+            )
         control.allow = [v.strip() for v in value if v.strip()]
     elif key == "zeroconf":
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}: zeroconf must be true or false, got {value!r}")
+            raise ConfigError(f"{path}: zeroconf must be true or false, got {shown_repr(value)}")
         control.zeroconf = value
     else:
-        raise ConfigError(f"{path}: unknown key {key!r}; known: {', '.join(KEYS)}")
+        raise ConfigError(f"{path}: unknown key {shown_repr(key, 60)}; known: {', '.join(KEYS)}")

@@ -1,0 +1,111 @@
+"""Bounded reads of the files the node is handed: presets, model descriptors, the config.
+
+`stat().st_size` cannot bound a read: a FIFO blocks the reader until someone writes, and a
+symlink to /dev/zero says size 0 and never ends (one grew the node to 6.7 GB). So: open with
+O_NONBLOCK (a FIFO cannot block the open or the read), fstat the opened descriptor and refuse
+anything but a regular file, and read at most cap + 1 bytes, refusing beyond the cap.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)  # not on Windows, which has no FIFOs in folders either
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_CHUNK = 64 * 1024
+MAX_SHOWN = 200  # characters of outside text echoed in one error or log line
+
+
+class FileRefusedError(OSError):
+    """A file the node will not read: not a regular file, or larger than the caller's cap."""
+
+
+class NotRegularFileError(FileRefusedError):
+    """A FIFO, a device (a link to /dev/zero), a socket or a folder where a file should be."""
+
+
+class FileTooLargeError(FileRefusedError):
+    """A regular file larger than the cap: not the kind of file it is named as."""
+
+    def __init__(self, path: Path, cap: int) -> None:
+        super().__init__(f"{shown(str(path))}: larger than {_size(cap)}")
+        self.cap = cap
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFileError(f"{shown(str(path))}: not a regular file ({_kind(mode)})")
+
+
+def check_regular_file(path: Path) -> None:
+    """Raise NotRegularFileError unless `path` (links followed) is a regular file; stat only,
+    so it never blocks. FileNotFoundError and other OSErrors pass through."""
+    _check_regular(path, os.stat(path).st_mode)
+
+
+def read_bounded(path: Path, cap: int) -> bytes:
+    """At most `cap` bytes of a regular file, or FileRefusedError; never blocks on a FIFO and
+    never reads more than cap + 1 bytes. Other OSErrors (missing, no permission) pass through."""
+    check_regular_file(path)  # refuse a device before even opening it (opening one can act)
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        _check_regular(path, os.fstat(fd).st_mode)  # what was opened, not what was named
+        chunks: list[bytes] = []
+        left = cap + 1
+        while left > 0:
+            chunk = os.read(fd, min(_CHUNK, left))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise FileTooLargeError(path, cap)
+    return b"".join(chunks)
+
+
+def read_text_bounded(path: Path, cap: int) -> str:
+    """`read_bounded` decoded as UTF-8 (UnicodeDecodeError for anything else)."""
+    return read_bounded(path, cap).decode("utf-8")
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """Outside text made fit for one log line: control characters escaped, clipped."""
+    if len(text) > 4 * limit:
+        text = text[: 4 * limit]  # escaping a megabyte to show 200 characters is waste
+    one_line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return one_line if len(one_line) <= limit else one_line[:limit] + "..."
+
+
+def shown_repr(value: object, limit: int = 80) -> str:
+    """`repr(value)` clipped, for 'got ...' in error messages (repr already escapes)."""
+    try:
+        text = repr(value)
+    except RecursionError:  # hundreds of nested lists, parsed just below the limit
+        return f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
