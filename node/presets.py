@@ -29,12 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.boundedread import (
+    FileTooLargeError,
+    NotRegularFileError,
+    read_text_bounded,
+    shown,
+)
 from node.errors import UserError
 from node.files import atomic_write
 from node.names import BadNameError, check_name
 from node.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
+from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
+limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely
 
 PRESET_VERSION = 1
 SHIPPED_PRESETS = Path(__file__).resolve().parents[1] / "presets"
@@ -141,17 +149,28 @@ def _check_params(
     return {p.key: values[p.key] for p in PARAMS if p.key in values}, warnings
 
 
+class PresetFileRefusedError(PresetError):
+    """A preset path that is not a regular file (a FIFO, a link to /dev/zero): never read,
+    and left out of listings."""
+
+
 def load_preset(path: Path) -> Preset:
+    """Read and check one preset file with bounded work: a regular file of at most
+    MAX_PRESET_BYTES (a FIFO or device is refused unread), or a PresetError of one line."""
     try:
-        if path.stat().st_size > MAX_PRESET_BYTES:
-            raise PresetError(f"{path}: larger than {MAX_PRESET_BYTES // 1024} KiB; not a preset")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text_bounded(path, MAX_PRESET_BYTES))
     except FileNotFoundError:
         raise PresetError(f"{path}: no such preset file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"{path}: cannot read: {exc}") from None
+    except NotRegularFileError as exc:
+        raise PresetFileRefusedError(f"{exc}; not a preset") from None
+    except FileTooLargeError:
+        raise PresetError(
+            f"{path}: larger than {MAX_PRESET_BYTES // 1024} KiB; not a preset"
+        ) from None
     except json.JSONDecodeError as exc:
         raise PresetError(f"{path}: not valid JSON: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
+        raise PresetError(f"{path}: cannot read: {shown(str(exc))}") from None
     except RecursionError:
         raise PresetError(f"{path}: nested too deeply to be a preset") from None
     return parse_preset(data, path, name=path.stem)
@@ -188,8 +207,12 @@ class PresetLibrary:
                 try:
                     preset = load_preset(path)
                     found[path.stem] = PresetEntry(preset.name, path, preset, shipped=shipped)
+                except PresetFileRefusedError as exc:  # not a preset at all: leave it out
+                    limited.warning(f"skip:{path}", "presets: %s; skipped", shown(str(exc), 400))
                 except PresetError as exc:
-                    found[path.stem] = PresetEntry(path.stem, path, None, str(exc), shipped)
+                    found[path.stem] = PresetEntry(
+                        path.stem, path, None, shown(str(exc), 400), shipped
+                    )
         return sorted(found.values(), key=lambda e: e.name.lower())
 
     def names(self) -> list[str]:

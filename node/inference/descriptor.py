@@ -17,22 +17,50 @@ file first, then in the working folder, so the original file works unchanged.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from node.boundedread import (
+    FileTooLargeError,
+    NotRegularFileError,
+    read_text_bounded,
+    shown,
+    shown_repr,
+)
 from node.errors import UserError
 from node.files import atomic_write
 from node.inference.base import TensorSpec
+from node.names import BadNameError, check_name
 
 FORMATS = ("onnx", "tflite", "savedmodel", "keras", "tf1-checkpoint")
 """Every format the node loads, fastest first on this kind of machine (DESIGN.md section 7)."""
 
 Layout = Literal["NHWC", "NCHW"]
 
+MAX_DESCRIPTOR_BYTES = 256 * 1024  # a descriptor is a few hundred bytes
+# What a descriptor may declare. Real models here are 256x256 (the bundled one, the original
+# app's), 512 or 1024; the tests' tiny ones 16 and 32. A side of 4096 still covers a 4K
+# (3840x2160) frame; one float32 4096x4096x3 tensor is already 200 MB, and 20000x20000x3 froze
+# the output for seconds before a MemoryError. Below 8 pixels, or longer than 16 times its
+# width, a tensor is a line, not a picture (a 1x100000 output made every preview JPEG fail).
+MIN_SIDE, MAX_SIDE = 8, 4096
+MAX_ASPECT = 16
+CHANNELS = (1, 3)  # grey or BGR: what the preprocessing hands a model and the sinks show
+# A range maps pixels 0..255 onto [low, high] and back: finite, |v| <= 1e6 and at least 1e-6
+# wide, so neither the scale nor the mapped values can overflow float32 (3.4e38).
+MAX_RANGE = 1e6
+MIN_RANGE_WIDTH = 1e-6
+
 
 class ModelError(UserError):
     """A model that cannot be described, found or loaded; the message names the file."""
+
+
+class DescriptorRefusedError(ModelError):
+    """A descriptor that is no model at all - not a regular file (a FIFO, a link to
+    /dev/zero), or a model name that is a path: never listed, only logged."""
 
 
 @dataclass(frozen=True)
@@ -57,30 +85,61 @@ class ModelDescriptor:
 
 
 def _fail(json_path: Path, field: str, expected: str, got: object) -> ModelError:
-    return ModelError(f"{json_path}: field '{field}' must be {expected}, got {got!r}")
+    return ModelError(f"{json_path}: field '{field}' must be {expected}, got {shown_repr(got)}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_shape(json_path: Path, key: str, shape: object) -> tuple[int, int, int]:
+    if not isinstance(shape, list) or len(shape) != 3 or not all(_is_int(d) for d in shape):
+        raise _fail(json_path, f"{key}.shape", "three positive integers [H, W, C]", shape)
+    height, width, channels = shape
+    if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
+        raise _fail(
+            json_path, f"{key}.shape", f"[H, W, C] with H and W {MIN_SIDE}..{MAX_SIDE}", shape
+        )
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise _fail(
+            json_path,
+            f"{key}.shape",
+            f"a picture (one side at most {MAX_ASPECT}x the other)",
+            shape,
+        )
+    if channels not in CHANNELS:
+        raise _fail(json_path, f"{key}.shape", "1 or 3 channels (last number)", shape)
+    return height, width, channels
+
+
+def _check_range(json_path: Path, key: str, value_range: object) -> tuple[float, float]:
+    expected = f"[low, high], finite, low < high, within +-{MAX_RANGE:g}"
+    if not isinstance(value_range, list) or len(value_range) != 2:
+        raise _fail(json_path, f"{key}.range", expected, value_range)
+    low, high = value_range
+    if not (_is_number(low) and _is_number(high)):
+        raise _fail(json_path, f"{key}.range", expected, value_range)
+    # compared before float(): an int of 400 digits is out of range, not an OverflowError
+    if not (-MAX_RANGE <= low <= MAX_RANGE and -MAX_RANGE <= high <= MAX_RANGE):
+        raise _fail(json_path, f"{key}.range", expected, value_range)  # inf and NaN too
+    low_f, high_f = float(low), float(high)
+    if not (math.isfinite(low_f) and math.isfinite(high_f)) or not low_f < high_f:
+        raise _fail(json_path, f"{key}.range", expected, value_range)
+    if high_f - low_f < MIN_RANGE_WIDTH:
+        raise _fail(json_path, f"{key}.range", f"at least {MIN_RANGE_WIDTH:g} wide", value_range)
+    return low_f, high_f
 
 
 def _tensor(json_path: Path, data: dict[str, Any], key: str, needs_opname: bool) -> TensorInfo:
     block = data.get(key)
     if not isinstance(block, dict):
         raise _fail(json_path, key, "an object with shape and range", block)
-    shape = block.get("shape")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 3
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-    ):
-        raise _fail(json_path, f"{key}.shape", "three positive integers [H, W, C]", shape)
-    if shape[2] not in (1, 3):
-        raise _fail(json_path, f"{key}.shape", "1 or 3 channels (last number)", shape)
-    value_range = block.get("range", [-1.0, 1.0])
-    if (
-        not isinstance(value_range, list)
-        or len(value_range) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value_range)
-        or not value_range[0] < value_range[1]
-    ):
-        raise _fail(json_path, f"{key}.range", "[low, high] with low < high", value_range)
+    shape = _check_shape(json_path, key, block.get("shape"))
+    value_range = _check_range(json_path, key, block.get("range", [-1.0, 1.0]))
     opname = block.get("opname")
     if opname is not None and (not isinstance(opname, str) or not opname):
         raise _fail(json_path, f"{key}.opname", "a tensor name", opname)
@@ -88,10 +147,7 @@ def _tensor(json_path: Path, data: dict[str, Any], key: str, needs_opname: bool)
         raise _fail(
             json_path, f"{key}.opname", "a tensor name (required for TF1 checkpoints)", None
         )
-    spec = TensorSpec(
-        (shape[0], shape[1], shape[2]), (float(value_range[0]), float(value_range[1]))
-    )
-    return TensorInfo(spec, opname)
+    return TensorInfo(TensorSpec(shape, value_range), opname)
 
 
 def _checkpoint_exists(path: Path) -> bool:
@@ -120,6 +176,22 @@ def guess_format(path: Path) -> str | None:
     return None
 
 
+def _model_path(
+    json_path: Path, fmt: str | None, ckpt: str | None, path_text: str | None
+) -> tuple[str, Path]:
+    """The format and the model's file; OSError, ValueError or RuntimeError for a path the
+    OS cannot take."""
+    if fmt == "tf1-checkpoint" or (fmt is None and ckpt is not None and path_text is None):
+        return "tf1-checkpoint", _resolve_checkpoint(json_path, ckpt or path_text or "")
+    path = (json_path.parent / Path(path_text or ckpt or "").expanduser()).resolve()
+    guessed = fmt or guess_format(path)
+    if guessed is None:
+        raise _fail(
+            json_path, "format", f"one of {', '.join(FORMATS)} (cannot tell from {path.name})", None
+        )
+    return guessed, path
+
+
 def _optional_str(json_path: Path, data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
@@ -134,6 +206,10 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _fail(json_path, "name", "a non-empty string", name)
+    try:  # models are found by this name over the network: a name, never a path
+        name = check_name("model", name)
+    except BadNameError as exc:
+        raise DescriptorRefusedError(f"{json_path}: field 'name': {exc}") from None
     fmt = data.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise _fail(json_path, "format", f"one of {', '.join(FORMATS)}", fmt)
@@ -144,25 +220,20 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
         raise _fail(json_path, "path", "a path relative to the JSON file", path_text)
     if (fmt == "tf1-checkpoint" or (fmt is None and path_text is None)) and ckpt is None:
         raise _fail(json_path, "ckpt_path" if fmt else "path", "a path to the model", None)
-    if fmt == "tf1-checkpoint" or (fmt is None and ckpt is not None and path_text is None):
-        fmt, path = "tf1-checkpoint", _resolve_checkpoint(json_path, ckpt or path_text or "")
-    else:
-        path = (json_path.parent / Path(path_text or ckpt or "").expanduser()).resolve()
-        fmt = fmt or guess_format(path)
-        if fmt is None:
-            raise _fail(
-                json_path,
-                "format",
-                f"one of {', '.join(FORMATS)} (cannot tell from {path.name})",
-                None,
-            )
+    try:  # a path the OS cannot take (a NUL, ~nosuchuser, 5000 characters) is a bad field
+        fmt, path = _model_path(json_path, fmt, ckpt, path_text)
+    except (OSError, ValueError, RuntimeError) as exc:
+        field = "path" if path_text is not None else "ckpt_path"
+        raise ModelError(
+            f"{json_path}: field '{field}' must be a usable path: {shown(str(exc), 120)}"
+        ) from None
     layout = data.get("layout", "NHWC")
     if layout not in ("NHWC", "NCHW"):
         raise _fail(json_path, "layout", "NHWC or NCHW", layout)
     needs_opname = fmt == "tf1-checkpoint"
     quantization = _optional_str(json_path, data, "quantization")
     return ModelDescriptor(
-        name=name.strip(),
+        name=name,
         format=fmt,
         path=path,
         input=_tensor(json_path, data, "input", needs_opname),
@@ -177,14 +248,22 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
 
 
 def load_descriptor(json_path: Path) -> ModelDescriptor:
+    """Read and check one descriptor with bounded work: a regular file of at most
+    MAX_DESCRIPTOR_BYTES (a FIFO or device is refused unread), or a ModelError of one line."""
     try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
+        data = json.loads(read_text_bounded(json_path, MAX_DESCRIPTOR_BYTES))
     except FileNotFoundError:
         raise ModelError(f"{json_path}: no such descriptor") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{json_path}: cannot read: {exc}") from None
+    except NotRegularFileError as exc:
+        raise DescriptorRefusedError(f"{exc}; not a model descriptor") from None
+    except FileTooLargeError as exc:
+        raise ModelError(f"{exc}; not a model descriptor") from None
     except json.JSONDecodeError as exc:
         raise ModelError(f"{json_path}: not valid JSON: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
+        raise ModelError(f"{json_path}: cannot read: {shown(str(exc))}") from None
+    except RecursionError:
+        raise ModelError(f"{json_path}: nested too deeply to be a model descriptor") from None
     return parse_descriptor(data, json_path)
 
 

@@ -15,11 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
+from node.boundedread import shown
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.base import Model
-from node.inference.descriptor import FORMATS, ModelDescriptor, ModelError, load_descriptor
+from node.inference.descriptor import (
+    FORMATS,
+    DescriptorRefusedError,
+    ModelDescriptor,
+    ModelError,
+    load_descriptor,
+)
+from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
+limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely
 
 PACKAGE_MODELS = Path(__file__).resolve().parents[2] / "models"
 BUNDLED_MODEL = "demo_canny_256"  # trained with tools/ on freely licensed images; see models/
@@ -57,7 +66,9 @@ class ModelLibrary:
         self.prefer = [*prefer, *(f for f in FORMATS if f not in prefer)]
 
     def entries(self) -> list[LibraryEntry]:
-        """Every *.json in the folders and their direct subfolders, sorted by name then format."""
+        """Every *.json in the folders and their direct subfolders, sorted by name then format.
+        A broken descriptor is listed with its error; one that is no descriptor at all (a FIFO,
+        a link to a device, a path for a name) is left out and logged, rarely."""
         entries = []
         for folder in self.dirs:
             if not folder.is_dir():
@@ -65,8 +76,10 @@ class ModelLibrary:
             for path in sorted([*folder.glob("*.json"), *folder.glob("*/*.json")]):
                 try:
                     entries.append(LibraryEntry(path, load_descriptor(path)))
+                except DescriptorRefusedError as exc:
+                    limited.warning(f"skip:{path}", "models: %s; skipped", shown(str(exc), 400))
                 except ModelError as exc:
-                    entries.append(LibraryEntry(path, None, str(exc)))
+                    entries.append(LibraryEntry(path, None, shown(str(exc), 400)))
         return sorted(entries, key=lambda e: (e.name, self._rank(e)))
 
     def _rank(self, entry: LibraryEntry) -> int:
