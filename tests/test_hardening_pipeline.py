@@ -15,6 +15,7 @@ from conftest import ListSink, NegateModel
 from test_pipeline import SCENE, wait_for
 
 from node.errors import ModelNotRun
+from node.inference.base import Model
 from node.inference.descriptor import ModelError
 from node.params import ParamStore
 from node.pipeline import Pipeline
@@ -161,6 +162,62 @@ def test_stop_during_a_slow_trial_closes_the_trial_model_only_once_it_is_out(
     assert not slow.closed_while_inside
     wait_for(lambda: len(results) == 1)
     assert isinstance(results[0], ModelNotRun)
+
+
+class GatedOnnx:
+    """A real ONNX model whose first predict waits for `gate` (as a GPU building engines)."""
+
+    def __init__(self, inner: Model) -> None:
+        self.inner, self.name = inner, inner.name
+        self.input_spec, self.output_spec = inner.input_spec, inner.output_spec
+        self.gate, self.inside, self.calls = threading.Event(), threading.Event(), 0
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self.calls == 0:
+            self.inside.set()
+            assert self.gate.wait(HANG_GUARD)
+        self.calls += 1
+        return self.inner.predict(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_swapper_trial_stays_loading_while_the_old_model_publishes(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+    from osc_helpers import model_library
+
+    from node.inference.swap import ModelSwapper
+
+    library = model_library(tmp_path)
+    sink, source = ListSink(), create_source(SCENE)
+    source.open()
+    pipeline = Pipeline(source, [sink], ParamStore(), library.load("small"))
+    tried: list[GatedOnnx] = []
+
+    def trial(model: Model, on_result: Callable[[Exception | None], None]) -> None:
+        tried.append(GatedOnnx(model))
+        pipeline.swap_model(tried[-1], on_result)
+
+    swapper = ModelSwapper(library, pipeline.swap_model, current="small", trial=trial)
+    pipeline.start()
+    try:
+        wait_for(lambda: len(sink.frames) >= 5)
+        swapper.request("other")
+        wait_for(lambda: bool(tried) and tried[0].inside.is_set(), timeout=HANG_GUARD)
+        mark = len(sink.frames)
+        try:
+            wait_for(lambda: len(sink.frames) >= mark + 20, timeout=HANG_GUARD)
+            assert swapper.state.status == "loading" and swapper.running == "small"
+        finally:
+            tried[0].gate.set()
+        wait_for(lambda: swapper.state.status == "ready", timeout=HANG_GUARD)
+        assert swapper.running == "other" and pipeline.model_stage.model is tried[0]
+        wait_for(lambda: tried[0].calls >= 3)  # its frames come out
+    finally:
+        for gated in tried:
+            gated.gate.set()
+        pipeline.stop()
 
 
 def test_a_trial_leaves_the_running_stages_temporal_state_alone() -> None:
