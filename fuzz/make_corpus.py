@@ -210,7 +210,6 @@ def spec_seeds() -> dict[str, bytes]:
         "synthetic?on_demand=1&frames=10",
         "ndi:pix2pix-node?extra_ips=10.0.0.2",
         "synthetic?fps=inf",
-        "file:~nosuchuser/clip.mp4",
     ]
     sinks = [
         "null",
@@ -228,6 +227,9 @@ def spec_seeds() -> dict[str, bytes]:
     ]
     seeds = {f"source_{i}": b"\x00" + s.encode() for i, s in enumerate(sources)}
     seeds.update({f"sink_{i}": b"\x01" + s.encode() for i, s in enumerate(sinks)})
+    # found: Path.expanduser raised RuntimeError (no such user) out of from_spec
+    seeds["found_source_file_unknown_user_home"] = b"\x00file:~nosuchuser/clip.mp4"
+    seeds["found_sink_file_unknown_user_home"] = b"\x01filE:~puti~put"
     return seeds
 
 
