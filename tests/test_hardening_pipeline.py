@@ -267,10 +267,6 @@ def test_osc_status_after_a_failed_swap_names_the_running_model(rig: Any) -> Non
     assert rig.inbox.wait("/node/status")[2] == "small"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs node/control/router.py to answer /node/model with commands.running_model",
-)
 def test_osc_model_query_after_a_failed_swap_names_the_running_model(rig: Any) -> None:
     from test_osc import send
 

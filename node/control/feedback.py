@@ -291,7 +291,7 @@ class FeedbackHub:
             for spec in PARAMS:
                 for norm in (False, True):
                     self._queue(self._param_message(target, spec, norm))
-            name = self.commands.model_state().name
+            name = self.commands.running_model
             self._queue(Outgoing(target, self.address("/node/model"), (name,)))
 
     @contextlib.contextmanager

@@ -239,8 +239,9 @@ class OscRouter:
         if path == "/node/model":
             if not self._arity(args, 1, "a model name or index", optional=1):
                 state = c.model_state()
-                fb.reply(peer, "/node/model", [state.name])
-                fb.reply(peer, "/node/model/state", [state.status, state.name])
+                fb.reply(peer, "/node/model", [c.running_model])  # what runs, even after a failure
+                message = [clip(state.message)] if state.message else []
+                fb.reply(peer, "/node/model/state", [state.status, state.name, *message])
                 return
             c.load_model(_as_name(args[0], "model"))
         elif path == "/node/models":  # the count first: a reply never looks like a request
@@ -285,7 +286,7 @@ class OscRouter:
             raise CommandError(f"expects an address string, got {clip(repr(address))}")
         path = self._local(address) if address.startswith(self.prefix + "/") else address
         if path == "/node/model":
-            self.feedback.reply(peer, "/node/model", [self.commands.model_state().name])
+            self.feedback.reply(peer, "/node/model", [self.commands.running_model])
             return
         if path not in self._params:
             raise CommandError(f"no value at {clip(address)!r}")
