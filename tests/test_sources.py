@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -116,3 +119,23 @@ def test_webcam_absent_is_a_clear_error() -> None:
         pytest.skip("a camera is attached")
     with pytest.raises(SourceError, match="no camera at index 0"):
         create_source("webcam:0").open()
+
+
+def test_a_decompression_bomb_is_a_one_line_error_at_the_command_line(tmp_path: Path) -> None:
+    """A 94 KB PNG of 9000x9000 would decode to 243 MB: the node caps OpenCV's image size
+    (OPENCV_IO_MAX_IMAGE_PIXELS, set when `node` is imported, before cv2)."""
+    bomb = tmp_path / "bomb.png"
+    ok, data = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))
+    assert ok and len(data) < 200_000
+    bomb.write_bytes(data.tobytes())
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "node", "render", str(bomb), str(tmp_path / "out.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "bomb.png" in result.stderr
