@@ -48,7 +48,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-MAX_CONFIG_BYTES = 256 * 1024  # a config is a few KB; the cap bounds every later step's work
+MAX_CONFIG_BYTES = (
+    64 * 1024
+)  # a config is a few KB (the example above: 2 KB); bounds all later work
 MAX_PARAMS_DEPTH = 4  # parameter keys are group.name; deeper tables name no parameter
 KEYS = (
     "source",

@@ -8,8 +8,8 @@ take tens of GB). A config needs neither: its deepest value is a list of strings
 
 from __future__ import annotations
 
-MAX_NESTING = 32  # [ and { open at once; a config uses 2 (a table header, a list)
-MAX_KEY_DOTS = 31  # dots in one dotted key (32 parts); a config uses 2
+MAX_NESTING = 16  # [ and { open at once; a config uses 2 (a table header, a list)
+MAX_KEY_DOTS = 7  # dots in one dotted key (8 parts); a config uses 2 (params.group.name)
 
 
 def toml_problem(text: str) -> str | None:

@@ -396,3 +396,24 @@ def test_a_descriptor_with_a_path_for_a_name_is_skipped_and_said_once(
         assert [e.name for e in library.entries()] == ["tiny"]
     said = [r.getMessage() for r in caplog.records if "evil" in r.getMessage()]
     assert len(said) == 1 and "not a plain name" in said[0], said
+
+
+def test_the_pre_scan_lets_real_configs_through(tmp_path: Path) -> None:
+    """Brackets and dots in strings and comments are not nesting: the docstring's example
+    and a config full of them still load."""
+    import node.config
+
+    example = (node.config.__doc__ or "").split("```toml\n")[1].split("```")[0]
+    path = tmp_path / "node.toml"
+    path.write_text(example)
+    assert load_config(path).params == {"process.canny_t1": 20}
+    path.write_text(
+        "# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[ a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u\n"
+        'source = "file:a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.mp4"\n'
+        'sinks = [\'file:[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[.mp4\', "\\"[[[[[[[[[[[[[[[[[["]\n'
+        'osc_prefix = """/a"""\n'
+        "http_token = '''x.y.z.w.v.u.t.s.r.q.p.o'''\n"
+        "[params.process]\ncanny_t1 = 20\n"
+    )
+    config = load_config(path)
+    assert config.sinks[0].startswith("file:[[[") and config.control.prefix == "/a"
