@@ -135,14 +135,19 @@ class Inbox:
         self.sock.close()
 
 
+UDP_TARGETS = ("osc_packet", "osc_parse")  # fuzz targets whose inputs are OSC packets
+TCP_TARGETS = ("osc_tcp",)  # ... and whose inputs are TCP byte streams
+
+
 def corpus_inputs(corpus: Path) -> tuple[list[bytes], list[bytes]]:
     """(packets for UDP, streams for TCP) from the OSC targets' corpora."""
     packets, streams = [NEGATIVE_ELEMENT], []
-    for folder in sorted(corpus.glob("*")) if corpus.is_dir() else []:
-        files = [f for f in sorted(folder.iterdir()) if f.is_file()]
-        if "tcp" in folder.name:
+    for name in UDP_TARGETS + TCP_TARGETS:
+        folder = corpus / name
+        files = sorted(f for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
+        if name in TCP_TARGETS:
             streams += [f.read_bytes() for f in files]
-        elif "osc" in folder.name or "router" in folder.name or "packet" in folder.name:
+        else:
             packets += [data for f in files if len(data := f.read_bytes()) <= MAX_DATAGRAM]
     return packets, streams
 
