@@ -40,6 +40,7 @@ from typing import Any
 
 from node.boundedread import FileRefusedError, read_text_bounded, shown, shown_repr
 from node.errors import ConfigError
+from node.files import HomeFolderError, expand_user
 from node.tomlbounds import toml_problem
 
 if sys.version_info >= (3, 11):
@@ -148,7 +149,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except FileRefusedError as exc:
         raise ConfigError(f"cannot read config {path}: {exc}; not a config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, a NUL in the path
         raise ConfigError(f"cannot read config {path}: {shown(str(exc))}") from None
     problem = toml_problem(text)
     if problem:
@@ -159,6 +160,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {shown(str(exc))}") from None
     except RecursionError:  # the pre-scan should make this unreachable; never a crash
         raise ConfigError(f"{path}: nested too deeply; not a config file") from None
+
+
+def _check_expandable(path: Path, key: str, paths: list[str]) -> None:
+    """A `~user` of no such user or a NUL ("\\u0000" in TOML) fails here, in one line, not
+    later as a traceback where the path is used."""
+    for text in paths:
+        if "\0" in text:
+            raise ConfigError(f"{path}: {key}: a path cannot hold a NUL character")
+        try:
+            expand_user(text)
+        except HomeFolderError as exc:
+            raise ConfigError(f"{path}: {key}: {exc}") from None
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -179,6 +192,8 @@ def load_config(path: Path) -> NodeConfig:
                 raise ConfigError(
                     f"{path}: {key} must be a list of strings, got {shown_repr(value)}"
                 )
+            if key == "models_dirs":
+                _check_expandable(path, key, value)
             setattr(config, key, list(value))
         elif key == "threads":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -199,6 +214,7 @@ def load_config(path: Path) -> NodeConfig:
             config.stats_interval = float(value)
         elif key in ("presets_dir", "state_file"):
             _expect(path, key, value, str, "a path")
+            _check_expandable(path, key, [value])
             setattr(config, key, value)
         elif key in ("restore_last", "apply_model_presets"):
             if not isinstance(value, bool):

@@ -1,5 +1,5 @@
 """Atomic file writes: a crash or a full disk mid-write never leaves a half-written file under
-the final name (temporary file in the same folder, fsync, rename)."""
+the final name (temporary file in the same folder, fsync, rename). And `~` in a user's path."""
 
 from __future__ import annotations
 
@@ -7,6 +7,20 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+
+class HomeFolderError(ValueError):
+    """A path that starts with `~user` for a user this machine does not have (or `~` with no
+    home folder): Path.expanduser's RuntimeError, as a value the caller can name."""
+
+
+def expand_user(path: Path | str) -> Path:
+    """`Path(path).expanduser()`, or HomeFolderError (never RuntimeError) saying which path."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        shown = str(path)[:80]
+        raise HomeFolderError(f"{shown!r}: no such user's home folder for '~'") from None
 
 
 def remove_path(path: Path) -> None:

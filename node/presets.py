@@ -36,7 +36,7 @@ from node.boundedread import (
     shown,
 )
 from node.errors import UserError
-from node.files import atomic_write
+from node.files import HomeFolderError, atomic_write, expand_user
 from node.names import BadNameError, check_name
 from node.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
 from node.ratelimit import LogLimiter
@@ -192,8 +192,11 @@ class PresetLibrary:
     a shipped preset's name hides it."""
 
     def __init__(self, user_dir: Path, shipped_dirs: Sequence[Path] = (SHIPPED_PRESETS,)) -> None:
-        self.user_dir = user_dir.expanduser()
-        self.shipped_dirs = [d.expanduser() for d in shipped_dirs]
+        try:
+            self.user_dir = expand_user(user_dir)
+            self.shipped_dirs = [expand_user(d) for d in shipped_dirs]
+        except HomeFolderError as exc:
+            raise PresetError(f"presets folder {exc}") from None
 
     def entries(self) -> list[PresetEntry]:
         """Every preset, sorted by name (the order indices use)."""

@@ -417,3 +417,43 @@ def test_the_pre_scan_lets_real_configs_through(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert config.sinks[0].startswith("file:[[[") and config.control.prefix == "/a"
+
+
+# -- '~user' folders that do not exist ---------------------------------------------------------
+
+NO_SUCH_HOME = "~nosuchuser-pix2pix/folder"  # Path.expanduser raises RuntimeError for it
+
+
+def test_an_unknown_users_home_in_the_config_is_a_config_error(tmp_path: Path) -> None:
+    for key in ("presets_dir", "state_file"):
+        path = tmp_path / "node.toml"
+        path.write_text(f'{key} = "{NO_SUCH_HOME}"\n')
+        with pytest.raises(ConfigError, match=key):
+            load_config(path)
+    path.write_text(f'models_dirs = ["{NO_SUCH_HOME}"]\n')
+    with pytest.raises(ConfigError, match="models_dirs"):
+        load_config(path)
+
+
+def test_an_unknown_users_home_for_a_library_is_a_user_error() -> None:
+    from node.inference.library import default_dirs
+
+    with pytest.raises(PresetError, match="nosuchuser"):
+        PresetLibrary(Path(NO_SUCH_HOME))
+    with pytest.raises(ModelError, match="nosuchuser"):
+        default_dirs([Path(NO_SUCH_HOME)])
+
+
+@pytest.mark.parametrize("flag", ["--presets-dir", "--models-dir"])
+def test_an_unknown_users_home_on_the_command_line_is_one_line_and_exit_2(flag: str) -> None:
+    command = ["models"] if flag == "--models-dir" else ["presets", flag, NO_SUCH_HOME, "list"]
+    result = node(*command, *([flag, NO_SUCH_HOME] if flag == "--models-dir" else []))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "nosuchuser" in result.stderr
+
+
+def test_a_nul_in_a_config_path_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text('state_file = "a\\u0000b.json"\n')
+    with pytest.raises(ConfigError, match="NUL"):
+        load_config(path)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from node.boundedread import shown
+from node.files import HomeFolderError, expand_user
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.base import Model
 from node.inference.descriptor import (
@@ -38,7 +39,10 @@ def default_dirs(extra: Sequence[Path] = ()) -> list[Path]:
     """User folders first, then ./models, then the models folder beside the package."""
     seen: list[Path] = []
     for folder in [*extra, Path("models"), PACKAGE_MODELS]:
-        resolved = folder.expanduser().resolve()
+        try:
+            resolved = expand_user(folder).resolve()
+        except HomeFolderError as exc:
+            raise ModelError(f"models folder {exc}") from None
         if resolved not in seen:
             seen.append(resolved)
     return seen
