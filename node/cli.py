@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from node import __version__
+from node import __version__, logformat
 from node.bench.command import add_bench_parser, cmd_bench
 from node.boundedread import shown, shown_repr
 from node.cli_http import PageServer, add_http_flags, http_from_args, start_page_server
@@ -145,6 +145,8 @@ def _setup_logging(level: str) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # outside input reaches log lines: bound them
+        logformat.install(handler)
 
 
 def _start(

@@ -380,3 +380,18 @@ def test_doctor_says_what_works_and_how_to_fix_the_rest() -> None:
     webcam = lines["source webcam"]
     assert webcam.startswith("ok") or "--source synthetic" in webcam
     assert "work here" in result.stdout
+
+
+def test_the_node_logs_one_bounded_line_per_record() -> None:
+    """The commands' logging set-up bounds every record (outside input reaches log lines)."""
+    code = (
+        "import logging\n"
+        "from node.cli import _setup_logging\n"
+        "_setup_logging('INFO')\n"
+        "logging.getLogger('node.x').warning('OpenCV error\\nline two %s', '9' * 5000)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 1200, lines
