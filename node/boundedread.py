@@ -12,6 +12,8 @@ import os
 import stat
 from pathlib import Path
 
+from node.logformat import clip
+
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NONBLOCK", 0)  # not on Windows, which has no FIFOs in folders either
@@ -20,11 +22,16 @@ _OPEN_FLAGS = (
     | getattr(os, "O_BINARY", 0)
 )
 _CHUNK = 64 * 1024
-MAX_SHOWN = 200  # characters of outside text echoed in one error or log line
+MAX_SHOWN = 200  # characters of a path echoed in one error or log line
 
 
 class FileRefusedError(OSError):
-    """A file the node will not read: not a regular file, or larger than the caller's cap."""
+    """A file the node will not read: not a regular file, or larger than the caller's cap.
+    `reason` says why without the path (for callers that name the file themselves)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{clip(str(path), MAX_SHOWN)}: {reason}")
+        self.reason = reason
 
 
 class NotRegularFileError(FileRefusedError):
@@ -35,7 +42,7 @@ class FileTooLargeError(FileRefusedError):
     """A regular file larger than the cap: not the kind of file it is named as."""
 
     def __init__(self, path: Path, cap: int) -> None:
-        super().__init__(f"{shown(str(path))}: larger than {_size(cap)}")
+        super().__init__(path, f"larger than {_size(cap)}")
         self.cap = cap
 
 
@@ -58,7 +65,7 @@ def _kind(mode: int) -> str:
 
 def _check_regular(path: Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
-        raise NotRegularFileError(f"{shown(str(path))}: not a regular file ({_kind(mode)})")
+        raise NotRegularFileError(path, f"not a regular file ({_kind(mode)})")
 
 
 def check_regular_file(path: Path) -> None:
@@ -92,20 +99,3 @@ def read_bounded(path: Path, cap: int) -> bytes:
 def read_text_bounded(path: Path, cap: int) -> str:
     """`read_bounded` decoded as UTF-8 (UnicodeDecodeError for anything else)."""
     return read_bounded(path, cap).decode("utf-8")
-
-
-def shown(text: str, limit: int = MAX_SHOWN) -> str:
-    """Outside text made fit for one log line: control characters escaped, clipped."""
-    if len(text) > 4 * limit:
-        text = text[: 4 * limit]  # escaping a megabyte to show 200 characters is waste
-    one_line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return one_line if len(one_line) <= limit else one_line[:limit] + "..."
-
-
-def shown_repr(value: object, limit: int = 80) -> str:
-    """`repr(value)` clipped, for 'got ...' in error messages (repr already escapes)."""
-    try:
-        text = repr(value)
-    except RecursionError:  # hundreds of nested lists, parsed just below the limit
-        return f"a deeply nested {type(value).__name__}"
-    return text if len(text) <= limit else text[:limit] + "..."

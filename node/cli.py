@@ -18,7 +18,6 @@ from typing import NoReturn
 
 from node import __version__, logformat
 from node.bench.command import add_bench_parser, cmd_bench
-from node.boundedread import shown, shown_repr
 from node.cli_http import PageServer, add_http_flags, http_from_args, start_page_server
 from node.cli_models import (
     add_models_dir_flag,
@@ -46,6 +45,7 @@ from node.inference.descriptor import ModelError
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
 from node.laststate import LastStateSaver
+from node.logformat import clip, short_repr
 from node.memory import tune_heap
 from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
@@ -72,7 +72,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, object]:
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep:
-            raise ParamError(f"--set expects group.name=value, got {shown_repr(item)}")
+            raise ParamError(f"--set expects group.name=value, got {short_repr(item)}")
         spec = spec_for(name.strip())
         values[spec.key] = spec.coerce(raw.strip())[0]
     return values
@@ -290,7 +290,7 @@ def _reload_safely(args: argparse.Namespace, commands: NodeCommands) -> None:
         log.error(
             "config reload failed (internal error %s: %s); keeping the current settings",
             type(exc).__name__,
-            shown(str(exc), 400),
+            clip(str(exc), 400),
         )
 
 
@@ -307,7 +307,7 @@ def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
         config = _config_from_args(args)
         commands.set_values(config.params, origin="config")
     except (UserError, ParamError) as exc:
-        log.error("config reload failed (%s); keeping the current settings", shown(str(exc), 400))
+        log.error("config reload failed (%s); keeping the current settings", clip(str(exc), 400))
         return
     if config.model is None:  # the file names no model: keep the one that runs
         log.info("config reloaded from %s", args.config)
@@ -316,14 +316,14 @@ def _reload_config(args: argparse.Namespace, commands: NodeCommands) -> None:
     try:  # by name or index; compared by name, so an unchanged model is not reloaded
         name = wanted if wanted.lower() == "none" else swapper.library.find(wanted)[0].name
     except ModelError as exc:
-        log.error("config reload: %s; keeping the current model", shown(str(exc), 400))
+        log.error("config reload: %s; keeping the current model", clip(str(exc), 400))
         name = swapper.state.name
     state = swapper.state
     if name != state.name or state.status == "error":  # a failed model may be fixed by now
         try:
             commands.load_model(name)
         except UserError as exc:
-            log.error("config reload: %s; keeping the current model", shown(str(exc), 400))
+            log.error("config reload: %s; keeping the current model", clip(str(exc), 400))
     log.info("config reloaded from %s", args.config)
 
 

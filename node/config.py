@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.boundedread import FileRefusedError, read_text_bounded, shown, shown_repr
+from node.boundedread import FileRefusedError, read_text_bounded
 from node.errors import ConfigError
 from node.files import HomeFolderError, expand_user
+from node.logformat import clip, short_repr
 from node.tomlbounds import toml_problem
 
 if sys.version_info >= (3, 11):
@@ -124,7 +125,7 @@ def _flatten(
     if depth > MAX_PARAMS_DEPTH:
         raise ConfigError(
             f"{path}: params nested deeper than {MAX_PARAMS_DEPTH} tables at "
-            f"{shown(prefix, 80)!r}; parameters are group.name"
+            f"{clip(prefix, 80)!r}; parameters are group.name"
         )
     flat: dict[str, object] = {}
     for key, value in table.items():
@@ -138,7 +139,7 @@ def _flatten(
 
 def _expect(path: Path, key: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{path}: {key} must be {what}, got {shown_repr(value)}")
+        raise ConfigError(f"{path}: {key} must be {what}, got {short_repr(value)}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -150,14 +151,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileRefusedError as exc:
         raise ConfigError(f"cannot read config {path}: {exc}; not a config file") from None
     except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, a NUL in the path
-        raise ConfigError(f"cannot read config {path}: {shown(str(exc))}") from None
+        raise ConfigError(f"cannot read config {path}: {clip(str(exc))}") from None
     problem = toml_problem(text)
     if problem:
         raise ConfigError(f"{path}: {problem}; not a config file")
     try:
         return tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
-        raise ConfigError(f"{path} is not valid TOML: {shown(str(exc))}") from None
+        raise ConfigError(f"{path} is not valid TOML: {clip(str(exc))}") from None
     except RecursionError:  # the pre-scan should make this unreachable; never a crash
         raise ConfigError(f"{path}: nested too deeply; not a config file") from None
 
@@ -190,7 +191,7 @@ def load_config(path: Path) -> NodeConfig:
         elif key in ("sinks", "models_dirs", "model_formats", "onnx_providers"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(
-                    f"{path}: {key} must be a list of strings, got {shown_repr(value)}"
+                    f"{path}: {key} must be a list of strings, got {short_repr(value)}"
                 )
             if key == "models_dirs":
                 _check_expandable(path, key, value)
@@ -198,7 +199,7 @@ def load_config(path: Path) -> NodeConfig:
         elif key == "threads":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
-                    f"{path}: threads must be a positive integer, got {shown_repr(value)}"
+                    f"{path}: threads must be a positive integer, got {short_repr(value)}"
                 )
             config.threads = value
         elif key == "log_level":
@@ -209,7 +210,7 @@ def load_config(path: Path) -> NodeConfig:
             _expect(path, key, value, (int, float), "a number of seconds")
             if value <= 0:
                 raise ConfigError(
-                    f"{path}: stats_interval must be > 0 seconds, got {shown_repr(value)}"
+                    f"{path}: stats_interval must be > 0 seconds, got {short_repr(value)}"
                 )
             config.stats_interval = float(value)
         elif key in ("presets_dir", "state_file"):
@@ -218,7 +219,7 @@ def load_config(path: Path) -> NodeConfig:
             setattr(config, key, value)
         elif key in ("restore_last", "apply_model_presets"):
             if not isinstance(value, bool):
-                raise ConfigError(f"{path}: {key} must be true or false, got {shown_repr(value)}")
+                raise ConfigError(f"{path}: {key} must be true or false, got {short_repr(value)}")
             setattr(config, key, value)
         elif key.startswith(("osc", "http_")) or key == "zeroconf":
             _control_key(path, config.control, key, value)
@@ -227,7 +228,7 @@ def load_config(path: Path) -> NodeConfig:
             config.params = _flatten(path, value)
         else:
             raise ConfigError(
-                f"{path}: unknown key {shown_repr(key, 60)}; known: {', '.join(KEYS)}"
+                f"{path}: unknown key {short_repr(key, 60)}; known: {', '.join(KEYS)}"
             )
     return config
 
@@ -254,7 +255,7 @@ def check_port(what: str, value: object, allow_zero: bool) -> int:
     """A port number, or a ConfigError that names the setting."""
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
-        raise ConfigError(f"{what} must be a port number {low}..65535, got {shown_repr(value)}")
+        raise ConfigError(f"{what} must be a port number {low}..65535, got {short_repr(value)}")
     return value
 
 
@@ -274,12 +275,12 @@ def _control_key(path: Path, control: ControlSettings, key: str, value: object) 
             value = value.split(",")
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(
-                f"{path}: osc_allow must be a list of CIDR strings, got {shown_repr(value)}"
+                f"{path}: osc_allow must be a list of CIDR strings, got {short_repr(value)}"
             )
         control.allow = [v.strip() for v in value if v.strip()]
     elif key == "zeroconf":
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}: zeroconf must be true or false, got {shown_repr(value)}")
+            raise ConfigError(f"{path}: zeroconf must be true or false, got {short_repr(value)}")
         control.zeroconf = value
     else:
-        raise ConfigError(f"{path}: unknown key {shown_repr(key, 60)}; known: {', '.join(KEYS)}")
+        raise ConfigError(f"{path}: unknown key {short_repr(key, 60)}; known: {', '.join(KEYS)}")

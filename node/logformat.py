@@ -76,7 +76,10 @@ def short_repr(value: object, limit: int = MAX_ECHO_CHARS) -> str:
         return clip(repr(value[:limit]), limit) + f" [{len(value):,} characters in all]"
     if isinstance(value, bytes | bytearray) and len(value) > limit:
         return clip(repr(bytes(value[:limit])), limit) + f" [{len(value):,} bytes in all]"
-    return clip(repr(value), limit)
+    try:
+        return clip(repr(value), limit)
+    except RecursionError:  # hundreds of nested lists, parsed just below a parser's limit
+        return f"<a deeply nested {type(value).__name__}>"
 
 
 def error_line(exc: BaseException, limit: int = 300) -> str:

@@ -33,10 +33,10 @@ from node.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
     read_text_bounded,
-    shown,
 )
 from node.errors import UserError
 from node.files import HomeFolderError, atomic_write, expand_user
+from node.logformat import clip
 from node.names import BadNameError, check_name
 from node.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
 from node.ratelimit import LogLimiter
@@ -170,7 +170,7 @@ def load_preset(path: Path) -> Preset:
     except json.JSONDecodeError as exc:
         raise PresetError(f"{path}: not valid JSON: {exc}") from None
     except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
-        raise PresetError(f"{path}: cannot read: {shown(str(exc))}") from None
+        raise PresetError(f"{path}: cannot read: {clip(str(exc))}") from None
     except RecursionError:
         raise PresetError(f"{path}: nested too deeply to be a preset") from None
     return parse_preset(data, path, name=path.stem)
@@ -211,10 +211,10 @@ class PresetLibrary:
                     preset = load_preset(path)
                     found[path.stem] = PresetEntry(preset.name, path, preset, shipped=shipped)
                 except PresetFileRefusedError as exc:  # not a preset at all: leave it out
-                    limited.warning(f"skip:{path}", "presets: %s; skipped", shown(str(exc), 400))
+                    limited.warning(f"skip:{path}", "presets: %s; skipped", clip(str(exc), 400))
                 except PresetError as exc:
                     found[path.stem] = PresetEntry(
-                        path.stem, path, None, shown(str(exc), 400), shipped
+                        path.stem, path, None, clip(str(exc), 400), shipped
                     )
         return sorted(found.values(), key=lambda e: e.name.lower())
 

@@ -26,12 +26,11 @@ from node.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
     read_text_bounded,
-    shown,
-    shown_repr,
 )
 from node.errors import UserError
 from node.files import atomic_write
 from node.inference.base import TensorSpec
+from node.logformat import clip, short_repr
 from node.names import BadNameError, check_name
 
 FORMATS = ("onnx", "tflite", "savedmodel", "keras", "tf1-checkpoint")
@@ -85,7 +84,7 @@ class ModelDescriptor:
 
 
 def _fail(json_path: Path, field: str, expected: str, got: object) -> ModelError:
-    return ModelError(f"{json_path}: field '{field}' must be {expected}, got {shown_repr(got)}")
+    return ModelError(f"{json_path}: field '{field}' must be {expected}, got {short_repr(got)}")
 
 
 def _is_int(value: object) -> bool:
@@ -225,7 +224,7 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
     except (OSError, ValueError, RuntimeError) as exc:
         field = "path" if path_text is not None else "ckpt_path"
         raise ModelError(
-            f"{json_path}: field '{field}' must be a usable path: {shown(str(exc), 120)}"
+            f"{json_path}: field '{field}' must be a usable path: {clip(str(exc), 120)}"
         ) from None
     layout = data.get("layout", "NHWC")
     if layout not in ("NHWC", "NCHW"):
@@ -261,7 +260,7 @@ def load_descriptor(json_path: Path) -> ModelDescriptor:
     except json.JSONDecodeError as exc:
         raise ModelError(f"{json_path}: not valid JSON: {exc}") from None
     except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
-        raise ModelError(f"{json_path}: cannot read: {shown(str(exc))}") from None
+        raise ModelError(f"{json_path}: cannot read: {clip(str(exc))}") from None
     except RecursionError:
         raise ModelError(f"{json_path}: nested too deeply to be a model descriptor") from None
     return parse_descriptor(data, json_path)

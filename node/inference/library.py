@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from node.boundedread import shown
 from node.files import HomeFolderError, expand_user
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.base import Model
@@ -26,6 +25,7 @@ from node.inference.descriptor import (
     ModelError,
     load_descriptor,
 )
+from node.logformat import clip
 from node.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,9 @@ class ModelLibrary:
                 try:
                     entries.append(LibraryEntry(path, load_descriptor(path)))
                 except DescriptorRefusedError as exc:
-                    limited.warning(f"skip:{path}", "models: %s; skipped", shown(str(exc), 400))
+                    limited.warning(f"skip:{path}", "models: %s; skipped", clip(str(exc), 400))
                 except ModelError as exc:
-                    entries.append(LibraryEntry(path, None, shown(str(exc), 400)))
+                    entries.append(LibraryEntry(path, None, clip(str(exc), 400)))
         return sorted(entries, key=lambda e: (e.name, self._rank(e)))
 
     def _rank(self, entry: LibraryEntry) -> int:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from node.boundedread import FileRefusedError, read_bounded
 from node.errors import EndOfStream, SourceError, SpecError
 from node.logformat import error_line
 from node.sources.base import Source
@@ -31,7 +31,6 @@ MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_FOLDER_ENTRIES = 1_000_000  # looked at when listing a folder; the rest are ignored
 PROBE_IMAGES = 8  # tried at open, until one decodes
 MAX_FRAME_COUNT = 10**12  # a container's frame count beyond this (or NaN) is "unknown"
-_READ_CHUNK = 1024 * 1024
 
 
 class UnreadableImage(Exception):
@@ -41,27 +40,17 @@ class UnreadableImage(Exception):
 def read_image(path: Path, limit: int = MAX_IMAGE_BYTES) -> np.ndarray:
     """Decode the image at `path` as BGR; raise UnreadableImage saying why not.
 
-    Opened without blocking and checked on the open descriptor, so a file swapped for a FIFO
-    or a link to /dev/zero between listing and reading is refused all the same; at most
-    `limit` bytes are read. OpenCV's own errors (an image declaring 100000x100000 pixels)
+    Read through `read_bounded` (regular files only, never blocking, at most `limit` bytes),
+    so a file swapped for a FIFO or a link to /dev/zero between listing and reading is
+    refused all the same. OpenCV's own errors (an image declaring 100000x100000 pixels)
     become one line.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise UnreadableImage(f"cannot open it: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableImage("not a regular file")
-        if info.st_size > limit:
-            raise UnreadableImage(f"{info.st_size:,} bytes; images up to {limit:,} are read")
-        data = _read_at_most(fd, limit)
+        data = read_bounded(path, limit)
+    except FileRefusedError as exc:
+        raise UnreadableImage(exc.reason) from None
     except OSError as exc:
         raise UnreadableImage(f"cannot read it: {exc.strerror}") from None
-    finally:
-        os.close(fd)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as exc:
@@ -69,17 +58,6 @@ def read_image(path: Path, limit: int = MAX_IMAGE_BYTES) -> np.ndarray:
     if image is None:
         raise UnreadableImage("not an image OpenCV can decode")
     return np.asarray(image)
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := os.read(fd, min(_READ_CHUNK, limit + 1 - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:  # it grew after fstat
-            raise UnreadableImage(f"more than {limit:,} bytes")
-    return b"".join(chunks)
 
 
 def frame_count_from(value: float) -> int | None:
