@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fuzz.files import SCRATCH_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fuzz" / "corpus"
 TARGETS = (
@@ -109,16 +111,27 @@ def run_target(
     if runs is not None:
         flags.append(f"-runs={runs}")
     command = [sys.executable, "-m", "fuzz.run", target, *flags, str(corpus)]
+    shm = Path("/dev/shm")
+    scratch = Path(tempfile.mkdtemp(prefix="pix2pix-fuzz-", dir=shm if shm.is_dir() else None))
+    env = {**os.environ, SCRATCH_ENV: str(scratch)}
     start = time.monotonic()
     hang_guard = (seconds or 3600 * 24) + 10 * timeout + 120  # the fuzzer stops itself first
     try:
         done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, errors="replace", timeout=hang_guard
+            command,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=hang_guard,
         )
         output, returncode = done.stdout + done.stderr, done.returncode
     except subprocess.TimeoutExpired as exc:
         output = _text(exc.stdout) + _text(exc.stderr) + "\n(killed: ran past its time)"
         returncode = -9
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - start
     return Result(
         target,
