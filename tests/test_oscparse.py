@@ -223,6 +223,7 @@ def test_slip_stream_split_anywhere() -> None:
         (struct.pack(">I", MAX_PACKET + 1), "length prefix"),
         (slip.END + b"/a\x00\x00" + slip.ESC + b"x" + slip.END, "SLIP escape"),
         (slip.END + b"x" * (MAX_PACKET * 2 + 1), "SLIP frame longer"),
+        (slip.END + b"x" * (MAX_PACKET + 1) + slip.END, "SLIP frame of"),  # found by fuzzing
     ],
 )
 def test_unreadable_streams_are_framing_errors(stream: bytes, reason: str) -> None:

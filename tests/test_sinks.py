@@ -94,6 +94,7 @@ def test_a_reopened_file_sink_never_overwrites_and_abort_discards(tmp_path: Path
         "preview?view=" + "x" * 1000,
         "file:out.mp4?codec=" + "x" * 1000,
         "null:" + "y" * 1000,
+        "file:~nosuchuser-pix2pix/out.mp4",  # found by fuzzing: Path.expanduser's RuntimeError
     ],
 )
 def test_hostile_sink_specs_are_short_spec_errors(text: str) -> None:

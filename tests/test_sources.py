@@ -139,3 +139,9 @@ def test_a_decompression_bomb_is_a_one_line_error_at_the_command_line(tmp_path: 
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "bomb.png" in result.stderr
+
+
+def test_a_file_source_under_an_unknown_users_home_is_a_spec_error() -> None:
+    """Found by fuzzing: Path.expanduser raised RuntimeError out of the spec."""
+    with pytest.raises(SpecError, match="no such user"):
+        create_source("file:~nosuchuser-pix2pix/clip.mp4")

@@ -329,9 +329,12 @@ class TcpDeframer:
             start = end + 1
             if frame:
                 try:
-                    packets.append(slip.decode(slip.END + frame + slip.END))
+                    packet = slip.decode(slip.END + frame + slip.END)
                 except slip.ProtocolError:
                     raise FramingError("bad SLIP escape sequence") from None
+                if len(packet) > MAX_PACKET:  # as OSC 1.0 framing refuses the same size
+                    raise FramingError(f"SLIP frame of {len(packet)} bytes; at most {MAX_PACKET}")
+                packets.append(packet)
         del buffer[:start]
         if len(buffer) > MAX_PACKET * 2:
             raise FramingError(f"SLIP frame longer than {MAX_PACKET} bytes")

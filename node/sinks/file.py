@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from node.errors import SinkError, SpecError
+from node.files import HomeFolderError, expand_user
 from node.frames import Frame
 from node.sinks.base import Sink, view_option
 from node.spec import Spec, SpecOptions
@@ -53,7 +54,10 @@ class FileSink(Sink):
     def from_spec(cls, spec: Spec, *, realtime: bool) -> FileSink:
         if not spec.target:
             raise SpecError(f"{spec.label}: give a path, e.g. file:out.mp4")
-        path = Path(spec.target).expanduser()
+        try:
+            path = expand_user(spec.target)
+        except HomeFolderError as exc:
+            raise SpecError(f"{spec.label}: {exc}") from None
         suffix = path.suffix.lower()
         opts = SpecOptions(spec)
         fps = opts.get_float("fps", None)

@@ -20,6 +20,7 @@ import numpy as np
 
 from node.boundedread import FileRefusedError, read_bounded
 from node.errors import EndOfStream, SourceError, SpecError
+from node.files import HomeFolderError, expand_user
 from node.logformat import error_line
 from node.sources.base import Source
 from node.spec import Spec, SpecOptions, sane_fps
@@ -106,7 +107,11 @@ class FileSource(Source):
         opts = SpecOptions(spec)
         fps = opts.get_float("fps", None)
         opts.done()
-        return cls(spec, Path(spec.target).expanduser(), loop, fps)
+        try:
+            path = expand_user(spec.target)
+        except HomeFolderError as exc:
+            raise SpecError(f"{spec.label}: {exc}") from None
+        return cls(spec, path, loop, fps)
 
     def open(self) -> None:
         self.close()
