@@ -279,6 +279,24 @@ def test_osc_model_query_after_a_failed_swap_names_the_running_model(rig: Any) -
     assert state[:2] == ["error", "bad"]
 
 
+def test_oscquery_after_a_failed_swap_names_the_running_model(rig_factory: Any) -> None:
+    import json
+    import socket
+    import urllib.request
+
+    from test_osc import send
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    rig = rig_factory(oscquery_port=free)
+    send(rig, "/node/model", "bad")
+    rig.inbox.wait("/node/model/state", lambda a: a[0] == "error")
+    port = rig.service.oscquery.port
+    url = f"http://127.0.0.1:{port}/node/model?VALUE"
+    assert json.loads(urllib.request.urlopen(url, timeout=5).read())["VALUE"] == ["small"]
+
+
 # -- 3. fps and stage times over a time window ----------------------------------------------------
 
 

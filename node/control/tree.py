@@ -46,7 +46,7 @@ def _node_values(commands: NodeCommands) -> dict[str, list[Any]]:
     state = commands.model_state()
     status = commands.status()
     return {
-        "/node/model": [state.name],
+        "/node/model": [commands.running_model],  # what runs, even after a failed swap
         "/node/model/state": [state.status, state.name],
         "/node/status": [
             status.fps,
