@@ -78,19 +78,28 @@ def started() -> Iterator[Callable[[NegateModel], tuple[Pipeline, ListSink]]]:
 # -- 1. a slow trial never stalls the published picture ------------------------------------------
 
 
-def test_frames_keep_coming_from_the_old_model_while_a_trial_frame_is_slow(
-    started: Callable[[NegateModel], tuple[Pipeline, ListSink]],
-) -> None:
-    old, slow = NegateModel(64), GatedFirstFrame(32)
-    pipeline, sink = started(old)
+def _publish_during_trial(
+    pipeline: Pipeline, sink: ListSink, slow: GatedFirstFrame, frames: int
+) -> tuple[list[Exception | None], int]:
+    """Swap `slow` in, let `frames` frames be published while its first frame is held, then
+    release it. Returns the trial's results list (filled when it answers) and the frame mark."""
     results: list[Exception | None] = []
     pipeline.swap_model(slow, results.append)
     assert slow.inside.wait(HANG_GUARD)
     mark = len(sink.frames)
     try:
-        wait_for(lambda: len(sink.frames) >= mark + 30, timeout=HANG_GUARD)
+        wait_for(lambda: len(sink.frames) >= mark + frames, timeout=HANG_GUARD)
     finally:
         slow.gate.set()
+    return results, mark
+
+
+def test_frames_keep_coming_from_the_old_model_while_a_trial_frame_is_slow(
+    started: Callable[[NegateModel], tuple[Pipeline, ListSink]],
+) -> None:
+    old, slow = NegateModel(64), GatedFirstFrame(32)
+    pipeline, sink = started(old)
+    results, mark = _publish_during_trial(pipeline, sink, slow, 30)
     during = sink.frames[mark : mark + 30]
     assert {f.image.shape for f in during} == {(64, 64, 3)}  # the old model, meanwhile
     wait_for(lambda: results == [None], timeout=HANG_GUARD)
@@ -106,14 +115,7 @@ def test_a_slow_trial_that_fails_keeps_the_old_model_and_closes_the_new_one_afte
 ) -> None:
     old, slow = NegateModel(64), GatedFirstFrame(32, fail=True)
     pipeline, sink = started(old)
-    results: list[Exception | None] = []
-    pipeline.swap_model(slow, results.append)
-    assert slow.inside.wait(HANG_GUARD)
-    mark = len(sink.frames)
-    try:
-        wait_for(lambda: len(sink.frames) >= mark + 10, timeout=HANG_GUARD)
-    finally:
-        slow.gate.set()
+    results, mark = _publish_during_trial(pipeline, sink, slow, 10)
     wait_for(lambda: len(results) == 1, timeout=HANG_GUARD)
     assert isinstance(results[0], ModelError) and "out of memory" in str(results[0])
     wait_for(lambda: slow.closed)
