@@ -26,6 +26,7 @@ from node.cli_models import (
     cmd_models_check,
     cmd_models_convert,
     cmd_models_list,
+    cmd_models_optimize,
     library_from,
     load_model,
 )
@@ -366,7 +367,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         return cmd_models_check(library, args.name, backend_options(config), args.seconds)
     if args.action == "convert":
         return cmd_models_convert(library, args)
-    return cmd_models_list(library)
+    if args.action == "optimize":
+        return cmd_models_optimize(library, args, config)
+    return cmd_models_list(library, backend_options(config))
 
 
 def cmd_presets_command(args: argparse.Namespace) -> int:

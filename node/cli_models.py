@@ -11,20 +11,29 @@ import numpy as np
 
 from node.config import NodeConfig
 from node.errors import UserError
+from node.files import expand_user
 from node.inference.backends import BACKEND_NAMES, BACKENDS, BackendModel, BackendOptions
-from node.inference.descriptor import FORMATS
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs, warm_up
+from node.inference.variants import Ranked, Timings, cache_dir
+from node.params import DEFAULTS
+from node.presets import PresetLibrary
+
+TIMINGS_FILE = "variant-timings.json"
 
 log = logging.getLogger("node")
 
 
 def library_from(config: NodeConfig, extra_dirs: list[str] | None) -> ModelLibrary:
+    """The user's folders and the bundled models; variant timings cached per CPU."""
     dirs = [Path(d) for d in [*(extra_dirs or []), *config.models_dirs]]
-    return ModelLibrary(default_dirs(dirs), config.model_formats or FORMATS)
+    timings = Timings(cache_dir() / TIMINGS_FILE)
+    return ModelLibrary(default_dirs(dirs), config.model_formats, timings)
 
 
 def backend_options(config: NodeConfig) -> BackendOptions:
-    return BackendOptions(config.threads, tuple(config.onnx_providers) or None)
+    return BackendOptions(
+        config.threads, tuple(config.onnx_providers) or None, config.openvino_device
+    )
 
 
 def load_model(
@@ -44,38 +53,48 @@ def load_model(
             return None
     if name.lower() in ("", "none"):
         return None
-    return library.load(name, options)  # loaded and warmed up
+    return library.load(name, options, measure=True)  # timed once per CPU, warmed up
 
 
-def cmd_models_list(library: ModelLibrary) -> int:
+def cmd_models_list(library: ModelLibrary, options: BackendOptions) -> int:
+    """Every variant of every model; per model, the one `run` loads and why (variants are
+    timed here once per CPU when a model has several)."""
     names = library.names()
-    rows = [("#", "name", "format", "backend", "input", "output", "status", "file")]
-    chosen: set[str] = set()
-    for entry in library.entries():
-        desc = entry.descriptor
-        if desc is None:
+    rows = [("#", "name", "variant", "backend", "input", "output", "status", "file")]
+    broken = [e for e in library.entries() if e.descriptor is None]
+    for name in names:
+        chosen = False
+        for ranked in library.ranked(name, options, measure=True):
+            desc = ranked.descriptor
+            missing = BACKENDS.get(desc.format).unavailable_reason()
+            if missing:
+                status = "unavailable: " + missing
+            elif not chosen and ranked.allowed:
+                chosen = True
+                status = "default: " + _why(library, ranked, name, options)
+            else:
+                status = ranked.why if not ranked.allowed else "ok"
+            if ranked.ms is not None:
+                status += f" [{ranked.ms:.1f} ms here]"
+            if desc.accuracy and "psnr_db" in desc.accuracy:
+                status += f" [PSNR {desc.accuracy['psnr_db']} dB vs fp32]"
+            shape = "x".join(str(d) for d in desc.input.spec.shape)
+            out = "x".join(str(d) for d in desc.output.spec.shape)
             rows.append(
-                ("-", entry.name, "?", "", "", "", f"error: {entry.error}", str(entry.json_path))
+                (
+                    str(names.index(name)),
+                    name,
+                    desc.variant,
+                    BACKEND_NAMES[desc.format],
+                    shape,
+                    out,
+                    status,
+                    str(desc.json_path),
+                )
             )
-            continue
-        missing = BACKENDS.get(desc.format).unavailable_reason()
-        default = desc.name not in chosen and missing is None
-        chosen.add(desc.name) if default else None
-        shape = "x".join(str(d) for d in desc.input.spec.shape)
-        out = "x".join(str(d) for d in desc.output.spec.shape)
-        status = "default" if default else ("unavailable: " + missing if missing else "ok")
-        fmt = desc.format + (f" ({desc.quantization})" if desc.quantization else "")
+    for entry in broken:
         rows.append(
-            (
-                str(names.index(desc.name)),
-                desc.name,
-                fmt,
-                BACKEND_NAMES[desc.format],
-                shape,
-                out,
-                status,
-                str(desc.json_path),
-            )
+            ("-", entry.name, "?", "", "", "", f"error: {entry.error}", str(entry.json_path))
         )
     if len(rows) == 1:
         print("no models found in: " + ", ".join(str(d) for d in library.dirs))
@@ -84,6 +103,19 @@ def cmd_models_list(library: ModelLibrary) -> int:
     for row in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:-1])) + "  " + row[-1])
     return 0
+
+
+def _why(library: ModelLibrary, ranked: Ranked, name: str, options: BackendOptions) -> str:
+    if library.prefer:
+        return (
+            "pinned by model_formats"
+            if ranked.descriptor.variant in library.prefer
+            else ("the first loadable after the pinned ones")
+        )
+    others = [r for r in library.ranked(name, options) if r.allowed and r is not ranked]
+    if ranked.ms is not None and any(r.ms is not None for r in others):
+        return "fastest on this CPU"
+    return "the only allowed variant" if not others else "first in the default order"
 
 
 def cmd_models_check(
@@ -148,6 +180,37 @@ def cmd_models_convert(library: ModelLibrary, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_optimize(library: ModelLibrary, args: argparse.Namespace, config: NodeConfig) -> int:
+    from node.inference.optimize import optimize
+
+    preset = args.preset
+    if preset is None:
+        preset = next((d.default_preset for d in library.find(args.name) if d.default_preset), None)
+    params = dict(DEFAULTS)
+    if preset:
+        params = PresetLibrary(expand_user(config.presets_dir)).find(preset).values(DEFAULTS)
+    result = optimize(
+        library,
+        args.name,
+        precision=args.precision,
+        params=params,
+        preset_name=preset or "",
+        calibration_dir=Path(args.calibration) if args.calibration else None,
+        min_psnr=args.min_psnr,
+        options=backend_options(config),
+        out_dir=Path(args.out) if args.out else None,
+    )
+    acc = result.accuracy
+    print(f"wrote {', '.join(str(p) for p in result.written)}")
+    print(
+        f"{result.descriptor.variant}: PSNR {acc.psnr_db:.1f} dB against fp32 (worst frame "
+        f"{acc.worst_psnr_db:.1f} dB, largest error {acc.max_abs_error:.0f} of 255) on "
+        f"{acc.frames} held-out frames; {result.variant_ms:.1f} ms per frame here vs "
+        f"{result.fp32_ms:.1f} ms fp32"
+    )
+    return 0
+
+
 def add_models_dir_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--models-dir",
@@ -176,4 +239,26 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="keep the original's random dropout at inference (default: deterministic)",
     )
     conv.add_argument("--out", metavar="DIR", help="where to write (default: beside the source)")
+    opt = actions.add_parser(
+        "optimize",
+        help="a faster variant (OpenVINO int8 or bf16), gated on its accuracy against fp32",
+        description="Quantize a model with NNCF (int8) or give it a bf16 precision hint, "
+        "calibrated on frames made by the node's own preprocessing (the synthetic scene plus "
+        "--calibration images); measure it against the fp32 model on held-out frames and "
+        "write it beside the model only if it passes the gate.",
+    )
+    opt.add_argument("name", help="model name or index")
+    opt.add_argument("--precision", choices=["int8", "bf16"], default="int8")
+    opt.add_argument("--calibration", metavar="DIR", help="a folder of your own images to add")
+    opt.add_argument(
+        "--preset", metavar="NAME", help="preprocess under this preset (default: the model's)"
+    )
+    opt.add_argument(
+        "--min-psnr",
+        type=float,
+        default=35.0,
+        metavar="DB",
+        help="the quality gate: PSNR against fp32 on held-out frames (default 35)",
+    )
+    opt.add_argument("--out", metavar="DIR", help="where to write (default: beside the model)")
     return models

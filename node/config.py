@@ -5,7 +5,8 @@ source = "webcam:0"              # or "file:clip.mp4", "synthetic?width=1280&hei
 sinks = ["file:show.mp4"]
 model = "demo_canny_256"          # default: the bundled demo model; "none": no model
 models_dirs = ["~/pix2pix-models"] # searched before ./models and the bundled models folder
-model_formats = ["onnx", "tflite"] # preferred formats when a model has several (default: fastest)
+model_formats = ["onnx"]          # pin the variant order (default: the fastest allowed one here)
+openvino_device = "CPU"          # OpenVINO's device: CPU, GPU, NPU, AUTO (default CPU)
 threads = 2                      # inference threads (default: the backend's, all cores)
 onnx_providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # default: best available
 log_level = "INFO"
@@ -62,6 +63,7 @@ KEYS = (
     "model_formats",
     "threads",
     "onnx_providers",
+    "openvino_device",
     "log_level",
     "stats_interval",
     "osc_bind",
@@ -109,6 +111,7 @@ class NodeConfig:
     model_formats: list[str] = field(default_factory=list)
     threads: int | None = None
     onnx_providers: list[str] = field(default_factory=list)
+    openvino_device: str | None = None
     log_level: str = "INFO"
     stats_interval: float = 5.0
     presets_dir: str = "~/.config/pix2pix-node/presets"
@@ -202,6 +205,9 @@ def load_config(path: Path) -> NodeConfig:
                     f"{path}: threads must be a positive integer, got {short_repr(value)}"
                 )
             config.threads = value
+        elif key == "openvino_device":
+            _expect(path, key, value, str, "a device name such as CPU, GPU or AUTO")
+            config.openvino_device = value
         elif key == "log_level":
             if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
                 raise ConfigError(f"{path}: log_level must be one of {', '.join(LOG_LEVELS)}")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from node import cpu
 from node.config import ControlSettings
 from node.errors import SinkError, SourceError
 from node.inference.backends import BACKEND_NAMES, BACKENDS
@@ -92,7 +93,21 @@ def _backend(fmt: str) -> str:
     missing = BACKENDS.get(fmt).unavailable_reason()
     if missing:
         raise RuntimeError(missing)
+    if fmt == "openvino":
+        from node.inference.backends.openvino import devices
+
+        found = ", ".join(f"{name} ({full})" if full else name for name, full in devices())
+        return f"installed; devices: {found or 'none'}"
     return "installed"
+
+
+def _cpu() -> str:
+    """The instructions that decide which variant is fast here (int8 wants VNNI, bf16 native
+    avx512_bf16 / AMX)."""
+    bf16 = cpu.native_bf16()
+    verdict = {True: "bf16 variants run natively", False: "no native bf16: bf16 variants are "
+               "skipped", None: "cannot tell whether bf16 is native"}[bf16]  # fmt: skip
+    return f"{cpu.model_name()}; {' '.join(cpu.flags_of_note()) or 'no flags read'}; {verdict}"
 
 
 def run_checks() -> list[Check]:
@@ -112,6 +127,7 @@ def run_checks() -> list[Check]:
         _try("model backend", f"{fmt} ({BACKEND_NAMES[fmt]})", functools.partial(_backend, fmt))
         for fmt in BACKEND_NAMES
     ]
+    checks.append(_try("model backend", "CPU", _cpu))
     checks += [
         _try("control", f"OSC UDP {control.port}", _port(socket.SOCK_DGRAM, control.port)),
         _try("control", f"OSC TCP {control.port}", _port(socket.SOCK_STREAM, control.port)),

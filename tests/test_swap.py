@@ -77,10 +77,14 @@ class GatedLibrary(ModelLibrary):
     gate = threading.Event()
 
     def load(
-        self, name: str, options: BackendOptions | None = None, warm: bool = True
+        self,
+        name: str,
+        options: BackendOptions | None = None,
+        warm: bool = True,
+        measure: bool = False,
     ) -> BackendModel:
         assert self.gate.wait(30)
-        return super().load(name, options, warm)
+        return super().load(name, options, warm, measure)
 
 
 def test_frames_keep_flowing_while_a_model_loads(

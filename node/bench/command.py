@@ -63,8 +63,9 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         choices=RANDOM_BACKENDS,
-        default="onnx",
-        help="format of the random generator (default onnx)",
+        help="the variant to run: for --random-generator, made on the fly (int8 calibrated on "
+        "the synthetic scene; default onnx); for --model, one it has (default: what `run` "
+        "loads on this CPU)",
     )
     p.add_argument(
         "--seconds",
@@ -144,6 +145,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.random_generator,
             args.backend,
             original=not args.no_original,
+            options=options,
         )
         half = args.reference_seconds / 2  # the ceiling before and after: drift hits both
         before = _inference_only(models, start, options, half)
@@ -178,6 +180,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         original_note=note,
         is_original_size=args.random_generator == 64,
         is_bundled=args.random_generator is None and models.label == BUNDLED_MODEL,
+        accuracy=models.accuracy,
     )
     print(text(report))
     try:  # (the figures are printed above, so a failed write loses nothing)

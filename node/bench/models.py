@@ -17,12 +17,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node.inference.affinelayer import GeneratorWeights, random_weights
+from node.inference.backends import BackendOptions
 from node.inference.descriptor import ModelDescriptor, ModelError, save_descriptor
 from node.inference.library import ModelLibrary
 
 SIZE = 256  # a random generator's input and output: 256x256 RGB, as the original's
 TF1_IO = ({"opname": "generator/generator_inputs"}, {"opname": "generator/generator_outputs"})
-RANDOM_BACKENDS = ("onnx", "litert", "litert-int8")  # for --random-generator
+RANDOM_BACKENDS = (  # for --random-generator; a library model's variants are named alike
+    "onnx", "openvino", "openvino-bf16", "openvino-int8", "litert", "litert-int8",
+)  # fmt: skip
+LIBRARY_VARIANTS = {"litert": "tflite", "litert-int8": "tflite-dynamic"}  # --backend -> variant
 TWINS = ("bench_a", "bench_b")
 ANSWER = "tf_files: "  # marks the child's answer among whatever TensorFlow prints
 
@@ -34,6 +38,7 @@ class BenchModels:
     backend: str  # the node's format, e.g. onnx or tflite
     tf1: str | None  # name of the TF1 twin for the original loop
     no_tf1_reason: str = ""
+    accuracy: dict[str, float | int | str] | None = None  # a reduced variant's gate figures
 
 
 def prepare(
@@ -41,44 +46,99 @@ def prepare(
     library: ModelLibrary,
     model: str | None,
     ngf: int | None,
-    backend: str,
+    backend: str | None,
     original: bool = True,
+    options: BackendOptions | None = None,
 ) -> BenchModels:
-    """Write the twins (and, with `original`, the TF1 reference) into `folder`."""
+    """Write the twins (and, with `original`, the TF1 reference) into `folder`. `backend`:
+    the variant to run (None: onnx for a random generator, what `run` loads for a model)."""
+    options = options or BackendOptions()
     if ngf is not None:
-        return _random(folder, ngf, backend, original)
-    return _from_library(folder, library, model or "demo_canny_256", original)
+        return _random(folder, ngf, backend or "onnx", original, options)
+    return _from_library(folder, library, model or "demo_canny_256", backend, original, options)
 
 
-def _random(folder: Path, ngf: int, backend: str, original: bool) -> BenchModels:
+def _random(
+    folder: Path, ngf: int, backend: str, original: bool, options: BackendOptions
+) -> BenchModels:
     if backend not in RANDOM_BACKENDS:
         raise ModelError(f"unknown --backend {backend!r}; one of {', '.join(RANDOM_BACKENDS)}")
     weights = random_weights(ngf)
     label = f"random-ngf{ngf}"
-    if backend == "onnx":
+    tensor = _tensor((SIZE, SIZE))
+    fields: dict[str, object] = {}
+    accuracy = None
+    if backend.startswith("litert"):
+        path, fmt = "model.tflite", "tflite"
+    else:
         from node.inference.export import to_onnx
 
         (folder / "model.onnx").write_bytes(to_onnx(weights, (SIZE, SIZE)).SerializeToString())
-        path, fmt = "model.onnx", "onnx"
-    else:
-        path, fmt = "model.tflite", "tflite"
-    tflite = None if backend == "onnx" else backend.removeprefix("litert").lstrip("-") or "fp32"
+        path, fmt = "model.onnx", backend.split("-")[0]
+    if backend in ("openvino-int8", "openvino-bf16"):
+        variant = _optimized(folder, "model.onnx", backend.split("-")[1], options)
+        path, fields, accuracy = str(variant.path), _variant_fields(variant), variant.accuracy
+    tflite = backend.removeprefix("litert").lstrip("-") or "fp32" if fmt == "tflite" else None
     reason = _write_tf_files(weights, folder, (SIZE, SIZE), tflite, original)
     if tflite and not (folder / path).exists():
         raise ModelError(f"cannot make the {backend} model: {reason}")
-    tensor = _tensor((SIZE, SIZE))
     for twin in TWINS:
         _write_json(
             folder / f"{twin}.json",
-            {"name": twin, "format": fmt, "path": path, "input": tensor, "output": tensor},
-        )
+            {"name": twin, "format": fmt, "path": path, "input": tensor, "output": tensor,
+             **fields},
+        )  # fmt: skip
     tf1 = _tf1_descriptor(folder, (SIZE, SIZE)) if original and not reason else None
-    return BenchModels(ModelLibrary([folder]), label, backend, tf1, reason)
+    return BenchModels(ModelLibrary([folder]), label, backend, tf1, reason, accuracy)
 
 
-def _from_library(folder: Path, library: ModelLibrary, name: str, original: bool) -> BenchModels:
+def _optimized(
+    folder: Path, onnx_file: str, precision: str, options: BackendOptions
+) -> ModelDescriptor:
+    """The random generator's int8 / bf16 variant, calibrated on the synthetic scene. Random
+    weights say nothing about accuracy, so no gate: the figures are recorded, not judged."""
+    from node.inference.optimize import optimize
+
+    source = folder / "source"
+    source.mkdir()
+    tensor = _tensor((SIZE, SIZE))
+    _write_json(
+        source / "random.json",
+        {"name": "random", "path": f"../{onnx_file}", "input": tensor, "output": tensor},
+    )
+    result = optimize(
+        ModelLibrary([source]), "random", precision=precision, min_psnr=0.0, options=options
+    )
+    return result.descriptor
+
+
+def _variant_fields(desc: ModelDescriptor) -> dict[str, object]:
+    fields: dict[str, object] = {"accuracy": desc.accuracy}
+    if desc.quantization:
+        fields["quantization"] = desc.quantization
+    if desc.precision:
+        fields["precision"] = desc.precision
+    return fields
+
+
+def _from_library(
+    folder: Path,
+    library: ModelLibrary,
+    name: str,
+    backend: str | None,
+    original: bool,
+    options: BackendOptions,
+) -> BenchModels:
     found = library.find(name)
-    chosen = found[0]  # the format the node would load first
+    if backend is None:  # what `run` would load here
+        chosen = library.ranked(name, options, measure=True)[0].descriptor
+    else:
+        wanted = LIBRARY_VARIANTS.get(backend, backend)
+        matches = [d for d in found if d.variant == wanted]
+        if not matches:
+            have = ", ".join(d.variant for d in found)
+            raise ModelError(f"model {name!r} has no {wanted} variant (it has {have})")
+        chosen = matches[0]
     for twin in TWINS:
         copy = replace(chosen, name=twin, json_path=folder / f"{twin}.json")
         save_descriptor(copy, str(chosen.path))
@@ -101,7 +161,9 @@ def _from_library(folder: Path, library: ModelLibrary, name: str, original: bool
             if not reason:
                 _tf1_descriptor(folder, (size[0], size[1]))
     tf1 = None if reason else "bench_tf1"
-    return BenchModels(ModelLibrary([folder]), chosen.name, chosen.format, tf1, reason)
+    return BenchModels(
+        ModelLibrary([folder]), chosen.name, chosen.variant, tf1, reason, chosen.accuracy
+    )
 
 
 def _weights_of(descs: list[ModelDescriptor]) -> GeneratorWeights | None:

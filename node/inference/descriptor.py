@@ -8,10 +8,13 @@ The original app's format stays valid as it is:
      "output": {"shape": [256, 256, 3], "range": [-1.0, 1.0],
                 "opname": "generator/generator_outputs"}}
 
-New fields: `format` (tf1-checkpoint, savedmodel, keras, tflite, onnx; guessed from the file when
-absent), `path` (relative to the JSON file), `layout` (NHWC, or NCHW for PyTorch exports),
-`description`, `license`, `default_preset`. A relative `ckpt_path` is looked up beside the JSON
-file first, then in the working folder, so the original file works unchanged.
+New fields: `format` (onnx, openvino, tflite, savedmodel, keras, tf1-checkpoint; guessed from
+the file when absent), `path` (relative to the JSON file), `layout` (NHWC, or NCHW for PyTorch
+exports), `description`, `license`, `default_preset`. A *variant* of a model (same `name`, another
+file or precision) adds `quantization` ("int8", "dynamic"), `precision` ("bf16"), `device` (an
+OpenVINO device) and `accuracy` (what `models optimize` measured against the fp32 model). A
+relative `ckpt_path` is looked up beside the JSON file first, then in the working folder, so the
+original file works unchanged.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from node.inference.base import TensorSpec
 from node.logformat import clip, short_repr
 from node.names import BadNameError, check_name
 
-FORMATS = ("onnx", "tflite", "savedmodel", "keras", "tf1-checkpoint")
+FORMATS = ("onnx", "openvino", "tflite", "savedmodel", "keras", "tf1-checkpoint")
 """Every format the node loads, fastest first on this kind of machine (DESIGN.md section 7)."""
 
 Layout = Literal["NHWC", "NCHW"]
@@ -51,6 +54,9 @@ CHANNELS = (1, 3)  # grey or BGR: what the preprocessing hands a model and the s
 # wide, so neither the scale nor the mapped values can overflow float32 (3.4e38).
 MAX_RANGE = 1e6
 MIN_RANGE_WIDTH = 1e-6
+PRECISIONS = ("bf16",)  # a compute precision hint (OpenVINO), on top of the file's own
+MAX_ACCURACY_KEYS = 32  # `accuracy` is a small record of figures and short notes
+MAX_DEVICE_CHARS = 64
 
 
 class ModelError(UserError):
@@ -81,6 +87,28 @@ class ModelDescriptor:
     license: str = ""
     default_preset: str | None = None
     quantization: str | None = None
+    precision: str | None = None  # "bf16": computed in bfloat16 (native CPUs only)
+    device: str | None = None  # OpenVINO device ("CPU", "GPU", "NPU", "AUTO"); None: config's
+    accuracy: dict[str, float | int | str] | None = None  # the variant's gate figures
+
+    @property
+    def variant(self) -> str:
+        """Which form of the model this is: the format, plus its quantisation or precision
+        ("onnx", "openvino-int8", "openvino-bf16", "tflite-dynamic")."""
+        extra = self.quantization or self.precision
+        return f"{self.format}-{extra}" if extra else self.format
+
+    @property
+    def reduced(self) -> bool:
+        """Computed in less than fp32: trusted only with a passed accuracy gate."""
+        return bool(self.quantization or self.precision)
+
+    @property
+    def gate_passed(self) -> bool:
+        """A reduced variant passed its accuracy gate (PSNR against fp32 >= its gate)."""
+        acc = self.accuracy or {}
+        psnr, gate = acc.get("psnr_db"), acc.get("gate_db")
+        return isinstance(psnr, int | float) and isinstance(gate, int | float) and psnr >= gate
 
 
 def _fail(json_path: Path, field: str, expected: str, got: object) -> ModelError:
@@ -168,6 +196,8 @@ def guess_format(path: Path) -> str | None:
         return "onnx"
     if suffix == ".tflite":
         return "tflite"
+    if suffix == ".xml":
+        return "openvino"  # OpenVINO IR: NAME.xml with its weights in NAME.bin
     if suffix in (".keras", ".h5"):
         return "keras"
     if (path / "saved_model.pb").exists():
@@ -195,6 +225,39 @@ def _optional_str(json_path: Path, data: dict[str, Any], key: str) -> str | None
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise _fail(json_path, key, "a string", value)
+    return value
+
+
+def _accuracy(json_path: Path, value: object) -> dict[str, float | int | str] | None:
+    """A small flat record: numbers (finite) and short strings only."""
+    if value is None:
+        return None
+    expected = f"an object of at most {MAX_ACCURACY_KEYS} numbers and short strings"
+    if not isinstance(value, dict) or len(value) > MAX_ACCURACY_KEYS:
+        raise _fail(json_path, "accuracy", expected, value)
+    out: dict[str, float | int | str] = {}
+    for key, item in value.items():
+        ok_number = _is_number(item) and -1e9 <= item <= 1e9
+        ok_text = isinstance(item, str) and len(item) <= 200
+        if not (isinstance(key, str) and len(key) <= 64 and (ok_number or ok_text)):
+            raise _fail(json_path, f"accuracy.{clip(str(key), 64)}", expected, item)
+        out[key] = item
+    return out
+
+
+def _precision(json_path: Path, data: dict[str, Any]) -> str | None:
+    value = _optional_str(json_path, data, "precision")
+    if value is not None and value not in PRECISIONS:
+        raise _fail(json_path, "precision", f"one of {', '.join(PRECISIONS)}", value)
+    return value
+
+
+def _device(json_path: Path, data: dict[str, Any]) -> str | None:
+    value = _optional_str(json_path, data, "device")
+    if value is not None and not (
+        0 < len(value) <= MAX_DEVICE_CHARS and all(c.isalnum() or c in ".:,_-" for c in value)
+    ):
+        raise _fail(json_path, "device", "an OpenVINO device name like CPU, GPU.0 or AUTO", value)
     return value
 
 
@@ -243,6 +306,9 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
         license=_optional_str(json_path, data, "license") or "",
         default_preset=_optional_str(json_path, data, "default_preset"),
         quantization=quantization,
+        precision=_precision(json_path, data),
+        device=_device(json_path, data),
+        accuracy=_accuracy(json_path, data.get("accuracy")),
     )
 
 
@@ -288,7 +354,15 @@ def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:
         "input": tensor(desc.input),
         "output": tensor(desc.output),
     }
-    for key in ("description", "license", "default_preset", "quantization"):
+    for key in (
+        "description",
+        "license",
+        "default_preset",
+        "quantization",
+        "precision",
+        "device",
+        "accuracy",
+    ):
         value = getattr(desc, key)
         if value:
             data[key] = value

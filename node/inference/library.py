@@ -1,8 +1,9 @@
 """The model library: every descriptor in the models folders, found by name or by index.
 
-A model may exist in several formats (one descriptor each, same `name`); loading picks the
-preferred format whose backend is installed, by default the fastest (`FORMATS` order), and
-falls back to the next one when a file fails to load, listing every reason if none loads.
+A model may exist in several variants (one descriptor each, same `name`: formats, int8 or
+bf16 forms); loading picks the fastest allowed one on this CPU (see variants.py) or the order
+pinned in the config, and falls back to the next one when a file fails to load, listing every
+reason if none loads.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from node.files import HomeFolderError, expand_user
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.base import Model
 from node.inference.descriptor import (
-    FORMATS,
     DescriptorRefusedError,
     ModelDescriptor,
     ModelError,
     load_descriptor,
 )
+from node.inference.variants import Ranked, Timings, check_preferences, rank, static_rank
 from node.logformat import clip
 from node.ratelimit import LogLimiter
 
@@ -62,12 +63,19 @@ class LibraryEntry:
 
 
 class ModelLibrary:
-    def __init__(self, dirs: Sequence[Path], prefer: Sequence[str] = FORMATS) -> None:
+    """`prefer`: variants in the order to try them ("onnx", "openvino-int8"); empty: the
+    fastest allowed one, timed on this CPU. `timings`: where those timings are kept (None:
+    in memory only, timed anew each time the library is made)."""
+
+    def __init__(
+        self,
+        dirs: Sequence[Path],
+        prefer: Sequence[str] = (),
+        timings: Timings | None = None,
+    ) -> None:
         self.dirs = list(dirs)
-        unknown = [f for f in prefer if f not in FORMATS]
-        if unknown:
-            raise ModelError(f"unknown model format(s) {unknown}; known: {', '.join(FORMATS)}")
-        self.prefer = [*prefer, *(f for f in FORMATS if f not in prefer)]
+        self.prefer = check_preferences(prefer)
+        self.timings = timings or Timings(None)
 
     def entries(self) -> list[LibraryEntry]:
         """Every *.json in the folders and their direct subfolders, sorted by name then format.
@@ -86,15 +94,20 @@ class ModelLibrary:
                     entries.append(LibraryEntry(path, None, clip(str(exc), 400)))
         return sorted(entries, key=lambda e: (e.name, self._rank(e)))
 
-    def _rank(self, entry: LibraryEntry) -> int:
-        return self.prefer.index(entry.descriptor.format) if entry.descriptor else len(FORMATS)
+    def _rank(self, entry: LibraryEntry) -> tuple[int, tuple[int, int]]:
+        if entry.descriptor is None:
+            return (len(self.prefer) + 1, (2, 0))
+        variant = entry.descriptor.variant
+        pos = self.prefer.index(variant) if variant in self.prefer else len(self.prefer)
+        return (pos, static_rank(entry.descriptor))
 
     def names(self) -> list[str]:
         """Model names in a stable order, so index N always means the same model."""
         return sorted({e.name for e in self.entries() if e.descriptor})
 
     def find(self, name: str) -> list[ModelDescriptor]:
-        """All descriptors of a model (by name or index in `names()`), preferred format first."""
+        """All descriptors of a model (by name or index in `names()`), pinned or static order
+        (int8 OpenVINO, fp32 ONNX, ...: see variants.STATIC_ORDER) first; not timed."""
         names = self.names()
         if name.isdigit() and name not in names:
             index = int(name)
@@ -109,24 +122,66 @@ class ModelLibrary:
             )
         return found
 
+    def ranked(
+        self, name: str, options: BackendOptions | None = None, measure: bool = False
+    ) -> list[Ranked]:
+        """Every variant of `name` in the order `load` tries them. `measure`: time, once per CPU
+        and file, the allowed variants not timed yet (each is loaded and run ~20 times, so
+        start-up does it, never a live swap: that would take cores from the frames)."""
+        options = options or BackendOptions()
+        found = self.find(name)
+        ranking = rank(found, self.prefer, self.timings, options.threads, options.openvino_device)
+        untimed = [r for r in ranking if r.allowed and r.ms is None]
+        if measure and not self.prefer and len([r for r in ranking if r.allowed]) > 1 and untimed:
+            for r in untimed:
+                self._time(r.descriptor, options)
+            ranking = rank(
+                found, self.prefer, self.timings, options.threads, options.openvino_device
+            )
+        return ranking
+
+    def _time(self, desc: ModelDescriptor, options: BackendOptions) -> None:
+        backend = BACKENDS.get(desc.format)
+        if backend.unavailable_reason():
+            return
+        try:
+            model = backend.load(desc, options)
+        except ModelError:
+            return  # `load` says why when it tries this variant
+        try:
+            warm_up(model)
+            ms = median_ms(model, TIMING_RUNS)
+        except ModelError:
+            return
+        finally:
+            model.close()
+        key = Timings.key(desc, options.threads, options.openvino_device)
+        self.timings.put(key, ms)
+        log.info("model %s: %s takes %.1f ms per frame on this CPU", desc.name, desc.variant, ms)
+
     def load(
-        self, name: str, options: BackendOptions | None = None, warm: bool = True
+        self,
+        name: str,
+        options: BackendOptions | None = None,
+        warm: bool = True,
+        measure: bool = False,
     ) -> BackendModel:
-        """Load and warm up the preferred usable format of `name`, falling back to the next
-        format when one fails; ModelError lists every reason if none works. `warm=False`
+        """Load and warm up the first usable variant of `name` (see `ranked`), falling back to
+        the next one when one fails; ModelError lists every reason if none works. `warm=False`
         leaves the first run (and its test) to the caller: a live swap makes it a frame."""
         options = options or BackendOptions()
         reasons = []
-        for desc in self.find(name):
+        for ranked in self.ranked(name, options, measure):
+            desc = ranked.descriptor
             backend = BACKENDS.get(desc.format)
             missing = backend.unavailable_reason()
             if missing:
-                reasons.append(f"{desc.format}: {missing}")
+                reasons.append(f"{desc.variant}: {missing}")
                 continue
             try:
                 model = backend.load(desc, options)
             except ModelError as exc:
-                reasons.append(f"{desc.format}: {exc}")
+                reasons.append(f"{desc.variant}: {exc}")
                 log.warning("model %s: %s", name, exc)
                 continue
             try:
@@ -134,11 +189,19 @@ class ModelLibrary:
                     warm_up(model)
             except ModelError as exc:
                 model.close()
-                reasons.append(f"{desc.format}: {exc}")
+                reasons.append(f"{desc.variant}: {exc}")
                 log.warning("model %s: %s", name, exc)
                 continue
             return model
         raise ModelError(f"model {name!r} cannot be loaded: " + "; ".join(reasons))
+
+
+TIMING_RUNS = 20
+
+
+def median_ms(model: Model, runs: int) -> float:
+    """Median ms of `runs` predictions on the neutral input (after warm-up)."""
+    return float(np.median([warm_up(model) for _ in range(runs)])) * 1000.0
 
 
 def warm_up(model: Model, runs: int = 1) -> float:

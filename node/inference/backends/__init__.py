@@ -9,6 +9,7 @@ BACKENDS: Registry[BackendModel] = Registry(
     "model format",
     {
         "onnx": "node.inference.backends.onnx:OnnxModel",
+        "openvino": "node.inference.backends.openvino:OpenVinoModel",
         "tflite": "node.inference.backends.litert:LiteRTModel",
         "tf1-checkpoint": "node.inference.backends.tensorflow:TF1CheckpointModel",
         "savedmodel": "node.inference.backends.tensorflow:SavedModelModel",
@@ -18,6 +19,7 @@ BACKENDS: Registry[BackendModel] = Registry(
 
 BACKEND_NAMES = {
     "onnx": "ONNX Runtime",
+    "openvino": "OpenVINO",
     "tflite": "LiteRT",
     "tf1-checkpoint": "TensorFlow (TF1 graph)",
     "savedmodel": "TensorFlow",

@@ -14,10 +14,12 @@ from node.inference.descriptor import ModelDescriptor, ModelError
 @dataclass(frozen=True)
 class BackendOptions:
     """Settings from the config. `threads`: intra-op threads (None: the backend's default, all
-    cores). `onnx_providers`: ONNX Runtime execution providers in order (None: best available)."""
+    cores). `onnx_providers`: ONNX Runtime execution providers in order (None: best available).
+    `openvino_device`: where OpenVINO runs a model whose descriptor names no device (None: CPU)."""
 
     threads: int | None = None
     onnx_providers: tuple[str, ...] | None = None
+    openvino_device: str | None = None
 
 
 class BackendModel(ABC):

@@ -1,0 +1,172 @@
+"""OpenVINO: `.onnx` files as they are and OpenVINO's own IR (`.xml` + `.bin`), on the CPU by
+default or any device OpenVINO has here (GPU, NPU, AUTO). int8 variants come from NNCF
+(`pix2pix-node models optimize`); a bf16 variant is the same file with a precision hint.
+
+Compiled for latency: one stream, one inference request, the configured threads. Compiling
+happens in `load`, which the library runs off the frame thread (a swap keeps the frames going).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+from typing import Any
+
+import numpy as np
+
+from node import cpu
+from node.inference.backends.base import BackendModel, BackendOptions, require_file
+from node.inference.descriptor import ModelDescriptor, ModelError
+from node.logformat import clip
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEVICE = "CPU"
+# Device names a user may give that are not in `available_devices` but are OpenVINO's own
+# virtual devices over the real ones.
+VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
+
+
+@functools.cache
+def core() -> Any:
+    """One OpenVINO Core per process: it holds the plugins, which are slow to load."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def devices() -> list[tuple[str, str]]:
+    """(device, full name) for every device OpenVINO finds here, e.g. ('CPU', 'Intel Xeon')."""
+    found = []
+    for name in core().available_devices:
+        try:
+            full = str(core().get_property(name, "FULL_DEVICE_NAME"))
+        except Exception:  # a device that cannot say its name is still a device
+            full = ""
+        found.append((name, full))
+    return found
+
+
+def check_device(device: str) -> None:
+    """A device OpenVINO has here (or a virtual one over those), else one clear line."""
+    real = [name for name, _ in devices()]
+    base = device.split(":", 1)[0].split(".", 1)[0]
+    if device in real or base in real or base in VIRTUAL_DEVICES:
+        return
+    raise ModelError(
+        f"OpenVINO device {clip(device, 64)!r} does not exist here "
+        f"(it has {', '.join(real) or 'none'})"
+    )
+
+
+def compile_config(device: str, threads: int | None, precision: str | None) -> dict[str, Any]:
+    """Latency first: one stream and one request. On the CPU the compute precision is stated
+    (f32 unless the variant is bf16): OpenVINO would otherwise pick bf16 by itself on CPUs
+    with AMX, and the fp32 model would no longer be what its figures say."""
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if device.startswith("CPU"):
+        config["NUM_STREAMS"] = 1
+        config["INFERENCE_PRECISION_HINT"] = "bf16" if precision == "bf16" else "f32"
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
+def check_native_bf16(desc: ModelDescriptor, device: str) -> None:
+    if desc.precision != "bf16" or not device.startswith("CPU"):
+        return
+    caps = tuple(str(c) for c in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    if cpu.native_bf16(caps) is not True:
+        raise ModelError(
+            f"{desc.json_path.name}: this CPU has no native bfloat16 (avx512_bf16 or amx_bf16); "
+            "the bf16 variant would be emulated, several times slower - skipped"
+        )
+
+
+class OpenVinoModel(BackendModel):
+    format = "openvino"
+
+    def __init__(self, desc: ModelDescriptor, compiled: Any, in_port: Any, out_port: Any) -> None:
+        super().__init__(desc)
+        self._compiled = compiled
+        self._request = compiled.create_infer_request()
+        self._in_port, self._out_port = in_port, out_port
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("openvino") is None:
+            return "openvino is not installed: pip install 'pix2pix-node[openvino]'"
+        return None
+
+    @classmethod
+    def load(cls, desc: ModelDescriptor, options: BackendOptions) -> OpenVinoModel:
+        require_file(desc)
+        device = desc.device or options.openvino_device or DEFAULT_DEVICE
+        check_device(device)
+        check_native_bf16(desc, device)
+        if desc.path.suffix.lower() == ".xml" and not desc.path.with_suffix(".bin").is_file():
+            raise ModelError(
+                f"{desc.json_path}: the IR's weights {desc.path.with_suffix('.bin')} are missing"
+            )
+        try:
+            network = core().read_model(str(desc.path))
+        except Exception as exc:
+            raise ModelError(f"{desc.path}: OpenVINO cannot read it: {_first_line(exc)}") from None
+        in_port = _pick(desc, "input", network.inputs, desc.input.opname)
+        out_port = _pick(desc, "output", network.outputs, desc.output.opname)
+        if in_port.get_element_type().get_type_name() != "f32":
+            raise ModelError(
+                f"{desc.path}: input is {in_port.get_element_type()}, the node feeds float32"
+            )
+        model_shape = in_port.get_partial_shape()
+        dims = [d.get_length() if d.is_static else -1 for d in model_shape]
+        try:
+            compiled = core().compile_model(
+                network, device, compile_config(device, options.threads, desc.precision)
+            )
+        except Exception as exc:
+            raise ModelError(
+                f"{desc.path}: OpenVINO cannot compile it for {device}: {_first_line(exc)}"
+            ) from None
+        model = cls(
+            desc,
+            compiled,
+            compiled.input(_port_name(in_port)),
+            compiled.output(_port_name(out_port)),
+        )
+        model.cheap_first_run = device.startswith("CPU")
+        model.check_shape("input", dims)
+        log.debug("%s: OpenVINO on %s (%s)", desc.path, device, desc.variant)
+        return model
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        result = self._request.infer({self._in_port: batch})
+        out: np.ndarray = result[self._out_port]
+        return out
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _port_name(port: Any) -> str | int:
+    if port.get_names():
+        return str(port.get_any_name())
+    return int(port.get_index())
+
+
+def _pick(desc: ModelDescriptor, what: str, ports: list[Any], name: str | None) -> Any:
+    if name is None:
+        return ports[0]
+    plain = name[:-2] if name.endswith(":0") else name
+    for port in ports:
+        if {name, plain} & set(port.get_names()):
+            return port
+    names = ", ".join(sorted(n for p in ports for n in p.get_names()))
+    raise ModelError(f"{desc.path}: no {what} named {name!r} (it has {names})")

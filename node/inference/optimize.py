@@ -1,0 +1,400 @@
+"""`pix2pix-node models optimize`: a faster variant of a model that users can trust.
+
+int8: NNCF post-training quantization of the model's ONNX (or OpenVINO IR), calibrated on frames
+made by the node's own preprocessing - the synthetic scene plus the user's images - under the
+model's default preset. bf16: the same file computed in bfloat16 (only where the CPU has it
+natively). Either way the variant is measured against the fp32 model on *held-out* frames (other
+scene frames, other images): PSNR and the largest error in 0..255. Below the gate it is refused
+and nothing is written; above it the IR (int8) and a descriptor carrying the figures are written
+beside the model, files first under hidden names, the descriptor last - the library only sees a
+variant once it is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from node import cpu
+from node.boundedread import FileRefusedError, read_bounded
+from node.files import remove_path
+from node.inference.backends import BACKENDS, BackendModel, BackendOptions
+from node.inference.descriptor import ModelDescriptor, ModelError, save_descriptor
+from node.inference.library import ModelLibrary
+from node.logformat import clip
+from node.params import DEFAULTS, ParamSnapshot, ParamStore, Value
+from node.process.postprocess import from_model_range, to_model_range
+from node.process.preprocess import Preprocessor
+from node.sources.synthetic import SyntheticScene
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("int8", "bf16")
+HOW = {"int8": "int8 (NNCF post-training quantization)", "bf16": "bf16 compute (same file)"}
+DEFAULT_MIN_PSNR = 35.0  # dB against fp32, in 0..255: differences a viewer does not see
+SYNTHETIC_FRAMES = 24  # calibration frames of the scene; as many again, other ones, held out
+SCENE_SIZE = (640, 480)  # what a webcam gives; the preprocessing crops and scales it
+SCENE_STEP = 37  # frames apart: the scene's objects move between picks
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+MAX_IMAGES = 512  # of a --calibration folder; more adds time, not accuracy
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+HELDOUT_EVERY = 4  # every 4th user image (by name) is held out, never calibrated on
+TIMING_RUNS = 15
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Model input batches (1, H, W, C) in the model's range: what calibrates, what judges."""
+
+    calibration: list[np.ndarray]
+    heldout: list[np.ndarray]
+    user_images: int  # how many of the user's images went in (both sets)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    psnr_db: float  # over all held-out pixels, 0..255
+    worst_psnr_db: float  # the worst held-out frame
+    max_abs_error: float  # in 0..255
+    frames: int
+
+    def passes(self, gate_db: float) -> bool:
+        return self.psnr_db >= gate_db
+
+
+@dataclass(frozen=True)
+class Optimized:
+    descriptor: ModelDescriptor
+    accuracy: Accuracy
+    fp32_ms: float
+    variant_ms: float
+    written: tuple[Path, ...]
+
+
+def _scene_frames(count: int, offset: int) -> list[np.ndarray]:
+    scene = SyntheticScene(*SCENE_SIZE, fps=30.0)
+    return [scene.draw(offset + i * SCENE_STEP) for i in range(count)]
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images in a --calibration folder (not its subfolders), by name, at most MAX_IMAGES;
+    a folder without any is an error of one line."""
+    if not folder.is_dir():
+        raise ModelError(f"--calibration {clip(str(folder), 200)}: no such folder")
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        raise ModelError(f"--calibration {clip(str(folder), 200)}: cannot list it: {exc}") from None
+    if not files:
+        raise ModelError(
+            f"--calibration {clip(str(folder), 200)}: no images in it ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return files[:MAX_IMAGES]
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """A BGR image, or None (logged once) for a file that is no image, too big, or special."""
+    import cv2
+
+    try:
+        data = read_bounded(path, MAX_IMAGE_BYTES)
+    except (FileRefusedError, OSError) as exc:
+        log.warning("calibration: %s skipped: %s", clip(path.name, 120), clip(str(exc), 200))
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        log.warning("calibration: %s skipped: not an image OpenCV can read", clip(path.name, 120))
+    return image
+
+
+def model_input(bgr: np.ndarray, p: ParamSnapshot, desc: ModelDescriptor) -> np.ndarray:
+    """One picture through the node's preprocessing, as a live frame would go (a fresh
+    preprocessor: the pictures are not a sequence, so no temporal smoothing between them)."""
+    spec = desc.input.spec
+    processed = Preprocessor()(bgr, p, spec.size, spec.channels)
+    return to_model_range(processed.image, spec.range)
+
+
+def gather_inputs(
+    desc: ModelDescriptor,
+    params: dict[str, Value],
+    calibration_dir: Path | None = None,
+    synthetic_frames: int = SYNTHETIC_FRAMES,
+) -> Inputs:
+    """Calibration and held-out batches: scene frames (different ones in each set) and the
+    user's images, every HELDOUT_EVERY-th held out."""
+    p = ParamStore(params).snapshot()
+    calib = [model_input(f, p, desc) for f in _scene_frames(synthetic_frames, 0)]
+    held = [model_input(f, p, desc) for f in _scene_frames(synthetic_frames, SCENE_STEP // 2)]
+    used = 0
+    if calibration_dir is not None:
+        pictures = [img for img in map(read_image, image_files(calibration_dir)) if img is not None]
+        if not pictures:
+            raise ModelError(f"--calibration {clip(str(calibration_dir), 200)}: no readable images")
+        for i, img in enumerate(pictures):
+            batch = model_input(img, p, desc)
+            heldout = len(pictures) > 1 and i % HELDOUT_EVERY == HELDOUT_EVERY - 1
+            (held if heldout else calib).append(batch)
+        used = len(pictures)
+    return Inputs(calib, held, used)
+
+
+def compare(
+    reference: Sequence[np.ndarray], result: Sequence[np.ndarray], value_range: tuple[float, float]
+) -> Accuracy:
+    """PSNR (all pixels, and the worst frame) and the largest error, as the picture a sink gets:
+    both outputs mapped to 0..255 the way the node publishes them."""
+    errors = []
+    for ref, out in zip(reference, result, strict=True):
+        a = from_model_range(ref, value_range) * 255.0
+        b = from_model_range(out, value_range) * 255.0
+        errors.append(np.abs(a.astype(np.float64) - b))
+    mses = [float(np.mean(e * e)) for e in errors]
+
+    def psnr(mse: float) -> float:
+        return 99.0 if mse <= 1e-10 else 10.0 * math.log10(255.0**2 / mse)
+
+    return Accuracy(
+        psnr_db=psnr(float(np.mean(mses))),
+        worst_psnr_db=psnr(max(mses)),
+        max_abs_error=float(max(float(e.max()) for e in errors)),
+        frames=len(errors),
+    )
+
+
+def median_ms(model: BackendModel, batch: np.ndarray, runs: int = TIMING_RUNS) -> float:
+    """Median wall time of `predict` after two warm-up runs."""
+    model.predict(batch)
+    model.predict(batch)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.predict(batch)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000.0
+
+
+def source_of(library: ModelLibrary, name: str) -> ModelDescriptor:
+    """The model's fp32 ONNX file or OpenVINO IR; a TF1 checkpoint (the 2017 demo's own
+    format) is converted to ONNX first, beside it."""
+    descs = library.find(name)
+    plain = [d for d in descs if not d.reduced and d.format in ("onnx", "openvino")]
+    if plain:
+        return plain[0]
+    tf1 = next((d for d in descs if d.format == "tf1-checkpoint"), None)
+    if tf1 is None:
+        have = ", ".join(d.variant for d in descs)
+        raise ModelError(
+            f"model {name!r} has {have}; optimizing needs its ONNX file, OpenVINO IR or TF1 "
+            "checkpoint"
+        )
+    from node.inference.convert import convert
+
+    log.info("converting the TF1 checkpoint of %s to ONNX first", name)
+    conversion = convert(library, name, "onnx")
+    log.info(
+        "wrote %s (max abs difference %.2e)", conversion.descriptor.path, conversion.max_abs_diff
+    )
+    return conversion.descriptor
+
+
+Quantizer = Callable[[ModelDescriptor, list[np.ndarray]], Any]
+
+
+def quantize_int8(desc: ModelDescriptor, calibration: list[np.ndarray]) -> Any:
+    """NNCF post-training quantization of the model file: an in-memory OpenVINO model."""
+    import nncf
+
+    from node.inference.backends.openvino import core
+
+    nchw = desc.layout == "NCHW"
+    items = [np.ascontiguousarray(b.transpose(0, 3, 1, 2)) if nchw else b for b in calibration]
+    nncf.set_log_level(logging.ERROR)
+    network = core().read_model(str(desc.path))
+    try:
+        return nncf.quantize(network, nncf.Dataset(items), subset_size=len(items))
+    except Exception as exc:  # NNCF raises many kinds; any of them means "not this model"
+        lines = [x for x in str(exc).splitlines() if x.strip()] or [type(exc).__name__]
+        raise ModelError(f"NNCF cannot quantize {desc.name}: {clip(lines[0], 300)}") from None
+
+
+class _InMemory(BackendModel):
+    """A compiled in-memory OpenVINO model (the candidate before anything is written)."""
+
+    format = "openvino"
+
+    def __init__(self, desc: ModelDescriptor, compiled: Any) -> None:
+        super().__init__(desc)
+        self._request = compiled.create_infer_request()
+        self._out = compiled.output(0)
+
+    @classmethod
+    def load(cls, desc: ModelDescriptor, options: BackendOptions) -> BackendModel:
+        raise NotImplementedError  # built by _compile_in_memory, never from a file
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self._request.infer({0: batch})[self._out]
+        return out
+
+
+def _compile_in_memory(network: Any, desc: ModelDescriptor, options: BackendOptions) -> _InMemory:
+    from node.inference.backends.openvino import compile_config, core
+
+    device = options.openvino_device or "CPU"
+    try:
+        compiled = core().compile_model(
+            network, device, compile_config(device, options.threads, None)
+        )
+    except Exception as exc:
+        raise ModelError(
+            f"OpenVINO cannot compile the int8 {desc.name}: {clip(str(exc), 300)}"
+        ) from None
+    return _InMemory(desc, compiled)
+
+
+def _relative(target: Path, folder: Path) -> str:
+    try:
+        return os.path.relpath(target, folder)
+    except ValueError:  # another drive (Windows)
+        return str(target)
+
+
+def _write_ir(network: Any, target: Path) -> tuple[Path, Path]:
+    """Save the IR under hidden names, then rename the weights and the graph into place."""
+    import openvino as ov
+
+    xml, binary = target.with_suffix(".xml"), target.with_suffix(".bin")
+    temp_xml = target.with_name(f".{target.stem}.{os.getpid()}.tmp.xml")
+    temp_bin = temp_xml.with_suffix(".bin")
+    try:
+        ov.save_model(network, str(temp_xml), compress_to_fp16=False)
+        os.replace(temp_bin, binary)
+        os.replace(temp_xml, xml)
+    except Exception as exc:
+        raise ModelError(f"cannot write {xml}: {clip(str(exc), 300)}") from None
+    finally:
+        remove_path(temp_xml)
+        remove_path(temp_bin)
+    return xml, binary
+
+
+def optimize(
+    library: ModelLibrary,
+    name: str,
+    *,
+    precision: str = "int8",
+    params: dict[str, Value] | None = None,
+    preset_name: str = "",
+    calibration_dir: Path | None = None,
+    min_psnr: float = DEFAULT_MIN_PSNR,
+    options: BackendOptions | None = None,
+    out_dir: Path | None = None,
+    synthetic_frames: int = SYNTHETIC_FRAMES,
+    quantizer: Quantizer = quantize_int8,
+) -> Optimized:
+    """Make, measure, gate and write one variant; ModelError (nothing written) when it fails."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    options = options or BackendOptions()
+    if precision == "bf16" and cpu.native_bf16() is False:
+        raise ModelError(
+            "this CPU has no native bfloat16 (avx512_bf16 or amx_bf16): a bf16 variant would "
+            "be several times slower than fp32 here; int8 is the fast variant on this CPU"
+        )
+    source = source_of(library, name)
+    inputs = gather_inputs(source, params or dict(DEFAULTS), calibration_dir, synthetic_frames)
+    folder = out_dir or source.json_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{source.name}_{precision}"
+    variant = replace(
+        source,
+        format="openvino",
+        quantization="int8" if precision == "int8" else None,
+        precision="bf16" if precision == "bf16" else None,
+        json_path=folder / f"{source.name}.openvino-{precision}.json",
+        path=folder / f"{stem}.xml" if precision == "int8" else source.path,
+        description=f"{source.name}, {HOW[precision]} of {source.path.name}",
+    )
+    reference = BACKENDS.get(source.format).load(source, options)
+    try:
+        expected = [reference.predict(b) for b in inputs.heldout]
+        fp32_ms = median_ms(reference, inputs.heldout[0])
+    finally:
+        reference.close()
+    network = None
+    if precision == "int8":
+        network = quantizer(source, inputs.calibration)
+        candidate: BackendModel = _compile_in_memory(network, variant, options)
+    else:
+        candidate = BACKENDS.get("openvino").load(variant, options)
+    try:
+        got = [candidate.predict(b) for b in inputs.heldout]
+        variant_ms = median_ms(candidate, inputs.heldout[0])
+    finally:
+        candidate.close()
+    accuracy = compare(expected, got, source.output.spec.range)
+    what = f"{source.name} {precision}"
+    if not accuracy.passes(min_psnr):
+        raise ModelError(
+            f"{what} refused: PSNR {accuracy.psnr_db:.1f} dB against fp32 on "
+            f"{accuracy.frames} held-out frames is below the gate of {min_psnr:g} dB "
+            f"(largest error {accuracy.max_abs_error:.0f} of 255); nothing written"
+        )
+    record = _record(accuracy, min_psnr, inputs, preset_name, (fp32_ms, variant_ms), options)
+    variant = replace(variant, accuracy=record)
+    written: tuple[Path, ...] = ()
+    if network is not None:
+        written = _write_ir(network, variant.path)
+    try:
+        save_descriptor(variant, _relative(variant.path, folder))
+    except OSError as exc:
+        for path in written:
+            remove_path(path)
+        raise ModelError(f"cannot write {variant.json_path}: {exc}") from None
+    return Optimized(variant, accuracy, fp32_ms, variant_ms, (*written, variant.json_path))
+
+
+def _record(
+    accuracy: Accuracy,
+    gate: float,
+    inputs: Inputs,
+    preset_name: str,
+    timing: tuple[float, float],
+    options: BackendOptions,
+) -> dict[str, float | int | str]:
+    """The figures the descriptor carries (and `models` shows)."""
+    import openvino
+
+    record: dict[str, float | int | str] = {
+        "psnr_db": round(accuracy.psnr_db, 2),
+        "worst_frame_psnr_db": round(accuracy.worst_psnr_db, 2),
+        "max_abs_error": round(accuracy.max_abs_error, 2),
+        "gate_db": gate,
+        "heldout_frames": accuracy.frames,
+        "calibration_frames": len(inputs.calibration),
+        "user_images": inputs.user_images,
+        "preset": preset_name or "defaults",
+        "reference": "the fp32 model on held-out frames (0..255)",
+        "fp32_ms": round(timing[0], 2),
+        "variant_ms": round(timing[1], 2),
+        "measured_on": clip(cpu.identity(options.threads), 200),
+        "openvino": clip(openvino.__version__, 60),
+    }
+    try:
+        import nncf
+
+        record["nncf"] = clip(nncf.__version__, 60)
+    except ImportError:
+        pass
+    return record
+
+
+__all__ = ["DEFAULT_MIN_PSNR", "PRECISIONS", "Optimized", "compare", "gather_inputs", "optimize"]
