@@ -112,7 +112,10 @@ def _why(library: ModelLibrary, ranked: Ranked, name: str, options: BackendOptio
             if ranked.descriptor.variant in library.prefer
             else ("the first loadable after the pinned ones")
         )
-    others = [r for r in library.ranked(name, options) if r.allowed and r is not ranked]
+    mine = ranked.descriptor.json_path
+    others = [
+        r for r in library.ranked(name, options) if r.allowed and r.descriptor.json_path != mine
+    ]
     if ranked.ms is not None and any(r.ms is not None for r in others):
         return "fastest on this CPU"
     return "the only allowed variant" if not others else "first in the default order"

@@ -429,11 +429,6 @@ def test_a_reduced_variant_without_a_passed_gate_is_only_used_when_pinned(
     assert model.descriptor.variant == "openvino-int8"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ModelLibrary.load tries disallowed variants too, so an ungated int8 IR is "
-    "loaded automatically when the fp32 file fails",
-)
 def test_an_ungated_variant_is_not_the_fallback_of_a_broken_fp32_file(int8_copy: Path) -> None:
     json_path = int8_copy / "gen.openvino-int8.json"
     data = json.loads(json_path.read_text())
@@ -712,11 +707,6 @@ def test_the_listing_shows_every_variant_and_one_default(
     assert any("|openvino-int8|" in key for key in json.loads(cache.read_text()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli_models._why compares Ranked objects of two rank() calls by identity, so "
-    "a model's only variant is said to be 'first in the default order'",
-)
 def test_the_listing_says_when_a_variant_is_the_only_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -167,11 +167,16 @@ class ModelLibrary:
         measure: bool = False,
     ) -> BackendModel:
         """Load and warm up the first usable variant of `name` (see `ranked`), falling back to
-        the next one when one fails; ModelError lists every reason if none works. `warm=False`
+        the next allowed one when one fails (a model that exists only as ungated variants
+        still loads them); ModelError lists every reason if none works. `warm=False`
         leaves the first run (and its test) to the caller: a live swap makes it a frame."""
         options = options or BackendOptions()
         reasons = []
-        for ranked in self.ranked(name, options, measure):
+        ranking = self.ranked(name, options, measure)
+        if any(r.allowed for r in ranking):  # a variant without a passed gate is no fallback
+            reasons += [f"{r.descriptor.variant}: {r.why}" for r in ranking if not r.allowed]
+            ranking = [r for r in ranking if r.allowed]
+        for ranked in ranking:
             desc = ranked.descriptor
             backend = BACKENDS.get(desc.format)
             missing = backend.unavailable_reason()

@@ -139,7 +139,7 @@ class ModelSwapper:
             log.info(
                 "model %s ready (%s, %s, %.0f ms to load and warm up)",
                 name,
-                model.format,
+                model.descriptor.variant,
                 model.descriptor.path.name,
                 (time.perf_counter() - start) * 1000,
             )
