@@ -131,3 +131,26 @@ def test_on_demand_takes_a_yes_or_no() -> None:
     assert not create_source("synthetic?on_demand=0").on_demand
     with pytest.raises(SpecError, match="on_demand expects 1/0 or true/false"):
         create_source("synthetic?on_demand=maybe")
+
+
+def test_bench_on_a_paced_source_judges_the_source_rate_not_the_ceiling(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    code = main(
+        ["bench", "--random-generator", "2", "--source", "synthetic?fps=20", "--seconds", "1",
+         "--reference-seconds", "0.2", "--no-original", "--no-events", "--json", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["source_fps"] == 20.0
+    assert report["ratios"]["node_vs_inference_only"] is None  # a 20 fps camera is no ceiling
+    assert 0 < report["fps"] <= 21
+
+
+def test_bench_with_a_source_that_does_not_exist_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["bench", "--random-generator", "2", "--source", "nosuch:thing", "--seconds", "1",
+                 "--reference-seconds", "0.2", "--no-original"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nosuch" in err[0]

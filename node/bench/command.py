@@ -88,6 +88,13 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="SPEC",
         help="outputs, as for run (repeatable; default null)",
     )
+    p.add_argument(
+        "--source",
+        default=SOURCE,
+        metavar="SPEC",
+        help=f"the node's source (default {SOURCE}: as fast as the node takes frames; "
+        "'synthetic' is a 30 fps camera)",
+    )
     p.add_argument("--preset", metavar="NAME", help="run with this preset's parameters")
     p.add_argument("--threads", type=integer, metavar="N", help="backend threads (default: all)")
     p.add_argument(
@@ -130,6 +137,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None and not path.parent.is_dir():  # said now, not after the whole run
             raise UserError(f"{flag} {path}: no folder {path.parent}")
+    create_source(args.source, loop=True)  # a wrong spec is said now, not after the models
     library = library_from(NodeConfig(), args.models_dir)
     options = BackendOptions(args.threads)
     start = _start_params(args.preset)
@@ -149,7 +157,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         half = args.reference_seconds / 2  # the ceiling before and after: drift hits both
         before = _inference_only(models, start, options, half)
-        source, sinks, not_open = _open(SOURCE, sink_specs)
+        source, sinks, not_open = _open(args.source, sink_specs)
+        paced_fps = None if source.on_demand else source.fps
         log.info("node: %s for %.0f s", models.label, args.seconds)
         run = run_node(
             models.library,
@@ -181,6 +190,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         is_original_size=args.random_generator == 64,
         is_bundled=args.random_generator is None and models.label == BUNDLED_MODEL,
         accuracy=models.accuracy,
+        paced_fps=paced_fps,
     )
     print(text(report))
     try:  # (the figures are printed above, so a failed write loses nothing)

@@ -57,6 +57,7 @@ class Inputs:
     calibration: list[np.ndarray]
     heldout: list[np.ndarray]
     user_images: int  # how many of the user's images went in (both sets)
+    heldout_user: int = 0  # the last this many held-out batches are the user's images
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def gather_inputs(
     p = ParamStore(params).snapshot()
     calib = [model_input(f, p, desc) for f in _scene_frames(synthetic_frames, 0)]
     held = [model_input(f, p, desc) for f in _scene_frames(synthetic_frames, SCENE_STEP // 2)]
-    used = 0
+    used, held_user = 0, 0
     if calibration_dir is not None:
         pictures = [img for img in map(read_image, image_files(calibration_dir)) if img is not None]
         if not pictures:
@@ -143,8 +144,9 @@ def gather_inputs(
             batch = model_input(img, p, desc)
             heldout = len(pictures) > 1 and i % HELDOUT_EVERY == HELDOUT_EVERY - 1
             (held if heldout else calib).append(batch)
+            held_user += heldout
         used = len(pictures)
-    return Inputs(calib, held, used)
+    return Inputs(calib, held, used, held_user)
 
 
 def compare(
@@ -349,6 +351,11 @@ def optimize(
             f"(largest error {accuracy.max_abs_error:.0f} of 255); nothing written"
         )
     record = _record(accuracy, min_psnr, inputs, preset_name, (fp32_ms, variant_ms), options)
+    if inputs.heldout_user:  # the user's own pictures, on their own: what a camera shows
+        n = inputs.heldout_user
+        own = compare(expected[-n:], got[-n:], source.output.spec.range)
+        record["user_images_psnr_db"] = round(own.psnr_db, 2)
+        record["user_images_heldout"] = n
     variant = replace(variant, accuracy=record)
     written: tuple[Path, ...] = ()
     if network is not None:
