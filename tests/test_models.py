@@ -353,3 +353,25 @@ def test_library_lists_finds_and_prefers_formats(tmp_path: Path) -> None:
     assert model.format == "onnx"
     with pytest.raises(ModelError, match="unknown model format"):
         ModelLibrary([tmp_path], prefer=["pt"])
+
+
+def test_optimize_takes_the_2017_checkpoint_to_an_int8_variant_in_one_command(
+    gart: dict[str, Path], tmp_path: Path
+) -> None:
+    """The seed's own format: converted to ONNX first (beside its descriptor), then quantized
+    and gated; the library then has all three and picks among the fp32 ONNX and the int8."""
+    pytest.importorskip("nncf", reason="install the [openvino] extra (make test does)")
+    from node.cli import main
+
+    original_descriptor(tmp_path / "fixed.json", "fixed", str(gart["fixed"]))
+    code = main(["models", "--models-dir", str(tmp_path), "optimize", "fixed"])
+    assert code == 0
+    library = ModelLibrary([tmp_path])
+    variants = {d.variant: d for d in library.find("fixed")}
+    assert set(variants) == {"tf1-checkpoint", "onnx", "openvino-int8"}
+    int8 = variants["openvino-int8"]
+    assert int8.gate_passed and (tmp_path / "fixed_int8.bin").is_file()
+    model = library.load("fixed", warm=True)
+    assert model.descriptor.variant in ("onnx", "openvino-int8")
+    reference = load(gart["models"] / "fixed.json").predict(BATCH)
+    assert np.abs(model.predict(BATCH) - reference).mean() < 0.05

@@ -714,3 +714,30 @@ def test_the_listing_says_when_a_variant_is_the_only_one(
     assert main(["models", "--models-dir", str(folder)]) == 0
     (row,) = _rows(capsys.readouterr().out, "solo")
     assert "default: the only allowed variant" in row
+
+
+def test_a_model_nncf_cannot_quantize_is_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nncf
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Unsupported operation Loop\n(a traceback NNCF prints)")
+
+    monkeypatch.setattr(nncf, "quantize", refuse)
+    folder = model_folder(tmp_path / "models")
+    before = listing(folder)
+    with pytest.raises(ModelError) as caught:
+        optimize(ModelLibrary([folder]), "gen", synthetic_frames=FAST)
+    assert one_line(caught.value) == "NNCF cannot quantize gen: Unsupported operation Loop"
+    assert listing(folder) == before
+    assert ModelLibrary([folder]).load("gen").descriptor.variant == "onnx"  # fp32 runs on
+
+
+def test_doctor_lists_the_openvino_devices_and_the_cpu_flags() -> None:
+    from node.doctor import run_checks
+
+    checks = {f"{c.group} {c.name}": c for c in run_checks()}
+    ov = checks["model backend openvino (OpenVINO)"]
+    assert ov.ok and "devices: CPU" in ov.detail
+    assert "bf16" in checks["model backend CPU"].detail
