@@ -257,7 +257,7 @@ def _run(
         "running: source %s (%.3g fps) -> model %s -> %s",
         source.name,
         source.fps,
-        model.name if model is not None else "none",
+        f"{model.name} ({model.descriptor.variant})" if model is not None else "none",
         ", ".join(s.name for s in sinks),
     )
     deadline = None if args.duration is None else time.monotonic() + args.duration

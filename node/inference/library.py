@@ -157,7 +157,7 @@ class ModelLibrary:
             model.close()
         key = Timings.key(desc, options.threads, options.openvino_device)
         self.timings.put(key, ms)
-        log.info("model %s: %s takes %.1f ms per frame on this CPU", desc.name, desc.variant, ms)
+        log.debug("model %s: %s takes %.1f ms per frame on this CPU", desc.name, desc.variant, ms)
 
     def load(
         self,

@@ -101,6 +101,8 @@ class CaptureThread:
                 self._wanted.clear()
                 if self._stop.is_set():
                     return
+                if not self.slot.wait_taken(0):  # asked again before taking the last answer:
+                    continue  # that answer is the frame it gets; a new one would replace it
             elif self.source.paced:
                 self._stop.wait(max(0.0, pacer.next_deadline(self.clock()) - self.clock()))
             start = time.perf_counter()
