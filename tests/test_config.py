@@ -50,6 +50,7 @@ def test_config_file_osc_settings(tmp_path: Path) -> None:
         ("osc_allow = 3", "osc_allow must be a list of CIDR strings"),
         ("zeroconf = 'yes'", "zeroconf must be true or false"),
         ("osc_colour = 1", "unknown key 'osc_colour'"),
+        ("openvino_device = 0", "openvino_device"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
@@ -57,3 +58,17 @@ def test_config_errors_name_the_key(tmp_path: Path, text: str, needle: str) -> N
     path.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         load_config(path)
+
+
+def test_config_openvino_device_and_variant_pins_reach_the_library(tmp_path: Path) -> None:
+    from node.cli_models import backend_options, library_from
+    from node.inference.descriptor import ModelError
+
+    path = tmp_path / "node.toml"
+    path.write_text('openvino_device = "AUTO"\nmodel_formats = ["openvino-int8", "onnx"]\n')
+    config = load_config(path)
+    assert backend_options(config).openvino_device == "AUTO"
+    assert library_from(config, None).prefer == ["openvino-int8", "onnx"]
+    config.model_formats = ["pt"]
+    with pytest.raises(ModelError, match="unknown model format"):
+        library_from(config, None)

@@ -213,6 +213,8 @@ Quantizer = Callable[[ModelDescriptor, list[np.ndarray]], Any]
 
 def quantize_int8(desc: ModelDescriptor, calibration: list[np.ndarray]) -> Any:
     """NNCF post-training quantization of the model file: an in-memory OpenVINO model."""
+    # NNCF sends usage telemetry unless told it runs in CI; the node phones no one.
+    os.environ.setdefault("NNCF_CI", "1")
     import nncf
 
     from node.inference.backends.openvino import core
