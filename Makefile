@@ -13,12 +13,12 @@ $(VENV)/bin/python:
 
 # The node with its fast backends (ONNX Runtime, LiteRT), NDI and the virtual camera.
 $(RUN_STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[onnx,openvino,litert,ndi,vcam]'
+	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 
 # Everything the tests use, TensorFlow included (TF1 checkpoints, conversion).
 $(TEST_STAMP): pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[onnx,openvino,litert,ndi,vcam,tf,train,bench,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,tf,train,bench,dev]'
 	touch $@ $(RUN_STAMP)
 
 setup: $(RUN_STAMP)

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from node import __version__, logformat
+from node import logformat
 from node.bench.command import add_bench_parser, cmd_bench
 from node.cli_http import PageServer, add_http_flags, http_from_args, start_page_server
 from node.cli_models import (
@@ -381,8 +381,10 @@ def cmd_presets_command(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from node.doctor import report, run_checks
+    from node.versions import version_text
 
     _setup_logging("ERROR")
+    print(version_text())
     print(report(run_checks()))
     return 0
 
@@ -459,9 +461,26 @@ def _add_control(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """--version: this package's and its libraries' versions, read only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from node.versions import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pix2pix-node", description="Headless real-time pix2pix video node.")
-    parser.add_argument("--version", action="version", version=f"pix2pix-node {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="the version, and those of the backends and I/O libraries found (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the live node until Ctrl-C / SIGTERM")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from node.cli_groups import group_flags
 from node.config import NodeConfig
 from node.errors import UserError
 from node.files import expand_user
@@ -127,7 +128,7 @@ def cmd_models_check(
     """Load every format of `name`, warm up, and time predict() on a fixed input."""
     failed = 0
     for desc in library.find(name):
-        label = f"{desc.name} [{desc.format}, {desc.path.name}]"
+        label = f"{desc.name} [{desc.variant}, {desc.path.name}]"
         backend = BACKENDS.get(desc.format)
         missing = backend.unavailable_reason()
         if missing:
@@ -214,19 +215,23 @@ def cmd_models_optimize(library: ModelLibrary, args: argparse.Namespace, config:
     return 0
 
 
-def add_models_dir_flag(p: argparse.ArgumentParser) -> None:
+def add_models_dir_flag(p: argparse.ArgumentParser, default: object = None) -> None:
     p.add_argument(
         "--models-dir",
         action="append",
+        default=default,
         metavar="DIR",
         help="another folder of model descriptors (repeatable)",
     )
 
 
+def _group_flags(p: argparse.ArgumentParser, default: object) -> None:
+    add_models_dir_flag(p, default)
+    p.add_argument("--config", metavar="FILE", default=default, help="TOML settings file")
+
+
 def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     models: argparse.ArgumentParser = sub.add_parser("models", help="list, time and convert models")
-    add_models_dir_flag(models)
-    models.add_argument("--config", metavar="FILE", help="TOML settings file")
     actions = models.add_subparsers(dest="action")
     actions.add_parser("list", help="every model, format and status (the default)")
     check = actions.add_parser("check", help="load a model in each format and time it")
@@ -264,4 +269,5 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the quality gate: PSNR against fp32 on held-out frames (default 35)",
     )
     opt.add_argument("--out", metavar="DIR", help="where to write (default: beside the model)")
+    group_flags(models, actions, _group_flags)
     return models

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.cli_groups import group_flags
 from node.config import NodeConfig
 from node.inference.descriptor import ModelError
 from node.inference.library import ModelLibrary
@@ -81,8 +82,6 @@ def add_presets_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     p: argparse.ArgumentParser = sub.add_parser(
         "presets", help="list, show, save, delete or rename presets"
     )
-    p.add_argument("--presets-dir", metavar="DIR", help="your presets folder")
-    p.add_argument("--config", metavar="FILE", help="TOML settings file")
     actions = p.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every preset, numbered as OSC recalls them")
     show = actions.add_parser("show", help="print a preset's file")
@@ -102,7 +101,13 @@ def add_presets_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     rename.add_argument("old")
     rename.add_argument("new")
     rename.add_argument("--overwrite", action="store_true", help="replace a preset of that name")
+    group_flags(p, actions, _group_flags)
     return p
+
+
+def _group_flags(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--presets-dir", metavar="DIR", default=default, help="your presets folder")
+    p.add_argument("--config", metavar="FILE", default=default, help="TOML settings file")
 
 
 def cmd_presets(

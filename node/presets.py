@@ -34,6 +34,7 @@ from node.boundedread import (
     NotRegularFileError,
     read_text_bounded,
 )
+from node.bundled import bundled_dir
 from node.errors import UserError
 from node.files import HomeFolderError, atomic_write, expand_user
 from node.logformat import clip
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely
 
 PRESET_VERSION = 1
-SHIPPED_PRESETS = Path(__file__).resolve().parents[1] / "presets"
+SHIPPED_PRESETS = bundled_dir("presets")  # in the wheel, or the checkout's presets/
 MAX_PRESET_BYTES = 256 * 1024  # a preset is a few hundred bytes; anything huge is not one
 
 

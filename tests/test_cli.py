@@ -395,3 +395,52 @@ def test_the_node_logs_one_bounded_line_per_record() -> None:
     )
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and len(lines[0]) < 1200, lines
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "--models-dir", "{dir}", "list"],
+        ["models", "list", "--models-dir", "{dir}"],
+        ["models", "check", "tiny", "--seconds", "0.1", "--models-dir", "{dir}"],
+        ["models", "--config", "{cfg}", "check", "tiny", "--seconds", "0.1"],
+        ["models", "check", "tiny", "--config", "{cfg}", "--seconds", "0.1"],
+    ],
+)
+def test_a_groups_options_work_before_and_after_its_action(
+    tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model_helpers import tiny_onnx, write_json
+
+    from node.cli import main
+
+    models = tmp_path / "mine"
+    models.mkdir()
+    tiny_onnx(models / "tiny.onnx")
+    write_json(models / "tiny.json", name="tiny", path="tiny.onnx")
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(f'models_dirs = ["{models}"]\n')
+    assert main([a.format(dir=models, cfg=cfg) for a in args]) == 0
+    assert "tiny" in capsys.readouterr().out
+
+
+def test_presets_dir_after_the_action(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from node.cli import main
+
+    theirs = tmp_path / "theirs"
+    assert main(["presets", "save", "mine", "--defaults", "--presets-dir", str(theirs)]) == 0
+    assert (theirs / "mine.json").is_file()
+    assert main(["presets", "list", "--presets-dir", str(theirs)]) == 0
+    assert "mine" in capsys.readouterr().out
+    assert "--presets-dir" in node("presets", "list", "--help").stdout
+    assert "--presets-dir" in node("presets", "--help").stdout
+
+
+def test_version_names_the_libraries_found() -> None:
+    result = node("--version")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("pix2pix-node 0.1.0 (Python ")
+    assert any(line.strip().startswith("numpy 2") or line.strip().startswith("numpy 1")
+               for line in lines)  # fmt: skip
+    assert any("not installed" in line or line.strip().startswith("zeroconf") for line in lines)

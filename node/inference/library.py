@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from node.bundled import bundled_dir, user_dir
 from node.files import HomeFolderError, expand_user
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.base import Model
@@ -32,14 +33,15 @@ from node.ratelimit import LogLimiter
 log = logging.getLogger(__name__)
 limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely
 
-PACKAGE_MODELS = Path(__file__).resolve().parents[2] / "models"
+PACKAGE_MODELS = bundled_dir("models")  # in the wheel, or the checkout's models/
 BUNDLED_MODEL = "demo_canny_256"  # trained with tools/ on freely licensed images; see models/
 
 
 def default_dirs(extra: Sequence[Path] = ()) -> list[Path]:
-    """User folders first, then ./models, then the models folder beside the package."""
+    """Folders given first, then the user's ~/.config/pix2pix-node/models, ./models, and the
+    bundled models."""
     seen: list[Path] = []
-    for folder in [*extra, Path("models"), PACKAGE_MODELS]:
+    for folder in [*extra, user_dir("models"), Path("models"), PACKAGE_MODELS]:
         try:
             resolved = expand_user(folder).resolve()
         except HomeFolderError as exc:
