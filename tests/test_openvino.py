@@ -741,3 +741,16 @@ def test_doctor_lists_the_openvino_devices_and_the_cpu_flags() -> None:
     ov = checks["model backend openvino (OpenVINO)"]
     assert ov.ok and "devices: CPU" in ov.detail
     assert "bf16" in checks["model backend CPU"].detail
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = model_folder(tmp_path / "models")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    args = ["models", "--models-dir", str(folder), "optimize", "gen", "--out", str(blocker / "x")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write to" in err[0]
+    assert listing(folder) == {"gen.onnx", "gen.json"}

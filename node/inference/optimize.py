@@ -12,6 +12,7 @@ variant once it is complete.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -45,6 +46,7 @@ SCENE_SIZE = (640, 480)  # what a webcam gives; the preprocessing crops and scal
 SCENE_STEP = 37  # frames apart: the scene's objects move between picks
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 MAX_IMAGES = 512  # of a --calibration folder; more adds time, not accuracy
+MAX_LISTED = 20_000  # folder entries looked at (bounded work on any folder)
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 HELDOUT_EVERY = 4  # every 4th user image (by name) is held out, never calibrated on
 TIMING_RUNS = 15
@@ -91,7 +93,8 @@ def image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ModelError(f"--calibration {clip(str(folder), 200)}: no such folder")
     try:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        entries = itertools.islice(folder.iterdir(), MAX_LISTED)  # a folder of a million files
+        files = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES)
     except OSError as exc:
         raise ModelError(f"--calibration {clip(str(folder), 200)}: cannot list it: {exc}") from None
     if not files:
@@ -314,9 +317,12 @@ def optimize(
             "be several times slower than fp32 here; int8 is the fast variant on this CPU"
         )
     source = source_of(library, name)
-    inputs = gather_inputs(source, params or dict(DEFAULTS), calibration_dir, synthetic_frames)
     folder = out_dir or source.json_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot write to {clip(str(folder), 200)}: {exc.strerror}") from None
+    inputs = gather_inputs(source, params or dict(DEFAULTS), calibration_dir, synthetic_frames)
     stem = f"{source.name}_{precision}"
     variant = replace(
         source,
