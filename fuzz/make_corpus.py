@@ -178,6 +178,11 @@ def descriptor_seeds() -> dict[str, bytes]:
         b' "input": {"shape": [20000, 20000, 3], "range": [-Infinity, Infinity]},'
         b' "output": {"shape": [20000, 20000, 3], "range": [-1e308, 1e308]}}'
     )
+    variant = json.loads(seeds["demo_canny_256.openvino-int8"])
+    variant.pop("quantization")
+    seeds["bf16_variant_on_auto"] = json.dumps(
+        {**variant, "precision": "bf16", "device": "AUTO:GPU.0,CPU"}
+    ).encode()
     seeds["broke_name_traversal"] = (
         b'{"name": "../../evil", "path": "x.onnx", "input": {"shape": [8, 8, 3]},'
         b' "output": {"shape": [8, 8, 3]}}'
