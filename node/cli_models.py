@@ -65,14 +65,15 @@ def cmd_models_list(library: ModelLibrary, options: BackendOptions) -> int:
     broken = [e for e in library.entries() if e.descriptor is None]
     for name in names:
         chosen = False
-        for ranked in library.ranked(name, options, measure=True):
+        ranking = library.ranked(name, options, measure=True)
+        for ranked in ranking:
             desc = ranked.descriptor
             missing = BACKENDS.get(desc.format).unavailable_reason()
             if missing:
                 status = "unavailable: " + missing
             elif not chosen and ranked.allowed:
                 chosen = True
-                status = "default: " + _why(library, ranked, name, options)
+                status = "default: " + _why(library.prefer, ranked, ranking)
             else:
                 status = ranked.why if not ranked.allowed else "ok"
             if ranked.ms is not None:
@@ -106,17 +107,12 @@ def cmd_models_list(library: ModelLibrary, options: BackendOptions) -> int:
     return 0
 
 
-def _why(library: ModelLibrary, ranked: Ranked, name: str, options: BackendOptions) -> str:
-    if library.prefer:
-        return (
-            "pinned by model_formats"
-            if ranked.descriptor.variant in library.prefer
-            else ("the first loadable after the pinned ones")
-        )
-    mine = ranked.descriptor.json_path
-    others = [
-        r for r in library.ranked(name, options) if r.allowed and r.descriptor.json_path != mine
-    ]
+def _why(prefer: list[str], ranked: Ranked, ranking: list[Ranked]) -> str:
+    if prefer:
+        if ranked.descriptor.variant in prefer:
+            return "pinned by model_formats"
+        return "the first loadable after the pinned ones"
+    others = [r for r in ranking if r.allowed and r is not ranked]
     if ranked.ms is not None and any(r.ms is not None for r in others):
         return "fastest on this CPU"
     return "the only allowed variant" if not others else "first in the default order"

@@ -26,7 +26,7 @@ from node.inference.descriptor import (
     ModelError,
     load_descriptor,
 )
-from node.inference.variants import Ranked, Timings, check_preferences, rank, static_rank
+from node.inference.variants import Ranked, Timings, check_preferences, preference, rank
 from node.logformat import clip
 from node.ratelimit import LogLimiter
 
@@ -99,9 +99,7 @@ class ModelLibrary:
     def _rank(self, entry: LibraryEntry) -> tuple[int, tuple[int, int]]:
         if entry.descriptor is None:
             return (len(self.prefer) + 1, (2, 0))
-        variant = entry.descriptor.variant
-        pos = self.prefer.index(variant) if variant in self.prefer else len(self.prefer)
-        return (pos, static_rank(entry.descriptor))
+        return preference(entry.descriptor, self.prefer)
 
     def names(self) -> list[str]:
         """Model names in a stable order, so index N always means the same model."""
@@ -151,8 +149,8 @@ class ModelLibrary:
         except ModelError:
             return  # `load` says why when it tries this variant
         try:
-            warm_up(model)
-            ms = median_ms(model, TIMING_RUNS)
+            warm_up(model)  # also checks the output's shape
+            ms = median_ms(model)
         except ModelError:
             return
         finally:
@@ -206,9 +204,19 @@ class ModelLibrary:
 TIMING_RUNS = 20
 
 
-def median_ms(model: Model, runs: int) -> float:
-    """Median ms of `runs` predictions on the neutral input (after warm-up)."""
-    return float(np.median([warm_up(model) for _ in range(runs)])) * 1000.0
+def median_ms(model: Model, batch: np.ndarray | None = None, runs: int = TIMING_RUNS) -> float:
+    """Median ms of `runs` predictions of `batch` (default: the neutral input), after two
+    warm-up runs; how the library times variants and `models optimize` reports them."""
+    if batch is None:
+        h, w, c = model.input_spec.shape
+        lo, hi = model.input_spec.range
+        batch = np.full((1, h, w, c), (lo + hi) / 2, np.float32)
+    times = []
+    for _ in range(runs + 2):
+        start = time.perf_counter()
+        model.predict(batch)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[2:])) * 1000.0
 
 
 def warm_up(model: Model, runs: int = 1) -> float:

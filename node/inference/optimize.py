@@ -16,7 +16,6 @@ import itertools
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +28,7 @@ from node.boundedread import FileRefusedError, read_bounded
 from node.files import remove_path
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.descriptor import ModelDescriptor, ModelError, save_descriptor
-from node.inference.library import ModelLibrary
+from node.inference.library import ModelLibrary, median_ms
 from node.logformat import clip
 from node.params import DEFAULTS, ParamSnapshot, ParamStore, Value
 from node.process.postprocess import from_model_range, to_model_range
@@ -49,7 +48,6 @@ MAX_IMAGES = 512  # of a --calibration folder; more adds time, not accuracy
 MAX_LISTED = 20_000  # folder entries looked at (bounded work on any folder)
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 HELDOUT_EVERY = 4  # every 4th user image (by name) is held out, never calibrated on
-TIMING_RUNS = 15
 
 
 @dataclass(frozen=True)
@@ -175,18 +173,6 @@ def compare(
     )
 
 
-def median_ms(model: BackendModel, batch: np.ndarray, runs: int = TIMING_RUNS) -> float:
-    """Median wall time of `predict` after two warm-up runs."""
-    model.predict(batch)
-    model.predict(batch)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.predict(batch)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1000.0
-
-
 def source_of(library: ModelLibrary, name: str) -> ModelDescriptor:
     """The model's fp32 ONNX file or OpenVINO IR; a TF1 checkpoint (the 2017 demo's own
     format) is converted to ONNX first, beside it."""
@@ -231,40 +217,6 @@ def quantize_int8(desc: ModelDescriptor, calibration: list[np.ndarray]) -> Any:
     except Exception as exc:  # NNCF raises many kinds; any of them means "not this model"
         lines = [x for x in str(exc).splitlines() if x.strip()] or [type(exc).__name__]
         raise ModelError(f"NNCF cannot quantize {desc.name}: {clip(lines[0], 300)}") from None
-
-
-class _InMemory(BackendModel):
-    """A compiled in-memory OpenVINO model (the candidate before anything is written)."""
-
-    format = "openvino"
-
-    def __init__(self, desc: ModelDescriptor, compiled: Any) -> None:
-        super().__init__(desc)
-        self._request = compiled.create_infer_request()
-        self._out = compiled.output(0)
-
-    @classmethod
-    def load(cls, desc: ModelDescriptor, options: BackendOptions) -> BackendModel:
-        raise NotImplementedError  # built by _compile_in_memory, never from a file
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self._request.infer({0: batch})[self._out]
-        return out
-
-
-def _compile_in_memory(network: Any, desc: ModelDescriptor, options: BackendOptions) -> _InMemory:
-    from node.inference.backends.openvino import compile_config, core
-
-    device = options.openvino_device or "CPU"
-    try:
-        compiled = core().compile_model(
-            network, device, compile_config(device, options.threads, None)
-        )
-    except Exception as exc:
-        raise ModelError(
-            f"OpenVINO cannot compile the int8 {desc.name}: {clip(str(exc), 300)}"
-        ) from None
-    return _InMemory(desc, compiled)
 
 
 def _relative(target: Path, folder: Path) -> str:
@@ -342,7 +294,9 @@ def optimize(
     network = None
     if precision == "int8":
         network = quantizer(source, inputs.calibration)
-        candidate: BackendModel = _compile_in_memory(network, variant, options)
+        from node.inference.backends.openvino import OpenVinoModel
+
+        candidate: BackendModel = OpenVinoModel.compile(variant, network, options)
     else:
         candidate = BACKENDS.get("openvino").load(variant, options)
     try:

@@ -54,6 +54,12 @@ def static_rank(desc: ModelDescriptor) -> tuple[int, int]:
     return (1, FORMATS.index(desc.format))
 
 
+def preference(desc: ModelDescriptor, prefer: Sequence[str]) -> tuple[int, tuple[int, int]]:
+    """Sort key without timings: the pinned variants in their order, then the static order."""
+    pos = prefer.index(desc.variant) if desc.variant in prefer else len(prefer)
+    return (pos, static_rank(desc))
+
+
 class Timings:
     """Median ms per frame of model files on this CPU: {key: ms} in one small JSON file.
 
@@ -128,12 +134,7 @@ def rank(
 ) -> list[Ranked]:
     """Every variant of one model, the one to load first; disallowed ones last."""
     if prefer:
-
-        def pinned(d: ModelDescriptor) -> tuple[int, tuple[int, int]]:
-            pos = prefer.index(d.variant) if d.variant in prefer else len(prefer)
-            return (pos, static_rank(d))
-
-        ordered = sorted(descs, key=pinned)
+        ordered = sorted(descs, key=lambda d: preference(d, prefer))
         return [
             Ranked(
                 d,
@@ -155,13 +156,3 @@ def rank(
         key=lambda r: (not r.allowed, r.ms if r.ms is not None else 1e9, static_rank(r.descriptor))
     )
     return ranked
-
-
-def explain(ranked: Sequence[Ranked], chosen: ModelDescriptor | None) -> str:
-    """One line: what was chosen and the figures behind it."""
-    if chosen is None:
-        return "nothing loadable"
-    figures = ", ".join(
-        f"{r.descriptor.variant} {r.ms:.1f} ms" for r in ranked if r.ms is not None and r.allowed
-    )
-    return f"{chosen.variant}" + (f" (fastest here: {figures})" if figures else "")

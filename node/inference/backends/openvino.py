@@ -113,9 +113,6 @@ class OpenVinoModel(BackendModel):
     @classmethod
     def load(cls, desc: ModelDescriptor, options: BackendOptions) -> OpenVinoModel:
         require_file(desc)
-        device = desc.device or options.openvino_device or DEFAULT_DEVICE
-        check_device(device)
-        check_native_bf16(desc, device)
         if desc.path.suffix.lower() == ".xml" and not desc.path.with_suffix(".bin").is_file():
             raise ModelError(
                 f"{desc.json_path}: the IR's weights {desc.path.with_suffix('.bin')} are missing"
@@ -124,6 +121,15 @@ class OpenVinoModel(BackendModel):
             network = core().read_model(str(desc.path))
         except Exception as exc:
             raise ModelError(f"{desc.path}: OpenVINO cannot read it: {_first_line(exc)}") from None
+        return cls.compile(desc, network, options)
+
+    @classmethod
+    def compile(cls, desc: ModelDescriptor, network: Any, options: BackendOptions) -> OpenVinoModel:
+        """A model from an OpenVINO network in memory (read from `desc.path`, or made by
+        `models optimize` before anything is written) for the device `desc` / `options` name."""
+        device = desc.device or options.openvino_device or DEFAULT_DEVICE
+        check_device(device)
+        check_native_bf16(desc, device)
         in_port = _pick(desc, "input", network.inputs, desc.input.opname)
         out_port = _pick(desc, "output", network.outputs, desc.output.opname)
         if in_port.get_element_type().get_type_name() != "f32":
