@@ -180,6 +180,14 @@ def cmd_models_convert(library: ModelLibrary, args: argparse.Namespace) -> int:
     return 0
 
 
+def gate_db(text: str) -> float:
+    """--min-psnr: a finite number of dB, 0..200 (PSNR of an exact copy is capped at 99)."""
+    value = float(text)  # argparse says "invalid gate_db value" on a ValueError
+    if not 0.0 <= value <= 200.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be 0..200 dB, got {text}")
+    return value
+
+
 def cmd_models_optimize(library: ModelLibrary, args: argparse.Namespace, config: NodeConfig) -> int:
     from node.inference.optimize import optimize
 
@@ -259,7 +267,7 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     opt.add_argument(
         "--min-psnr",
-        type=float,
+        type=gate_db,
         default=35.0,
         metavar="DB",
         help="the quality gate: PSNR against fp32 on held-out frames (default 35)",

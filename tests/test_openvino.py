@@ -754,3 +754,13 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot write to" in err[0]
     assert listing(folder) == {"gen.onnx", "gen.json"}
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "loud"])
+def test_a_gate_that_is_no_number_of_db_is_refused_by_the_parser(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["models", "optimize", "demo_canny_256", "--min-psnr", value])
+    assert caught.value.code == 2
+    assert "--min-psnr" in capsys.readouterr().err
