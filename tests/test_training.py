@@ -13,7 +13,7 @@ from node.errors import UserError
 from node.params import ParamStore
 from node.process.preprocess import Preprocessor
 from node.sources.synthetic import SyntheticScene
-from node.training.dataset import EDGE_SETTINGS, DatasetOptions, build
+from node.training.dataset import EDGE_SETTINGS, MIXES, DatasetOptions, build
 
 SIZE = 64
 
@@ -66,6 +66,28 @@ def test_crops_flips_and_adaptive_threshold(images: Path, tmp_path: Path) -> Non
     assert counts == {"train": 5 * 3 * 2, "val": 0}
 
 
+def test_the_live_mix_draws_several_processing_settings(images: Path, tmp_path: Path) -> None:
+    weights = [w for w, _ in MIXES["live"]]
+    assert sum(weights) == pytest.approx(1.0)
+    for _, settings in MIXES["live"]:
+        ParamStore(settings)  # every setting is a row of the parameter table
+    common = {"size": SIZE, "crops": 6, "val_every": 0, "flip": False, "seed": 5}
+    plain = build([images], tmp_path / "plain", DatasetOptions(**common))  # type: ignore[arg-type]
+    mixed = build([images], tmp_path / "mixed", DatasetOptions(**common, mix="live"))  # type: ignore[arg-type]
+    assert plain == mixed == {"train": 5 * 6, "val": 0}
+    same = differ = 0
+    for path in sorted((tmp_path / "plain" / "train").iterdir()):
+        a, b = read(path), read(tmp_path / "mixed" / "train" / path.name)
+        np.testing.assert_array_equal(a[:, :SIZE], b[:, :SIZE])  # the same crops
+        if np.array_equal(a[:, SIZE:], b[:, SIZE:]):
+            same += 1
+        else:
+            differ += 1
+    assert same > 0 and differ > 0  # some crops got the default, others another setting
+    with pytest.raises(UserError, match="unknown mix"):
+        build([images], tmp_path / "x", DatasetOptions(size=SIZE, mix="nope"))
+
+
 def test_bad_image_folders_are_clear_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -87,7 +109,7 @@ pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test d
 from node.inference.descriptor import load_descriptor  # noqa: E402
 from node.inference.library import ModelLibrary  # noqa: E402
 from node.training.export import export  # noqa: E402
-from node.training.train import Pix2Pix, TrainOptions, train  # noqa: E402
+from node.training.train import Pix2Pix, TrainOptions, load_pairs, train  # noqa: E402
 
 
 def test_a_few_steps_train_then_export_to_the_node(images: Path, tmp_path: Path) -> None:
@@ -122,6 +144,16 @@ def test_a_few_steps_train_then_export_to_the_node(images: Path, tmp_path: Path)
         "onnx",
         "tflite",
     ]
+
+
+def test_training_reads_pairs_from_several_datasets(images: Path, tmp_path: Path) -> None:
+    build([images], tmp_path / "a", DatasetOptions(size=SIZE, val_every=0, flip=False))
+    build([images], tmp_path / "b", DatasetOptions(size=SIZE, val_every=0, crops=2, seed=3))
+    inputs, targets = load_pairs([tmp_path / "a" / "train", tmp_path / "b" / "train"], SIZE)
+    assert inputs.shape == targets.shape == (5 + 5 * 2 * 2, SIZE, SIZE, 3)
+    assert inputs.dtype == np.uint8 and len({t.tobytes() for t in targets}) > 5
+    with pytest.raises(UserError, match="no training pairs"):
+        load_pairs([tmp_path / "missing"], SIZE)
 
 
 def test_packaged_free_images_come_with_their_licences(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Make paired pix2pix training images from folders of images, with the node's preprocessing.
 
 .venv/bin/python tools/pix2pix_dataset.py IMAGES_DIR [...] --out data/pairs [--crops 24]
-    [--method canny|adaptive] [--set process.canny_t1=20 ...] [--no-flip] [--size 256]
+    [--method canny|adaptive] [--mix default|live] [--set process.canny_t1=20 ...] [--no-flip]
+    [--size 256]
 .venv/bin/python tools/pix2pix_dataset.py --package-images data/images --synthetic 24
     (first gathers the freely licensed images that ship in Python packages, with licences)
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from node.cli import _parse_set
 from node.errors import UserError
 from node.params import ParamError
-from node.training.dataset import DatasetOptions, build
+from node.training.dataset import MIXES, DatasetOptions, build
 from node.training.package_images import gather
 
 
@@ -38,6 +39,12 @@ def main() -> int:
     )
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--method", default="canny", choices=["canny", "adaptive"])
+    parser.add_argument(
+        "--mix",
+        default="default",
+        choices=sorted(MIXES),
+        help="processing settings drawn per crop (live: the default plus what performers use)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
     parser.add_argument(
         "--crops",
@@ -68,6 +75,7 @@ def main() -> int:
             not args.no_flip,
             args.val_every,
             args.seed,
+            args.mix,
         )
         counts = build(args.images, args.out, options)
     except (UserError, ParamError) as exc:

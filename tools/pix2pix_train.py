@@ -18,7 +18,9 @@ from node.training.train import TrainOptions, train
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dataset", type=Path, help="folder with train/ (and val/) pairs")
+    parser.add_argument(
+        "dataset", type=Path, nargs="+", help="folder(s) with train/ (and val/) pairs"
+    )
     parser.add_argument("--checkpoints", type=Path, required=True)
     defaults = TrainOptions()
     for field in ("ngf", "ndf", "size", "batch", "steps", "sample_every", "save_every", "seed"):

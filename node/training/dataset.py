@@ -28,6 +28,21 @@ EDGE_SETTINGS: dict[str, dict[str, object]] = {
     "adaptive": {"capture.flip_h": False, "process.canny": False, "process.adaptive_thresh": True},
 }
 
+# What a performer turns the processing to live, with how often each is drawn per crop
+# (`--mix live`): mostly the default Canny, then higher thresholds, smoothing before the edges,
+# and the adaptive threshold - so the model meets the inputs it gets on stage.
+MIXES: dict[str, tuple[tuple[float, dict[str, object]], ...]] = {
+    "default": ((1.0, {}),),
+    "live": (
+        (0.45, {}),
+        (0.12, {"process.canny_t1": 30, "process.canny_t2": 90}),
+        (0.08, {"process.canny_t1": 60, "process.canny_t2": 160}),
+        (0.1, {"process.pre_median": 3}),
+        (0.1, {"process.pre_blur": 2, "process.canny_t1": 10, "process.canny_t2": 40}),
+        (0.15, {"process.canny": False, "process.adaptive_thresh": True}),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class DatasetOptions:
@@ -39,6 +54,7 @@ class DatasetOptions:
     flip: bool = True  # also write each pair mirrored
     val_every: int = 8  # every Nth image (sorted) goes to val/, the rest to train/
     seed: int = 0
+    mix: str = "default"  # a key of MIXES: the processing settings drawn per crop
 
 
 def find_images(folders: Sequence[Path]) -> list[Path]:
@@ -84,8 +100,12 @@ def build(folders: Sequence[Path], out: Path, options: DatasetOptions) -> dict[s
     so an interrupted build leaves no half dataset. Returns pairs per split."""
     if options.method not in EDGE_SETTINGS:
         raise UserError(f"unknown edge method {options.method!r}; use canny or adaptive")
+    if options.mix not in MIXES:
+        raise UserError(f"unknown mix {options.mix!r}; use one of {', '.join(MIXES)}")
     images = find_images(folders)
-    store = ParamStore({**EDGE_SETTINGS[options.method], **(options.params or {})})
+    base = {**EDGE_SETTINGS[options.method], **(options.params or {})}
+    weights = np.array([w for w, _ in MIXES[options.mix]])
+    stores = [ParamStore({**base, **extra}) for _, extra in MIXES[options.mix]]
     rng = np.random.default_rng(options.seed)
     temp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(temp, ignore_errors=True)
@@ -108,6 +128,7 @@ def build(folders: Sequence[Path], out: Path, options: DatasetOptions) -> dict[s
                 variants = (
                     [view, cv2.flip(view, 1)] if options.flip and split == "train" else [view]
                 )
+                store = stores[int(rng.choice(len(stores), p=weights / weights.sum()))]
                 for variant in variants:
                     pair = make_pair(variant, options, store)
                     name = f"{counts[split]:05d}_{path.stem}.png"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,20 +48,26 @@ class TrainOptions:
 ARCHITECTURE_KEYS = ("ngf", "ndf", "size")
 
 
-def load_pairs(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets) as uint8 RGB arrays (N, size, size, 3) from `[target | input]` PNGs."""
-    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+def load_pairs(folders: Path | Sequence[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) as uint8 RGB arrays (N, size, size, 3) from `[target | input]` PNGs
+    in one or more folders; filled in place, so a large set needs its size in memory once."""
+    folders = [folders] if isinstance(folders, Path) else list(folders)
+    files = sorted(
+        p for folder in folders for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
-        raise UserError(f"{folder}: no training pairs (make them with tools/pix2pix_dataset.py)")
-    inputs, targets = [], []
-    for path in files:
+        where = ", ".join(str(f) for f in folders)
+        raise UserError(f"{where}: no training pairs (make them with tools/pix2pix_dataset.py)")
+    inputs = np.empty((len(files), size, size, 3), np.uint8)
+    targets = np.empty_like(inputs)
+    for k, path in enumerate(files):
         pair = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if pair is None or pair.shape[:2] != (size, 2 * size):
             raise UserError(f"{path}: expected a {2 * size}x{size} [target | input] image")
         pair = cv2.cvtColor(pair, cv2.COLOR_BGR2RGB)
-        targets.append(pair[:, :size])
-        inputs.append(pair[:, size:])
-    return np.stack(inputs), np.stack(targets)
+        targets[k] = pair[:, :size]
+        inputs[k] = pair[:, size:]
+    return inputs, targets
 
 
 def to_unit(images: np.ndarray) -> np.ndarray:
@@ -230,13 +236,17 @@ def sample_grid(model: Pix2Pix, inputs: np.ndarray, targets: np.ndarray, path: P
 
 
 def train(
-    dataset: Path, checkpoint_dir: Path, options: TrainOptions, progress: bool = True
+    dataset: Path | Sequence[Path],
+    checkpoint_dir: Path,
+    options: TrainOptions,
+    progress: bool = True,
 ) -> dict[str, float]:
-    """Train until `options.steps`; returns figures for the report (losses, L1, time)."""
-    inputs, targets = load_pairs(dataset / "train", options.size)
-    val_dir = dataset / "val"
-    has_val = val_dir.is_dir() and any(val_dir.iterdir())
-    val_in, val_tg = load_pairs(val_dir, options.size) if has_val else (inputs[:4], targets[:4])
+    """Train until `options.steps` on the train/ pairs of one or more dataset folders; returns
+    figures for the report (losses, L1 on their val/ pairs, time)."""
+    datasets = [dataset] if isinstance(dataset, Path) else list(dataset)
+    inputs, targets = load_pairs([d / "train" for d in datasets], options.size)
+    val_dirs = [d / "val" for d in datasets if (d / "val").is_dir() and any((d / "val").iterdir())]
+    val_in, val_tg = load_pairs(val_dirs, options.size) if val_dirs else (inputs[:4], targets[:4])
     shown = np.linspace(0, len(val_in) - 1, min(4, len(val_in))).astype(int)  # varied samples
     model = Pix2Pix(options, checkpoint_dir)
     resumed = model.restore()
