@@ -109,7 +109,13 @@ pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test d
 from node.inference.descriptor import load_descriptor  # noqa: E402
 from node.inference.library import ModelLibrary  # noqa: E402
 from node.training.export import export  # noqa: E402
-from node.training.train import Pix2Pix, TrainOptions, load_pairs, train  # noqa: E402
+from node.training.train import (  # noqa: E402
+    PairSampler,
+    Pix2Pix,
+    TrainOptions,
+    load_pairs,
+    train,
+)
 
 
 def test_a_few_steps_train_then_export_to_the_node(images: Path, tmp_path: Path) -> None:
@@ -154,6 +160,23 @@ def test_training_reads_pairs_from_several_datasets(images: Path, tmp_path: Path
     assert inputs.dtype == np.uint8 and len({t.tobytes() for t in targets}) > 5
     with pytest.raises(UserError, match="no training pairs"):
         load_pairs([tmp_path / "missing"], SIZE)
+
+
+def test_datasets_are_drawn_by_their_weights() -> None:
+    rng = np.random.default_rng(0)
+    by_size = PairSampler([10, 0, 30])
+    picks = by_size(rng, 4000)
+    assert picks.min() >= 0 and picks.max() < 40
+    assert 0.2 < float(np.mean(picks < 10)) < 0.3  # a quarter of the pairs, a quarter of draws
+    weighted = PairSampler([10, 5, 30], [0.7, 0.0, 0.3])
+    picks = weighted(rng, 4000)
+    assert not np.any((picks >= 10) & (picks < 15))  # weight 0: never drawn
+    assert 0.65 < float(np.mean(picks < 10)) < 0.75
+    assert len(np.unique(picks[picks < 10])) == 10  # every pair of a set is drawn
+    assert PairSampler([0, 3], [1.0, 1.0])(rng, 50).min() >= 0  # an empty set is skipped
+    for bad in ([1.0], [-1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [float("nan"), 1.0, 1.0]):
+        with pytest.raises(UserError, match="weights"):
+            PairSampler([10, 5, 30], bad)
 
 
 def test_packaged_free_images_come_with_their_licences(tmp_path: Path) -> None:

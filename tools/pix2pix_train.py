@@ -31,11 +31,17 @@ def main() -> int:
         parser.add_argument(
             f"--{field.replace('_', '-')}", type=float, default=getattr(defaults, field)
         )
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        help="how often each dataset is drawn, in their order (default: by their sizes)",
+    )
     parser.add_argument("--report", type=Path, help="write the final figures as JSON here")
     args = parser.parse_args()
     options = TrainOptions(**{k: getattr(args, k) for k in TrainOptions.__annotations__})
     try:
-        report = train(args.dataset, args.checkpoints, options)
+        report = train(args.dataset, args.checkpoints, options, weights=args.weights)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -48,13 +48,20 @@ class TrainOptions:
 ARCHITECTURE_KEYS = ("ngf", "ndf", "size")
 
 
+def pair_files(folders: Sequence[Path]) -> list[list[Path]]:
+    """The pair images of each folder, sorted, in the folders' order."""
+    return [
+        sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        for folder in folders
+    ]
+
+
 def load_pairs(folders: Path | Sequence[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets) as uint8 RGB arrays (N, size, size, 3) from `[target | input]` PNGs
-    in one or more folders; filled in place, so a large set needs its size in memory once."""
+    in one or more folders, in their order; filled in place, so a large set needs its size in
+    memory once."""
     folders = [folders] if isinstance(folders, Path) else list(folders)
-    files = sorted(
-        p for folder in folders for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    files = [p for group in pair_files(folders) for p in group]
     if not files:
         where = ", ".join(str(f) for f in folders)
         raise UserError(f"{where}: no training pairs (make them with tools/pix2pix_dataset.py)")
@@ -68,6 +75,27 @@ def load_pairs(folders: Path | Sequence[Path], size: int) -> tuple[np.ndarray, n
         targets[k] = pair[:, :size]
         inputs[k] = pair[:, size:]
     return inputs, targets
+
+
+class PairSampler:
+    """Draws pair indices: each dataset by its weight (default: by its size, i.e. every pair
+    alike), then a pair of it uniformly - so a big set of clip-art need not drown the photos."""
+
+    def __init__(self, counts: Sequence[int], weights: Sequence[float] | None = None) -> None:
+        if weights is not None and len(weights) != len(counts):
+            raise UserError(f"{len(weights)} weights for {len(counts)} datasets")
+        chosen = np.asarray(weights if weights is not None else counts, dtype=np.float64)
+        chosen = np.where(np.asarray(counts) > 0, chosen, 0.0)
+        if not np.all(np.isfinite(chosen)) or chosen.min() < 0 or chosen.sum() <= 0:
+            raise UserError(f"dataset weights must be >= 0 with a positive sum, got {weights}")
+        self.p = chosen / chosen.sum()
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.counts = np.asarray(counts, dtype=np.int64)
+
+    def __call__(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        which = rng.choice(len(self.p), size=n, p=self.p)
+        picks: np.ndarray = self.starts[which] + rng.integers(0, self.counts[which])
+        return picks
 
 
 def to_unit(images: np.ndarray) -> np.ndarray:
@@ -240,11 +268,15 @@ def train(
     checkpoint_dir: Path,
     options: TrainOptions,
     progress: bool = True,
+    weights: Sequence[float] | None = None,
 ) -> dict[str, float]:
-    """Train until `options.steps` on the train/ pairs of one or more dataset folders; returns
-    figures for the report (losses, L1 on their val/ pairs, time)."""
+    """Train until `options.steps` on the train/ pairs of one or more dataset folders, each
+    drawn by its weight (default: by its size); returns figures for the report (losses, L1 on
+    their val/ pairs, time)."""
     datasets = [dataset] if isinstance(dataset, Path) else list(dataset)
-    inputs, targets = load_pairs([d / "train" for d in datasets], options.size)
+    train_dirs = [d / "train" for d in datasets]
+    sampler = PairSampler([len(group) for group in pair_files(train_dirs)], weights)
+    inputs, targets = load_pairs(train_dirs, options.size)
     val_dirs = [d / "val" for d in datasets if (d / "val").is_dir() and any((d / "val").iterdir())]
     val_in, val_tg = load_pairs(val_dirs, options.size) if val_dirs else (inputs[:4], targets[:4])
     shown = np.linspace(0, len(val_in) - 1, min(4, len(val_in))).astype(int)  # varied samples
@@ -263,7 +295,7 @@ def train(
     )
     with bar:
         while int(model.step.numpy()) < options.steps:
-            pick = rng.integers(0, len(inputs), options.batch)
+            pick = sampler(rng, options.batch)
             batch_in, batch_tg = to_unit(inputs[pick]), to_unit(targets[pick])
             if rng.random() < 0.5:  # the same mirror on both halves of the pair
                 batch_in, batch_tg = batch_in[:, :, ::-1], batch_tg[:, :, ::-1]
