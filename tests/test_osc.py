@@ -51,6 +51,8 @@ def settled(rig: Rig, key: str, value: object) -> None:
         ("process.invert", "true", True),  # the strings
         ("process.canny_t2", 9999, 500),  # out of range: clamped
         ("process.adaptive_thresh_c", -1e9, -50),
+        ("process.stable_motion", 8, 8),  # the stabilisation rows like any other
+        ("process.stable_grow", 99.0, 32),
     ],
 )
 def test_every_param_type_is_accepted(rig: Rig, key: str, sent: object, stored: object) -> None:
@@ -68,6 +70,8 @@ def test_norm_scales_a_fader_onto_the_range(rig: Rig) -> None:
     settled(rig, "predict.post_time_lerp", 1.0)
     send(rig, "/process/canny/norm", 0.2)
     settled(rig, "process.canny", False)
+    send(rig, "/process/stable_motion/norm", 1.0)
+    settled(rig, "process.stable_motion", 255)
 
 
 def test_a_bundle_lands_in_one_parameter_update(rig: Rig) -> None:

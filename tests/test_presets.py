@@ -216,6 +216,16 @@ def test_morph_midpoint_on_the_frame_clock(commands: NodeCommands) -> None:
     assert all(origin == "morph" for change in seen for origin in change.values())
 
 
+def test_a_morph_to_stable_glides_its_stabilisation_in(commands: NodeCommands) -> None:
+    commands.clock = lambda: 10.0
+    commands.preset_morph("stable", 2.0)  # the shipped preset
+    commands.tick(11.0)
+    assert commands.get("process.stable_motion") == 4  # half way from 0 (off) to 8
+    assert commands.get("predict.post_time_lerp") == pytest.approx(0.25)
+    commands.tick(12.5)
+    assert commands.get("process.stable_motion") == 8 and commands.get("process.stable_grow") == 4
+
+
 def test_a_recall_takes_over_from_a_morph(commands: NodeCommands) -> None:
     write(commands.presets.user_dir, "target", {"params": LOOK})  # type: ignore[union-attr]
     commands.clock = lambda: 0.0

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from node.cli import _parse_set
 from node.errors import UserError
@@ -25,8 +24,7 @@ from node.files import atomic_write
 from node.inference.library import ModelLibrary, default_dirs
 from node.params import ParamError, ParamStore
 from node.process.model_stage import ModelStage
-from node.sources.file import IMAGE_SUFFIXES
-from node.training.evaluate import grid, run, scores
+from node.training.evaluate import grid, read_photos, run, scores
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,18 +32,6 @@ ROWS = (
     ("mean L1 (0..1, lower is better)", "l1", "{:.3f}"),
     ("SSIM (higher is better)", "ssim", "{:.3f}"),
 )
-
-
-def read_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
-    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    photos = []
-    for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is not None:
-            photos.append((path.stem, image))
-    if not photos:
-        raise UserError(f"{folder}: no readable photos")
-    return photos
 
 
 def report(figures: dict[str, float], model: str) -> str:

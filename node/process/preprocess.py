@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from node.params import ParamSnapshot
+from node.process.stabilize import Stabilizer
 
 
 def kernel(n: int) -> int:
@@ -143,6 +144,7 @@ class Preprocessor:
         self._diff_base: np.ndarray | None = None  # what frame_diff subtracts
         self._last_out: np.ndarray | None = None  # the newest processed frame
         self._accum_base: np.ndarray | None = None  # what accumulation adds to
+        self._stabilizer = Stabilizer()  # holds still parts of the input (off by default)
 
     def __call__(
         self,
@@ -172,7 +174,7 @@ class Preprocessor:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
         img = resize_area(centre_crop(img, width / height), width, height)
         source = to_float(img)
-        img = self._process(source, p)
+        img = self._stabilizer(source, self._process(source, p), p, repeat)
         return Processed(match_channels(source, channels), match_channels(img, channels))
 
     def _process(self, img: np.ndarray, p: ParamSnapshot) -> np.ndarray:

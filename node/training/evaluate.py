@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from node.errors import UserError
 from node.params import ParamStore
 from node.process.model_stage import ModelStage
 from node.process.preprocess import Preprocessor
+from node.sources.file import IMAGE_SUFFIXES
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,6 +86,19 @@ class Sample:
     capture: np.ndarray
     model_input: np.ndarray
     output: np.ndarray
+
+
+def read_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
+    """(name, BGR image) of every readable image in the folder, sorted; an error if none."""
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = []
+    for path in files:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is not None:
+            photos.append((path.stem, image))
+    if not photos:
+        raise UserError(f"{folder}: no readable photos")
+    return photos
 
 
 def run(

@@ -1,0 +1,165 @@
+"""Flicker and trails, measured: how much the published picture moves when the scene does not,
+and how far the smoothing lags behind when it does.
+
+Frames go through the node's own preprocessing and model stage (one of each, as the frame
+thread runs them), so every parameter, preset and model counts. All figures are mean absolute
+differences in 0..255 per pixel and channel of the published frames:
+
+- flicker: between consecutive outputs of a *still* scene with sensor-like noise added
+  (Gaussian, sigma 4 of 255 - a webcam in a dim room);
+- change: between consecutive outputs of the scene *moving* without noise (what real motion
+  moves);
+- trail error: between the outputs under the settings and the unsmoothed outputs (lerps and
+  stabilisation off) of the same moving frames - ghosting;
+- for a clip: flicker over the pairs of frames whose capture barely changed.
+
+The stabilisation stage's own cost is timed on the still scene (ms per frame).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from node.errors import UserError
+from node.inference.base import Model
+from node.params import ParamStore
+from node.process.model_stage import ModelStage
+from node.process.preprocess import Preprocessor, resize_area
+from node.process.stabilize import Stabilizer
+from node.sources.synthetic import SyntheticScene
+
+NOISE_SIGMA = 4.0
+WARM_UP = 5  # frames before measuring: the lerps and the stage settle
+UNSMOOTHED = {
+    "predict.pre_time_lerp": 0.0,
+    "predict.post_time_lerp": 0.0,
+    "process.stable_motion": 0,
+}
+STILL_CLIP_CHANGE = 1.0  # a clip's capture change (0..255) below which the scene is still
+MAX_CLIP_FRAMES = 3000
+
+
+@dataclass(frozen=True)
+class Flicker:
+    flicker_still: float
+    change_moving: float
+    trail_error: float
+    stage_ms: float  # the stabilisation stage alone, per frame (0 when it is off)
+    frames: int
+
+
+def still_scene(frames: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """One frame of the synthetic scene with fresh sensor noise each time."""
+    rng = np.random.default_rng(seed)
+    base = SyntheticScene(640, 480, 30).draw(150).astype(np.float32)
+    for _ in range(frames):
+        yield np.clip(base + rng.normal(0, NOISE_SIGMA, base.shape), 0, 255).astype(np.uint8)
+
+
+def moving_scene(frames: int) -> Iterator[np.ndarray]:
+    scene = SyntheticScene(640, 480, 30)
+    for k in range(frames):
+        yield scene.draw(150 + k)
+
+
+def outputs(
+    model: Model | None, frames: Iterable[np.ndarray], values: Mapping[str, object]
+) -> list[np.ndarray]:
+    """The published frames (float32 BGR 0..255) of the frames under these parameter values."""
+    stage = ModelStage(model)
+    pre, store = Preprocessor(), ParamStore(dict(values))
+    spec = stage.input_spec
+    out = []
+    for frame in frames:
+        snapshot = store.snapshot()
+        processed = pre(frame, snapshot, spec.size, spec.channels)
+        out.append(stage(processed.image, snapshot).astype(np.float32))
+    return out
+
+
+def mean_change(images: list[np.ndarray]) -> float:
+    pairs = list(itertools.pairwise(images[WARM_UP:]))
+    return float(np.mean([np.abs(a - b).mean() for a, b in pairs])) if pairs else 0.0
+
+
+def stage_ms(
+    frames: list[np.ndarray], values: Mapping[str, object], size: tuple[int, int]
+) -> float:
+    """Median time of the stabilisation stage alone on these frames."""
+    p = ParamStore(dict(values)).snapshot()
+    if p.as_int("process.stable_motion") <= 0:
+        return 0.0
+    pre, stage, times = Preprocessor(), Stabilizer(), []
+    plain = ParamStore({**dict(values), "process.stable_motion": 0}).snapshot()
+    for frame in frames:
+        processed = pre(frame, plain, size, 3)
+        start = time.perf_counter()
+        stage(processed.source, processed.image, p)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[WARM_UP:]) * 1000.0)
+
+
+def measure(model: Model | None, values: Mapping[str, object], frames: int = 90) -> Flicker:
+    """The figures of the module docstring on the synthetic scene."""
+    still = list(still_scene(frames))
+    moving = list(moving_scene(frames))
+    smoothed = outputs(model, moving, values)
+    plain = outputs(model, moving, {**dict(values), **UNSMOOTHED})
+    trail = float(
+        np.mean(
+            [np.abs(a - b).mean() for a, b in zip(smoothed[WARM_UP:], plain[WARM_UP:], strict=True)]
+        )
+    )
+    size = ModelStage(model).input_spec.size
+    return Flicker(
+        flicker_still=mean_change(outputs(model, still, values)),
+        change_moving=mean_change(smoothed),
+        trail_error=trail,
+        stage_ms=stage_ms(still, values, size),
+        frames=frames,
+    )
+
+
+def clip_frames(path: Path, limit: int = MAX_CLIP_FRAMES) -> list[np.ndarray]:
+    """Up to `limit` frames of a video file; a clear error when it cannot be read."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such clip")
+    capture = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    try:
+        while len(frames) < limit:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    if len(frames) < 2:
+        raise UserError(f"{path}: not a video the node can read (fewer than 2 frames)")
+    return frames
+
+
+def clip_flicker(
+    model: Model | None, frames: list[np.ndarray], values: Mapping[str, object]
+) -> tuple[float, int]:
+    """Output flicker over the frame pairs whose capture barely changed, and their count."""
+    small = [
+        resize_area(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), 64, 64).astype(np.float32) for f in frames
+    ]
+    still = [
+        k
+        for k in range(1, len(frames))
+        if np.abs(small[k] - small[k - 1]).mean() < STILL_CLIP_CHANGE
+    ]
+    out = outputs(model, frames, values)
+    pairs = [k for k in still if k > WARM_UP]
+    if not pairs:
+        return float("nan"), 0
+    return float(np.mean([np.abs(out[k] - out[k - 1]).mean() for k in pairs])), len(pairs)
