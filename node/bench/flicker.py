@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from node.boundedread import FileRefusedError, check_regular_file
 from node.errors import UserError
 from node.inference.base import Model
 from node.params import ParamStore
@@ -129,8 +130,12 @@ def measure(model: Model | None, values: Mapping[str, object], frames: int = 90)
 
 def clip_frames(path: Path, limit: int = MAX_CLIP_FRAMES) -> list[np.ndarray]:
     """Up to `limit` frames of a video file; a clear error when it cannot be read."""
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: no such clip")
+    try:
+        check_regular_file(path)  # a FIFO or a device is refused, unread
+    except FileRefusedError as exc:
+        raise UserError(str(exc)) from None
     capture = cv2.VideoCapture(str(path))
     frames: list[np.ndarray] = []
     try:

@@ -22,11 +22,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from node.boundedread import FileRefusedError, read_bounded
 from node.errors import UserError
 from node.params import ParamStore
 from node.process.model_stage import ModelStage
 from node.process.preprocess import Preprocessor
 from node.sources.file import IMAGE_SUFFIXES
+
+MAX_PHOTOS = 1000
+MAX_PHOTO_BYTES = 64 * 1024 * 1024
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -89,11 +93,18 @@ class Sample:
 
 
 def read_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
-    """(name, BGR image) of every readable image in the folder, sorted; an error if none."""
+    """(name, BGR image) of the readable images in the folder, sorted, at most MAX_PHOTOS;
+    special files (a FIFO, a device) and files over MAX_PHOTO_BYTES are skipped unread."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder of photos")
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     photos = []
-    for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    for path in files[:MAX_PHOTOS]:
+        try:
+            data = read_bounded(path, MAX_PHOTO_BYTES)
+        except (FileRefusedError, OSError):
+            continue
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is not None:
             photos.append((path.stem, image))
     if not photos:
