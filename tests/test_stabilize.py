@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from node.errors import UserError
 from node.params import DEFAULTS, ParamStore
 from node.presets import PresetLibrary
 from node.process.preprocess import Preprocessor
@@ -141,3 +143,31 @@ def test_the_stable_preset_turns_it_on_for_a_live_camera() -> None:
     assert preset.params["process.stable_motion"] > 0
     assert preset.params["predict.post_time_lerp"] == pytest.approx(0.0)  # no trails needed
     assert not preset.complete
+
+
+def test_the_flicker_measurement_tells_stable_from_the_defaults(tmp_path: Path) -> None:
+    """Model none (the processed input is published): the figures of the edges themselves."""
+    from node.bench.flicker import clip_flicker, clip_frames, measure
+
+    stable = dict(PresetLibrary(Path("/nonexistent")).find("stable").params)
+    plain, held = measure(None, {}, frames=16), measure(None, stable, frames=16)
+    assert plain.flicker_still > 5 * max(held.flicker_still, 0.01)
+    assert held.flicker_still == 0.0 and plain.trail_error > 0.0  # defaults lerp the output
+    assert held.stage_ms > 0.0 and plain.stage_ms == 0.0
+    path = tmp_path / "still.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    rng = np.random.default_rng(2)
+    base = SyntheticScene(160, 120, 30).draw(10).astype(np.float32)
+    for _ in range(12):
+        writer.write(noisy(base, rng, sigma=2.0))
+    writer.release()
+    frames = clip_frames(path)
+    assert len(frames) == 12
+    noisy_flicker, pairs = clip_flicker(None, frames, {})
+    still_flicker, _ = clip_flicker(None, frames, stable)
+    assert pairs > 0 and still_flicker < noisy_flicker
+    with pytest.raises(UserError, match="no such clip"):
+        clip_frames(tmp_path / "missing.avi")
+    (tmp_path / "text.avi").write_text("not a video")
+    with pytest.raises(UserError, match="not a video"):
+        clip_frames(tmp_path / "text.avi")
