@@ -155,7 +155,7 @@ def test_the_flicker_measurement_tells_stable_from_the_defaults(tmp_path: Path) 
     assert held.flicker_still == 0.0 and plain.trail_error > 0.0  # defaults lerp the output
     assert held.stage_ms > 0.0 and plain.stage_ms == 0.0
     path = tmp_path / "still.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30, (160, 120))
     rng = np.random.default_rng(2)
     base = SyntheticScene(160, 120, 30).draw(10).astype(np.float32)
     for _ in range(12):
