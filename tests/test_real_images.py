@@ -110,6 +110,10 @@ def test_a_memorised_band_shows_in_the_mean_output() -> None:
     banded[-8:] = 0.0  # a dark band at the bottom, whatever the input
     assert structure(mean) < 0.02 and band(mean) < 0.02
     assert structure(banded) > 0.1 and band(banded) > 0.2
+    sky_to_ground = np.broadcast_to(np.linspace(0.8, 0.3, 64)[:, None, None], (64, 64, 3))
+    fence = sky_to_ground.astype(np.float32).copy()
+    fence[50:54] -= 0.2  # a thin dark strip across a mean that brightens to the top
+    assert band(sky_to_ground.astype(np.float32)) < 0.03 < 0.1 < band(fence)
 
 
 def test_scores_put_the_model_against_the_baselines() -> None:

@@ -1,7 +1,7 @@
 """Score an edges -> image model on real photos it never saw, against two baselines.
 
 .venv/bin/python tools/eval_real.py [--model NAME] [--photos eval/heldout] [--set GROUP.NAME=V ...]
-    [--grid docs/heldout_grid.png] [--grid-photos 12] [--json figures.json]
+    [--grid docs/heldout_grid.jpg] [--grid-photos 12] [--json figures.json]
 
 Prints mean L1 and SSIM against each photo, the outputs' colourfulness against the photos', the
 flat-grey and mean-colour baselines, and the fixed structure of the mean output (a memorised band
@@ -60,7 +60,9 @@ def main() -> int:
     parser.add_argument("--formats", nargs="*", help="preferred model formats, e.g. onnx")
     parser.add_argument("--photos", type=Path, default=REPO / "eval" / "heldout")
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
-    parser.add_argument("--grid", type=Path, help="write capture | input | output rows here")
+    parser.add_argument(
+        "--grid", type=Path, help="write capture | input | output rows here (.png or .jpg)"
+    )
     parser.add_argument("--grid-photos", type=int, default=12)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -77,7 +79,11 @@ def main() -> int:
     print(report(figures, args.model))
     if args.grid:
         step = max(1, len(samples) // max(1, args.grid_photos))
-        ok, data = cv2.imencode(".png", grid(samples[::step][: args.grid_photos]))
+        picture = grid(samples[::step][: args.grid_photos])
+        if args.grid.suffix.lower() in (".jpg", ".jpeg"):
+            ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        else:
+            ok, data = cv2.imencode(".png", picture)
         if ok:
             args.grid.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(args.grid, data.tobytes())

@@ -19,7 +19,7 @@ from pathlib import Path
 from node.inference.affinelayer import GeneratorWeights, random_weights
 from node.inference.backends import BackendOptions
 from node.inference.descriptor import ModelDescriptor, ModelError, save_descriptor
-from node.inference.library import ModelLibrary
+from node.inference.library import BUNDLED_MODEL, ModelLibrary
 
 SIZE = 256  # a random generator's input and output: 256x256 RGB, as the original's
 TF1_IO = ({"opname": "generator/generator_inputs"}, {"opname": "generator/generator_outputs"})
@@ -55,7 +55,7 @@ def prepare(
     options = options or BackendOptions()
     if ngf is not None:
         return _random(folder, ngf, backend or "onnx", original, options)
-    return _from_library(folder, library, model or "demo_canny_256", backend, original, options)
+    return _from_library(folder, library, model or BUNDLED_MODEL, backend, original, options)
 
 
 def _random(

@@ -8,9 +8,9 @@ capture the node cropped from the photo. Figures, all in 0..1 units but colourfu
 - colourfulness (Hasler and Suesstrunk 2003, in 0..255 units) of the outputs against the photos';
 - the same for two baselines a model must beat: a flat grey image, and each photo's own mean
   colour (which knows the answer's colour and draws nothing);
-- fixed structure: the spatial spread of the mean output over all inputs. A model that
-  memorised a band, border or pattern paints it whatever the input, so its mean output keeps
-  it; the mean of very different photos is nearly flat.
+- fixed structure: the spatial spread of the mean output over all inputs, and its strongest
+  narrow band or border. A model that memorised a band, border or pattern paints it whatever
+  the input, so its mean output keeps it; the mean of very different photos is smooth.
 """
 
 from __future__ import annotations
@@ -71,14 +71,20 @@ def structure(mean_image: np.ndarray) -> float:
 
 
 def band(mean_image: np.ndarray) -> float:
-    """The largest gap between the mean grey level of a tenth of the rows (or columns) at
-    an edge and the whole image's: a border or band the model paints regardless."""
+    """The strongest narrow band or border in a mean image (0..1): how far its row (or
+    column) profile of grey levels departs from that profile heavily smoothed. A memorised
+    fence line or dark strip is a few rows wide and stands out; the slow top-to-bottom change
+    of a mean of photos (bright sky, darker ground) does not."""
     grey = cv2.cvtColor(mean_image.astype(np.float32), cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape
-    tenth_h, tenth_w = max(1, h // 10), max(1, w // 10)
-    edges = (grey[:tenth_h], grey[-tenth_h:], grey[:, :tenth_w], grey[:, -tenth_w:])
-    whole = float(grey.mean())
-    return float(max(abs(float(e.mean()) - whole) for e in edges))
+    gaps = []
+    for profile in (grey.mean(axis=1), grey.mean(axis=0)):
+        column = profile.astype(np.float32).reshape(-1, 1)
+        sigma = max(2.0, len(profile) / 20.0)  # 12.8 rows at 256
+        smooth = cv2.GaussianBlur(
+            column, (1, 0), sigmaX=0, sigmaY=sigma, borderType=cv2.BORDER_REFLECT
+        )
+        gaps.append(float(np.abs(column - smooth).max()))
+    return max(gaps)
 
 
 @dataclass(frozen=True)
