@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from node.bench.flicker import clip_flicker, clip_frames, measure
+from node.bench.flicker import check_clip, clip_flicker, measure, read_clip
 from node.bundled import user_dir
 from node.cli import _parse_set
 from node.errors import UserError
@@ -42,6 +42,8 @@ def main() -> int:
         if args.preset:
             values.update(presets.find(args.preset).params)
         values.update(_parse_set(args.set))
+        if args.clip:
+            check_clip(args.clip)
         library = ModelLibrary(default_dirs(args.models_dir))
         model = None if args.model == "none" else library.load(args.model)
         runs = [("these settings", values)]
@@ -58,9 +60,8 @@ def main() -> int:
                 f"{f.trail_error:>13.2f}{f.stage_ms:>10.2f}"
             )
         if args.clip:
-            frames = clip_frames(args.clip)
             for label, settings in runs:
-                flicker, pairs = clip_flicker(model, frames, settings)
+                flicker, pairs = clip_flicker(model, read_clip(args.clip), settings)
                 print(
                     f"{label:18} clip {args.clip.name}: flicker {flicker:.2f}"
                     f" over {pairs} still frame pairs"

@@ -128,43 +128,60 @@ def measure(model: Model | None, values: Mapping[str, object], frames: int = 90)
     )
 
 
-def clip_frames(path: Path, limit: int = MAX_CLIP_FRAMES) -> list[np.ndarray]:
-    """Up to `limit` frames of a video file; a clear error when it cannot be read."""
+def check_clip(path: Path) -> None:
+    """A clear error, before any work, for a clip that is missing or not a regular file."""
     if not path.exists():
         raise UserError(f"{path}: no such clip")
     try:
         check_regular_file(path)  # a FIFO or a device is refused, unread
     except FileRefusedError as exc:
         raise UserError(str(exc)) from None
+
+
+def read_clip(path: Path, limit: int = MAX_CLIP_FRAMES) -> Iterator[np.ndarray]:
+    """Up to `limit` frames of a video file, one at a time (a long clip is never held in
+    memory); a clear error when it cannot be read or has fewer than 2 frames."""
+    check_clip(path)
     capture = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
+    count = 0
     try:
-        while len(frames) < limit:
+        while count < limit:
             ok, frame = capture.read()
             if not ok or frame is None:
                 break
-            frames.append(frame)
+            count += 1
+            yield frame
     finally:
         capture.release()
-    if len(frames) < 2:
+    if count < 2:
         raise UserError(f"{path}: not a video the node can read (fewer than 2 frames)")
-    return frames
+
+
+def clip_frames(path: Path, limit: int = MAX_CLIP_FRAMES) -> list[np.ndarray]:
+    """Every frame `read_clip` gives, as a list (for short clips)."""
+    return list(read_clip(path, limit))
 
 
 def clip_flicker(
-    model: Model | None, frames: list[np.ndarray], values: Mapping[str, object]
+    model: Model | None, frames: Iterable[np.ndarray], values: Mapping[str, object]
 ) -> tuple[float, int]:
-    """Output flicker over the frame pairs whose capture barely changed, and their count."""
-    small = [
-        resize_area(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), 64, 64).astype(np.float32) for f in frames
-    ]
-    still = [
-        k
-        for k in range(1, len(frames))
-        if np.abs(small[k] - small[k - 1]).mean() < STILL_CLIP_CHANGE
-    ]
-    out = outputs(model, frames, values)
-    pairs = [k for k in still if k > WARM_UP]
-    if not pairs:
+    """Output flicker over the frame pairs whose capture barely changed, and their count;
+    streams: only the previous frame's small copy and output are kept."""
+    stage = ModelStage(model)
+    pre, store = Preprocessor(), ParamStore(dict(values))
+    spec = stage.input_spec
+    changes: list[float] = []
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+    for k, frame in enumerate(frames):
+        small = resize_area(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 64, 64).astype(np.float32)
+        snapshot = store.snapshot()
+        out = stage(pre(frame, snapshot, spec.size, spec.channels).image, snapshot)
+        out = out.astype(np.float32)
+        if previous is not None and k > WARM_UP:
+            last_small, last_out = previous
+            if np.abs(small - last_small).mean() < STILL_CLIP_CHANGE:
+                changes.append(float(np.abs(out - last_out).mean()))
+        previous = (small, out)
+    if not changes:
         return float("nan"), 0
-    return float(np.mean([np.abs(out[k] - out[k - 1]).mean() for k in pairs])), len(pairs)
+    return float(np.mean(changes)), len(changes)

@@ -72,7 +72,6 @@ class Stabilizer:
         if threshold <= 0:
             self.reset()
             return image
-        grey = _grey(source)
         settings = _settings(p)
         held, reference = self._held, self._reference
         if held is None or reference is None or held.shape != image.shape:
@@ -80,13 +79,14 @@ class Stabilizer:
         else:
             fresh = settings != self._settings
         if fresh:  # first frame, a new size, or the processing changed: take it all
-            self._held, self._reference, self._settings = image.copy(), grey, settings
+            self._held, self._reference, self._settings = image.copy(), _grey(source), settings
             self.moving = 1.0
             return image
         assert held is not None and reference is not None
         if repeat:  # the same capture again: nothing moved
             self.moving = 0.0
             return held.copy()
+        grey = _grey(source)
         moving = (np.abs(grey - reference) > threshold).astype(np.uint8)
         grow = p.as_int("process.stable_grow")
         if grow > 0:
