@@ -1,4 +1,4 @@
-"""Fuzz target: the HTTP access checks every request meets first (node/httpserver.py): the
+"""Fuzz target: the HTTP access checks every request meets first (node/support/httpserver.py): the
 Host header (`known_host`, against DNS rebinding) and a WebSocket's Origin (`origin_matches`).
 
 The input is `Host` and `Origin` on two lines (the header values as aiohttp hands them over).
@@ -7,7 +7,7 @@ Either check answers True or False for any text; neither raises."""
 from __future__ import annotations
 
 from fuzz.harness import guarded, text
-from node.httpserver import known_host, origin_matches
+from node.support.httpserver import known_host, origin_matches
 
 
 class NotABool(Exception):

@@ -13,7 +13,7 @@ import threading
 from fuzz.harness import guarded
 from fuzz.rig import control_rig
 from node.control.feedback import Peer
-from node.params import PARAMS
+from node.state.params import PARAMS
 
 
 class InternalError(Exception):

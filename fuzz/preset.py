@@ -1,4 +1,4 @@
-"""Fuzz target: a preset file (node/presets.py load_preset, which parses with parse_preset).
+"""Fuzz target: a preset file (node/state/presets.py load_preset, which parses with parse_preset).
 
 A file that is not a preset is a PresetError naming it; a preset that loads has only the
 table's parameters, each of its type and inside its range."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from fuzz.files import scratch_file
 from fuzz.harness import guarded
-from node.params import spec_for
-from node.presets import PresetError, load_preset
+from node.state.params import spec_for
+from node.state.presets import PresetError, load_preset
 
 
 class BadPreset(Exception):

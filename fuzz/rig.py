@@ -17,8 +17,8 @@ from node.control.router import OscRouter
 from node.inference.base import Model
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
-from node.params import ParamStore
-from node.presets import SHIPPED_PRESETS, PresetLibrary
+from node.state.params import ParamStore
+from node.state.presets import SHIPPED_PRESETS, PresetLibrary
 
 MAX_USER_PRESETS = 64  # fuzzed `/node/preset/save`s are cleared beyond this
 

@@ -1,5 +1,5 @@
-"""Fuzz target: a source or sink spec (node/spec.py parse_spec) and the option checks of every
-source and sink class (create_source / create_sink build, they do not open: no hardware, no
+"""Fuzz target: a source or sink spec (node/support/spec.py parse_spec) and the option checks
+of every source and sink class (create_source / create_sink build, they do not open: no hardware, no
 file is touched).
 
 The first input byte picks source (even) or sink (odd); the rest is the spec as the command
@@ -12,7 +12,7 @@ from fuzz.harness import guarded, text
 from node.errors import SpecError
 from node.sinks import create_sink
 from node.sources import create_source
-from node.spec import parse_spec
+from node.support.spec import parse_spec
 
 
 @guarded(expected=(SpecError,))

@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.boundedread import FileRefusedError, read_text_bounded
 from node.errors import ConfigError
-from node.files import HomeFolderError, expand_user
-from node.logformat import clip, short_repr
-from node.tomlbounds import toml_problem
+from node.support.boundedread import FileRefusedError, read_text_bounded
+from node.support.files import HomeFolderError, expand_user
+from node.support.logformat import clip, short_repr
+from node.support.tomlbounds import toml_problem
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,18 +28,18 @@ import numpy as np
 
 from node.errors import ModelNotRun
 from node.frames import Frame, LatestSlot
+from node.imaging.postprocess import to_bgr_u8
+from node.imaging.preprocess import Preprocessor
 from node.inference.base import Model
-from node.memory import close_in_background
-from node.pacing import process_start_delay
-from node.params import ParamSnapshot, ParamStore
-from node.process.model_stage import ModelStage, Trial
-from node.process.postprocess import to_bgr_u8
-from node.process.preprocess import Preprocessor
+from node.inference.stage import ModelStage, Trial
 from node.sinks.base import Sink
 from node.sinks.runner import SinkRunner
 from node.sources.base import Source
 from node.sources.capture import CaptureThread
-from node.stats import FrameStats
+from node.state.params import ParamSnapshot, ParamStore
+from node.support.memory import close_in_background
+from node.support.pacing import process_start_delay
+from node.support.stats import FrameStats
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from tqdm import tqdm
 
 from node.errors import EndOfStream
 from node.frames import Frame
+from node.imaging.postprocess import to_bgr_u8
+from node.imaging.preprocess import Preprocessor
 from node.inference.base import Model
-from node.params import ParamStore
-from node.process.model_stage import ModelStage
-from node.process.postprocess import to_bgr_u8
-from node.process.preprocess import Preprocessor
+from node.inference.stage import ModelStage
 from node.sinks.base import Sink
 from node.sources.base import Source
+from node.state.params import ParamStore
 
 
 def render(

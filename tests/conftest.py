@@ -72,7 +72,7 @@ class ListSink(Sink):
     scheme = "list"
 
     def __init__(self) -> None:
-        from node.spec import Spec
+        from node.support.spec import Spec
 
         super().__init__(Spec("list", "", {}, "list"))
         self.frames: list[Frame] = []

@@ -21,8 +21,8 @@ from node.control.service import ControlService
 from node.inference.base import Model
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
-from node.params import ParamStore
-from node.presets import SHIPPED_PRESETS, PresetLibrary
+from node.state.params import ParamStore
+from node.state.presets import SHIPPED_PRESETS, PresetLibrary
 
 Message = tuple[str, list[Any]]
 

@@ -20,11 +20,11 @@ from node.cli import main
 from node.errors import SpecError
 from node.inference.affinelayer import random_weights
 from node.inference.export import to_onnx, weights_from_onnx
-from node.params import ParamStore
 from node.pipeline import Pipeline
 from node.sinks import create_sink
 from node.sources import create_source
-from node.stats import STAGES
+from node.state.params import ParamStore
+from node.support.stats import STAGES
 
 REPORT_KEYS = {
     "fps", "inference_only_fps", "original_loop_fps", "latency_ms", "stages_ms",

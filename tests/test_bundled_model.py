@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make run / make test do)")
 
+from node.imaging.preprocess import Preprocessor
 from node.inference.descriptor import load_descriptor
 from node.inference.library import BUNDLED_MODEL, PACKAGE_MODELS, ModelLibrary
-from node.params import ParamStore
-from node.process.model_stage import ModelStage
-from node.process.preprocess import Preprocessor
+from node.inference.stage import ModelStage
 from node.sources.synthetic import SyntheticScene
+from node.state.params import ParamStore
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 NO_OPENVINO = pytest.mark.skipif(

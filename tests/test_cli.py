@@ -14,7 +14,7 @@ import pytest
 from conftest import read_video, write_video
 
 from node.cli import main
-from node.params import PARAMS
+from node.state.params import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ from node.control.commands import CommandError, NodeCommands
 from node.control.tree import build_tree, find
 from node.inference.base import Model
 from node.inference.swap import ModelSwapper
-from node.names import BadNameError, check_name
-from node.params import DEFAULTS, ParamStore
-from node.presets import PresetLibrary
-from node.ratelimit import LogLimiter
+from node.state.params import DEFAULTS, ParamStore
+from node.state.presets import PresetLibrary
+from node.support.names import BadNameError, check_name
+from node.support.ratelimit import LogLimiter
 
 
 @pytest.mark.parametrize("name", ["warm", "Warm Look (v2)", "take_3.final", "0", "a-b+c"])

@@ -26,7 +26,7 @@ from node.config import load_config
 from node.errors import ConfigError
 from node.inference.descriptor import ModelError, load_descriptor, parse_descriptor
 from node.inference.library import ModelLibrary
-from node.presets import PresetError, PresetLibrary, load_preset
+from node.state.presets import PresetError, PresetLibrary, load_preset
 
 T = TypeVar("T")
 HANG_GUARD_S = 30.0  # a hang guard only: the work takes milliseconds when it is right
@@ -252,7 +252,7 @@ from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a regression: MemoryError, not OOM
 from node.inference.descriptor import ModelError, load_descriptor
 from node.inference.library import ModelLibrary
-from node.presets import PresetError, PresetLibrary, load_preset
+from node.state.presets import PresetError, PresetLibrary, load_preset
 folder = Path(sys.argv[1])
 out = {}
 for what, load, error in (("preset", load_preset, PresetError),

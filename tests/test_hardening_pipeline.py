@@ -17,11 +17,11 @@ from test_pipeline import SCENE, wait_for
 from node.errors import ModelNotRun
 from node.inference.base import Model
 from node.inference.descriptor import ModelError
-from node.params import ParamStore
+from node.inference.stage import ModelStage
 from node.pipeline import Pipeline
-from node.process.model_stage import ModelStage
 from node.sources import create_source
-from node.stats import FrameStats
+from node.state.params import ParamStore
+from node.support.stats import FrameStats
 
 HANG_GUARD = 30.0  # seconds; only ever reached when the behaviour is broken
 
@@ -375,7 +375,7 @@ class NonFiniteModel(NegateModel):
 def test_non_finite_output_is_logged_once_and_shown_as_a_defined_picture(
     value: float, shown: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="node.process.model_stage")
+    caplog.set_level(logging.WARNING, logger="node.inference.stage")
     p = ParamStore({"predict.post_time_lerp": 0.0}).snapshot()
     model = NonFiniteModel(value)
     stage = ModelStage(model)

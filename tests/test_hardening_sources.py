@@ -23,15 +23,15 @@ import pytest
 
 from node.errors import SourceError, SpecError
 from node.frames import Frame, LatestSlot
-from node.logformat import MAX_MESSAGE_CHARS, OneLineFormatter, clip, error_line, install
-from node.params import ParamError, ParamStore, spec_for
 from node.sinks import create_sink
 from node.sources import create_source
 from node.sources.base import Source
 from node.sources.capture import CaptureThread
 from node.sources.file import frame_count_from
-from node.spec import Spec, parse_spec, sane_fps
-from node.stats import FrameStats
+from node.state.params import ParamError, ParamStore, spec_for
+from node.support.logformat import MAX_MESSAGE_CHARS, OneLineFormatter, clip, error_line, install
+from node.support.spec import Spec, parse_spec, sane_fps
+from node.support.stats import FrameStats
 
 HANG_GUARD_S = 20.0  # only a guard against a hang; nothing here is timed
 
@@ -341,9 +341,9 @@ def test_a_huge_integer_clamps_and_logs_one_short_line(
 ) -> None:
     """A preset or an API caller can hand over an int too long to print (repr raises)."""
     store = ParamStore()
-    with caplog.at_level(logging.WARNING, logger="node.params"):
+    with caplog.at_level(logging.WARNING, logger="node.state.params"):
         assert store.set("process.canny_t1", raw) == stored
-    (record,) = [r for r in caplog.records if r.name == "node.params"]
+    (record,) = [r for r in caplog.records if r.name == "node.state.params"]
     _one_line(record.getMessage())
     assert len(record.getMessage()) < 400
 

@@ -17,17 +17,17 @@ import pytest
 from aiohttp import web
 from osc_helpers import Rig, running_rigs
 
-from node import httpserver
 from node.cli import main
-from node.cli_http import page_urls, start_page_server
+from node.cli.http import page_urls, start_page_server
 from node.config import ControlSettings, load_config
 from node.control.page import ControlPage
 from node.errors import ConfigError, SinkError, UserError
-from node.httpserver import HttpServer
-from node.params import PARAMS
-from node.ratelimit import LogLimiter
 from node.sinks import Sink, create_sink, open_sinks
 from node.sinks.preview import PreviewSink
+from node.state.params import PARAMS
+from node.support import httpserver
+from node.support.httpserver import HttpServer
+from node.support.ratelimit import LogLimiter
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -112,7 +112,9 @@ def test_a_name_that_is_not_this_machines_is_refused(server: HttpServer) -> None
 def test_a_flood_of_malformed_requests_is_one_log_line(
     server: HttpServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fresh = LogLimiter(logging.getLogger("node.httpserver"))  # nothing logged by other tests
+    fresh = LogLimiter(
+        logging.getLogger("node.support.httpserver")
+    )  # nothing logged by other tests
     monkeypatch.setattr(httpserver, "limited", fresh)
     server.mount("/", hello)
     with caplog.at_level(logging.INFO):

@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from node.memory import LIBC
+from node.support.memory import LIBC
 
 pytestmark = pytest.mark.skipif(LIBC is None, reason="glibc's malloc only (mallopt)")
 
 PROGRAM = """
 import sys
 import numpy as np
-from node.memory import tune_heap
+from node.support.memory import tune_heap
 def rss_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"):

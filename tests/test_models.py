@@ -25,8 +25,8 @@ from node.inference.convert import convert  # noqa: E402
 from node.inference.descriptor import ModelError, load_descriptor, parse_descriptor  # noqa: E402
 from node.inference.export import to_onnx  # noqa: E402
 from node.inference.library import ModelLibrary, warm_up  # noqa: E402
-from node.params import ParamStore  # noqa: E402
-from node.process.model_stage import ModelStage  # noqa: E402
+from node.inference.stage import ModelStage  # noqa: E402
+from node.state.params import ParamStore  # noqa: E402
 
 RNG = np.random.default_rng(3)
 BATCH = RNG.uniform(-1, 1, (1, 256, 256, 3)).astype(np.float32)

@@ -18,17 +18,17 @@ import pytest
 from conftest import ListSink, NegateModel
 from test_pipeline import SCENE, wait_for
 
-from node import ndi
 from node.errors import SourceError
 from node.frames import Frame, LatestSlot
-from node.params import ParamStore
 from node.pipeline import Pipeline
 from node.sinks import create_sink
 from node.sinks.ndi import NdiSink, to_bgrx
 from node.sources import create_source
 from node.sources.capture import CaptureThread
 from node.sources.ndi import NdiSource, matches
-from node.stats import FrameStats
+from node.state.params import ParamStore
+from node.support import ndi
+from node.support.stats import FrameStats
 
 reason = ndi.unavailable_reason()
 pytestmark = pytest.mark.skipif(reason is not None, reason=f"NDI cannot run here: {reason}")

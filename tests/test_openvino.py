@@ -30,8 +30,8 @@ from conftest import ListSink  # noqa: E402
 from model_helpers import write_json  # noqa: E402
 from test_pipeline import SCENE, wait_for  # noqa: E402
 
-from node import cpu  # noqa: E402
 from node.cli import main  # noqa: E402
+from node.imaging.preprocess import Preprocessor  # noqa: E402
 from node.inference.affinelayer import random_weights  # noqa: E402
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions  # noqa: E402
 from node.inference.backends.openvino import core, devices  # noqa: E402
@@ -50,14 +50,14 @@ from node.inference.optimize import (  # noqa: E402
     model_input,
     optimize,
 )
+from node.inference.stage import ModelStage  # noqa: E402
 from node.inference.swap import ModelSwapper, SwapState  # noqa: E402
 from node.inference.variants import Timings  # noqa: E402
-from node.params import DEFAULTS, ParamStore  # noqa: E402
 from node.pipeline import Pipeline  # noqa: E402
-from node.process.model_stage import ModelStage  # noqa: E402
-from node.process.preprocess import Preprocessor  # noqa: E402
 from node.sources import create_source  # noqa: E402
 from node.sources.synthetic import SyntheticScene  # noqa: E402
+from node.state.params import DEFAULTS, ParamStore  # noqa: E402
+from node.support import cpu  # noqa: E402
 
 GATE = 35.0  # optimize's default gate; every optimize here runs under it unless it says so
 FAST = 4  # synthetic calibration frames (and as many held out): enough for a 32x32 model
@@ -735,7 +735,7 @@ def test_a_model_nncf_cannot_quantize_is_one_line_and_writes_nothing(
 
 
 def test_doctor_lists_the_openvino_devices_and_the_cpu_flags() -> None:
-    from node.doctor import run_checks
+    from node.cli.doctor import run_checks
 
     checks = {f"{c.group} {c.name}": c for c in run_checks()}
     ov = checks["model backend openvino (OpenVINO)"]

@@ -22,7 +22,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from test_pipeline import wait_for
 
 from node.control.feedback import build_packet
-from node.params import DEFAULTS, PARAMS, SPECS
+from node.state.params import DEFAULTS, PARAMS, SPECS
 
 
 def send(rig: Rig, address: str, *args: Any) -> None:

@@ -22,9 +22,9 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from test_pipeline import SCENE, wait_for
 
 from node.control.namespace import NODE_ADDRESSES
-from node.params import PARAMS, SPECS
 from node.pipeline import Pipeline
 from node.sources import create_source
+from node.state.params import PARAMS, SPECS
 
 ADDRESSES = [p.address for p in PARAMS] + [p.address + "/norm" for p in PARAMS]
 ADDRESSES += [a.path for a in NODE_ADDRESSES] + ["/", "/x" * 300]

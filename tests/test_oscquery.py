@@ -19,7 +19,7 @@ from osc_helpers import Rig
 from pythonosc.osc_message import OscMessage
 
 from node.control.feedback import build_packet
-from node.params import PARAMS
+from node.state.params import PARAMS
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from node.frames import LatestSlot
-from node.pacing import FramePacer, backoff_delay, process_start_delay
+from node.support.pacing import FramePacer, backoff_delay, process_start_delay
 
 
 def test_backoff_grows_and_caps() -> None:

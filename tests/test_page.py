@@ -24,8 +24,8 @@ import pytest
 from osc_helpers import Inbox
 from pythonosc.udp_client import SimpleUDPClient
 
-from node.params import PARAMS, SPECS
-from node.presets import Preset, PresetLibrary
+from node.state.params import PARAMS, SPECS
+from node.state.presets import Preset, PresetLibrary
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is missing: pip install -e '.[dev]'"

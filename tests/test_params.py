@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from node.params import DEFAULTS, PARAMS, SPECS, ParamError, ParamSpec, ParamStore, spec_for
+from node.state.params import DEFAULTS, PARAMS, SPECS, ParamError, ParamSpec, ParamStore, spec_for
 
 # The original app's params.py, group by group (name, type, default) - the parity contract.
 ORIGINAL = {

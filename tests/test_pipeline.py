@@ -14,19 +14,19 @@ from conftest import ListSink, NegateModel
 
 from node.errors import SourceError
 from node.frames import Frame, LatestSlot
+from node.imaging.preprocess import Preprocessor
 from node.inference.base import Model
 from node.inference.descriptor import ModelError
-from node.params import ParamStore
+from node.inference.stage import ModelStage
 from node.pipeline import Pipeline
-from node.process.model_stage import ModelStage
-from node.process.preprocess import Preprocessor
 from node.sinks.base import Sink
 from node.sources import create_source, register_source
 from node.sources.base import Source
 from node.sources.capture import CaptureThread
 from node.sources.synthetic import SyntheticScene, SyntheticSource
-from node.spec import Spec
-from node.stats import FrameStats
+from node.state.params import ParamStore
+from node.support.spec import Spec
+from node.support.stats import FrameStats
 
 SCENE = "synthetic?width=160&height=120&fps=60"
 

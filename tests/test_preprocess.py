@@ -13,16 +13,16 @@ import cv2
 import numpy as np
 import pytest
 
-from node.params import ParamSnapshot, ParamStore
-from node.process import preprocess as pp
-from node.process.postprocess import (
+from node.imaging import preprocess as pp
+from node.imaging.postprocess import (
     TimeLerp,
     from_model_range,
     lerp,
     to_bgr_u8,
     to_model_range,
 )
-from node.process.preprocess import Preprocessor
+from node.imaging.preprocess import Preprocessor
+from node.state.params import ParamSnapshot, ParamStore
 
 
 def snap(**values: Any) -> ParamSnapshot:

@@ -11,10 +11,10 @@ import pytest
 
 from node.control.commands import CommandError, NodeCommands
 from node.inference.swap import ModelSwapper
-from node.laststate import LastStateSaver, read_state
-from node.morph import interpolate
-from node.params import DEFAULTS, PARAMS, ParamStore
-from node.presets import SHIPPED_PRESETS, Preset, PresetError, PresetLibrary, load_preset
+from node.state.laststate import LastStateSaver, read_state
+from node.state.morph import interpolate
+from node.state.params import DEFAULTS, PARAMS, ParamStore
+from node.state.presets import SHIPPED_PRESETS, Preset, PresetError, PresetLibrary, load_preset
 
 LOOK = {
     "process.canny_t1": 123,

@@ -17,11 +17,11 @@ from test_pipeline import SCENE, wait_for
 
 from node.errors import SinkError, SpecError
 from node.frames import Frame
-from node.params import ParamStore
 from node.pipeline import Pipeline
 from node.sinks import create_sink
 from node.sinks.preview import PreviewSink
 from node.sources import create_source
+from node.state.params import ParamStore
 
 
 @pytest.fixture

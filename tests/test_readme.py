@@ -1,4 +1,4 @@
-"""The README's parameter table is generated from the table in node/params.py; keep it current
+"""The README's parameter table is generated from the table in node/state/params.py; keep it current
 with `make readme`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.docs import README_SECTIONS
+from node.cli.docs import README_SECTIONS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

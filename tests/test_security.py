@@ -28,8 +28,7 @@ from osc_helpers import Rig, running_rigs
 from pythonosc import slip
 from test_pipeline import wait_for
 
-from node import httpserver
-from node.cli_http import start_page_server
+from node.cli.http import start_page_server
 from node.config import ControlSettings
 from node.control import feedback as feedback_module
 from node.control import osc as osc_module
@@ -37,11 +36,12 @@ from node.control import oscquery as oscquery_module
 from node.control import router as router_module
 from node.control.feedback import build_packet
 from node.control.page import ControlPage
-from node.httpserver import HttpServer
-from node.params import DEFAULTS
-from node.ratelimit import LogLimiter
 from node.sinks import create_sink
 from node.sinks.preview import PreviewSink
+from node.state.params import DEFAULTS
+from node.support import httpserver
+from node.support.httpserver import HttpServer
+from node.support.ratelimit import LogLimiter
 
 TOKEN = "stage-door-42"
 OUTSIDE = ["10.0.0.0/8"]  # --osc-allow ranges that leave 127.0.0.1 out

@@ -10,7 +10,7 @@ from node.errors import SinkError, SpecError
 from node.frames import Frame
 from node.sinks import create_sink
 from node.sinks.file import FileSink
-from node.spec import parse_spec
+from node.support.spec import parse_spec
 
 
 def frame(k: int, t: float, size: tuple[int, int] = (64, 48)) -> Frame:

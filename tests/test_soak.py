@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from node import ndi
+from node.support import ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import soak

@@ -12,7 +12,7 @@ from conftest import write_video
 
 from node.errors import EndOfStream, SourceError, SpecError
 from node.sources import create_source
-from node.spec import parse_spec
+from node.support.spec import parse_spec
 
 
 def test_spec_parsing() -> None:

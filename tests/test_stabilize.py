@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from node.errors import UserError
-from node.params import DEFAULTS, ParamStore
-from node.presets import PresetLibrary
-from node.process.preprocess import Preprocessor
-from node.process.stabilize import Stabilizer
+from node.imaging.preprocess import Preprocessor
+from node.imaging.stabilize import Stabilizer
 from node.sources.synthetic import SyntheticScene
+from node.state.params import DEFAULTS, ParamStore
+from node.state.presets import PresetLibrary
 
 SIZE = (128, 128)
 STABLE: dict[str, object] = {

@@ -21,9 +21,9 @@ from node.inference.base import Model  # noqa: E402
 from node.inference.export import tf_generator  # noqa: E402
 from node.inference.library import ModelLibrary  # noqa: E402
 from node.inference.swap import ModelSwapper, SwapState  # noqa: E402
-from node.params import ParamStore  # noqa: E402
 from node.pipeline import Pipeline  # noqa: E402
 from node.sources import create_source  # noqa: E402
+from node.state.params import ParamStore  # noqa: E402
 
 
 @pytest.fixture

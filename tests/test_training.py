@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from node.errors import UserError
-from node.params import ParamStore
-from node.process.preprocess import Preprocessor
+from node.imaging.preprocess import Preprocessor
 from node.sources.synthetic import SyntheticScene
+from node.state.params import ParamStore
 from node.training.dataset import EDGE_SETTINGS, MIXES, DatasetOptions, build
 
 SIZE = 64

@@ -15,11 +15,11 @@ from conftest import NegateModel  # noqa: E402
 from test_pipeline import SCENE, wait_for  # noqa: E402
 
 from node.errors import SinkError, SpecError  # noqa: E402
-from node.params import ParamStore  # noqa: E402
 from node.pipeline import Pipeline  # noqa: E402
 from node.sinks import create_sink  # noqa: E402
 from node.sinks.vcam import VcamSink, fit  # noqa: E402
 from node.sources import create_source  # noqa: E402
+from node.state.params import ParamStore  # noqa: E402
 
 
 class RecordingCamera:

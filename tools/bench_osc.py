@@ -29,11 +29,11 @@ from node.control.commands import NodeCommands
 from node.control.service import ControlService
 from node.frames import Frame
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
-from node.params import ParamSpec, ParamStore, Value
 from node.pipeline import Pipeline
 from node.sinks.base import Sink
 from node.sources import create_source
-from node.spec import Spec
+from node.state.params import ParamSpec, ParamStore, Value
+from node.support.spec import Spec
 
 
 class VersionSink(Sink):

@@ -13,12 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from node.files import atomic_write
+from node.imaging.preprocess import Preprocessor, centre_crop
 from node.inference.library import ModelLibrary, default_dirs
-from node.params import ParamStore
-from node.process.model_stage import ModelStage
-from node.process.preprocess import Preprocessor, centre_crop
+from node.inference.stage import ModelStage
 from node.sources.synthetic import SyntheticScene
+from node.state.params import ParamStore
+from node.support.files import atomic_write
 
 TILE = 256
 

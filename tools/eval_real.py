@@ -20,10 +20,10 @@ import cv2
 
 from node.cli import _parse_set
 from node.errors import UserError
-from node.files import atomic_write
 from node.inference.library import ModelLibrary, default_dirs
-from node.params import ParamError, ParamStore
-from node.process.model_stage import ModelStage
+from node.inference.stage import ModelStage
+from node.state.params import ParamError, ParamStore
+from node.support.files import atomic_write
 from node.training.evaluate import grid, read_photos, run, scores
 
 REPO = Path(__file__).resolve().parent.parent

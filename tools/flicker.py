@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 from node.bench.flicker import check_clip, clip_flicker, measure, read_clip
-from node.bundled import user_dir
 from node.cli import _parse_set
 from node.errors import UserError
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
-from node.params import ParamError
-from node.presets import PresetError, PresetLibrary
+from node.state.params import ParamError
+from node.state.presets import PresetError, PresetLibrary
+from node.support.bundled import user_dir
 
 
 def main() -> int:

@@ -40,7 +40,7 @@ def node_side(probe: Path, argv: list[str]) -> int:
     from node.frames import Frame
     from node.sinks import register_sink
     from node.sinks.base import Sink
-    from node.spec import Spec
+    from node.support.spec import Spec
 
     class ProbeSink(Sink):
         scheme = "probe"

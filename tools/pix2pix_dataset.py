@@ -15,7 +15,7 @@ from pathlib import Path
 
 from node.cli import _parse_set
 from node.errors import UserError
-from node.params import ParamError
+from node.state.params import ParamError
 from node.training.dataset import MIXES, DatasetOptions, build
 from node.training.package_images import gather
 

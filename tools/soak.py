@@ -54,12 +54,12 @@ from soak_report import Sample, Span
 
 from node.frames import Frame
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
-from node.params import PARAMS
-from node.presets import Preset, PresetLibrary
 from node.sinks import create_sink
 from node.sinks.base import Sink
 from node.sources import create_source
 from node.sources.synthetic import SyntheticScene
+from node.state.params import PARAMS
+from node.state.presets import Preset, PresetLibrary
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE, FPS = (640, 480), 30.0

@@ -19,7 +19,7 @@ from node.errors import SinkError
 from node.frames import Frame
 from node.sinks import register_sink
 from node.sinks.base import Sink
-from node.spec import Spec
+from node.support.spec import Spec
 
 STALL_S = 2.0
 FLAG_DIR = Path(".")

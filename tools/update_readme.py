@@ -1,11 +1,11 @@
 """Regenerate the generated tables in README.md (`make readme`): the parameter table from
-node/params.py and the /node/ address table from node/control/namespace.py."""
+node/state/params.py and the /node/ address table from node/control/namespace.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from node.docs import README_SECTIONS
+from node.cli.docs import README_SECTIONS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -20,16 +20,16 @@ from node.bench.loops import (
 from node.bench.models import RANDOM_BACKENDS, TWINS, BenchModels, prepare
 from node.bench.plot import plot
 from node.bench.report import build_report, text
-from node.cli_models import add_models_dir_flag, library_from
+from node.cli.models import add_models_dir_flag, library_from
 from node.config import NodeConfig
 from node.errors import UserError
-from node.files import atomic_write
 from node.inference.backends import BackendOptions
 from node.inference.library import BUNDLED_MODEL
-from node.params import DEFAULTS, ParamStore, Value
-from node.presets import PresetLibrary
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
+from node.state.params import DEFAULTS, ParamStore, Value
+from node.state.presets import PresetLibrary
+from node.support.files import atomic_write
 
 log = logging.getLogger(__name__)
 

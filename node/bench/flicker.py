@@ -27,14 +27,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from node.boundedread import FileRefusedError, check_regular_file
 from node.errors import UserError
+from node.imaging.preprocess import Preprocessor, resize_area
+from node.imaging.stabilize import Stabilizer
 from node.inference.base import Model
-from node.params import ParamStore
-from node.process.model_stage import ModelStage
-from node.process.preprocess import Preprocessor, resize_area
-from node.process.stabilize import Stabilizer
+from node.inference.stage import ModelStage
 from node.sources.synthetic import SyntheticScene
+from node.state.params import ParamStore
+from node.support.boundedread import FileRefusedError, check_regular_file
 
 NOISE_SIGMA = 4.0
 WARM_UP = 5  # frames before measuring: the lerps and the stage settle

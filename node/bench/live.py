@@ -15,12 +15,12 @@ from node.inference.backends import BackendOptions
 from node.inference.base import Model
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper, SwapState
-from node.params import ParamStore, Value
 from node.pipeline import Pipeline, TrialResult
-from node.presets import Preset, PresetLibrary
 from node.sinks import Sink
 from node.sources.base import Source
-from node.stats import FrameStats
+from node.state.params import ParamStore, Value
+from node.state.presets import Preset, PresetLibrary
+from node.support.stats import FrameStats
 
 SWAP_AT = 0.4  # fractions of the run
 MORPH_AT = 0.65

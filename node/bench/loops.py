@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from node.frames import Frame
+from node.imaging.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
+from node.imaging.preprocess import Preprocessor
 from node.inference.backends.base import BackendModel
-from node.params import ParamSnapshot
-from node.process.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
-from node.process.preprocess import Preprocessor
 from node.sinks.base import Sink
 from node.sources.base import Source
-from node.stats import Percentiles, percentiles_ms
+from node.state.params import ParamSnapshot
+from node.support.stats import Percentiles, percentiles_ms
 
 MIN_RUNS = 5
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from node.bench.live import NodeRun
 from node.errors import UserError
-from node.files import atomic_write
+from node.support.files import atomic_write
 
 
 def plot(run: NodeRun, report: dict[str, Any], path: Path) -> None:

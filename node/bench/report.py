@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from node import cpu
 from node.bench.live import NodeRun
 from node.bench.loops import LoopResult
-from node.stats import STAGES, Percentiles, percentiles_ms
+from node.support import cpu
+from node.support.stats import STAGES, Percentiles, percentiles_ms
 
 WARMUP_S = 1.0  # at most; 10 % of a short run
 

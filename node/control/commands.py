@@ -21,11 +21,19 @@ from pathlib import Path
 from node.errors import UserError
 from node.inference.descriptor import ModelError
 from node.inference.swap import ModelSwapper, StateListener, SwapState
-from node.morph import Morpher
-from node.names import BadNameError, check_name
-from node.params import DEFAULTS, Listener, ParamError, ParamSnapshot, ParamStore, Value, spec_for
-from node.presets import Preset, PresetError, PresetLibrary
-from node.stats import FrameStats
+from node.state.morph import Morpher
+from node.state.params import (
+    DEFAULTS,
+    Listener,
+    ParamError,
+    ParamSnapshot,
+    ParamStore,
+    Value,
+    spec_for,
+)
+from node.state.presets import Preset, PresetError, PresetLibrary
+from node.support.names import BadNameError, check_name
+from node.support.stats import FrameStats
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from pythonosc.parsing import osc_types
 
 from node.control.commands import NodeCommands
 from node.inference.swap import SwapState
-from node.params import PARAMS, ParamSpec, Value
-from node.ratelimit import LogLimiter
+from node.state.params import PARAMS, ParamSpec, Value
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)

@@ -23,7 +23,7 @@ from pythonosc import slip
 from node.control.feedback import FeedbackHub, Peer, build_packet
 from node.control.router import MAX_PACKET, OscRouter
 from node.errors import UserError
-from node.ratelimit import LogLimiter
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)

@@ -33,9 +33,9 @@ from node.control.namespace import NODE_ADDRESSES
 from node.control.router import OscRouter
 from node.control.tree import Node, build_tree, find
 from node.errors import UserError
-from node.httpserver import HttpServer
-from node.params import PARAMS
-from node.ratelimit import LogLimiter
+from node.state.params import PARAMS
+from node.support.httpserver import HttpServer
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)

@@ -18,7 +18,7 @@ from node.control.commands import NodeCommands
 from node.control.feedback import FeedbackHub
 from node.control.oscquery import OscQueryApi
 from node.control.router import OscRouter
-from node.httpserver import HttpServer
+from node.support.httpserver import HttpServer
 
 STATIC = {
     "/": ("index.html", "text/html"),

@@ -25,8 +25,8 @@ from node.control.feedback import FeedbackHub, Peer, clip
 from node.control.namespace import NODE_ADDRESSES
 from node.control.oscparse import MAX_PACKET, OscMessage, OscParseError, parse_packet
 from node.errors import UserError
-from node.params import DEFAULTS, PARAMS, ParamError, ParamSpec
-from node.ratelimit import LogLimiter
+from node.state.params import DEFAULTS, PARAMS, ParamError, ParamSpec
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)

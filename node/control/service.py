@@ -16,7 +16,7 @@ from node.control.oscquery import OscQueryServer
 from node.control.page import ControlPage
 from node.control.router import OscRouter, normalize_prefix
 from node.errors import UserError
-from node.httpserver import HttpServer
+from node.support.httpserver import HttpServer
 
 log = logging.getLogger(__name__)
 

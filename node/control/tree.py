@@ -14,7 +14,7 @@ from typing import Any
 from node.control.commands import NodeCommands
 from node.control.namespace import NODE_ADDRESSES, READ, WRITE
 from node.errors import UserError
-from node.params import PARAMS, ParamSpec, Value
+from node.state.params import PARAMS, ParamSpec, Value
 
 Node = dict[str, Any]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from node.files import atomic_write, remove_path
 from node.inference.affinelayer import GeneratorWeights, read_checkpoint
 from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.backends.tensorflow import checkpoint_prefix
@@ -29,6 +28,7 @@ from node.inference.descriptor import (
 from node.inference.export import tf_generator, to_onnx
 from node.inference.library import ModelLibrary
 from node.inference.tfutil import tensorflow
+from node.support.files import atomic_write, remove_path
 
 MODEL_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel"}
 TARGETS = tuple(MODEL_SUFFIX)

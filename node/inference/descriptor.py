@@ -25,16 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from node.boundedread import (
+from node.errors import UserError
+from node.inference.base import TensorSpec
+from node.support.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
     read_text_bounded,
 )
-from node.errors import UserError
-from node.files import atomic_write
-from node.inference.base import TensorSpec
-from node.logformat import clip, short_repr
-from node.names import BadNameError, check_name
+from node.support.files import atomic_write
+from node.support.logformat import clip, short_repr
+from node.support.names import BadNameError, check_name
 
 FORMATS = ("onnx", "openvino", "tflite", "savedmodel", "keras", "tf1-checkpoint")
 """Every format the node loads, fastest first on this kind of machine (DESIGN.md section 7)."""

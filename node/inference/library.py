@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from node.bundled import bundled_dir, user_dir
-from node.files import HomeFolderError, expand_user
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.base import Model
 from node.inference.descriptor import (
@@ -27,8 +25,10 @@ from node.inference.descriptor import (
     load_descriptor,
 )
 from node.inference.variants import Ranked, Timings, check_preferences, preference, rank
-from node.logformat import clip
-from node.ratelimit import LogLimiter
+from node.support.bundled import bundled_dir, user_dir
+from node.support.files import HomeFolderError, expand_user
+from node.support.logformat import clip
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely

@@ -23,17 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from node import cpu
-from node.boundedread import FileRefusedError, read_bounded
-from node.files import remove_path
+from node.imaging.postprocess import from_model_range, to_model_range
+from node.imaging.preprocess import Preprocessor
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.descriptor import ModelDescriptor, ModelError, save_descriptor
 from node.inference.library import ModelLibrary, median_ms
-from node.logformat import clip
-from node.params import DEFAULTS, ParamSnapshot, ParamStore, Value
-from node.process.postprocess import from_model_range, to_model_range
-from node.process.preprocess import Preprocessor
 from node.sources.synthetic import SyntheticScene
+from node.state.params import DEFAULTS, ParamSnapshot, ParamStore, Value
+from node.support import cpu
+from node.support.boundedread import FileRefusedError, read_bounded
+from node.support.files import remove_path
+from node.support.logformat import clip
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from node.errors import ModelNotRun
 from node.inference.backends import BackendOptions
 from node.inference.base import Model
 from node.inference.library import ModelLibrary, warm_up
-from node.ratelimit import LogLimiter
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from node import cpu
-from node.boundedread import FileRefusedError, read_text_bounded
-from node.files import atomic_write
 from node.inference.descriptor import FORMATS, ModelDescriptor, ModelError
+from node.support import cpu
+from node.support.boundedread import FileRefusedError, read_text_bounded
+from node.support.files import atomic_write
 
 log = logging.getLogger(__name__)
 

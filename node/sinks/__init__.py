@@ -6,9 +6,9 @@ import logging
 from collections.abc import Collection, Sequence
 
 from node.errors import SinkError
-from node.registry import Registry
 from node.sinks.base import Sink
-from node.spec import parse_spec
+from node.support.registry import Registry
+from node.support.spec import parse_spec
 
 SINKS: Registry[Sink] = Registry(
     "sink",

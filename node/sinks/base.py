@@ -11,8 +11,8 @@ from typing import ClassVar
 
 from node.errors import SpecError
 from node.frames import PREDICTION, VIEWS, Frame
-from node.logformat import short_repr
-from node.spec import Spec, SpecOptions
+from node.support.logformat import short_repr
+from node.support.spec import Spec, SpecOptions
 
 
 class Sink(ABC):

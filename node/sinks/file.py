@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 
 from node.errors import SinkError, SpecError
-from node.files import HomeFolderError, expand_user
 from node.frames import Frame
 from node.sinks.base import Sink, view_option
-from node.spec import Spec, SpecOptions
+from node.support.files import HomeFolderError, expand_user
+from node.support.spec import Spec, SpecOptions
 
 log = logging.getLogger(__name__)
 

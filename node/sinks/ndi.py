@@ -16,11 +16,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from node import ndi
 from node.errors import SinkError
 from node.frames import Frame
 from node.sinks.base import Sink, view_option
-from node.spec import Spec, SpecOptions
+from node.support import ndi
+from node.support.spec import Spec, SpecOptions
 
 log = logging.getLogger(__name__)
 

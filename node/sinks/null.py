@@ -5,7 +5,7 @@ from __future__ import annotations
 from node.errors import SpecError
 from node.frames import Frame
 from node.sinks.base import Sink
-from node.spec import Spec
+from node.support.spec import Spec
 
 
 class NullSink(Sink):

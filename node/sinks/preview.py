@@ -26,9 +26,9 @@ from aiohttp import web
 
 from node.errors import SinkError, SpecError
 from node.frames import Frame
-from node.httpserver import Handler, HttpServer
 from node.sinks.base import Sink, view_option
-from node.spec import Spec, SpecOptions
+from node.support.httpserver import Handler, HttpServer
+from node.support.spec import Spec, SpecOptions
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 BOUNDARY = "pix2pixframe"

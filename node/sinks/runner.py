@@ -8,8 +8,8 @@ import threading
 import time
 
 from node.frames import Frame, LatestSlot
-from node.pacing import backoff_delay
 from node.sinks.base import Sink
+from node.support.pacing import backoff_delay
 
 log = logging.getLogger(__name__)
 

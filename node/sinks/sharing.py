@@ -13,7 +13,7 @@ import numpy as np
 
 from node.errors import SinkError
 from node.sinks.base import Sink, view_option
-from node.spec import Spec, SpecOptions
+from node.support.spec import Spec, SpecOptions
 
 DEFAULT_NAME = "pix2pix-node"
 

@@ -15,7 +15,7 @@ from typing import Any
 from node.errors import SinkError
 from node.frames import Frame
 from node.sinks.sharing import SharingSink, to_rgba
-from node.spec import Spec
+from node.support.spec import Spec
 
 
 def _autorelease_pool() -> contextlib.AbstractContextManager[object]:

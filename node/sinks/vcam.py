@@ -19,7 +19,7 @@ import numpy as np
 from node.errors import SinkError, SpecError
 from node.frames import Frame
 from node.sinks.base import Sink, view_option
-from node.spec import Spec, SpecOptions
+from node.support.spec import Spec, SpecOptions
 
 HINTS = {
     "linux": "on Linux: sudo modprobe v4l2loopback exclusive_caps=1 card_label=pix2pix-node",

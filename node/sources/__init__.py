@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from node.registry import Registry
 from node.sources.base import Source
-from node.spec import parse_spec
+from node.support.registry import Registry
+from node.support.spec import parse_spec
 
 SOURCES: Registry[Source] = Registry(
     "source",

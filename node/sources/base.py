@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from node.spec import Spec
+from node.support.spec import Spec
 
 
 class Source(ABC):

@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from node.errors import EndOfStream, SourceError
 from node.frames import Frame, LatestSlot
-from node.logformat import clip, error_line
-from node.pacing import FramePacer, backoff_delay
-from node.params import ParamStore
 from node.sources.base import Source
-from node.stats import FrameStats
+from node.state.params import ParamStore
+from node.support.logformat import clip, error_line
+from node.support.pacing import FramePacer, backoff_delay
+from node.support.stats import FrameStats
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from node.boundedread import FileRefusedError, read_bounded
 from node.errors import EndOfStream, SourceError, SpecError
-from node.files import HomeFolderError, expand_user
-from node.logformat import error_line
 from node.sources.base import Source
-from node.spec import Spec, SpecOptions, sane_fps
+from node.support.boundedread import FileRefusedError, read_bounded
+from node.support.files import HomeFolderError, expand_user
+from node.support.logformat import error_line
+from node.support.spec import Spec, SpecOptions, sane_fps
 
 log = logging.getLogger(__name__)
 

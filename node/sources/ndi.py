@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from node import ndi
 from node.errors import SourceError, SpecError
 from node.sources.base import Source
-from node.spec import Spec, SpecOptions, sane_fps
+from node.support import ndi
+from node.support.spec import Spec, SpecOptions, sane_fps
 
 
 def matches(full_name: str, wanted: str) -> bool:

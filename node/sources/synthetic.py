@@ -17,7 +17,7 @@ import numpy as np
 
 from node.errors import EndOfStream, SourceError
 from node.sources.base import Source
-from node.spec import Spec, SpecOptions
+from node.support.spec import Spec, SpecOptions
 
 
 def _hills(

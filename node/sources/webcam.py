@@ -7,7 +7,7 @@ import numpy as np
 
 from node.errors import SourceError, SpecError
 from node.sources.base import Source
-from node.spec import Spec, SpecOptions, sane_fps
+from node.support.spec import Spec, SpecOptions, sane_fps
 
 MAX_INDEX = 999  # OpenCV reads an index of 100 and more as a backend choice plus an index
 

@@ -18,9 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from node.errors import UserError
-from node.params import ParamStore
-from node.process.preprocess import Preprocessor
+from node.imaging.preprocess import Preprocessor
 from node.sources.file import IMAGE_SUFFIXES
+from node.state.params import ParamStore
 
 # Live-style input, minus the mirror: a dataset has no performer to face.
 EDGE_SETTINGS: dict[str, dict[str, object]] = {

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from node.errors import UserError
-from node.files import atomic_write
+from node.support.files import atomic_write
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from node.boundedread import FileRefusedError, read_bounded
 from node.errors import UserError
-from node.params import ParamStore
-from node.process.model_stage import ModelStage
-from node.process.preprocess import Preprocessor
+from node.imaging.preprocess import Preprocessor
+from node.inference.stage import ModelStage
 from node.sources.file import IMAGE_SUFFIXES
+from node.state.params import ParamStore
+from node.support.boundedread import FileRefusedError, read_bounded
 
 MAX_PHOTOS = 1000
 MAX_PHOTO_BYTES = 64 * 1024 * 1024

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from node.errors import UserError
-from node.files import remove_path
 from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.base import TensorSpec
 from node.inference.convert import MODEL_SUFFIX, write_model
 from node.inference.descriptor import ModelDescriptor, TensorInfo, save_descriptor
 from node.inference.library import warm_up
+from node.support.files import remove_path
 from node.training.train import Pix2Pix, TrainOptions
 
 TOLERANCE = 1e-3  # fp32 exports agree to ~1e-6; anything near this is a broken export

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 
 from node.errors import UserError
-from node.files import atomic_write
 from node.sources.synthetic import SyntheticScene
+from node.support.files import atomic_write
 
 # (package, path inside the package, licence, credit) - checked against each package's docs.
 PACKAGE_IMAGES: tuple[tuple[str, str, str, str], ...] = (

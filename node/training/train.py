@@ -22,11 +22,11 @@ import numpy as np
 from tqdm import tqdm
 
 from node.errors import UserError
-from node.files import atomic_write
 from node.inference.affinelayer import GeneratorWeights, Layer, random_weights
 from node.inference.export import tf_forward, tf_layer
 from node.inference.tfutil import tensorflow
 from node.sources.file import IMAGE_SUFFIXES
+from node.support.files import atomic_write
 
 
 @dataclass(frozen=True)

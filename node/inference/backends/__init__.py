@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from node.inference.backends.base import BackendModel, BackendOptions
-from node.registry import Registry
+from node.support.registry import Registry
 
 BACKENDS: Registry[BackendModel] = Registry(
     "model format",

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from node import cpu
 from node.inference.backends.base import BackendModel, BackendOptions, require_file
 from node.inference.descriptor import ModelDescriptor, ModelError
-from node.logformat import clip
+from node.support import cpu
+from node.support.logformat import clip
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from node.aioloop import LoopThread
-from node.ratelimit import LogLimiter
+from node.support.aioloop import LoopThread
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)

@@ -12,19 +12,19 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
-from node.inference.descriptor import ModelError
-from node.inference.library import check_output, warm_up
-from node.params import ParamSnapshot
-from node.process.postprocess import (
+from node.imaging.postprocess import (
     TimeLerp,
     from_model_range,
     replace_non_finite,
     to_bgr_u8,
     to_model_range,
 )
-from node.process.preprocess import match_channels
-from node.ratelimit import LogLimiter
+from node.imaging.preprocess import match_channels
+from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
+from node.inference.descriptor import ModelError
+from node.inference.library import check_output, warm_up
+from node.state.params import ParamSnapshot
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from node.config import ControlSettings, check_port, check_token
 from node.control.osc import host_allowed, parse_allow
 from node.control.service import node_name
 from node.errors import UserError
-from node.httpserver import HttpServer
 from node.sinks import Sink
 from node.sinks.preview import DEFAULT_HOST, DEFAULT_PORT, PreviewSink
-from node.spec import parse_spec
+from node.support.httpserver import HttpServer
+from node.support.spec import parse_spec
 
 log = logging.getLogger(__name__)
 STARTING_PAGE = """<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="1">

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from node.files import atomic_write
 from node.inference.swap import SwapState
-from node.params import ParamSpec, ParamStore, Value
-from node.presets import Preset, PresetError, load_preset
+from node.state.params import ParamSpec, ParamStore, Value
+from node.state.presets import Preset, PresetError, load_preset
+from node.support.files import atomic_write
 
 log = logging.getLogger(__name__)
 

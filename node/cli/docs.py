@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from node.control.namespace import NODE_ADDRESSES
-from node.params import PARAMS, ParamSpec
+from node.state.params import PARAMS, ParamSpec
 
 
 def _range(spec: ParamSpec) -> str:

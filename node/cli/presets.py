@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.cli_groups import group_flags
+from node.cli.groups import group_flags
 from node.config import NodeConfig
 from node.inference.descriptor import ModelError
 from node.inference.library import ModelLibrary
-from node.laststate import read_state
-from node.params import DEFAULTS, SPECS
-from node.presets import Preset, PresetLibrary
+from node.state.laststate import read_state
+from node.state.params import DEFAULTS, SPECS
+from node.state.presets import Preset, PresetLibrary
 
 log = logging.getLogger("node")
 

@@ -29,18 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.boundedread import (
+from node.errors import UserError
+from node.state.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
+from node.support.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
     read_text_bounded,
 )
-from node.bundled import bundled_dir
-from node.errors import UserError
-from node.files import HomeFolderError, atomic_write, expand_user
-from node.logformat import clip
-from node.names import BadNameError, check_name
-from node.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
-from node.ratelimit import LogLimiter
+from node.support.bundled import bundled_dir
+from node.support.files import HomeFolderError, atomic_write, expand_user
+from node.support.logformat import clip
+from node.support.names import BadNameError, check_name
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from node.errors import SpecError
-from node.logformat import clip
+from node.support.logformat import clip
 
 MAX_SPEC_CHARS = 4096  # a path may be as long as Linux's PATH_MAX
 MAX_SCHEME_CHARS = 32

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from node.params import ParamSnapshot
-from node.process.stabilize import Stabilizer
+from node.imaging.stabilize import Stabilizer
+from node.state.params import ParamSnapshot
 
 
 def kernel(n: int) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from node.logformat import short_repr
+from node.support.logformat import short_repr
 
 log = logging.getLogger(__name__)
 

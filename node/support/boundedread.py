@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from node.logformat import clip
+from node.support.logformat import clip
 
 _OPEN_FLAGS = (
     os.O_RDONLY

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from node import cpu
 from node.config import ControlSettings
 from node.errors import SinkError, SourceError
 from node.inference.backends import BACKEND_NAMES, BACKENDS
 from node.sinks import create_sink
 from node.sources import create_source
+from node.support import cpu
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _sink(spec: str, what: str) -> Callable[[], str]:
 
 
 def _ndi_runtime() -> str:
-    from node import ndi
+    from node.support import ndi
 
     ndi.runtime()
     if sys.platform.startswith("linux") and not Path("/run/avahi-daemon/socket").exists():

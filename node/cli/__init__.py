@@ -16,10 +16,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from node import logformat
 from node.bench.command import add_bench_parser, cmd_bench
-from node.cli_http import PageServer, add_http_flags, http_from_args, start_page_server
-from node.cli_models import (
+from node.cli.docs import params_json, params_text
+from node.cli.http import PageServer, add_http_flags, http_from_args, start_page_server
+from node.cli.models import (
     add_models_dir_flag,
     add_models_parser,
     backend_options,
@@ -30,7 +30,7 @@ from node.cli_models import (
     library_from,
     load_model,
 )
-from node.cli_presets import (
+from node.cli.presets import (
     StartState,
     add_presets_parser,
     cmd_presets,
@@ -40,20 +40,20 @@ from node.cli_presets import (
 from node.config import LOG_LEVELS, NodeConfig, check_port, load_config
 from node.control.commands import NodeCommands
 from node.control.service import ControlService
-from node.docs import params_json, params_text
 from node.errors import SinkError, SourceError, UserError
 from node.inference.descriptor import ModelError
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
-from node.laststate import LastStateSaver
-from node.logformat import clip, short_repr
-from node.memory import tune_heap
-from node.params import ParamError, ParamStore, spec_for
 from node.pipeline import Pipeline
-from node.presets import PresetLibrary
 from node.render import render
 from node.sinks import SINKS, Sink, create_sink, open_sinks
 from node.sources import SOURCES, Source, create_source
+from node.state.laststate import LastStateSaver
+from node.state.params import ParamError, ParamStore, spec_for
+from node.state.presets import PresetLibrary
+from node.support import logformat
+from node.support.logformat import clip, short_repr
+from node.support.memory import tune_heap
 
 log = logging.getLogger("node")
 
@@ -380,8 +380,8 @@ def cmd_presets_command(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from node.doctor import report, run_checks
-    from node.versions import version_text
+    from node.cli.doctor import report, run_checks
+    from node.support.versions import version_text
 
     _setup_logging("ERROR")
     print(version_text())
@@ -468,7 +468,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        from node.versions import version_text
+        from node.support.versions import version_text
 
         print(version_text())
         parser.exit()

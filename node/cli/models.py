@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from node.cli_groups import group_flags
+from node.cli.groups import group_flags
 from node.config import NodeConfig
 from node.errors import UserError
-from node.files import expand_user
 from node.inference.backends import BACKEND_NAMES, BACKENDS, BackendModel, BackendOptions
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs, warm_up
 from node.inference.variants import Ranked, Timings, cache_dir
-from node.params import DEFAULTS
-from node.presets import PresetLibrary
+from node.state.params import DEFAULTS
+from node.state.presets import PresetLibrary
+from node.support.files import expand_user
 
 TIMINGS_FILE = "variant-timings.json"
 

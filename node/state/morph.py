@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from node.params import SPECS, ParamStore, Value
+from node.state.params import SPECS, ParamStore, Value
 
 log = logging.getLogger(__name__)
 

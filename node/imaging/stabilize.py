@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from node.params import ParamSnapshot
+from node.state.params import ParamSnapshot
 
 BLUR_SIGMA = 1.0  # noise averaging before the comparison, in pixels of the model's size
 

@@ -1,1 +1,0 @@
-"""Image processing: the original app's OpenCV chain and the model-side steps."""
