@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_helpers import tiny_onnx, write_json
+from helpers import tiny_onnx, write_json
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
@@ -146,3 +146,7 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
             for model in rig.installed:
                 if model is not None:
                     model.close()
+
+
+def send(rig: Rig, address: str, *args: Any) -> None:
+    rig.client().send_message(address, list(args))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_helpers import tiny_onnx, write_json
+from helpers import tiny_onnx, write_json
 
 from node.bench.live import Event, NodeRun
 from node.bench.report import swap_gap_ms

@@ -12,17 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import read_video, write_video
+from helpers import ROOT, free_port, node
 
 from node.cli import main
 from node.state.params import PARAMS
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def node(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
 
 
 def test_render_writes_every_frame(tmp_path: Path) -> None:
@@ -179,14 +172,6 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0 and "pix2pix-node" in result.stdout
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_run_is_driven_over_osc_and_read_back_over_oscquery() -> None:
     """The real command: a python-osc client moves a fader, OSCQuery shows the new value."""
     from pythonosc.udp_client import SimpleUDPClient
@@ -260,7 +245,7 @@ def _query(port: int, path: str, deadline: float) -> object:
 
 
 def _live_node(*args: str) -> tuple[subprocess.Popen[str], int, int]:
-    osc, query = _free_port(), _free_port()
+    osc, query = free_port(), free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -323,7 +308,7 @@ def test_a_node_killed_mid_show_comes_back_where_it_was() -> None:
         "--frames",
         "3",
         "--osc-port",
-        str(_free_port()),
+        str(free_port()),
         "--oscquery-port",
         "0",
         "--no-zeroconf",
@@ -358,7 +343,7 @@ def test_a_state_model_that_no_longer_loads_does_not_stop_the_node(tmp_path: Pat
         "--frames",
         "3",
         "--osc-port",
-        str(_free_port()),
+        str(free_port()),
         "--oscquery-port",
         "0",
         "--no-zeroconf",
@@ -410,7 +395,7 @@ def test_the_node_logs_one_bounded_line_per_record() -> None:
 def test_a_groups_options_work_before_and_after_its_action(
     tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from model_helpers import tiny_onnx, write_json
+    from helpers import tiny_onnx, write_json
 
     from node.cli import main
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from conftest import read_video
-from test_cli import node
+from helpers import node
 
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("tensorflow", reason="install the [tf] extra (make test does)")
 
-from model_helpers import tiny_onnx, write_json
+from helpers import tiny_onnx, write_json
 from tf1_pix2pix import build_checkpoint, original_descriptor
 
 
@@ -86,7 +86,7 @@ def test_sighup_reloads_the_config_and_swaps_the_model(models: Path, tmp_path: P
     import sys
     import time
 
-    from test_cli import ROOT
+    from helpers import ROOT
 
     config = tmp_path / "node.toml"
     config.write_text(f'source = "synthetic"\nmodel = "none"\nmodels_dirs = ["{models}"]\n')

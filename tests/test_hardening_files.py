@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from test_cli import ROOT, node
+from helpers import ROOT, node
 
 from node.config import load_config
 from node.errors import ConfigError

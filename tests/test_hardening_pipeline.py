@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import ListSink, NegateModel
-from test_pipeline import SCENE, wait_for
+from helpers import SCENE, wait_for
 
 from node.errors import ModelNotRun
 from node.inference.base import Model
@@ -261,7 +261,7 @@ def test_after_a_failed_swap_status_names_the_running_model_and_the_state_the_fa
 
 
 def test_osc_status_after_a_failed_swap_names_the_running_model(rig: Any) -> None:
-    from test_osc import send
+    from osc_helpers import send
 
     send(rig, "/node/model", "bad")
     rig.inbox.wait("/node/model/state", lambda a: a[0] == "error")
@@ -270,7 +270,7 @@ def test_osc_status_after_a_failed_swap_names_the_running_model(rig: Any) -> Non
 
 
 def test_osc_model_query_after_a_failed_swap_names_the_running_model(rig: Any) -> None:
-    from test_osc import send
+    from osc_helpers import send
 
     send(rig, "/node/model", "bad")
     rig.inbox.wait("/node/model/state", lambda a: a[0] == "error")
@@ -286,7 +286,7 @@ def test_oscquery_after_a_failed_swap_names_the_running_model(rig_factory: Any) 
     import socket
     import urllib.request
 
-    from test_osc import send
+    from osc_helpers import send
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from model_helpers import tiny_onnx, write_json
+from helpers import tiny_onnx, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_SIGNS = ("Failed to establish a new connection", "No matching distribution", "Network is")

@@ -18,9 +18,8 @@ pytestmark = pytest.mark.skipif(
 )
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
+from helpers import free_port, wait_for  # noqa: E402
 from osc_helpers import Rig  # noqa: E402
-from test_oscquery import free_port  # noqa: E402
-from test_pipeline import wait_for  # noqa: E402
 
 
 class Dump:

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test d
 tf = pytest.importorskip("tensorflow", reason="install the [tf] extra (make test does)")
 
 import onnx  # noqa: E402
-from model_helpers import tiny_onnx, write_json  # noqa: E402
+from helpers import tiny_onnx, write_json  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 from tf1_pix2pix import build_checkpoint, original_descriptor, run_graph  # noqa: E402
 

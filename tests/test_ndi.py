@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ListSink, NegateModel
-from test_pipeline import SCENE, wait_for
+from helpers import SCENE, wait_for
 
 from node.errors import SourceError
 from node.frames import Frame, LatestSlot

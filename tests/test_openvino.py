@@ -27,8 +27,11 @@ pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test d
 
 import cv2  # noqa: E402
 from conftest import ListSink  # noqa: E402
-from model_helpers import write_json  # noqa: E402
-from test_pipeline import SCENE, wait_for  # noqa: E402
+from helpers import (  # noqa: E402
+    SCENE,
+    wait_for,
+    write_json,
+)
 
 from node.cli import main  # noqa: E402
 from node.imaging.preprocess import Preprocessor  # noqa: E402

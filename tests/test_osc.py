@@ -14,19 +14,15 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
-from osc_helpers import Inbox, Rig
+from helpers import wait_for
+from osc_helpers import Inbox, Rig, send
 from pythonosc import slip
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
-from test_pipeline import wait_for
 
 from node.control.feedback import build_packet
 from node.state.params import DEFAULTS, PARAMS, SPECS
-
-
-def send(rig: Rig, address: str, *args: Any) -> None:
-    rig.client().send_message(address, list(args))
 
 
 def settled(rig: Rig, key: str, value: object) -> None:

@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
 from conftest import ListSink
+from helpers import SCENE, wait_for
 from osc_helpers import Rig
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
-from test_pipeline import SCENE, wait_for
 
 from node.control.namespace import NODE_ADDRESSES
 from node.pipeline import Pipeline

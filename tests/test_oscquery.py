@@ -15,17 +15,12 @@ import pytest
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
 import aiohttp
+from helpers import free_port
 from osc_helpers import Rig
 from pythonosc.osc_message import OscMessage
 
 from node.control.feedback import build_packet
 from node.state.params import PARAMS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import ListSink, NegateModel
+from helpers import SCENE, wait_for
 
 from node.errors import SourceError
 from node.frames import Frame, LatestSlot
@@ -27,16 +28,6 @@ from node.sources.synthetic import SyntheticScene, SyntheticSource
 from node.state.params import ParamStore
 from node.support.spec import Spec
 from node.support.stats import FrameStats
-
-SCENE = "synthetic?width=160&height=120&fps=60"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture

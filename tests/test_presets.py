@@ -290,7 +290,7 @@ def test_last_state_is_saved_debounced_and_restored(tmp_path: Path) -> None:
 def _inked_swapper(tmp_path: Path) -> tuple[ModelSwapper, list[object]]:
     """A swapper over one tiny real model, `inked`, whose descriptor names a default preset."""
     pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
-    from model_helpers import tiny_onnx, write_json
+    from helpers import tiny_onnx, write_json
 
     from node.inference.library import ModelLibrary
 
@@ -317,7 +317,7 @@ def test_a_models_default_preset_is_recalled_when_it_swaps_in(tmp_path: Path) ->
 
 def test_the_frame_loop_steps_a_morph_once_per_frame(tmp_path: Path) -> None:
     from conftest import ListSink
-    from test_pipeline import SCENE, wait_for
+    from helpers import SCENE, wait_for
 
     from node.pipeline import Pipeline
     from node.sources import create_source

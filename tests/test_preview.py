@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ListSink, NegateModel
-from test_pipeline import SCENE, wait_for
+from helpers import SCENE, wait_for
 
 from node.errors import SinkError, SpecError
 from node.frames import Frame

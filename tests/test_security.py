@@ -24,9 +24,9 @@ import pytest
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
 import aiohttp
+from helpers import wait_for
 from osc_helpers import Rig, running_rigs
 from pythonosc import slip
-from test_pipeline import wait_for
 
 from node.cli.http import start_page_server
 from node.config import ControlSettings

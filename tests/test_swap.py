@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import ListSink
-from test_pipeline import SCENE, wait_for
+from helpers import SCENE, wait_for
 
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 tf = pytest.importorskip("tensorflow", reason="install the [tf] extra (make test does)")
 
-from model_helpers import tiny_onnx, write_json  # noqa: E402
+from helpers import tiny_onnx, write_json  # noqa: E402
 
 from node.inference.affinelayer import random_weights  # noqa: E402
 from node.inference.backends import BackendModel, BackendOptions  # noqa: E402

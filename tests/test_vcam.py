@@ -12,7 +12,7 @@ import pytest
 pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="install the [vcam] extra")
 
 from conftest import NegateModel  # noqa: E402
-from test_pipeline import SCENE, wait_for  # noqa: E402
+from helpers import SCENE, wait_for  # noqa: E402
 
 from node.errors import SinkError, SpecError  # noqa: E402
 from node.pipeline import Pipeline  # noqa: E402
@@ -101,7 +101,7 @@ def test_no_device_is_a_readable_error_and_bad_specs_are_refused() -> None:
 
 def test_a_virtual_camera_that_cannot_open_does_not_stop_the_node() -> None:
     """`run --sink null --sink vcam` with no camera device: the node runs, vcam retries."""
-    from test_cli import _free_port, node
+    from helpers import free_port, node
 
     real = [name for name in pyvirtualcam.camera.BACKENDS if name != "test"]
     if not real:
@@ -118,7 +118,7 @@ def test_a_virtual_camera_that_cannot_open_does_not_stop_the_node() -> None:
         "--frames",
         "10",
         "--osc-port",
-        str(_free_port()),
+        str(free_port()),
         "--oscquery-port",
         "0",
         "--no-zeroconf",
