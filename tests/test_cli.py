@@ -371,8 +371,8 @@ def test_the_node_logs_one_bounded_line_per_record() -> None:
     """The commands' logging set-up bounds every record (outside input reaches log lines)."""
     code = (
         "import logging\n"
-        "from node.cli import _setup_logging\n"
-        "_setup_logging('INFO')\n"
+        "from node.cli.common import setup_logging\n"
+        "setup_logging('INFO')\n"
         "logging.getLogger('node.x').warning('OpenCV error\\nline two %s', '9' * 5000)\n"
     )
     result = subprocess.run(

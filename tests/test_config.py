@@ -61,7 +61,7 @@ def test_config_errors_name_the_key(tmp_path: Path, text: str, needle: str) -> N
 
 
 def test_config_openvino_device_and_variant_pins_reach_the_library(tmp_path: Path) -> None:
-    from node.cli.models import backend_options, library_from
+    from node.app import backend_options, library_from
     from node.inference.descriptor import ModelError
 
     path = tmp_path / "node.toml"

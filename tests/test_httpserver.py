@@ -18,9 +18,9 @@ from aiohttp import web
 from osc_helpers import Rig, running_rigs
 
 from node.cli import main
-from node.cli.http import page_urls, start_page_server
 from node.config import ControlSettings, load_config
 from node.control.page import ControlPage
+from node.control.pageserver import page_urls, start_page_server
 from node.errors import ConfigError, SinkError, UserError
 from node.sinks import Sink, create_sink, open_sinks
 from node.sinks.preview import PreviewSink
@@ -199,8 +199,9 @@ def test_without_a_preview_one_is_added_and_others_get_the_token() -> None:
     assert page is not None
     server = page.http
     try:
-        added = sinks[-1]
-        assert len(sinks) == 2 and added is page.added and added.view == "prediction"
+        added = page.added
+        assert len(sinks) == 1  # the caller publishes to the one made for the page
+        assert isinstance(added, PreviewSink) and added.view == "prediction"
         assert added.port == port
         assert page_urls(server) == [f"http://127.0.0.1:{port}/?token=tok-1234"]
     finally:
@@ -216,7 +217,7 @@ def test_the_added_preview_does_not_hide_that_no_output_opened(tmp_path: Path) -
     assert page is not None and page.added is not None
     try:
         with pytest.raises(SinkError, match="no such folder"):
-            open_sinks(sinks, 30.0, [page.added])
+            open_sinks([*sinks, page.added], 30.0, [page.added])
     finally:
         page.stop()
 

@@ -28,7 +28,6 @@ from helpers import wait_for
 from osc_helpers import Rig, running_rigs
 from pythonosc import slip
 
-from node.cli.http import start_page_server
 from node.config import ControlSettings
 from node.control import feedback as feedback_module
 from node.control import osc as osc_module
@@ -36,6 +35,7 @@ from node.control import oscquery as oscquery_module
 from node.control import router as router_module
 from node.control.feedback import build_packet
 from node.control.page import ControlPage
+from node.control.pageserver import start_page_server
 from node.sinks import create_sink
 from node.sinks.preview import PreviewSink
 from node.state.params import DEFAULTS

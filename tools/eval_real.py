@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 
-from node.cli import _parse_set
+from node.cli.common import parse_set
 from node.errors import UserError
 from node.inference.library import ModelLibrary, default_dirs
 from node.inference.stage import ModelStage
@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     try:
-        values = {"capture.flip_h": False, **_parse_set(args.set)}
+        values = {"capture.flip_h": False, **parse_set(args.set)}
         params = ParamStore(values)
         library = ModelLibrary(default_dirs(args.models_dir), prefer=args.formats or ())
         stage = ModelStage(library.load(args.model))

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from node.bench.flicker import check_clip, clip_flicker, measure, read_clip
-from node.cli import _parse_set
+from node.cli.common import parse_set
 from node.errors import UserError
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.state.params import ParamError
@@ -41,7 +41,7 @@ def main() -> int:
         values: dict[str, object] = {}
         if args.preset:
             values.update(presets.find(args.preset).params)
-        values.update(_parse_set(args.set))
+        values.update(parse_set(args.set))
         if args.clip:
             check_clip(args.clip)
         library = ModelLibrary(default_dirs(args.models_dir))

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from node.cli import _parse_set
+from node.cli.common import parse_set
 from node.errors import UserError
 from node.state.params import ParamError
 from node.training.dataset import MIXES, DatasetOptions, build
@@ -69,7 +69,7 @@ def main() -> int:
         options = DatasetOptions(
             args.size,
             args.method,
-            _parse_set(args.set),
+            parse_set(args.set),
             args.crops,
             args.min_scale,
             not args.no_flip,

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from node.app import library_from
 from node.bench.live import run_node
 from node.bench.loops import (
     LoopResult,
@@ -20,7 +21,7 @@ from node.bench.loops import (
 from node.bench.models import RANDOM_BACKENDS, TWINS, BenchModels, prepare
 from node.bench.plot import plot
 from node.bench.report import build_report, text
-from node.cli.models import add_models_dir_flag, library_from
+from node.cli.models import add_models_dir_flag
 from node.config import NodeConfig
 from node.errors import UserError
 from node.inference.backends import BackendOptions

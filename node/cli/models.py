@@ -9,52 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
+from node.app import backend_options
 from node.cli.groups import group_flags
 from node.config import NodeConfig
 from node.errors import UserError
 from node.inference.backends import BACKEND_NAMES, BACKENDS, BackendModel, BackendOptions
-from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs, warm_up
-from node.inference.variants import Ranked, Timings, cache_dir
+from node.inference.library import ModelLibrary, warm_up
+from node.inference.variants import Ranked
 from node.state.params import DEFAULTS
 from node.state.presets import PresetLibrary
 from node.support.files import expand_user
 
-TIMINGS_FILE = "variant-timings.json"
-
 log = logging.getLogger("node")
-
-
-def library_from(config: NodeConfig, extra_dirs: list[str] | None) -> ModelLibrary:
-    """The user's folders and the bundled models; variant timings cached per CPU."""
-    dirs = [Path(d) for d in [*(extra_dirs or []), *config.models_dirs]]
-    timings = Timings(cache_dir() / TIMINGS_FILE)
-    return ModelLibrary(default_dirs(dirs), config.model_formats, timings)
-
-
-def backend_options(config: NodeConfig) -> BackendOptions:
-    return BackendOptions(
-        config.threads, tuple(config.onnx_providers) or None, config.openvino_device
-    )
-
-
-def load_model(
-    library: ModelLibrary, name: str | None, options: BackendOptions
-) -> BackendModel | None:
-    """The start-up load: synchronous, so a bad --model is a clear error before anything runs.
-
-    With no model asked for, the bundled demo model is used when it loads; if it cannot (its
-    backend is not installed), the node says why in one line and runs without a model."""
-    if name is None:
-        try:
-            return load_model(library, BUNDLED_MODEL, options)
-        except UserError as exc:
-            log.warning(
-                "the bundled model is unavailable (%s); passing the processed input through", exc
-            )
-            return None
-    if name.lower() in ("", "none"):
-        return None
-    return library.load(name, options, measure=True)  # timed once per CPU, warmed up
 
 
 def cmd_models_list(library: ModelLibrary, options: BackendOptions) -> int:

@@ -1,17 +1,14 @@
-"""`pix2pix-node presets list|show|save|delete|rename`, and the state a run starts from."""
+"""`pix2pix-node presets list|show|save|delete|rename`, and the presets folder a run uses."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from node.cli.groups import group_flags
 from node.config import NodeConfig
-from node.inference.descriptor import ModelError
-from node.inference.library import ModelLibrary
 from node.state.laststate import read_state
 from node.state.params import DEFAULTS, SPECS
 from node.state.presets import Preset, PresetLibrary
@@ -21,61 +18,6 @@ log = logging.getLogger("node")
 
 def preset_library(config: NodeConfig, presets_dir: str | None) -> PresetLibrary:
     return PresetLibrary(Path(presets_dir or config.presets_dir))
-
-
-@dataclass(frozen=True)
-class StartState:
-    params: dict[str, object]
-    model: str | None  # None: the bundled model
-    model_is_wish: bool = False  # from the state or a preset: if it fails, use the default
-
-
-def start_state(
-    config: NodeConfig,
-    presets: PresetLibrary,
-    models: ModelLibrary,
-    *,
-    preset: str | None,
-    restore: bool,
-    cli_params: Mapping[str, object],
-    cli_model: str | None,
-) -> StartState:
-    """Where a run starts: defaults, the config file's `[params]`, the last run's state (if
-    restoring: a node restarted after a crash comes back where it was), `--preset`, then
-    `--set`. The model likewise: config file, state, preset, `--model`."""
-    values: dict[str, object] = {**DEFAULTS}
-    values.update((k, v) for k, v in config.params.items() if k not in cli_params)
-    model = config.model if cli_model is None else None
-    wish = False
-
-    def over(chosen: Preset) -> dict[str, object]:
-        return {**(DEFAULTS if chosen.complete else values), **chosen.params}
-
-    if restore:
-        state = read_state(Path(config.state_file))
-        if state is not None:
-            values = over(state)
-            model, wish = _known_model(models, state.model) or model, True
-            log.info("restored the last state from %s", state.path)
-    if preset is not None:
-        chosen = presets.find(preset)
-        values = over(chosen)
-        if chosen.model:
-            model, wish = chosen.model, True
-    if cli_model is not None:
-        model, wish = cli_model, False
-    return StartState({**values, **cli_params}, model, wish)
-
-
-def _known_model(models: ModelLibrary, name: str | None) -> str | None:
-    """The last state's model if it still exists (a deleted model must not stop the show)."""
-    if not name or name.lower() == "none":
-        return name
-    try:
-        return models.find(name)[0].name
-    except ModelError as exc:
-        log.warning("the last state's model is gone (%s); using the default", exc)
-        return None
 
 
 def add_presets_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]

@@ -1,0 +1,405 @@
+"""The node put together: the one place where its parts are built from the config and wired.
+
+    config -> model library, presets, parameter store -> page server (early: a taken port is a
+    clear error before a model loads) -> start model -> source -> sinks -> swapper, command
+    layer, pipeline -> control surfaces (OSC, OSCQuery, the page) -> last-state saver
+
+Every part gets what it needs in its constructor; `start` opens and starts them in that order
+(closing what it opened if a later step fails), `stop` stops them in reverse, `reload` applies a
+re-read config. `pix2pix-node run`, the live benchmark and the OSC test rigs all build a Node;
+nothing outside this module wires parts together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.config import NodeConfig
+from node.control.commands import NodeCommands
+from node.control.pageserver import PageServer, start_page_server
+from node.control.service import ControlService
+from node.errors import SourceError, UserError
+from node.inference.backends import BackendModel, BackendOptions
+from node.inference.base import Model
+from node.inference.descriptor import ModelError
+from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
+from node.inference.swap import ModelSwapper
+from node.inference.variants import Timings, cache_dir
+from node.pipeline import Pipeline, TrialResult
+from node.sinks import Sink, create_sink, open_sinks
+from node.sources import Source, create_source
+from node.state.laststate import LastStateSaver, read_state
+from node.state.params import DEFAULTS, ParamError, ParamStore
+from node.state.presets import Preset, PresetLibrary
+from node.support.logformat import clip
+from node.support.stats import FrameStats
+
+log = logging.getLogger("node")
+
+TIMINGS_FILE = "variant-timings.json"
+
+
+# -- what a run starts from ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartState:
+    params: dict[str, object]
+    model: str | None  # None: the bundled model
+    model_is_wish: bool = False  # from the state or a preset: if it fails, use the default
+
+
+def start_state(
+    config: NodeConfig,
+    presets: PresetLibrary,
+    models: ModelLibrary,
+    *,
+    preset: str | None,
+    restore: bool,
+    cli_params: Mapping[str, object],
+    cli_model: str | None,
+) -> StartState:
+    """Where a run starts: defaults, the config file's `[params]`, the last run's state (if
+    restoring: a node restarted after a crash comes back where it was), `--preset`, then
+    `--set`. The model likewise: config file, state, preset, `--model`."""
+    values: dict[str, object] = {**DEFAULTS}
+    values.update((k, v) for k, v in config.params.items() if k not in cli_params)
+    model = config.model if cli_model is None else None
+    wish = False
+
+    def over(chosen: Preset) -> dict[str, object]:
+        return {**(DEFAULTS if chosen.complete else values), **chosen.params}
+
+    if restore:
+        state = read_state(Path(config.state_file))
+        if state is not None:
+            values = over(state)
+            model, wish = _known_model(models, state.model) or model, True
+            log.info("restored the last state from %s", state.path)
+    if preset is not None:
+        chosen = presets.find(preset)
+        values = over(chosen)
+        if chosen.model:
+            model, wish = chosen.model, True
+    if cli_model is not None:
+        model, wish = cli_model, False
+    return StartState({**values, **cli_params}, model, wish)
+
+
+def _known_model(models: ModelLibrary, name: str | None) -> str | None:
+    """The last state's model if it still exists (a deleted model must not stop the show)."""
+    if not name or name.lower() == "none":
+        return name
+    try:
+        return models.find(name)[0].name
+    except ModelError as exc:
+        log.warning("the last state's model is gone (%s); using the default", exc)
+        return None
+
+
+def library_from(config: NodeConfig, extra_dirs: list[str] | None) -> ModelLibrary:
+    """The user's folders and the bundled models; variant timings cached per CPU."""
+    dirs = [Path(d) for d in [*(extra_dirs or []), *config.models_dirs]]
+    timings = Timings(cache_dir() / TIMINGS_FILE)
+    return ModelLibrary(default_dirs(dirs), config.model_formats, timings)
+
+
+def backend_options(config: NodeConfig) -> BackendOptions:
+    return BackendOptions(
+        config.threads, tuple(config.onnx_providers) or None, config.openvino_device
+    )
+
+
+def load_model(
+    library: ModelLibrary, name: str | None, options: BackendOptions
+) -> BackendModel | None:
+    """The start-up load: synchronous, so a bad --model is a clear error before anything runs.
+
+    With no model asked for, the bundled demo model is used when it loads; if it cannot (its
+    backend is not installed), the node says why in one line and runs without a model."""
+    if name is None:
+        try:
+            return load_model(library, BUNDLED_MODEL, options)
+        except UserError as exc:
+            log.warning(
+                "the bundled model is unavailable (%s); passing the processed input through", exc
+            )
+            return None
+    if name.lower() in ("", "none"):
+        return None
+    return library.load(name, options, measure=True)  # timed once per CPU, warmed up
+
+
+def open_source(text: str | None) -> Source:
+    """Open the source; with none given, try the first webcam and fall back to the test scene."""
+    if text is not None:
+        source = create_source(text, loop=True)
+        source.open()
+        return source
+    try:
+        source = create_source("webcam:0", loop=True)
+        source.open()
+        return source
+    except SourceError as exc:
+        log.info("%s; running on the built-in synthetic scene instead", exc)
+    source = create_source("synthetic", loop=True)
+    source.open()
+    return source
+
+
+# -- the node ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Surfaces:
+    """The parts around the frames that a benchmark or a test can leave out."""
+
+    control: bool = True  # OSC, OSCQuery, zeroconf (as the config's control settings say)
+    page: bool = True  # the control page and its preview (unless `http_port` is 0)
+    last_state: bool = True  # the state saved as it changes, for a restart after a crash
+
+
+class Node:
+    """One live node. `start` once, then `stop` once (also after a failed `start`)."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        start: StartState,
+        *,
+        library: ModelLibrary,
+        presets: PresetLibrary,
+        source: Source | None = None,
+        sinks: Sequence[Sink] | None = None,
+        not_open: Collection[Sink] = (),
+        stats: FrameStats | None = None,
+        surfaces: Surfaces = Surfaces(),
+        on_hand_over: Callable[[], None] | None = None,
+    ) -> None:
+        """`source` and `sinks` given are already open (`not_open`: those that failed, retried
+        in the background); without them the node opens the config's. `on_hand_over` hears
+        each model the swapper hands to the pipeline (the benchmark's event marks)."""
+        self.config = config
+        self.library = library
+        self.presets = presets
+        self.options = backend_options(config)
+        self.params = ParamStore(start.params)
+        self.stats = stats or FrameStats()
+        self._start = start
+        self._opened = source is not None
+        self._source = source
+        self._given_not_open = set(not_open)
+        self.sinks: list[Sink] = (
+            list(sinks)
+            if sinks is not None
+            else [create_sink(text, realtime=True) for text in config.sinks]
+        )
+        self.surfaces = surfaces
+        self._on_hand_over = on_hand_over
+        self.page: PageServer | None = None
+        self.swapper: ModelSwapper | None = None  # these are made by `start`, in its order
+        self.commands: NodeCommands | None = None
+        self.pipeline: Pipeline | None = None
+        self.control: ControlService | None = None
+        self.saver: LastStateSaver | None = None
+        self._stopped = False
+
+    @property
+    def source(self) -> Source:
+        assert self._source is not None, "the node has not started"
+        return self._source
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open and start every part in order; if one fails, what was opened is closed and the
+        error (a UserError for what the user can fix) goes to the caller."""
+        with contextlib.ExitStack() as undo:
+            added: list[Sink] = []
+            page = (
+                start_page_server(self.config.control, self.sinks) if self.surfaces.page else None
+            )
+            if page is not None:
+                undo.callback(page.stop)
+                if page.added is not None:
+                    added.append(page.added)
+                    self.sinks.append(page.added)
+            if not self.sinks:  # no page, no outputs: frames go nowhere (a test, a benchmark)
+                self.sinks.append(create_sink("null"))
+            model = self._load_start_model()
+            if model is not None:
+                undo.callback(model.close)
+            source = self._source
+            if source is None:
+                source = open_source(self.config.source)
+                undo.callback(source.close)
+            not_open = self._given_not_open
+            if not self._opened:
+                not_open = open_sinks(self.sinks, source.fps, added)
+                undo.callback(lambda: [sink.close() for sink in self.sinks])
+            swapper = ModelSwapper(
+                self.library,
+                self._hand_over,
+                self.options,
+                current=model.name if model is not None else "none",
+                trial=self._hand_over,  # a new model's first frame is its warm-up
+            )
+            commands = NodeCommands(
+                self.params,
+                swapper=swapper,
+                stats=self.stats,
+                source=source.name,
+                sinks=lambda: [sink.describe() for sink in self.sinks],
+                presets=self.presets,
+                apply_model_presets=self.config.apply_model_presets,
+            )
+            pipeline = Pipeline(
+                source,
+                self.sinks,
+                self.params,
+                model,
+                stats_interval=self.config.stats_interval,
+                not_open=not_open,
+                stats=self.stats,
+                before_frame=commands.tick,  # morph steps land on the frame clock
+            )
+            self.pipeline = pipeline  # the hand-over's target, once a swap can be asked for
+            undo.callback(setattr, self, "pipeline", None)
+            control = None
+            if self.surfaces.control:
+                control = ControlService(commands, self.config.control, page.http if page else None)
+                control.start()
+            undo.pop_all()
+        self.page, self._source, self.swapper, self.commands = page, source, swapper, commands
+        self.control = control
+        if self.surfaces.last_state:
+            self.saver = LastStateSaver(
+                Path(self.config.state_file), self.params, swapper.state.name
+            )
+            commands.add_model_listener(self.saver.on_model)
+        log.info(
+            "running: source %s (%.3g fps) -> model %s -> %s",
+            source.name,
+            source.fps,
+            f"{model.name} ({model.descriptor.variant})" if model is not None else "none",
+            ", ".join(s.name for s in self.sinks),
+        )
+        pipeline.start()
+        if self.saver is not None:
+            self.saver.start()
+
+    def stop(self) -> None:
+        """Stop in reverse order: control first (no new commands), then the frames, the saver,
+        the loader, the page."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self.control is not None:
+                self.control.stop()
+        finally:
+            if self.pipeline is not None:
+                self.pipeline.stop()
+            if self.saver is not None:
+                self.saver.stop()
+            if self.swapper is not None:
+                self.swapper.wait(10.0)
+            if self.page is not None:
+                self.page.stop()
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        reload: threading.Event | None = None,
+        reread: Callable[[], NodeConfig] | None = None,
+        where: str = "the config file",
+        frames: int | None = None,
+        duration: float | None = None,
+    ) -> None:
+        """Run until `stop` is set, `frames` are published or `duration` seconds have passed;
+        when `reload` is set, apply `reread()` (a SIGHUP's re-read config file)."""
+        assert self.pipeline is not None, "start the node first"
+        deadline = None if duration is None else time.monotonic() + duration
+        while not stop.wait(0.05):
+            if reload is not None and reload.is_set():
+                reload.clear()
+                self.reload_safely(reread, where)
+            if frames is not None and self.stats.frames >= frames:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+
+    # -- a re-read config ----------------------------------------------------------------------
+
+    def reload_safely(self, reread: Callable[[], NodeConfig] | None, where: str) -> None:
+        """A reload runs in the node's main loop: whatever goes wrong in it is one log line and
+        the show goes on with the current settings, never the end of the node."""
+        if reread is None:
+            log.warning("SIGHUP: no --config file to reload")
+            return
+        try:
+            try:
+                config = reread()
+            except UserError as exc:
+                log.error(
+                    "config reload failed (%s); keeping the current settings", clip(str(exc), 400)
+                )
+                return
+            self.reload(config, where)
+        except Exception as exc:  # a bug, not bad input (that is a UserError): log it, run on
+            log.error(
+                "config reload failed (internal error %s: %s); keeping the current settings",
+                type(exc).__name__,
+                clip(str(exc), 400),
+            )
+
+    def reload(self, config: NodeConfig, where: str = "the config file") -> None:
+        """Apply a re-read config: its parameters and, if it names another model, a swap to it
+        in the background. A broken value changes nothing. (Ports and sources need a restart.)"""
+        assert self.commands is not None, "start the node first"
+        try:
+            self.commands.set_values(config.params, origin="config")
+        except (UserError, ParamError) as exc:
+            log.error(
+                "config reload failed (%s); keeping the current settings", clip(str(exc), 400)
+            )
+            return
+        if config.model is not None:  # a file that names no model keeps the one that runs
+            self._reload_model(config.model)
+        log.info("config reloaded from %s", where)
+
+    def _reload_model(self, wanted: str) -> None:
+        """By name or index; the command layer compares by name, so an unchanged model is not
+        loaded again (and a failed one is tried again: it may be fixed by now)."""
+        assert self.commands is not None
+        try:
+            self.commands.load_model(wanted)
+        except UserError as exc:
+            log.error("config reload: %s; keeping the current model", clip(str(exc), 400))
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _load_start_model(self) -> BackendModel | None:
+        start = self._start
+        try:
+            model = load_model(self.library, start.model, self.options)
+        except UserError as exc:
+            if not start.model_is_wish:
+                raise
+            log.warning("%s; starting with the default model instead", exc)  # the show goes on
+            model = load_model(self.library, None, self.options)
+        return model
+
+    def _hand_over(self, model: Model | None, on_result: TrialResult | None = None) -> None:
+        """The swapper's loaded model, to the pipeline (which switches between two frames)."""
+        if self._on_hand_over is not None:
+            self._on_hand_over()
+        assert self.pipeline is not None  # requests come only once the control runs
+        self.pipeline.swap_model(model, on_result)

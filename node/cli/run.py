@@ -1,0 +1,50 @@
+"""`pix2pix-node run`: build the node from the config and the flags, run it until a signal,
+`--frames` or `--duration`; SIGHUP re-reads the config file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from node.app import Node, library_from
+from node.cli.common import config_from_args, setup_logging, start_from
+from node.cli.presets import preset_library
+
+log = logging.getLogger("node")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    setup_logging(config.log_level)
+    library = library_from(config, args.models_dir)
+    presets = preset_library(config, args.presets_dir)
+    restore = config.restore_last and not args.no_restore_last
+    start = start_from(args, config, library, presets, restore)
+    node = Node(config, start, library=library, presets=presets)
+    stop, reload = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    try:
+        node.start()
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        if hasattr(signal, "SIGHUP"):  # not on Windows
+            signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
+        node.run(
+            stop,
+            reload=reload,
+            reread=(lambda: config_from_args(args)) if args.config else None,
+            where=args.config or "",
+            frames=args.frames,
+            duration=args.duration,
+        )
+    finally:
+        node.stop()
+    log.info("stopped after %d frames: %s", node.stats.frames, node.stats.snapshot().line())
+    return 0
