@@ -180,15 +180,20 @@ class Node:
         not_open: Collection[Sink] = (),
         stats: FrameStats | None = None,
         surfaces: Surfaces = Surfaces(),
+        options: BackendOptions | None = None,
+        model: BackendModel | None = None,
         on_hand_over: Callable[[], None] | None = None,
     ) -> None:
         """`source` and `sinks` given are already open (`not_open`: those that failed, retried
-        in the background); without them the node opens the config's. `on_hand_over` hears
-        each model the swapper hands to the pipeline (the benchmark's event marks)."""
+        in the background); without them the node opens the config's. A `model` given is the
+        one to start with (loaded already); without one, `start.model` is loaded. `options`
+        replace the config's backend settings. `on_hand_over` hears each model the swapper
+        hands to the pipeline (the benchmark's event marks)."""
         self.config = config
         self.library = library
         self.presets = presets
-        self.options = backend_options(config)
+        self.options = options or backend_options(config)
+        self._model = model
         self.params = ParamStore(start.params)
         self.stats = stats or FrameStats()
         self._start = start
@@ -387,6 +392,8 @@ class Node:
     # -- inside ------------------------------------------------------------------------------
 
     def _load_start_model(self) -> BackendModel | None:
+        if self._model is not None:
+            return self._model
         start = self._start
         try:
             model = load_model(self.library, start.model, self.options)

@@ -1,6 +1,6 @@
-"""The node itself under measurement: the same parts `pix2pix-node run` assembles (pipeline,
-model swapper, command layer), on an on-demand synthetic source, with every published frame
-kept, and a model swap and a preset morph in the middle of the run."""
+"""The node itself under measurement: the `Node` that `pix2pix-node run` builds (pipeline,
+model swapper, command layer; no control surfaces), on an on-demand synthetic source, with
+every published frame kept, and a model swap and a preset morph in the middle of the run."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.control.commands import NodeCommands
+from node.app import Node, StartState, Surfaces
+from node.config import NodeConfig
 from node.inference.backends import BackendOptions
-from node.inference.base import Model
 from node.inference.library import ModelLibrary
-from node.inference.swap import ModelSwapper, SwapState
-from node.pipeline import Pipeline, TrialResult
+from node.inference.swap import SwapState
 from node.sinks import Sink
 from node.sources.base import Source
-from node.state.params import ParamStore, Value
+from node.state.params import Value
 from node.state.presets import Preset, PresetLibrary
 from node.support.stats import FrameStats
 
@@ -74,34 +73,38 @@ def run_node(
 ) -> NodeRun:
     """Run the node for `seconds` on the opened `source` and `sinks` (closed afterwards)."""
     first, second = twins
-    params = ParamStore(start)
-    model: Model | None = library.load(first, options)
     presets = PresetLibrary(presets_dir, shipped_dirs=())
     presets.save(Preset(MORPH_PRESET, morph_values(start), complete=True), overwrite=True)
     stats = FrameStats(window=None)
-    pipeline = Pipeline(
-        source, sinks, params, model, stats=stats, not_open=not_open, stats_interval=3600.0
-    )
     events: list[Event] = []
     t0 = 0.0  # set at the start
 
     def mark(what: str) -> None:
         events.append(Event(time.monotonic() - t0, what))
 
-    def install(new: Model | None, on_result: TrialResult | None = None) -> None:
-        mark("swap handed over")
-        pipeline.swap_model(new, on_result)
-
-    swapper = ModelSwapper(library, install, options, current=first, trial=install)
-    commands = NodeCommands(params, swapper=swapper, stats=stats, presets=presets)
-    commands.add_model_listener(
-        lambda state: mark(f"swap {state.status}") if state.status != "loading" else None
+    node = Node(
+        NodeConfig(stats_interval=3600.0),
+        StartState(dict(start), first),
+        library=library,
+        presets=presets,
+        source=source,
+        sinks=sinks,
+        not_open=not_open,
+        stats=stats,
+        surfaces=Surfaces(control=False, page=False, last_state=False),
+        options=options,
+        model=library.load(first, options),
+        on_hand_over=lambda: mark("swap handed over"),
     )
-    pipeline.before_frame = commands.tick
     morph_s = max(MIN_MORPH_S, seconds * MORPH_SECONDS)
     schedule = [(SWAP_AT, "swap"), (MORPH_AT, "morph")] if events_on else []
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    pipeline.start()
+    node.start()
+    commands = node.commands
+    assert commands is not None and node.swapper is not None
+    commands.add_model_listener(
+        lambda state: mark(f"swap {state.status}") if state.status != "loading" else None
+    )
     t0 = time.monotonic()
     try:
         for at, what in schedule:
@@ -117,8 +120,7 @@ def run_node(
     finally:
         elapsed = time.monotonic() - t0
         usage1 = resource.getrusage(resource.RUSAGE_SELF)
-        pipeline.stop()
-        swapper.wait(10.0)
+        node.stop()  # the frames, then the loader (waited for)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     published, latency = stats.timeline()
     return NodeRun(
@@ -130,5 +132,5 @@ def run_node(
         cpu_percent=100.0 * cpu / elapsed if elapsed else 0.0,
         peak_rss_mb=usage1.ru_maxrss / 1024.0,  # KiB on Linux
         events=sorted(events, key=lambda e: e.t),
-        swap=swapper.state,
+        swap=node.swapper.state,
     )
