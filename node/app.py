@@ -182,7 +182,7 @@ class Node:
         surfaces: Surfaces = Surfaces(),
         options: BackendOptions | None = None,
         model: BackendModel | None = None,
-        on_hand_over: Callable[[], None] | None = None,
+        on_hand_over: Callable[[Model | None], None] | None = None,
     ) -> None:
         """`source` and `sinks` given are already open (`not_open`: those that failed, retried
         in the background); without them the node opens the config's. A `model` given is the
@@ -197,7 +197,7 @@ class Node:
         self.params = ParamStore(start.params)
         self.stats = stats or FrameStats()
         self._start = start
-        self._opened = source is not None
+        self._sinks_open = sinks is not None
         self._source = source
         self._given_not_open = set(not_open)
         self.sinks: list[Sink] = (
@@ -245,7 +245,7 @@ class Node:
                 source = open_source(self.config.source)
                 undo.callback(source.close)
             not_open = self._given_not_open
-            if not self._opened:
+            if not self._sinks_open:
                 not_open = open_sinks(self.sinks, source.fps, added)
                 undo.callback(lambda: [sink.close() for sink in self.sinks])
             swapper = ModelSwapper(
@@ -407,6 +407,6 @@ class Node:
     def _hand_over(self, model: Model | None, on_result: TrialResult | None = None) -> None:
         """The swapper's loaded model, to the pipeline (which switches between two frames)."""
         if self._on_hand_over is not None:
-            self._on_hand_over()
+            self._on_hand_over(model)
         assert self.pipeline is not None  # requests come only once the control runs
         self.pipeline.swap_model(model, on_result)

@@ -1,4 +1,5 @@
-"""A running control service on 127.0.0.1 and real OSC clients / receivers for the OSC tests."""
+"""A running node on 127.0.0.1 (a tiny scene, a tiny model, a null output) and real OSC clients /
+receivers for the OSC tests."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
-from node.config import ControlSettings
+from node.app import Node, StartState, Surfaces
+from node.config import ControlSettings, NodeConfig
 from node.control.commands import NodeCommands
 from node.control.service import ControlService
 from node.inference.base import Model
 from node.inference.library import ModelLibrary
 from node.inference.swap import ModelSwapper
-from node.state.params import ParamStore
+from node.sources import create_source
+from node.state.params import DEFAULTS, ParamStore
 from node.state.presets import SHIPPED_PRESETS, PresetLibrary
+
+RIG_SOURCE = "synthetic?width=48&height=32&fps=30"  # what /node/status names
 
 Message = tuple[str, list[Any]]
 
@@ -76,12 +81,13 @@ class Inbox:
 
 @dataclass
 class Rig:
+    node: Node
     params: ParamStore
     commands: NodeCommands
     service: ControlService
     swapper: ModelSwapper
     inbox: Inbox  # the feedback port: where the node answers the last sender
-    installed: list[Model | None]
+    installed: list[Model | None]  # every model handed to the pipeline by a swap
 
     @property
     def port(self) -> int:
@@ -108,16 +114,7 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
 
     def make(**settings: Any) -> Rig:
         inbox = Inbox()
-        params = ParamStore()
         installed: list[Model | None] = []
-        swapper = ModelSwapper(model_library(folder), installed.append, current="small")
-        commands = NodeCommands(
-            params,
-            swapper=swapper,
-            source="synthetic",
-            sinks=["null", "file:x.mp4"],
-            presets=PresetLibrary(folder / "presets", [SHIPPED_PRESETS]),
-        )
         options = {
             "bind": "127.0.0.1",
             "port": 0,
@@ -126,13 +123,26 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
             "zeroconf": False,
             **settings,
         }
-        service = ControlService(commands, ControlSettings(**options))
+        source = create_source(RIG_SOURCE, loop=True)
+        source.open()
+        node = Node(
+            NodeConfig(sinks=["null"], control=ControlSettings(**options)),
+            StartState(dict(DEFAULTS), "small"),
+            library=model_library(folder),
+            presets=PresetLibrary(folder / "presets", [SHIPPED_PRESETS]),
+            source=source,
+            surfaces=Surfaces(page=False, last_state=False),
+            on_hand_over=installed.append,
+        )
         try:
-            service.start()
+            node.start()
         except BaseException:
+            node.stop()
+            source.close()
             inbox.close()
             raise
-        rig = Rig(params, commands, service, swapper, inbox, installed)
+        assert node.commands and node.control and node.swapper
+        rig = Rig(node, node.params, node.commands, node.control, node.swapper, inbox, installed)
         rigs.append(rig)
         return rig
 
@@ -140,12 +150,8 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
         yield make
     finally:
         for rig in rigs:
-            rig.service.stop()
-            rig.swapper.wait(10)
+            rig.node.stop()  # control, frames, loader; the pipeline closes its models
             rig.inbox.close()
-            for model in rig.installed:
-                if model is not None:
-                    model.close()
 
 
 def send(rig: Rig, address: str, *args: Any) -> None:

@@ -94,7 +94,7 @@ def run_node(
         surfaces=Surfaces(control=False, page=False, last_state=False),
         options=options,
         model=library.load(first, options),
-        on_hand_over=lambda: mark("swap handed over"),
+        on_hand_over=lambda model: mark("swap handed over"),
     )
     morph_s = max(MIN_MORPH_S, seconds * MORPH_SECONDS)
     schedule = [(SWAP_AT, "swap"), (MORPH_AT, "morph")] if events_on else []
