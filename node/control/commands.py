@@ -1,5 +1,5 @@
-"""The one API every control surface calls: OSC, OSCQuery, the CLI (SIGHUP reload) and any
-later HTTP page. Surfaces translate their wire format into these calls and nothing else; none
+"""The one API every control surface calls: OSC, OSCQuery, the control page, the node's SIGHUP
+reload. Surfaces translate their wire format into these calls and nothing else; none
 of them reaches into the pipeline.
 
 Every method validates, stores, and returns; the frame loop picks values up from its next

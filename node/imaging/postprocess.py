@@ -13,7 +13,7 @@ def lerp(old: np.ndarray | None, new: np.ndarray, amount: float) -> np.ndarray:
     """old*amount + new*(1-amount); the new frame when there is no comparable old one.
 
     The original's helper took the new frame when the new frame's weight was 0, so amount = 1.0
-    switched smoothing off; here 1.0 honestly holds the old frame (DESIGN.md section 3).
+    switched smoothing off; here 1.0 honestly holds the old frame.
     """
     if old is None or old.shape != new.shape or amount <= 0.0:
         return new

@@ -8,7 +8,7 @@ import os
 import platform
 from pathlib import Path
 
-# The instructions that decide how fast int8 / bf16 inference is here (DESIGN.md section 7).
+# The instructions that decide how fast int8 / bf16 inference is here (variants: timed per CPU).
 FLAGS_OF_NOTE = (
     "avx2",
     "avx512f",
