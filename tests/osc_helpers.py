@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import tiny_onnx, write_json
+from helpers import tiny_onnx, wait_for, write_json
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
@@ -156,3 +156,16 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
 
 def send(rig: Rig, address: str, *args: Any) -> None:
     rig.client().send_message(address, list(args))
+
+
+def round_trip(rig: Rig, inbox: Inbox | None = None) -> None:
+    """Ask the node for a value and wait for the answer: whatever the node sent the inbox before
+    it (from the same feedback socket, in order) has arrived by then - a check that something
+    was *not* sent needs no sleep."""
+    inbox = inbox or rig.inbox
+    before = len(inbox.all(ROUND_TRIP))
+    send(rig, "/node/get", ROUND_TRIP)
+    wait_for(lambda: len(inbox.all(ROUND_TRIP)) > before, timeout=5)
+
+
+ROUND_TRIP = "/process/canny_t2"

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
 from helpers import wait_for
-from osc_helpers import RIG_SOURCE, Inbox, Rig, send
+from osc_helpers import RIG_SOURCE, ROUND_TRIP, Inbox, Rig, round_trip, send
 from pythonosc import slip
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -116,7 +116,7 @@ def test_changes_are_fed_back_to_the_last_sender_but_never_echoed(rig: Rig) -> N
     assert rig.inbox.wait("/process/pre_blur") == [3]
     rig.params.set("capture.flip_h", False, origin="preset")
     assert rig.inbox.wait("/capture/flip_h") == [0]  # bools as 0/1 for TouchOSC and Max
-    time.sleep(0.2)
+    round_trip(rig)
     assert rig.inbox.all("/process/canny_t1") == []
 
 
@@ -134,8 +134,8 @@ def test_a_subscriber_gets_every_value_then_every_change_and_heartbeats(rig: Rig
         send(rig, "/node/unsubscribe", other.port)
         wait_for(lambda: rig.service.feedback.subscribers() == [])
         other.clear()
-        rig.params.set("process.pre_blur", 4)
-        time.sleep(0.3)
+        rig.params.set("process.pre_blur", 4)  # goes to the last sender, not to `other`
+        assert rig.inbox.wait("/process/pre_blur", lambda a: a == [4]) == [4]
         assert other.all("/process/pre_blur") == []
     finally:
         other.close()
@@ -234,8 +234,8 @@ def test_the_nodes_own_feedback_addresses_are_never_answered(rig: Rig) -> None:
     for address, args in replies:
         send(rig, address, *args)
     wait_for(lambda: rig.service.router.ignored == len(replies))
-    time.sleep(0.2)
-    assert rig.inbox.messages == []
+    round_trip(rig)
+    assert [address for address, _ in rig.inbox.messages] == [ROUND_TRIP]  # only the probe
 
 
 def test_malformed_packets_are_answered_and_the_server_goes_on(rig: Rig) -> None:
