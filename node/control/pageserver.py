@@ -52,7 +52,7 @@ def start_page_server(control: ControlSettings, sinks: Sequence[Sink]) -> PageSe
     previews = [sink for sink in sinks if isinstance(sink, PreviewSink)]
     allow = functools.partial(host_allowed, parse_allow(control.allow))
     for preview in previews:  # what a preview on its own port obeys too
-        preview.token, preview.allow = control.http_token, allow
+        preview.guard(control.http_token, allow)
     first = previews[0] if previews else None
     bind = control.http_bind or (first.host if first else DEFAULT_HOST)
     port = control.http_port

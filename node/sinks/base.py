@@ -22,8 +22,9 @@ class Sink(ABC):
     scheme: ClassVar[str]
     view: str = PREDICTION  # which picture it gets: prediction, processed or raw
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, *, view: str = PREDICTION) -> None:
         self.spec = spec
+        self.view = view
 
     @classmethod
     @abstractmethod

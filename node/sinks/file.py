@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from node.errors import SinkError, SpecError
-from node.frames import Frame
+from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
 from node.support.files import HomeFolderError, expand_user
 from node.support.spec import Spec, SpecOptions
@@ -35,9 +35,16 @@ class FileSink(Sink):
     scheme = "file"
 
     def __init__(
-        self, spec: Spec, path: Path, codec: str, fps: float | None, realtime: bool
+        self,
+        spec: Spec,
+        path: Path,
+        codec: str,
+        fps: float | None,
+        realtime: bool,
+        *,
+        view: str = PREDICTION,
     ) -> None:
-        super().__init__(spec)
+        super().__init__(spec, view=view)
         self.path = path
         self.codec = codec
         self.realtime = realtime
@@ -70,9 +77,7 @@ class FileSink(Sink):
             raise SpecError(
                 f"{spec.label}: codec must be a four-letter FourCC such as mp4v or MJPG"
             )
-        sink = cls(spec, path, codec, fps, realtime)
-        sink.view = view
-        return sink
+        return cls(spec, path, codec, fps, realtime, view=view)
 
     def open(self, fps: float) -> None:
         """Checks the folder now, so a typo fails at start-up; the writer opens on the first frame,

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from node.errors import SinkError
-from node.frames import Frame
+from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
 from node.support import ndi
 from node.support.spec import Spec, SpecOptions
@@ -38,8 +38,8 @@ def to_bgrx(image: np.ndarray) -> np.ndarray:
 class NdiSink(Sink):
     scheme = "ndi"
 
-    def __init__(self, spec: Spec, ndi_name: str, groups: str) -> None:
-        super().__init__(spec)
+    def __init__(self, spec: Spec, ndi_name: str, groups: str, *, view: str = PREDICTION) -> None:
+        super().__init__(spec, view=view)
         self.ndi_name = ndi_name
         self.groups = groups
         self.connections = 0
@@ -56,9 +56,7 @@ class NdiSink(Sink):
         groups = opts.get_str("groups", "")
         view = view_option(spec, opts)
         opts.done()
-        sink = cls(spec, spec.target.strip() or DEFAULT_NAME, groups)
-        sink.view = view
-        return sink
+        return cls(spec, spec.target.strip() or DEFAULT_NAME, groups, view=view)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

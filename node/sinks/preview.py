@@ -25,7 +25,7 @@ import cv2
 from aiohttp import web
 
 from node.errors import SinkError, SpecError
-from node.frames import Frame
+from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
 from node.support.httpserver import Handler, HttpServer
 from node.support.spec import Spec, SpecOptions
@@ -76,8 +76,10 @@ def parse_address(spec: Spec) -> tuple[str, int]:
 class PreviewSink(Sink):
     scheme = "preview"
 
-    def __init__(self, spec: Spec, host: str, port: int, quality: int) -> None:
-        super().__init__(spec)
+    def __init__(
+        self, spec: Spec, host: str, port: int, quality: int, *, view: str = PREDICTION
+    ) -> None:
+        super().__init__(spec, view=view)
         self.host, self.port, self.quality = host, port, quality
         self._jpeg = b""
         self._size = (0, 0)
@@ -99,13 +101,16 @@ class PreviewSink(Sink):
         opts.done()
         if quality > 100:
             raise SpecError(f"{spec.label}: quality is 1..100, got {quality}")
-        sink = cls(spec, host, port, quality)
-        sink.view = view
-        return sink
+        return cls(spec, host, port, quality, view=view)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+    def guard(self, token: str, allow: Callable[[str], bool]) -> None:
+        """What a preview on its own port asks of a client: the node's --http-token and
+        --osc-allow (set before `open`)."""
+        self.token, self.allow = token, allow
 
     def share(self, server: HttpServer) -> None:
         """Serve the stream on the node's page server (its `/` is the control page) instead

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from node.errors import SinkError
+from node.frames import PREDICTION
 from node.sinks.base import Sink, view_option
 from node.support.spec import Spec, SpecOptions
 
@@ -30,8 +31,8 @@ class SharingSink(Sink):
     module: ClassVar[str]  # the library's import name
     extra: ClassVar[str]  # the pip extra that installs it
 
-    def __init__(self, spec: Spec, share_name: str) -> None:
-        super().__init__(spec)
+    def __init__(self, spec: Spec, share_name: str, *, view: str = PREDICTION) -> None:
+        super().__init__(spec, view=view)
         self.share_name = share_name
 
     @classmethod
@@ -39,9 +40,7 @@ class SharingSink(Sink):
         opts = SpecOptions(spec)
         view = view_option(spec, opts)
         opts.done()
-        sink = cls(spec, spec.target.strip() or DEFAULT_NAME)
-        sink.view = view
-        return sink
+        return cls(spec, spec.target.strip() or DEFAULT_NAME, view=view)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

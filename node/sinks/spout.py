@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.errors import SinkError
-from node.frames import Frame
+from node.frames import PREDICTION, Frame
 from node.sinks.sharing import SharingSink, to_rgba
 from node.support.spec import Spec
 
@@ -21,8 +21,8 @@ class SpoutSink(SharingSink):
     scheme = "spout"
     platform, system, module, extra = "win32", "Windows", "SpoutGL", "spout"
 
-    def __init__(self, spec: Spec, share_name: str) -> None:
-        super().__init__(spec, share_name)
+    def __init__(self, spec: Spec, share_name: str, *, view: str = PREDICTION) -> None:
+        super().__init__(spec, share_name, view=view)
         self._sender: Any = None
         self._rgba_format = 0
 

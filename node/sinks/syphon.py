@@ -13,7 +13,7 @@ import contextlib
 from typing import Any
 
 from node.errors import SinkError
-from node.frames import Frame
+from node.frames import PREDICTION, Frame
 from node.sinks.sharing import SharingSink, to_rgba
 from node.support.spec import Spec
 
@@ -31,8 +31,8 @@ class SyphonSink(SharingSink):
     scheme = "syphon"
     platform, system, module, extra = "darwin", "macOS", "syphon", "syphon"
 
-    def __init__(self, spec: Spec, share_name: str) -> None:
-        super().__init__(spec, share_name)
+    def __init__(self, spec: Spec, share_name: str, *, view: str = PREDICTION) -> None:
+        super().__init__(spec, share_name, view=view)
         self._server: Any = None
         self._texture: Any = None
         self._size: tuple[int, int] | None = None

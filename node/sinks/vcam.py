@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from node.errors import SinkError, SpecError
-from node.frames import Frame
+from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
 from node.support.spec import Spec, SpecOptions
 
@@ -51,8 +51,10 @@ class VcamSink(Sink):
         backend: str | None,
         size: tuple[int, int],
         fps: float | None,
+        *,
+        view: str = PREDICTION,
     ) -> None:
-        super().__init__(spec)
+        super().__init__(spec, view=view)
         self.device, self.backend = device, backend
         self.width, self.height = size
         self.fps_option = fps
@@ -69,9 +71,7 @@ class VcamSink(Sink):
         opts.done()
         if width % 2 or height % 2:
             raise SpecError(f"{spec.label}: width and height must be even (camera formats need it)")
-        sink = cls(spec, spec.target.strip() or None, backend, (width, height), fps)
-        sink.view = view
-        return sink
+        return cls(spec, spec.target.strip() or None, backend, (width, height), fps, view=view)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
