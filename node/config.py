@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,33 +56,6 @@ MAX_CONFIG_BYTES = (
     64 * 1024
 )  # a config is a few KB (the example above: 2 KB); bounds all later work
 MAX_PARAMS_DEPTH = 4  # parameter keys are group.name; deeper tables name no parameter
-KEYS = (
-    "source",
-    "sinks",
-    "model",
-    "models_dirs",
-    "model_formats",
-    "threads",
-    "onnx_providers",
-    "openvino_device",
-    "log_level",
-    "stats_interval",
-    "osc_bind",
-    "osc_port",
-    "osc_feedback_port",
-    "osc_allow",
-    "osc_prefix",
-    "oscquery_port",
-    "zeroconf",
-    "http_bind",
-    "http_port",
-    "http_token",
-    "presets_dir",
-    "state_file",
-    "restore_last",
-    "apply_model_presets",
-    "params",
-)
 
 
 @dataclass
@@ -185,58 +159,111 @@ def load_config(path: Path) -> NodeConfig:
     data = _read_toml(path)
     config = NodeConfig()
     for key, value in data.items():
-        if key == "source":
-            _expect(path, key, value, str, "a spec string")
-            config.source = value
-        elif key == "model":
-            _expect(path, key, value, str, "a model name")
-            config.model = value
-        elif key in ("sinks", "models_dirs", "model_formats", "onnx_providers"):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(
-                    f"{path}: {key} must be a list of strings, got {short_repr(value)}"
-                )
-            if key == "models_dirs":
-                _check_expandable(path, key, value)
-            setattr(config, key, list(value))
-        elif key == "threads":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"{path}: threads must be a positive integer, got {short_repr(value)}"
-                )
-            config.threads = value
-        elif key == "openvino_device":
-            _expect(path, key, value, str, "a device name such as CPU, GPU or AUTO")
-            config.openvino_device = value
-        elif key == "log_level":
-            if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
-                raise ConfigError(f"{path}: log_level must be one of {', '.join(LOG_LEVELS)}")
-            config.log_level = value.upper()
-        elif key == "stats_interval":
-            _expect(path, key, value, (int, float), "a number of seconds")
-            if value <= 0:
-                raise ConfigError(
-                    f"{path}: stats_interval must be > 0 seconds, got {short_repr(value)}"
-                )
-            config.stats_interval = float(value)
-        elif key in ("presets_dir", "state_file"):
-            _expect(path, key, value, str, "a path")
-            _check_expandable(path, key, [value])
-            setattr(config, key, value)
-        elif key in ("restore_last", "apply_model_presets"):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{path}: {key} must be true or false, got {short_repr(value)}")
-            setattr(config, key, value)
-        elif key.startswith(("osc", "http_")) or key == "zeroconf":
-            _control_key(path, config.control, key, value)
-        elif key == "params":
-            _expect(path, key, value, dict, "a table of parameter values")
-            config.params = _flatten(path, value)
-        else:
+        loader = LOADERS.get(key)
+        if loader is None:
             raise ConfigError(
                 f"{path}: unknown key {short_repr(key, 60)}; known: {', '.join(KEYS)}"
             )
+        loader(path, config, key, value)
     return config
+
+
+Loader = Callable[[Path, NodeConfig, str, object], None]
+
+
+def _string(what: str) -> Loader:
+    def load(path: Path, config: NodeConfig, key: str, value: object) -> None:
+        _expect(path, key, value, str, what)
+        setattr(config, key, value)
+
+    return load
+
+
+def _strings(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: {key} must be a list of strings, got {short_repr(value)}")
+    if key == "models_dirs":
+        _check_expandable(path, key, value)
+    setattr(config, key, list(value))
+
+
+def _threads(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{path}: threads must be a positive integer, got {short_repr(value)}")
+    config.threads = value
+
+
+def _log_level(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{path}: log_level must be one of {', '.join(LOG_LEVELS)}")
+    config.log_level = value.upper()
+
+
+def _stats_interval(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    _expect(path, key, value, (int, float), "a number of seconds")
+    assert isinstance(value, (int, float))
+    if value <= 0:
+        raise ConfigError(f"{path}: stats_interval must be > 0 seconds, got {short_repr(value)}")
+    config.stats_interval = float(value)
+
+
+def _file_path(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    _expect(path, key, value, str, "a path")
+    assert isinstance(value, str)
+    _check_expandable(path, key, [value])
+    setattr(config, key, value)
+
+
+def _flag(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {key} must be true or false, got {short_repr(value)}")
+    setattr(config, key, value)
+
+
+def _control(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    _control_key(path, config.control, key, value)
+
+
+def _params(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    _expect(path, key, value, dict, "a table of parameter values")
+    assert isinstance(value, dict)
+    config.params = _flatten(path, value)
+
+
+# Every key a config file may hold, in the order the error message lists them, with its check.
+LOADERS: dict[str, Loader] = {
+    "source": _string("a spec string"),
+    "sinks": _strings,
+    "model": _string("a model name"),
+    "models_dirs": _strings,
+    "model_formats": _strings,
+    "threads": _threads,
+    "onnx_providers": _strings,
+    "openvino_device": _string("a device name such as CPU, GPU or AUTO"),
+    "log_level": _log_level,
+    "stats_interval": _stats_interval,
+    **{
+        key: _control
+        for key in (
+            "osc_bind",
+            "osc_port",
+            "osc_feedback_port",
+            "osc_allow",
+            "osc_prefix",
+            "oscquery_port",
+            "zeroconf",
+            "http_bind",
+            "http_port",
+            "http_token",
+        )
+    },
+    "presets_dir": _file_path,
+    "state_file": _file_path,
+    "restore_last": _flag,
+    "apply_model_presets": _flag,
+    "params": _params,
+}
+KEYS = tuple(LOADERS)
 
 
 PORT_KEYS = {
@@ -288,5 +315,5 @@ def _control_key(path: Path, control: ControlSettings, key: str, value: object) 
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: zeroconf must be true or false, got {short_repr(value)}")
         control.zeroconf = value
-    else:
-        raise ConfigError(f"{path}: unknown key {short_repr(key, 60)}; known: {', '.join(KEYS)}")
+    else:  # (LOADERS sends only the control keys here)
+        raise ConfigError(f"{path}: unknown key {short_repr(key, 60)}")
