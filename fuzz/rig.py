@@ -14,8 +14,9 @@ from fuzz.files import scratch_folder
 from node.control.commands import NodeCommands
 from node.control.feedback import FeedbackHub
 from node.control.router import OscRouter
-from node.inference.base import Model
+from node.inference.handover import SwapOutcome
 from node.inference.library import ModelLibrary
+from node.inference.model import Model
 from node.inference.swap import ModelSwapper
 from node.state.params import ParamStore
 from node.state.presets import SHIPPED_PRESETS, PresetLibrary
@@ -38,7 +39,7 @@ class ControlRig:
             shutil.rmtree(presets)
 
 
-def _close(model: Model | None) -> None:
+def _close(model: Model | None, outcome: SwapOutcome | None) -> None:
     if model is not None:
         model.close()
 

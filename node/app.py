@@ -26,12 +26,13 @@ from node.control.pageserver import PageServer, start_page_server
 from node.control.service import ControlService
 from node.errors import SourceError, UserError
 from node.inference.backends import BackendModel, BackendOptions
-from node.inference.base import Model
 from node.inference.descriptor import ModelError
+from node.inference.handover import SwapOutcome
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
+from node.inference.model import Model
 from node.inference.swap import ModelSwapper
 from node.inference.variants import Timings, cache_dir
-from node.pipeline import Pipeline, TrialResult
+from node.pipeline import Pipeline
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
 from node.state.laststate import LastStateSaver, read_state
@@ -251,9 +252,9 @@ class Node:
             swapper = ModelSwapper(
                 self.library,
                 self._hand_over,
-                self.options,
+                options=self.options,
                 current=model.name if model is not None else "none",
-                trial=self._hand_over,  # a new model's first frame is its warm-up
+                trial=True,  # a new model's first frame is its warm-up
             )
             commands = NodeCommands(
                 self.params,
@@ -404,9 +405,9 @@ class Node:
             model = load_model(self.library, None, self.options)
         return model
 
-    def _hand_over(self, model: Model | None, on_result: TrialResult | None = None) -> None:
+    def _hand_over(self, model: Model | None, outcome: SwapOutcome | None) -> None:
         """The swapper's loaded model, to the pipeline (which switches between two frames)."""
         if self._on_hand_over is not None:
             self._on_hand_over(model)
         assert self.pipeline is not None  # requests come only once the control runs
-        self.pipeline.swap_model(model, on_result)
+        self.pipeline.swap_model(model, outcome)

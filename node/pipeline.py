@@ -7,9 +7,8 @@ Each arrow into a [slot] keeps only the newest frame: a stale frame is dropped, 
 The process thread preprocesses frame n+1 while the model thread runs frame n, and starts it just
 in time (`process_start_delay`) so the frame the model takes is as fresh as the capture allows.
 The temporal steps (frame_diff, accumulation, the lerps) advance once per model frame, as in the
-original app's loop. A model swapped in on trial makes its first frame on a helper thread; the
-model thread waits for it a couple of frame intervals at most, then goes on with the old model
-until the trial answers, so a slow first frame never stalls the picture.
+original app's loop. A model swapped in reaches the model thread through its `ModelHandover`
+(node/inference/handover.py), which runs a trial's first frame without stalling the picture.
 The ParamStore is read once per frame (one snapshot, carried with the frame).
 When no new capture arrives (the source is lost, frozen or disabled), the last raw frame is
 processed again at the source's rate, so outputs keep flowing and faders keep working.
@@ -17,7 +16,6 @@ processed again at the source's rate, so outputs keep flowing and faders keep wo
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -26,62 +24,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from node.errors import ModelNotRun
 from node.frames import Frame, LatestSlot
 from node.imaging.postprocess import to_bgr_u8
 from node.imaging.preprocess import Preprocessor
-from node.inference.base import Model
-from node.inference.stage import ModelStage, Trial
+from node.inference.handover import ModelHandover, SwapOutcome, trial_wait
+from node.inference.model import Model
+from node.inference.stage import ModelStage
 from node.sinks.base import Sink
 from node.sinks.runner import SinkRunner
 from node.sources.base import Source
 from node.sources.capture import CaptureThread
 from node.state.params import ParamSnapshot, ParamStore
-from node.support.memory import close_in_background
 from node.support.pacing import process_start_delay
 from node.support.stats import FrameStats
 
 log = logging.getLogger(__name__)
 
 EMA = 0.2  # weight of the newest sample in the stage-time averages used for pacing
-TRIAL_WAIT_FRAMES = 2.0  # how long the picture may wait for a trial's first frame, in frames
 
 
 def smooth(average: float, sample: float) -> float:
     """The stage-time average after one more sample; the first sample is taken as it is, so
     pacing is right from the first frames, not after a slow climb from zero."""
     return sample if average == 0.0 else average + EMA * (sample - average)
-
-
-def trial_wait(frame_interval: float, inference: float) -> float:
-    """Seconds the model thread waits for a trial's first frame before the old model makes the
-    frame instead: a couple of output frame intervals (the source's, or the model's when it is
-    slower). A normal first frame fits, so no second inference competes for the cores."""
-    return TRIAL_WAIT_FRAMES * max(frame_interval, inference)
-
-
-TrialResult = Callable[[Exception | None], None]  # a trial swap's outcome: None when it worked
-Told = Callable[[], None]  # what to tell a swap's sender once the frame is published
-
-
-def _nothing_yet() -> None:
-    """A trial still on its first frame: nothing to tell (and no pacing sample)."""
-
-
-@dataclass(frozen=True)
-class PendingTrial:
-    """A model on trial and whoever waits for its outcome."""
-
-    trial: Trial
-    on_result: TrialResult
-
-
-def _discard(model: Model | None, on_result: TrialResult | None, why: str) -> None:
-    """A model handed in that will never run: close it and say why to whoever waits."""
-    if model is not None:
-        model.close()
-    if on_result is not None:
-        on_result(ModelNotRun(why))
 
 
 @dataclass(frozen=True)
@@ -124,9 +89,7 @@ class Pipeline:
         self.sinks = [SinkRunner(sink, source.fps, sink not in not_open) for sink in sinks]
         self._wanted_views = {sink.view for sink in sinks}
         self.model_stage = ModelStage(model, timer=self.stats.stage)
-        self._pending_model: list[tuple[Model | None, TrialResult | None]] = []
-        self._pending_lock = threading.Lock()
-        self._trial: PendingTrial | None = None  # a first frame still running (model thread's)
+        self.handover = ModelHandover(self.model_stage)
         self._last_errors: dict[str, str] = {}
         self._preprocessor = Preprocessor()
         self._frame_interval = 1.0 / source.fps
@@ -151,8 +114,8 @@ class Pipeline:
         """Stop in dependency order: capture, processing, then flush and close every sink."""
         if self.stopped.is_set():
             return
-        with self._pending_lock:
-            self._stop.set()
+        self.handover.close_intake()
+        self._stop.set()
         self.capture.stop()
         self._captured.close()
         self._prepared.close()
@@ -163,36 +126,13 @@ class Pipeline:
         if any(thread.is_alive() for thread in self._threads):
             log.warning("the model thread did not stop in 5 s; not closing its model")
         else:
-            for model, on_result in self._take_pending():
-                _discard(model, on_result, "the node stopped before it ran")
-            if self._trial is not None:
-                self._drop_trial(self._trial, "the node stopped before it ran")
-                self._trial = None
-            running = self.model_stage.swap(None)
-            if running is not None:
-                running.close()
+            self.handover.stop()
         self.stopped.set()
 
-    def swap_model(self, model: Model | None, on_result: TrialResult | None = None) -> None:
-        """Switch models between two frames; the old model is closed by the model thread.
-        After `stop`, a model handed in (by a loader that finished late) is closed at once.
-
-        With `on_result`, the swap is a trial: the new model's first frame is its warm-up and
-        its test, run on a helper thread (see `trial_wait`): in time, it is published and the
-        new model goes on; slower, the old model keeps publishing until it answers. If that
-        frame fails or has the wrong shape, the old model goes on; `on_result` gets the error,
-        or None once the new model has made a frame. Models handed in during a trial wait for
-        its answer, then supersede it."""
-        with self._pending_lock:  # checked and added together: stop() cannot slip between
-            if not self._stop.is_set():
-                self._pending_model.append((model, on_result))
-                return
-        _discard(model, on_result, "the node has stopped")
-
-    def _take_pending(self) -> list[tuple[Model | None, TrialResult | None]]:
-        with self._pending_lock:
-            pending, self._pending_model = self._pending_model, []
-        return pending
+    def swap_model(self, model: Model | None, outcome: SwapOutcome | None = None) -> None:
+        """Switch models between two frames (see `ModelHandover.hand_over`): with `outcome`,
+        the new model's first frame is its trial, and `outcome` hears how it went."""
+        self.handover.hand_over(model, outcome)
 
     # -- the process thread ----------------------------------------------------------------
 
@@ -273,71 +213,16 @@ class Pipeline:
                 continue
             try:
                 start = time.perf_counter()
-                image, swapped = self._run_model(item)
-                if swapped is None:  # a swap's first frame is a warm-up: not a pacing sample
+                wait = trial_wait(self._frame_interval, self._inference_ema)
+                step = self.handover.step(item.image, item.params, wait)
+                if step.timed:  # a swap's first frame is a warm-up: not a pacing sample
                     self._inference_ema = smooth(self._inference_ema, time.perf_counter() - start)
                 views = self._views(item)
-                self._publish(Frame(image, item.index, item.t_capture, item.params.version, views))
-                if swapped is not None:
-                    swapped()  # after the publish: "ready" means its frame is out
+                frame = Frame(step.image, item.index, item.t_capture, item.params.version, views)
+                self._publish(frame)
+                self.handover.published()  # "ready" means its frame is out
             except Exception as exc:  # a bug must not freeze the picture: log it, go on
                 self._log_error("model", exc)
-
-    def _run_model(self, item: Prepared) -> tuple[np.ndarray, Told | None]:
-        """One frame through the model stage, switching first to the newest model handed in
-        (older ones are superseded unseen). Returns the image and, around a swap, what to tell
-        its sender once the frame is published (None: a plain frame, a pacing sample)."""
-        if self._trial is not None:
-            if not self._trial.trial.wait(0):  # still on its first frame: the old model goes on
-                return self.model_stage(item.image, item.params), None
-            answered, self._trial = self._trial, None
-            with self._pending_lock:
-                superseded = bool(self._pending_model)
-            if not superseded:
-                return self._judge(answered, item, in_time=False)
-            self._drop_trial(answered, "superseded by a newer model")
-        pending = self._take_pending()
-        for model, on_result in pending[:-1]:
-            _discard(model, on_result, "superseded by a newer model")
-        if not pending:
-            return self.model_stage(item.image, item.params), None
-        model, on_result = pending[-1]
-        if on_result is None or model is None:  # a plain swap: no first-frame test
-            old = self.model_stage.swap(model)
-            if old is not None:
-                close_in_background(old, f"model {old.name}")
-            told = None if on_result is None else functools.partial(on_result, None)
-            return self.model_stage(item.image, item.params), told
-        started = PendingTrial(self.model_stage.trial(model, item.image, item.params), on_result)
-        if started.trial.wait(trial_wait(self._frame_interval, self._inference_ema)):
-            return self._judge(started, item, in_time=True)
-        self._trial = started  # slow: this frame and the next come from the old model
-        return self.model_stage(item.image, item.params), _nothing_yet
-
-    def _judge(
-        self, pending: PendingTrial, item: Prepared, in_time: bool
-    ) -> tuple[np.ndarray, Told]:
-        """A trial that answered: its model goes on, or (failed) the old one does. In time, its
-        frame is this frame, with its temporal state; late, its frame is stale and the new model
-        goes on from the state the old one left."""
-        trial, on_result = pending.trial, pending.on_result
-        if trial.error is not None:
-            close_in_background(trial.model, f"model {trial.model.name}")
-            error = trial.error
-            return self.model_stage(item.image, item.params), lambda: on_result(error)
-        old = self.model_stage.adopt(trial) if in_time else self.model_stage.swap(trial.model)
-        if old is not None:
-            close_in_background(old, f"model {old.name}")
-        told = functools.partial(on_result, None)
-        if in_time and trial.image is not None:
-            return trial.image, told
-        return self.model_stage(item.image, item.params), told
-
-    def _drop_trial(self, pending: PendingTrial, why: str) -> None:
-        """A trial that will not run: its model is closed once the helper is out of it."""
-        model = pending.trial.model
-        close_in_background(model, f"model {model.name}", after=pending.trial.thread)
-        pending.on_result(ModelNotRun(why))
 
     def _views(self, item: Prepared) -> dict[str, np.ndarray]:
         """The other views some sink asked for, made only then (a few tenths of a ms)."""

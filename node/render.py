@@ -10,7 +10,7 @@ from node.errors import EndOfStream
 from node.frames import Frame
 from node.imaging.postprocess import to_bgr_u8
 from node.imaging.preprocess import Preprocessor
-from node.inference.base import Model
+from node.inference.model import Model
 from node.inference.stage import ModelStage
 from node.sinks.base import Sink
 from node.sources.base import Source

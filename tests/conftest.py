@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from node.frames import Frame
-from node.inference.base import TensorSpec
+from node.inference.model import TensorSpec
 from node.sinks.base import Sink
 from node.sources.synthetic import SyntheticScene
 
@@ -51,6 +51,9 @@ class NegateModel:
         self.name = f"negate{size}"
         self.input_spec = TensorSpec((size, size, channels), (-1.0, 1.0))
         self.output_spec = TensorSpec((size, size, 3), (-1.0, 1.0))
+        self.where = self.name
+        self.variant = "numpy"
+        self.cheap_first_run = True
         self.calls = 0
         self.closed = False
 

@@ -20,8 +20,8 @@ from node.app import Node, StartState, Surfaces
 from node.config import ControlSettings, NodeConfig
 from node.control.commands import NodeCommands
 from node.control.service import ControlService
-from node.inference.base import Model
 from node.inference.library import ModelLibrary
+from node.inference.model import Model
 from node.inference.swap import ModelSwapper
 from node.sources import create_source
 from node.state.params import DEFAULTS, ParamStore

@@ -13,7 +13,7 @@ from osc_helpers import model_library
 
 from node.control.commands import CommandError, NodeCommands
 from node.control.tree import build_tree, find
-from node.inference.base import Model
+from node.inference.model import Model
 from node.inference.swap import ModelSwapper
 from node.state.params import DEFAULTS, ParamStore
 from node.state.presets import PresetLibrary
@@ -38,7 +38,9 @@ def test_anything_that_could_be_a_path_is_refused(name: str) -> None:
 @pytest.fixture
 def commands(tmp_path: Path) -> NodeCommands:
     installed: list[Model | None] = []
-    swapper = ModelSwapper(model_library(tmp_path), installed.append, current="small")
+    swapper = ModelSwapper(
+        model_library(tmp_path), lambda model, outcome: installed.append(model), current="small"
+    )
     return NodeCommands(ParamStore(), swapper=swapper, source="synthetic", sinks=["null"])
 
 

@@ -15,8 +15,9 @@ from conftest import ListSink, NegateModel
 from helpers import SCENE, wait_for
 
 from node.errors import ModelNotRun
-from node.inference.base import Model
 from node.inference.descriptor import ModelError
+from node.inference.handover import SwapOutcome
+from node.inference.model import Model
 from node.inference.stage import ModelStage
 from node.pipeline import Pipeline
 from node.sources import create_source
@@ -172,6 +173,8 @@ class GatedOnnx:
     def __init__(self, inner: Model) -> None:
         self.inner, self.name = inner, inner.name
         self.input_spec, self.output_spec = inner.input_spec, inner.output_spec
+        self.where, self.variant = inner.where, inner.variant
+        self.cheap_first_run = inner.cheap_first_run
         self.gate, self.inside, self.calls = threading.Event(), threading.Event(), 0
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -197,11 +200,13 @@ def test_a_swapper_trial_stays_loading_while_the_old_model_publishes(tmp_path: P
     pipeline = Pipeline(source, [sink], ParamStore(), library.load("small"))
     tried: list[GatedOnnx] = []
 
-    def trial(model: Model, on_result: Callable[[Exception | None], None]) -> None:
-        tried.append(GatedOnnx(model))
-        pipeline.swap_model(tried[-1], on_result)
+    def hand_over(model: Model | None, outcome: SwapOutcome | None) -> None:
+        if model is not None and outcome is not None:  # on trial: gate its first frame
+            model = GatedOnnx(model)
+            tried.append(model)
+        pipeline.swap_model(model, outcome)
 
-    swapper = ModelSwapper(library, pipeline.swap_model, current="small", trial=trial)
+    swapper = ModelSwapper(library, hand_over, current="small", trial=True)
     pipeline.start()
     try:
         wait_for(lambda: len(sink.frames) >= 5)
@@ -248,7 +253,7 @@ def test_after_a_failed_swap_status_names_the_running_model_and_the_state_the_fa
     from node.control.commands import NodeCommands
     from node.inference.swap import ModelSwapper
 
-    swapper = ModelSwapper(model_library(tmp_path), lambda model: None, current="small")
+    swapper = ModelSwapper(model_library(tmp_path), lambda model, outcome: None, current="small")
     commands = NodeCommands(ParamStore(), swapper=swapper, source="synthetic", sinks=["null"])
     commands.load_model("bad")
     assert swapper.wait(HANG_GUARD).status == "error"

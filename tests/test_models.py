@@ -20,7 +20,7 @@ from tf1_pix2pix import build_checkpoint, original_descriptor, run_graph  # noqa
 
 from node.inference.affinelayer import random_weights, read_checkpoint  # noqa: E402
 from node.inference.backends import BACKENDS  # noqa: E402
-from node.inference.backends.base import BackendOptions  # noqa: E402
+from node.inference.backends.backend import BackendOptions  # noqa: E402
 from node.inference.convert import convert  # noqa: E402
 from node.inference.descriptor import ModelError, load_descriptor, parse_descriptor  # noqa: E402
 from node.inference.export import to_onnx  # noqa: E402

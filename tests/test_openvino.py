@@ -510,7 +510,7 @@ def ov_running(ov_pair: HeldLibrary) -> Iterator[tuple[Pipeline, ModelSwapper, L
     source.open()
     first = ModelLibrary(ov_pair.dirs).load("a")
     pipeline = Pipeline(source, [sink], params, first)
-    swapper = ModelSwapper(ov_pair, pipeline.swap_model, current="a", trial=pipeline.swap_model)
+    swapper = ModelSwapper(ov_pair, pipeline.swap_model, current="a", trial=True)
     pipeline.start()
     wait_for(lambda: len(sink.frames) >= 5)
     yield pipeline, swapper, sink

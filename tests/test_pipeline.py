@@ -16,8 +16,8 @@ from helpers import SCENE, wait_for
 from node.errors import SourceError
 from node.frames import Frame, LatestSlot
 from node.imaging.preprocess import Preprocessor
-from node.inference.base import Model
 from node.inference.descriptor import ModelError
+from node.inference.model import Model
 from node.inference.stage import ModelStage
 from node.pipeline import Pipeline
 from node.sinks.base import Sink

@@ -299,7 +299,9 @@ def _inked_swapper(tmp_path: Path) -> tuple[ModelSwapper, list[object]]:
     tiny_onnx(models / "inked.onnx")
     write_json(models / "inked.json", name="inked", path="inked.onnx", default_preset="dreamy")
     installed: list[object] = []
-    return ModelSwapper(ModelLibrary([models]), installed.append), installed
+    return ModelSwapper(
+        ModelLibrary([models]), lambda model, outcome: installed.append(model)
+    ), installed
 
 
 def test_a_models_default_preset_is_recalled_when_it_swaps_in(tmp_path: Path) -> None:
@@ -386,7 +388,11 @@ def _swapping(tmp_path: Path) -> tuple[NodeCommands, ModelSwapper, list[object]]
 
     installed: list[object] = []
     (tmp_path / "models").mkdir()
-    swapper = ModelSwapper(model_library(tmp_path / "models"), installed.append, current="small")
+    swapper = ModelSwapper(
+        model_library(tmp_path / "models"),
+        lambda model, outcome: installed.append(model),
+        current="small",
+    )
     library = PresetLibrary(tmp_path / "presets", [])
     write(library.user_dir, "to other", {"model": "other", "params": {"process.invert": True}})
     write(library.user_dir, "also other", {"model": "other", "params": {"process.canny_t1": 9}})

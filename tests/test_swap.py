@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,10 @@ from helpers import tiny_onnx, write_json  # noqa: E402
 
 from node.inference.affinelayer import random_weights  # noqa: E402
 from node.inference.backends import BackendModel, BackendOptions  # noqa: E402
-from node.inference.base import Model  # noqa: E402
 from node.inference.export import tf_generator  # noqa: E402
+from node.inference.handover import SwapOutcome  # noqa: E402
 from node.inference.library import ModelLibrary  # noqa: E402
+from node.inference.model import Model  # noqa: E402
 from node.inference.swap import ModelSwapper, SwapState  # noqa: E402
 from node.pipeline import Pipeline  # noqa: E402
 from node.sources import create_source  # noqa: E402
@@ -50,9 +51,7 @@ def _running(
     source = create_source(SCENE)
     source.open()
     pipeline = Pipeline(source, [sink], ParamStore(), library.load("small"))
-    swapper = ModelSwapper(
-        library, pipeline.swap_model, current="small", trial=pipeline.swap_model if trial else None
-    )
+    swapper = ModelSwapper(library, pipeline.swap_model, current="small", trial=trial)
     pipeline.start()
     wait_for(lambda: len(sink.frames) >= 5)
     yield pipeline, swapper, sink
@@ -167,9 +166,9 @@ def test_a_trial_swap_whose_first_frame_fails_puts_the_old_model_back(
 def test_a_tried_model_that_ran_is_the_running_one_even_when_a_newer_request_fails(
     library: ModelLibrary,
 ) -> None:
-    handed: list[tuple[Model, Callable[[Exception | None], None]]] = []
+    handed: list[tuple[Model | None, SwapOutcome | None]] = []
     swapper = ModelSwapper(
-        library, lambda model: None, current="small", trial=lambda m, r: handed.append((m, r))
+        library, lambda model, outcome: handed.append((model, outcome)), current="small", trial=True
     )
     swapper.request("big")
     swapper.wait(60)
@@ -177,6 +176,7 @@ def test_a_tried_model_that_ran_is_the_running_one_even_when_a_newer_request_fai
     swapper.request("bad")  # asked for while big's first frame is on its way
     assert swapper.wait(30).status == "error"
     model, ready = handed[0]
+    assert model is not None and ready is not None
     ready(None)  # big's first frame went out after all
     assert swapper.running == "big"
     state = swapper.state  # (read again: the listeners may have moved it)

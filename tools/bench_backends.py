@@ -10,7 +10,7 @@ bf16 hint where the CPU has native bf16), an OpenVINO int8 IR made by `models op
 code (NNCF, calibrated on the synthetic scene and `--calibration` images), TFLite (fp32 and
 dynamic-range int8), SavedModel and a TF1 checkpoint (the original app's format). Each loads
 through the node's backend; it prints the median ms per frame of `predict` and of the bare
-session call (`_run`), and PSNR / largest error (0..255) against the fp32 ONNX model on frames
+session call (`run_native`), and PSNR / largest error (0..255) against the fp32 ONNX model on frames
 held out from calibration. Random weights say nothing about accuracy: give trained ones.
 """
 
@@ -142,7 +142,7 @@ def main() -> None:
                 wrapped, bare = [], []
                 for _ in range(args.runs):
                     wrapped.append(ms(model.predict, batch))
-                    bare.append(ms(model._run, batch))
+                    bare.append(ms(model.run_native, batch))
                 model.close()
                 w, b = float(np.median(wrapped)), float(np.median(bare))
                 psnr = None if label == "onnx" else round(acc.psnr_db, 1)

@@ -30,7 +30,7 @@ import numpy as np
 from node.errors import UserError
 from node.imaging.preprocess import Preprocessor, resize_area
 from node.imaging.stabilize import Stabilizer
-from node.inference.base import Model
+from node.inference.model import Model
 from node.inference.stage import ModelStage
 from node.sources.synthetic import SyntheticScene
 from node.state.params import ParamStore

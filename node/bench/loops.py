@@ -16,7 +16,7 @@ import numpy as np
 from node.frames import Frame
 from node.imaging.postprocess import TimeLerp, from_model_range, to_bgr_u8, to_model_range
 from node.imaging.preprocess import Preprocessor
-from node.inference.backends.base import BackendModel
+from node.inference.backends.backend import BackendModel
 from node.sinks.base import Sink
 from node.sources.base import Source
 from node.state.params import ParamSnapshot
@@ -57,13 +57,13 @@ def inference_only(
     model: BackendModel, batches: Sequence[np.ndarray], seconds: float
 ) -> LoopResult:
     """The bare session call (`_run`, no wrapper checks) on the batches in turn."""
-    model._run(batches[0])  # one more warm-up: the first calls allocate
+    model.run_native(batches[0])  # one more warm-up: the first calls allocate
     times: list[float] = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(times) < MIN_RUNS:
         batch = batches[len(times) % len(batches)]
         start = time.perf_counter()
-        model._run(batch)
+        model.run_native(batch)
         times.append(time.perf_counter() - start)
     return loop_result(times)
 
@@ -82,7 +82,7 @@ def original_loop(
         start = time.perf_counter()
         raw = source.read()
         processed = pre(raw, p, spec.size, spec.channels)
-        out = model._run(to_model_range(processed.image, spec.range))
+        out = model.run_native(to_model_range(processed.image, spec.range))
         image = to_bgr_u8(post(from_model_range(out, out_range), lerp))
         views = {"processed": to_bgr_u8(processed.image), "raw": raw}
         frame = Frame(image, len(times), start, p.version, views)

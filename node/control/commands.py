@@ -256,20 +256,16 @@ class NodeCommands:
         if state.status != "ready":
             return
         from_preset, self._from_preset = self._from_preset == state.name, None
-        if self.apply_model_presets and not from_preset:  # a preset's own values stay
-            self._apply_model_preset(state.name)
+        if self.apply_model_presets and not from_preset and state.default_preset:
+            self._apply_model_preset(state.name, state.default_preset)  # (a preset's stay)
 
-    def _apply_model_preset(self, model: str) -> None:
+    def _apply_model_preset(self, model: str, wanted: str) -> None:
         """A model's `default_preset` (descriptor field) is recalled when it is swapped in."""
-        if model == "none" or self.swapper is None:
-            return
         try:
-            wanted = self.swapper.library.find(model)[0].default_preset
-            if wanted:
-                preset = self._find(wanted)
-                self.morpher.apply(preset.values(self.params.snapshot()), "model preset")
-                log.info("model %s: applied its default preset %s", model, preset.name)
-        except (ModelError, CommandError) as exc:
+            preset = self._find(wanted)
+            self.morpher.apply(preset.values(self.params.snapshot()), "model preset")
+            log.info("model %s: applied its default preset %s", model, preset.name)
+        except CommandError as exc:
             log.error("model %s: default preset not applied: %s", model, exc)
 
     # -- status ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Models: the protocol the pipeline calls, descriptors and backends."""
 
-from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
+from node.inference.model import DEFAULT_INPUT, Model, TensorSpec
 
 __all__ = ["DEFAULT_INPUT", "Model", "TensorSpec"]

@@ -18,7 +18,6 @@ import numpy as np
 from node.inference.affinelayer import GeneratorWeights, read_checkpoint
 from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.backends.tensorflow import checkpoint_prefix
-from node.inference.base import TensorSpec
 from node.inference.descriptor import (
     ModelDescriptor,
     ModelError,
@@ -27,6 +26,7 @@ from node.inference.descriptor import (
 )
 from node.inference.export import tf_generator, to_onnx
 from node.inference.library import ModelLibrary
+from node.inference.model import TensorSpec
 from node.inference.tfutil import tensorflow
 from node.support.files import atomic_write, remove_path
 

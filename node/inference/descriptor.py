@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from node.errors import UserError
-from node.inference.base import TensorSpec
+from node.inference.model import TensorSpec
 from node.support.boundedread import (
     FileTooLargeError,
     NotRegularFileError,

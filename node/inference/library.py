@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
-from node.inference.base import Model
 from node.inference.descriptor import (
     DescriptorRefusedError,
     ModelDescriptor,
     ModelError,
     load_descriptor,
 )
+from node.inference.model import Model
 from node.inference.variants import Ranked, Timings, check_preferences, preference, rank
 from node.support.bundled import bundled_dir, user_dir
 from node.support.files import HomeFolderError, expand_user
@@ -231,9 +231,8 @@ def warm_up(model: Model, runs: int = 1) -> float:
         try:
             out = model.predict(batch)
         except Exception as exc:
-            where = model.descriptor.path if isinstance(model, BackendModel) else model.name
             raise ModelError(
-                f"{where}: fails on a test frame: {type(exc).__name__}: {exc}"
+                f"{model.where}: fails on a test frame: {type(exc).__name__}: {exc}"
             ) from None
         elapsed = time.perf_counter() - start
     check_output(model, out)
@@ -244,8 +243,7 @@ def check_output(model: Model, out: np.ndarray) -> None:
     """A model whose output shape differs from its descriptor's is a broken model."""
     expected = (1, *model.output_spec.shape)
     if tuple(out.shape) != expected:
-        where = model.descriptor.path if isinstance(model, BackendModel) else model.name
         raise ModelError(
-            f"{where}: output shape {list(out.shape)} does not match the "
+            f"{model.where}: output shape {list(out.shape)} does not match the "
             f"descriptor's {list(expected)} (NHWC)"
         )

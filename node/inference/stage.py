@@ -20,9 +20,9 @@ from node.imaging.postprocess import (
     to_model_range,
 )
 from node.imaging.preprocess import match_channels
-from node.inference.base import DEFAULT_INPUT, Model, TensorSpec
 from node.inference.descriptor import ModelError
 from node.inference.library import check_output, warm_up
+from node.inference.model import DEFAULT_INPUT, Model, TensorSpec
 from node.state.params import ParamSnapshot
 from node.support.ratelimit import LogLimiter
 
@@ -66,15 +66,17 @@ class ModelStage:
         self._last_error = ""
         return old
 
-    def __call__(self, image: np.ndarray, p: ParamSnapshot) -> np.ndarray:
-        """`image`: float32 (H, W, C) in 0..1 from the preprocessor. Returns uint8 BGR."""
+    def __call__(self, image: np.ndarray, p: ParamSnapshot, *, strict: bool = False) -> np.ndarray:
+        """`image`: float32 (H, W, C) in 0..1 from the preprocessor. Returns uint8 BGR.
+        `strict` (or a strict stage): a failing model raises ModelError instead of passing the
+        input through, and an output of another shape than its descriptor says fails."""
         start = time.perf_counter()
         img_in = self._pre(image, p.as_float("predict.pre_time_lerp"))
         out = img_in
         model = self.model
         t_model = time.perf_counter()
         if model is not None and p.as_bool("predict.enabled"):
-            out = self._predict(model, img_in)
+            out = self._predict(model, img_in, strict or self.strict)
         t_post = time.perf_counter()
         out = self._post(out, p.as_float("predict.post_time_lerp"))
         bgr = to_bgr_u8(out)
@@ -111,13 +113,9 @@ class ModelStage:
         model = self.model
         if model is not None and not p.as_bool("predict.enabled"):
             warm_up(model)  # not shown, but tested now rather than when the fader comes up
-        strict, self.strict = self.strict, True
-        try:
-            return self(image, p)
-        finally:
-            self.strict = strict
+        return self(image, p, strict=True)
 
-    def _predict(self, model: Model, img_in: np.ndarray) -> np.ndarray:
+    def _predict(self, model: Model, img_in: np.ndarray, strict: bool) -> np.ndarray:
         spec = model.input_spec
         try:
             if img_in.shape != spec.shape:  # prepared for the previous model, around a swap
@@ -127,7 +125,7 @@ class ModelStage:
                 img_in = cv2.resize(img_in, spec.size, interpolation=cv2.INTER_AREA)
                 img_in = img_in.reshape(spec.shape)
             batch = model.predict(to_model_range(img_in, spec.range))
-            if self.strict:
+            if strict:
                 check_output(model, batch)
             batch, replaced = replace_non_finite(batch, model.output_spec.range)
             if replaced:
@@ -142,7 +140,7 @@ class ModelStage:
             return from_model_range(batch, model.output_spec.range)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
-            if self.strict:
+            if strict:
                 raise ModelError(f"model {model.name} failed: {message}") from exc
             if message != self._last_error:
                 self._last_error = message

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from node.errors import ModelNotRun
 from node.inference.backends import BackendOptions
-from node.inference.base import Model
+from node.inference.handover import HandOver
 from node.inference.library import ModelLibrary, warm_up
 from node.support.ratelimit import LogLimiter
 
@@ -33,10 +34,10 @@ class SwapState:
     name: str
     status: SwapStatus
     message: str = ""
+    default_preset: str | None = None  # (ready) the preset its descriptor asks for, if any
 
 
 StateListener = Callable[[SwapState], None]
-TrialInstall = Callable[[Model, Callable[[Exception | None], None]], None]
 
 
 BACKGROUND_NICE = 10
@@ -56,15 +57,17 @@ def background_priority() -> None:
 
 
 class ModelSwapper:
-    """`request(name)` returns at once; `install(model)` is called from the loader thread.
+    """`request(name)` returns at once; `hand_over(model, outcome)` is called from the loader
+    thread (the live pipeline's `swap_model`).
 
     One loader thread at a time: while it loads, newer requests replace each other and only
     the newest is loaded next, so scrubbing through a model list (or a hostile sender) cannot
     start a pile of concurrent loads.
 
-    With `trial` (the live pipeline's `swap_model`), a model is loaded without a warm-up run
-    and handed over with a callback: its first live frame is the warm-up and the test, and the
-    state turns ready (or error, with the old model going on) when that frame is done. On a
+    With `trial`, a model is loaded without a warm-up run and handed over with an outcome
+    callback: its first live frame is the warm-up and the test, and the state turns ready (or
+    error, with the old model going on) when that frame is out. Without, it is warmed up here
+    and handed over plainly (outcome None), and the state turns ready at once. On a
     small machine that saves a whole inference competing with the running model for the cores;
     a first frame that takes seconds runs beside the old model, which keeps the picture going.
 
@@ -74,14 +77,15 @@ class ModelSwapper:
     def __init__(
         self,
         library: ModelLibrary,
-        install: Callable[[Model | None], None],
+        hand_over: HandOver,
+        *,
         options: BackendOptions | None = None,
         current: str = "none",
-        trial: TrialInstall | None = None,
+        trial: bool = False,
     ) -> None:
         self.library = library
         self.options = options or BackendOptions()
-        self._install = install
+        self._hand_over = hand_over
         self._trial = trial
         self._lock = threading.RLock()  # a trial may answer at once, from inside
         self._generation = 0
@@ -105,7 +109,7 @@ class ModelSwapper:
         with self._lock:
             if none:
                 if generation == self._generation:
-                    self._install(None)
+                    self._hand_over(None, None)
                     self.running = "none"
             elif self._thread is None:
                 self._thread = threading.Thread(
@@ -137,8 +141,8 @@ class ModelSwapper:
     def _load(self, name: str, generation: int, hold: threading.Event | None) -> None:
         start = time.perf_counter()
         try:  # warmed up here unless its first live frame can be, at no cost to the show
-            model = self.library.load(name, self.options, warm=self._trial is None)
-            if self._trial is not None and not model.cheap_first_run:
+            model = self.library.load(name, self.options, warm=not self._trial)
+            if self._trial and not model.cheap_first_run:
                 warm_up(model)  # (a GPU provider may build engines for seconds on first run)
         except Exception as exc:
             self._failed(name, exc, generation)
@@ -158,19 +162,20 @@ class ModelSwapper:
             log.info(
                 "model %s ready (%s, %s, %.0f ms to load and warm up)",
                 name,
-                model.descriptor.variant,
-                model.descriptor.path.name,
+                model.variant,
+                Path(model.where).name,
                 (time.perf_counter() - start) * 1000,
             )
-            self._set_state(SwapState(name, "ready"), generation)
+            ready_state = SwapState(name, "ready", default_preset=model.descriptor.default_preset)
+            self._set_state(ready_state, generation)
 
         with self._lock:  # checked and installed together, so a newer request cannot slip between
             current = generation == self._generation
-            if current and self._trial is not None:
-                self._trial(model, ready)  # ready() comes from the frame thread
+            if current and self._trial:
+                self._hand_over(model, ready)  # ready() comes once its first frame is out
                 return
             if current:
-                self._install(model)
+                self._hand_over(model, None)
         if not current:
             model.close()
             return

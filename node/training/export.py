@@ -10,10 +10,10 @@ import numpy as np
 
 from node.errors import UserError
 from node.inference.backends import BACKENDS, BackendOptions
-from node.inference.base import TensorSpec
 from node.inference.convert import MODEL_SUFFIX, write_model
 from node.inference.descriptor import ModelDescriptor, TensorInfo, save_descriptor
 from node.inference.library import warm_up
+from node.inference.model import TensorSpec
 from node.support.files import remove_path
 from node.training.train import Pix2Pix, TrainOptions
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.inference.backends.base import BackendModel, BackendOptions
+from node.inference.backends.backend import BackendModel, BackendOptions
 from node.support.registry import Registry
 
 BACKENDS: Registry[BackendModel] = Registry(

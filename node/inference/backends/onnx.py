@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from node.inference.backends.base import BackendModel, BackendOptions, require_file
+from node.inference.backends.backend import BackendModel, BackendOptions, require_file
 from node.inference.descriptor import ModelDescriptor, ModelError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class OnnxModel(BackendModel):
         log.debug("%s: ONNX Runtime providers %s", desc.path, session.get_providers())
         return model
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def run_native(self, batch: np.ndarray) -> np.ndarray:
         result: np.ndarray = self._session.run(self._outputs, {self._in_name: batch})[0]
         return result
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from node.inference.backends.base import BackendModel, BackendOptions, require_file
+from node.inference.backends.backend import BackendModel, BackendOptions, require_file
 from node.inference.descriptor import ModelDescriptor, ModelError
 from node.support import cpu
 from node.support.logformat import clip
@@ -159,7 +159,7 @@ class OpenVinoModel(BackendModel):
         log.debug("%s: OpenVINO on %s (%s)", desc.path, device, desc.variant)
         return model
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def run_native(self, batch: np.ndarray) -> np.ndarray:
         result = self._request.infer({self._in_port: batch})
         out: np.ndarray = result[self._out_port]
         return out

@@ -36,11 +36,17 @@ class Model(Protocol):
     `predict` takes a float32 batch (N, H, W, C) in `input_spec.range` and returns a batch shaped
     like `output_spec`, in `output_spec.range`. It is called from one thread at a time.
     `close` frees native resources and may be called more than once.
+    `where` says where the model came from (its file), for messages; `variant` which form of it
+    runs ("onnx", "openvino-int8"), for the log. `cheap_first_run`: the first `predict` costs
+    about what any does, so a live swap may make it a frame (a GPU building engines may not).
     """
 
     name: str
     input_spec: TensorSpec
     output_spec: TensorSpec
+    where: str
+    variant: str
+    cheap_first_run: bool
 
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 

@@ -25,8 +25,9 @@ class BackendOptions:
 class BackendModel(ABC):
     """A loaded model behind the pipeline's Model protocol.
 
-    Subclasses implement `_load` and `_run` (the bare session call, in the model's own layout);
-    this class turns the pipeline's NHWC batches into the model's layout and back.
+    Subclasses implement `load` and `run_native` (the bare session call, in the model's own
+    layout, which the benchmarks time); this class turns the pipeline's NHWC batches into the
+    model's layout and back.
     """
 
     format: ClassVar[str]
@@ -39,6 +40,8 @@ class BackendModel(ABC):
         self.name = desc.name
         self.input_spec = desc.input.spec
         self.output_spec = desc.output.spec
+        self.where = str(desc.path)
+        self.variant = desc.variant
         self._nchw = desc.layout == "NCHW"
 
     @classmethod
@@ -51,13 +54,14 @@ class BackendModel(ABC):
     def load(cls, desc: ModelDescriptor, options: BackendOptions) -> BackendModel: ...
 
     @abstractmethod
-    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+    def run_native(self, batch: np.ndarray) -> np.ndarray:
+        """One batch in the model's own layout and range, straight to its runtime."""
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._nchw:
-            out = self._run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+            out = self.run_native(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
             return out.transpose(0, 2, 3, 1)
-        return self._run(batch)
+        return self.run_native(batch)
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing native
         """Free native resources; idempotent."""
