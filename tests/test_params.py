@@ -5,7 +5,16 @@ import time
 
 import pytest
 
-from node.state.params import DEFAULTS, PARAMS, SPECS, ParamError, ParamSpec, ParamStore, spec_for
+from node.state.params import (
+    DEFAULTS,
+    PARAMS,
+    SPECS,
+    Origin,
+    ParamError,
+    ParamSpec,
+    ParamStore,
+    spec_for,
+)
 
 # The original app's params.py, group by group (name, type, default) - the parity contract.
 ORIGINAL = {
@@ -122,13 +131,13 @@ def test_update_is_all_or_nothing() -> None:
 def test_listeners_get_each_accepted_change_once_with_origin() -> None:
     store = ParamStore()
     seen: list[tuple[str, object, str]] = []
-    store.add_listener(lambda spec, value, origin: seen.append((spec.key, value, origin)))
+    store.add_listener(lambda spec, value, origin: seen.append((spec.key, value, origin.name)))
 
     # A listener may read the store (it runs outside the lock) and may fail without harm.
-    def reads_the_store(spec: ParamSpec, value: object, origin: str) -> None:
+    def reads_the_store(spec: ParamSpec, value: object, origin: Origin) -> None:
         store.get(spec.key)
 
-    def fails(spec: ParamSpec, value: object, origin: str) -> None:
+    def fails(spec: ParamSpec, value: object, origin: Origin) -> None:
         raise ZeroDivisionError
 
     store.add_listener(reads_the_store)

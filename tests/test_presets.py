@@ -202,7 +202,7 @@ def test_interpolation_by_type() -> None:
 def test_morph_midpoint_on_the_frame_clock(commands: NodeCommands) -> None:
     write(commands.presets.user_dir, "target", {"params": LOOK})  # type: ignore[union-attr]
     seen: list[dict[str, object]] = []
-    commands.params.add_listener(lambda spec, value, origin: seen.append({spec.key: origin}))
+    commands.params.add_listener(lambda spec, value, origin: seen.append({spec.key: origin.name}))
     commands.clock = lambda: 10.0
     commands.preset_morph("target", 2.0)
     commands.tick(11.0)  # the frame at the midpoint

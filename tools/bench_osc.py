@@ -32,7 +32,7 @@ from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.pipeline import Pipeline
 from node.sinks.base import Sink
 from node.sources import create_source
-from node.state.params import ParamSpec, ParamStore, Value
+from node.state.params import Origin, ParamSpec, ParamStore, Value
 from node.support.spec import Spec
 
 
@@ -79,7 +79,7 @@ def measure_latency(params: ParamStore, sink: VersionSink, port: int, trials: in
     changes: list[Change] = []
     pending: list[Change] = []
 
-    def on_change(spec: ParamSpec, value: Value, origin: str) -> None:
+    def on_change(spec: ParamSpec, value: Value, origin: Origin) -> None:
         if pending and spec.key == "process.canny_t1":
             pending.pop().version = params.snapshot().version
 

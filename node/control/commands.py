@@ -25,6 +25,7 @@ from node.state.morph import Morpher
 from node.state.params import (
     DEFAULTS,
     Listener,
+    Origin,
     ParamError,
     ParamSnapshot,
     ParamStore,
@@ -92,7 +93,9 @@ class NodeCommands:
 
     # -- parameters ------------------------------------------------------------------------
 
-    def set_values(self, values: Mapping[str, object], origin: str = "api") -> dict[str, Value]:
+    def set_values(
+        self, values: Mapping[str, object], origin: Origin | str = "api"
+    ) -> dict[str, Value]:
         """Set several parameters in one step (one frame sees all or none of them); returns
         the stored values, after clamping."""
         try:
@@ -117,7 +120,7 @@ class NodeCommands:
     def values(self) -> ParamSnapshot:
         return self.params.snapshot()
 
-    def reset(self, origin: str = "reset") -> None:
+    def reset(self, origin: Origin | str = "reset") -> None:
         """Every parameter back to its default."""
         self.morpher.apply(DEFAULTS, origin)
 

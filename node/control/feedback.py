@@ -16,13 +16,12 @@ if a client stalls - never the node's time. (Stream clients have their own write
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,7 +29,7 @@ from pythonosc.parsing import osc_types
 
 from node.control.commands import NodeCommands
 from node.inference.swap import SwapState
-from node.state.params import PARAMS, ParamSpec, Value
+from node.state.params import PARAMS, Origin, ParamSpec, Value
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,6 @@ class FeedbackHub:
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._context = threading.local()
         self.sent = 0
         self.merged = 0  # parameter messages superseded by a newer value before sending
         self.dropped = 0
@@ -294,16 +292,6 @@ class FeedbackHub:
             name = self.commands.running_model
             self._queue(Outgoing(target, self.address("/node/model"), (name,)))
 
-    @contextlib.contextmanager
-    def answering(self, peer: Peer, exact: set[tuple[str, bool]]) -> Iterator[None]:
-        """While active (on this thread), changes that `peer` sent exactly as they are stored
-        are not echoed back to it: `exact` holds (parameter key, was it /norm)."""
-        self._context.peer, self._context.exact = peer, exact
-        try:
-            yield
-        finally:
-            self._context.peer, self._context.exact = None, set()
-
     def _param_message(self, target: Target, spec: ParamSpec, norm: bool) -> Outgoing:
         address = self.address(spec.address + ("/norm" if norm else ""))
         return Outgoing(target, address, merge=True, param=spec, norm=norm)
@@ -315,19 +303,10 @@ class FeedbackHub:
             return [item.param.to_norm(value)]
         return osc_args(value, item.target.typed_bools)
 
-    def _on_param(self, spec: ParamSpec, value: Value, origin: str) -> None:
-        peer: Peer | None = getattr(self._context, "peer", None)
-        exact: set[tuple[str, bool]] = getattr(self._context, "exact", set())
+    def _on_param(self, spec: ParamSpec, value: Value, origin: Origin) -> None:
         for target in self._targets():
             for norm in (False, True):
-                # not back to the very client that sent exactly this (same host: a
-                # subscription it made for another host still gets it)
-                if (
-                    peer is not None
-                    and target.owner == peer.key
-                    and target.host == peer.host
-                    and (spec.key, norm) in exact
-                ):
+                if origin.echoes(spec.key, norm, target.owner, target.host):
                     continue
                 if target.wants(self.address(spec.address + ("/norm" if norm else ""))):
                     self._queue(self._param_message(target, spec, norm))

@@ -1,4 +1,6 @@
-"""The node's OSC address space beyond the parameters: one table of `/node/...` addresses.
+"""The node's OSC address space beyond the parameters: one table of `/node/...` addresses,
+each row with the handler it runs (as python-osc's `Dispatcher.map(address, handler)` keeps an
+address beside its handler), so the router's dispatch is a lookup.
 
 The OSC router, the OSCQuery tree and the README's address table are generated from this table
 and from the parameter table, so they cannot disagree.
@@ -6,15 +8,52 @@ and from the parameter table, so they cannot disagree.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from node.control.commands import CommandError
+from node.support.logformat import clip
+
+if TYPE_CHECKING:
+    from node.control.commands import NodeCommands
+    from node.control.feedback import FeedbackHub, Peer
+    from node.state.params import Origin, ParamSpec
 
 READ, WRITE = 1, 2  # OSCQuery ACCESS bits
+MAX_INDEX = 999_999  # a preset or model index sent as a number; beyond, it is no index
+
+
+@dataclass(frozen=True)
+class Call:
+    """One incoming `/node/...` message and what its handler may use."""
+
+    args: list[Any]
+    peer: Peer
+    origin: Origin  # who sent it, for the changes it makes
+    commands: NodeCommands
+    feedback: FeedbackHub
+    params: Mapping[str, tuple[ParamSpec, bool]]  # a parameter's path -> (spec, is /norm)
+    path_of: Callable[[str], str]  # an address sent with or without this node's prefix -> path
+    allow: Callable[[str], bool]  # may feedback go to this host (--osc-allow)?
+
+    def arity(self, count: int, what: str, optional: int = 0) -> list[Any]:
+        if not count - optional <= len(self.args) <= count:
+            raise CommandError(f"expects {what}, got {len(self.args)} argument(s)")
+        return self.args
+
+    def reply(self, path: str, args: list[Any]) -> None:
+        self.feedback.reply(self.peer, path, args)
+
+
+Handler = Callable[[Call], None]
 
 
 @dataclass(frozen=True)
 class NodeAddress:
     """One `/node/...` address. `typetag` and `access` describe it to OSCQuery (None: no
-    value); `incoming` is False for addresses the node only sends."""
+    value); `handle` runs it (None: an address the node only sends)."""
 
     path: str
     args: str
@@ -22,7 +61,136 @@ class NodeAddress:
     access: int
     description: str
     reply: str = ""
-    incoming: bool = True
+    handle: Handler | None = None
+
+    @property
+    def incoming(self) -> bool:
+        return self.handle is not None
+
+
+# -- argument checks -------------------------------------------------------------------------
+
+
+def as_port(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 5:
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise CommandError(f"port must be 1..65535, got {clip(repr(value))}")
+    return value
+
+
+def as_host(value: object) -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"host must be an IP address string, got {clip(repr(value))}")
+    text = "127.0.0.1" if value.strip() == "localhost" else value.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise CommandError(f"host must be an IP address, got {clip(repr(value))}") from None
+
+
+def as_name(value: object, what: str) -> str:
+    """A name, or an index sent as a number (Max sends ints, TouchOSC floats)."""
+    if isinstance(value, str):
+        return value
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is not None and float(number).is_integer() and 0 <= number <= MAX_INDEX:
+        return str(int(number))
+    if number is not None:
+        raise CommandError(f"a {what} index is a whole number 0..{MAX_INDEX}, got {number:.6g}")
+    raise CommandError(f"expects a {what} name or index, got {clip(repr(value))}")
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+def _model(call: Call) -> None:
+    c = call.commands
+    if call.arity(1, "a model name or index", optional=1):
+        c.load_model(as_name(call.args[0], "model"))
+        return
+    state = c.model_state()
+    call.reply("/node/model", [c.running_model])  # what runs, even after a failure
+    message = [clip(state.message)] if state.message else []
+    call.reply("/node/model/state", [state.status, state.name, *message])
+
+
+def _models(call: Call) -> None:  # the count first: a reply never looks like a request
+    models = call.commands.models()
+    call.reply("/node/models", [len(models), *models])
+
+
+def _presets(call: Call) -> None:
+    names = call.commands.preset_names()
+    call.reply("/node/presets", [len(names), *names])
+
+
+def _recall(call: Call) -> None:
+    call.commands.preset_recall(as_name(call.arity(1, "a preset name")[0], "preset"))
+
+
+def _save(call: Call) -> None:
+    call.commands.preset_save(as_name(call.arity(1, "a preset name")[0], "preset"))
+
+
+def _morph(call: Call) -> None:
+    name, seconds = call.arity(2, "a preset name and seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise CommandError(f"seconds must be a number, got {clip(repr(seconds))}")
+    call.commands.preset_morph(as_name(name, "preset"), float(seconds))
+
+
+def _reset(call: Call) -> None:
+    call.commands.reset(call.origin)
+
+
+def _get(call: Call) -> None:
+    (address,) = call.arity(1, "an address")
+    if not isinstance(address, str):
+        raise CommandError(f"expects an address string, got {clip(repr(address))}")
+    path = call.path_of(address)
+    if path == "/node/model":
+        call.reply("/node/model", [call.commands.running_model])
+    elif path in call.params:
+        call.feedback.reply_value(call.peer, *call.params[path])
+    else:
+        raise CommandError(f"no value at {clip(address)!r}")
+
+
+def _dump(call: Call) -> None:
+    fb, peer = call.feedback, call.peer
+    fb.send_all_values([peer.stream] if peer.stream else fb.reply_targets(peer))
+
+
+def _status(call: Call) -> None:
+    s = call.commands.status()
+    call.reply(
+        "/node/status", [float(s.fps), float(s.latency_ms), s.model, s.source, ", ".join(s.sinks)]
+    )
+
+
+def _subscribe(call: Call) -> None:
+    args = call.arity(2, "[host] <port>", optional=1)
+    host = as_host(args[0]) if len(args) == 2 else call.peer.host
+    port = as_port(args[-1])
+    if not call.allow(host):
+        raise CommandError(f"{host} is outside --osc-allow; feedback cannot go there")
+    try:
+        target = call.feedback.subscribe(call.peer, host, port)
+    except (OverflowError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
+    call.feedback.send_all_values([target])
+
+
+def _unsubscribe(call: Call) -> None:
+    args = call.arity(2, "[host] [port]", optional=2)
+    host = as_host(args[0]) if len(args) == 2 else call.peer.host
+    if args:
+        call.feedback.unsubscribe(call.peer, host, as_port(args[-1]))
+    else:
+        call.feedback.unsubscribe(call.peer, None, None)
 
 
 NODE_ADDRESSES: tuple[NodeAddress, ...] = (
@@ -34,9 +202,16 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "hot-swap the model (loads in the background; 'none' passes the input through); "
         "no argument asks which model runs",
         "/node/model/state <loading, ready or error> <name> [reason]",
+        handle=_model,
     ),
     NodeAddress(
-        "/node/models", "", "N", WRITE, "list the models", "/node/models <count> <name> ..."
+        "/node/models",
+        "",
+        "N",
+        WRITE,
+        "list the models",
+        "/node/models <count> <name> ...",
+        handle=_models,
     ),
     NodeAddress(
         "/node/presets",
@@ -45,6 +220,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "list the presets (index N = pad N)",
         "/node/presets <count> <name> ...",
+        handle=_presets,
     ),
     NodeAddress(
         "/node/preset/recall",
@@ -53,6 +229,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "recall a preset now (a morph in progress stops where it is)",
         "feedback",
+        handle=_recall,
     ),
     NodeAddress(
         "/node/preset/save",
@@ -60,6 +237,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "s",
         WRITE,
         "save every value and the model as a preset (replaces one of that name)",
+        handle=_save,
     ),
     NodeAddress(
         "/node/preset/morph",
@@ -68,8 +246,17 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "glide to a preset on the frame clock; bools and the model switch at the end",
         "feedback at each step",
+        handle=_morph,
     ),
-    NodeAddress("/node/reset", "", "N", WRITE, "every parameter back to its default", "feedback"),
+    NodeAddress(
+        "/node/reset",
+        "",
+        "N",
+        WRITE,
+        "every parameter back to its default",
+        "feedback",
+        handle=_reset,
+    ),
     NodeAddress(
         "/node/get",
         "<address>",
@@ -77,9 +264,16 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "ask for one value (a parameter, its /norm, or /node/model)",
         "<address> <value>",
+        handle=_get,
     ),
     NodeAddress(
-        "/node/dump", "", "N", WRITE, "send every value again", "<address> <value> for each"
+        "/node/dump",
+        "",
+        "N",
+        WRITE,
+        "send every value again",
+        "<address> <value> for each",
+        handle=_dump,
     ),
     NodeAddress(
         "/node/status",
@@ -88,6 +282,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         READ,
         "fps, latency (ms, p50), model, source, sinks",
         "/node/status <fps> <latency_ms> <model> <source> <sinks>",
+        handle=_status,
     ),
     NodeAddress(
         "/node/subscribe",
@@ -96,6 +291,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "send all feedback to host:port (host: the sender's by default)",
         "every value, then each change",
+        handle=_subscribe,
     ),
     NodeAddress(
         "/node/unsubscribe",
@@ -104,6 +300,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "stop the feedback to host:port (no argument: every subscription made from the "
         "sender's host)",
+        handle=_unsubscribe,
     ),
     NodeAddress(
         "/node/model/state",
@@ -111,7 +308,6 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "ss",
         READ,
         "model swap progress: loading, ready or error, and the model's name",
-        incoming=False,
     ),
     NodeAddress(
         "/node/heartbeat",
@@ -119,7 +315,6 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "ff",
         READ,
         "once a second to subscribers: fps and latency (ms)",
-        incoming=False,
     ),
     NodeAddress(
         "/node/error",
@@ -127,6 +322,5 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "ss",
         0,
         "a refused message: the address it was sent to and why",
-        incoming=False,
     ),
 )

@@ -14,7 +14,6 @@ one at a time (a lock), never one thread per message racing each other.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -22,17 +21,16 @@ from typing import Any
 
 from node.control.commands import CommandError, NodeCommands
 from node.control.feedback import FeedbackHub, Peer, clip
-from node.control.namespace import NODE_ADDRESSES
+from node.control.namespace import NODE_ADDRESSES, Call, Handler
 from node.control.oscparse import MAX_PACKET, OscMessage, OscParseError, parse_packet
 from node.errors import UserError
-from node.state.params import DEFAULTS, PARAMS, ParamError, ParamSpec
+from node.state.params import PARAMS, Origin, ParamError, ParamSpec
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)
 
 __all__ = ["MAX_PACKET", "OscRouter", "normalize_prefix"]
-MAX_INDEX = 999_999  # a preset or model index sent as a number; beyond, it is no index
 REPLIES = (
     "/node/status",
     "/node/models",
@@ -49,38 +47,6 @@ def normalize_prefix(prefix: str) -> str:
     if prefix.split("/")[0] in RESERVED:  # '/node' would make '/node/error' ambiguous
         raise UserError(f"OSC prefix {prefix!r} may not start with {', '.join(sorted(RESERVED))}")
     return f"/{prefix}" if prefix else ""
-
-
-def _as_port(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 5:
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise CommandError(f"port must be 1..65535, got {clip(repr(value))}")
-    return value
-
-
-def _as_host(value: object) -> str:
-    if not isinstance(value, str):
-        raise CommandError(f"host must be an IP address string, got {clip(repr(value))}")
-    text = "127.0.0.1" if value.strip() == "localhost" else value.strip()
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise CommandError(f"host must be an IP address, got {clip(repr(value))}") from None
-
-
-def _as_name(value: object, what: str) -> str:
-    """A name, or an index sent as a number (Max sends ints, TouchOSC floats)."""
-    if isinstance(value, str):
-        return value
-    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if number is not None and float(number).is_integer() and 0 <= number <= MAX_INDEX:
-        return str(int(number))
-    if number is not None:
-        raise CommandError(f"a {what} index is a whole number 0..{MAX_INDEX}, got {number:.6g}")
-    raise CommandError(f"expects a {what} name or index, got {clip(repr(value))}")
 
 
 class OscRouter:
@@ -102,8 +68,10 @@ class OscRouter:
         for spec in PARAMS:
             self._params[spec.address] = (spec, False)
             self._params[spec.address + "/norm"] = (spec, True)
-        self._commands = {a.path for a in NODE_ADDRESSES if a.incoming}
-        self._outgoing = tuple(a.path for a in NODE_ADDRESSES if not a.incoming)
+        self._commands: dict[str, Handler] = {
+            a.path: a.handle for a in NODE_ADDRESSES if a.handle is not None
+        }
+        self._outgoing = tuple(a.path for a in NODE_ADDRESSES if a.handle is None)
         self.packets = 0
         self.messages = 0
         self.errors = 0
@@ -181,9 +149,6 @@ class OscRouter:
                 if path in self._params:
                     spec, norm = self._params[path]
                     self._stage_param(spec, norm, args, batch, exact)
-                elif path == "/node/reset":
-                    batch.update(DEFAULTS)
-                    exact -= {(key, n) for key in DEFAULTS for n in (False, True)}
                 else:
                     self._flush(batch, exact, peer)
                     self._command(path, args, peer)
@@ -199,7 +164,9 @@ class OscRouter:
         batch: dict[str, object],
         exact: set[tuple[str, bool]],
     ) -> None:
-        (raw,) = self._arity(args, 1, "one value")
+        if len(args) != 1:
+            raise CommandError(f"expects one value, got {len(args)} argument(s)")
+        (raw,) = args
         try:
             if norm:
                 value: object = spec.from_norm(raw)
@@ -220,87 +187,33 @@ class OscRouter:
         if not batch:
             return
         try:
-            with self.feedback.answering(peer, set(exact)):
-                self.commands.set_values(dict(batch), origin=f"osc {peer.key}")
+            self.commands.set_values(dict(batch), self._origin(peer, exact))
         finally:
             batch.clear()
             exact.clear()
 
     @staticmethod
-    def _arity(args: list[Any], count: int, what: str, optional: int = 0) -> list[Any]:
-        if not count - optional <= len(args) <= count:
-            raise CommandError(f"expects {what}, got {len(args)} argument(s)")
-        return args
+    def _origin(peer: Peer, exact: set[tuple[str, bool]] | None = None) -> Origin:
+        return Origin(f"osc {peer.key}", peer.key, peer.host, frozenset(exact or ()))
 
     def _command(self, path: str, args: list[Any], peer: Peer) -> None:
-        if path not in self._commands:
+        handle = self._commands.get(path)
+        if handle is None:
             raise CommandError("unknown address (see `pix2pix-node params` or OSCQuery)")
-        c, fb = self.commands, self.feedback
-        if path == "/node/model":
-            if not self._arity(args, 1, "a model name or index", optional=1):
-                state = c.model_state()
-                fb.reply(peer, "/node/model", [c.running_model])  # what runs, even after a failure
-                message = [clip(state.message)] if state.message else []
-                fb.reply(peer, "/node/model/state", [state.status, state.name, *message])
-                return
-            c.load_model(_as_name(args[0], "model"))
-        elif path == "/node/models":  # the count first: a reply never looks like a request
-            models = c.models()
-            fb.reply(peer, "/node/models", [len(models), *models])
-        elif path == "/node/presets":
-            names = c.preset_names()
-            fb.reply(peer, "/node/presets", [len(names), *names])
-        elif path == "/node/preset/recall":
-            c.preset_recall(_as_name(self._arity(args, 1, "a preset name")[0], "preset"))
-        elif path == "/node/preset/save":
-            c.preset_save(_as_name(self._arity(args, 1, "a preset name")[0], "preset"))
-        elif path == "/node/preset/morph":
-            name, seconds = self._arity(args, 2, "a preset name and seconds")
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                raise CommandError(f"seconds must be a number, got {clip(repr(seconds))}")
-            c.preset_morph(_as_name(name, "preset"), float(seconds))
-        elif path == "/node/get":
-            self._get(self._arity(args, 1, "an address")[0], peer)
-        elif path == "/node/dump":
-            targets = [peer.stream] if peer.stream else fb.reply_targets(peer)
-            fb.send_all_values(targets)
-        elif path == "/node/status":
-            s = c.status()
-            fb.reply(
+        handle(
+            Call(
+                args,
                 peer,
-                "/node/status",
-                [float(s.fps), float(s.latency_ms), s.model, s.source, ", ".join(s.sinks)],
+                self._origin(peer),
+                self.commands,
+                self.feedback,
+                self._params,
+                self._path_of,
+                self.allow,
             )
-        elif path == "/node/subscribe":
-            self._subscribe(args, peer)
-        elif path == "/node/unsubscribe":
-            self._arity(args, 2, "[host] [port]", optional=2)
-            host = _as_host(args[0]) if len(args) == 2 else peer.host
-            if args:
-                fb.unsubscribe(peer, host, _as_port(args[-1]))
-            else:
-                fb.unsubscribe(peer, None, None)
+        )
 
-    def _get(self, address: object, peer: Peer) -> None:
-        if not isinstance(address, str):
-            raise CommandError(f"expects an address string, got {clip(repr(address))}")
-        path = self._local(address) if address.startswith(self.prefix + "/") else address
-        if path == "/node/model":
-            self.feedback.reply(peer, "/node/model", [self.commands.running_model])
-            return
-        if path not in self._params:
-            raise CommandError(f"no value at {clip(address)!r}")
-        spec, norm = self._params[path]
-        self.feedback.reply_value(peer, spec, norm)
-
-    def _subscribe(self, args: list[Any], peer: Peer) -> None:
-        self._arity(args, 2, "[host] <port>", optional=1)
-        host = _as_host(args[0]) if len(args) == 2 else peer.host
-        port = _as_port(args[-1])
-        if not self.allow(host):
-            raise CommandError(f"{host} is outside --osc-allow; feedback cannot go there")
-        try:
-            target = self.feedback.subscribe(peer, host, port)
-        except (OverflowError, RuntimeError) as exc:
-            raise CommandError(str(exc)) from None
-        self.feedback.send_all_values([target])
+    def _path_of(self, address: str) -> str:
+        """An address a client names, with this node's prefix or without, as a path."""
+        local = self._local(address) if address.startswith(self.prefix + "/") else None
+        return local if local is not None else address

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from node.inference.swap import SwapState
-from node.state.params import ParamSpec, ParamStore, Value
+from node.state.params import Origin, ParamSpec, ParamStore, Value
 from node.state.presets import Preset, PresetError, load_preset
 from node.support.files import atomic_write
 
@@ -87,7 +87,7 @@ class LastStateSaver:
             self.model = state.name
             self._mark()
 
-    def _on_param(self, spec: ParamSpec, value: Value, origin: str) -> None:
+    def _on_param(self, spec: ParamSpec, value: Value, origin: Origin) -> None:
         self._mark()
 
     def _mark(self) -> None:

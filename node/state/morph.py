@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from node.state.params import SPECS, ParamStore, Value
+from node.state.params import SPECS, Origin, ParamStore, Value
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Morpher:
             old, self._morph = self._morph, morph
         _finish(old)
 
-    def apply(self, values: Mapping[str, object], origin: str) -> dict[str, Value]:
+    def apply(self, values: Mapping[str, object], origin: Origin | str) -> dict[str, Value]:
         """Store `values` now, ending any morph (a recall takes over from wherever it is)."""
         with self._lock:
             old, self._morph = self._morph, None

@@ -221,7 +221,35 @@ class ParamSnapshot(Mapping[str, Value]):
         return float(self._values[key])
 
 
-Listener = Callable[[ParamSpec, Value, str], None]
+@dataclass(frozen=True)
+class Origin:
+    """Where a change came from. `name` says it for logs and listeners ("preset", "morph",
+    "config", "osc 10.0.0.5:9000"). A control client's change also says who sent it (`sender`,
+    its key; `host`) and which values it sent exactly as they are stored (`exact`: parameter
+    key, sent as /norm), so feedback tells everyone else and never echoes those back to it."""
+
+    name: str
+    sender: str = ""
+    host: str = ""
+    exact: frozenset[tuple[str, bool]] = frozenset()
+
+    def echoes(self, key: str, norm: bool, owner: str, host: str) -> bool:
+        """Whether sending `key` (its /norm with `norm`) to a client target owned by `owner` at
+        `host` would only repeat what that client just sent. (A subscription the sender made
+        for another host still gets it.)"""
+        return (
+            bool(self.sender)
+            and owner == self.sender
+            and host == self.host
+            and (key, norm) in self.exact
+        )
+
+
+def as_origin(origin: Origin | str) -> Origin:
+    return origin if isinstance(origin, Origin) else Origin(origin)
+
+
+Listener = Callable[[ParamSpec, Value, Origin], None]
 """Called as listener(spec, new_value, origin) after each accepted change, outside the lock."""
 
 
@@ -259,12 +287,14 @@ class ParamStore:
         with self._lock:
             return ParamSnapshot(self._values, self._version)
 
-    def set(self, name: str, value: object, origin: str = "api") -> Value:
+    def set(self, name: str, value: object, origin: Origin | str = "api") -> Value:
         """Set one parameter; returns the value actually stored (after clamping)."""
         spec = spec_for(name)
         return self.update({spec.key: value}, origin)[spec.key]
 
-    def update(self, values: Mapping[str, object], origin: str = "api") -> dict[str, Value]:
+    def update(
+        self, values: Mapping[str, object], origin: Origin | str = "api"
+    ) -> dict[str, Value]:
         """Set several parameters at once: all are validated before any is stored."""
         accepted: dict[str, tuple[ParamSpec, Value]] = {}
         for name, raw in values.items():
@@ -282,15 +312,15 @@ class ParamStore:
             if changed:
                 self._version += 1
             listeners = list(self._listeners)
-        self._notify(listeners, changed, origin)
+        self._notify(listeners, changed, as_origin(origin))
         return {key: value for key, (_, value) in accepted.items()}
 
-    def reset(self, origin: str = "reset") -> None:
+    def reset(self, origin: Origin | str = "reset") -> None:
         """Every parameter back to its default."""
         self.update(DEFAULTS, origin)
 
     def _notify(
-        self, listeners: Iterable[Listener], changed: list[tuple[ParamSpec, Value]], origin: str
+        self, listeners: Iterable[Listener], changed: list[tuple[ParamSpec, Value]], origin: Origin
     ) -> None:
         for listener in listeners:
             for spec, value in changed:
