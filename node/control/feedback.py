@@ -150,7 +150,7 @@ class FeedbackHub:
         self.feedback_port = feedback_port
         self.heartbeat_interval = heartbeat_interval
         self.clock = clock
-        self.sock: socket.socket | None = None  # the OSC server's UDP socket, once bound
+        self.sock: socket.socket | None = None  # the OSC server's UDP socket, from `start`
         self._lock = threading.Lock()
         self._subscribers: dict[str, UdpTarget] = {}
         self._streams: dict[str, Target] = {}
@@ -166,7 +166,9 @@ class FeedbackHub:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, sock: socket.socket | None = None) -> None:
+        """Send from `sock` (the OSC server's UDP socket; None: no UDP feedback, streams only)."""
+        self.sock = sock
         self.commands.add_param_listener(self._on_param)
         self.commands.add_model_listener(self._on_model)
         self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)

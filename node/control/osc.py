@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pythonosc import slip
 
@@ -92,6 +92,8 @@ class OscServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Bind and serve; the feedback hub sends from the UDP socket (replies come from the
+        port clients send to)."""
         family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
         udp = socket.socket(family, socket.SOCK_DGRAM)
         tcp = socket.socket(family, socket.SOCK_STREAM)
@@ -111,7 +113,7 @@ class OscServer:
         udp.settimeout(POLL)
         tcp.settimeout(POLL)
         self._udp, self._tcp = udp, tcp
-        self.feedback.sock = udp
+        self.feedback.start(udp)
         self._threads = [
             threading.Thread(target=self._serve_udp, name="osc udp", daemon=True),
             threading.Thread(target=self._serve_tcp, name="osc tcp", daemon=True),
@@ -192,7 +194,15 @@ class OscServer:
                 )
                 sock.close()
                 continue
-            connection = TcpConnection(sock, host, port, self)
+            connection = TcpConnection(
+                sock,
+                host,
+                port,
+                router=self.router,
+                feedback=self.feedback,
+                stopping=self._stop,
+                on_closed=self._closed,
+            )
             with self._lock:
                 self._connections.add(connection)
             threading.Thread(
@@ -218,9 +228,21 @@ class TcpConnection:
 
     typed_bools = False
 
-    def __init__(self, sock: socket.socket, host: str, port: int, server: OscServer) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        host: str,
+        port: int,
+        *,
+        router: OscRouter,
+        feedback: FeedbackHub,
+        stopping: threading.Event,
+        on_closed: Callable[[TcpConnection], None],
+    ) -> None:
         self._sock = sock
-        self._server = server
+        self._router, self._feedback = router, feedback
+        self._stopping = stopping  # the server's: set when it stops
+        self._on_closed = on_closed
         self.host = host
         self.key = self.owner = f"tcp {host}:{port}"
         self.peer = Peer("tcp", host, port, stream=self)
@@ -268,12 +290,12 @@ class TcpConnection:
                     return
 
     def serve(self) -> None:
-        feedback, router = self._server.feedback, self._server.router
+        feedback, router = self._feedback, self._router
         feedback.add_stream(self)
         writer = threading.Thread(target=self._write, name=f"osc tcp out {self.key}", daemon=True)
         writer.start()
         try:
-            while not self._closed.is_set() and not self._server._stop.is_set():
+            while not self._closed.is_set() and not self._stopping.is_set():
                 try:
                     chunk = self._sock.recv(65536)
                 except TimeoutError:
@@ -291,7 +313,7 @@ class TcpConnection:
             time.sleep(POLL)  # let the writer say why before the connection closes
         finally:
             feedback.remove_stream(self)
-            self._server._closed(self)
+            self._on_closed(self)
             self.close()
             writer.join(POLL * 2)
             self._sock.close()

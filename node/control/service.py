@@ -11,7 +11,7 @@ from node.config import ControlSettings
 from node.control.commands import NodeCommands
 from node.control.discovery import Advertiser
 from node.control.feedback import FeedbackHub
-from node.control.osc import OscServer, parse_allow
+from node.control.osc import OscServer, host_allowed, parse_allow
 from node.control.oscquery import OscQueryServer
 from node.control.page import ControlPage
 from node.control.router import OscRouter, normalize_prefix
@@ -47,15 +47,12 @@ class ControlService:
                 "feed itself; choose another (or 0)"
             )
         self.feedback = FeedbackHub(commands, prefix=prefix, feedback_port=settings.feedback_port)
-        self.osc = OscServer(
-            OscRouter(commands, self.feedback, prefix),
-            self.feedback,
-            bind=settings.bind,
-            port=settings.port,
-            allow=allow,
+        self.router = OscRouter(
+            commands, self.feedback, prefix, allow=lambda host: host_allowed(allow, host)
         )
-        self.router = self.osc.router
-        self.router.allow = self.osc.allowed
+        self.osc = OscServer(
+            self.router, self.feedback, bind=settings.bind, port=settings.port, allow=allow
+        )
         self.name = node_name(settings)
         self.page_server = page_server
         self.page: ControlPage | None = None
@@ -64,9 +61,8 @@ class ControlService:
 
     def start(self) -> None:
         """Bind everything or nothing: a taken port is a UserError and nothing stays open."""
-        self.feedback.start()
         try:
-            self.osc.start()
+            self.osc.start()  # (which starts the feedback hub on its UDP socket)
             if self.settings.oscquery_port:
                 self.oscquery = OscQueryServer(
                     self.commands,
