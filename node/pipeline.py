@@ -36,6 +36,7 @@ from node.sources.base import Source
 from node.sources.capture import CaptureThread
 from node.state.params import ParamSnapshot, ParamStore
 from node.support.pacing import process_start_delay
+from node.support.ratelimit import LogOnChange
 from node.support.stats import FrameStats
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class Pipeline:
         self._wanted_views = {sink.view for sink in sinks}
         self.model_stage = ModelStage(model, timer=self.stats.stage)
         self.handover = ModelHandover(self.model_stage)
-        self._last_errors: dict[str, str] = {}
+        self._errors = LogOnChange(log)
         self._preprocessor = Preprocessor()
         self._frame_interval = 1.0 / source.fps
         self._inference_ema = 0.0
@@ -184,9 +185,15 @@ class Pipeline:
     def _log_error(self, stage: str, exc: Exception) -> None:
         """Once per distinct error and stage, with its traceback; never once per frame."""
         message = f"{type(exc).__name__}: {exc}"
-        if self._last_errors.get(stage) != message:
-            self._last_errors[stage] = message
-            log.error("%s stage failed (%s); the node keeps running", stage, message, exc_info=exc)
+        self._errors.log(
+            logging.ERROR,
+            stage,
+            message,
+            "%s stage failed (%s); the node keeps running",
+            stage,
+            message,
+            exc_info=exc,
+        )
 
     def _prepare(
         self, frame: Frame, t_capture: float, p: ParamSnapshot, repeat: bool, fetched: float

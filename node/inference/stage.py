@@ -24,7 +24,7 @@ from node.inference.descriptor import ModelError
 from node.inference.library import check_output, warm_up
 from node.inference.model import DEFAULT_INPUT, Model, TensorSpec
 from node.state.params import ParamSnapshot
-from node.support.ratelimit import LogLimiter
+from node.support.ratelimit import LogLimiter, LogOnChange
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ModelStage:
         self._timer = timer
         self._pre = TimeLerp()
         self._post = TimeLerp()
-        self._last_error = ""
+        self._failures = LogOnChange(log)  # a failing model: one line per distinct error
         self._non_finite = LogLimiter(log, NON_FINITE_LOG_S)
 
     @property
@@ -63,7 +63,7 @@ class ModelStage:
     def swap(self, model: Model | None) -> Model | None:
         """Use `model` from the next frame on; returns the previous one for the caller to close."""
         old, self.model = self.model, model
-        self._last_error = ""
+        self._failures.forget("model")
         return old
 
     def __call__(self, image: np.ndarray, p: ParamSnapshot, *, strict: bool = False) -> np.ndarray:
@@ -142,9 +142,14 @@ class ModelStage:
             message = f"{type(exc).__name__}: {exc}"
             if strict:
                 raise ModelError(f"model {model.name} failed: {message}") from exc
-            if message != self._last_error:
-                self._last_error = message
-                log.error("model %s failed (%s); passing the input through", model.name, message)
+            self._failures.log(
+                logging.ERROR,
+                "model",
+                message,
+                "model %s failed (%s); passing the input through",
+                model.name,
+                message,
+            )
             return img_in
 
 

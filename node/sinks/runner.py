@@ -9,7 +9,7 @@ import time
 
 from node.frames import Frame, LatestSlot
 from node.sinks.base import Sink
-from node.support.pacing import backoff_delay
+from node.support.reopen import Reopener
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +18,14 @@ class SinkRunner:
     def __init__(self, sink: Sink, fps: float, opened: bool = True) -> None:
         """`opened=False`: the sink failed to open; it is reopened with backoff first."""
         self.sink = sink
-        self._opened = opened
         self.fps = fps
         self.mailbox: LatestSlot[Frame] = LatestSlot()
         self.errors = 0
         self.write_s = 0.0  # last write's duration, for status lines
         self._stop = threading.Event()
+        self._reopener = Reopener(
+            sink.name, lambda: sink.open(self.fps), self._stop, failures=0 if opened else 1
+        )
         self._thread = threading.Thread(target=self._run, name=f"sink {sink.name}", daemon=True)
 
     def start(self) -> None:
@@ -46,45 +48,33 @@ class SinkRunner:
         self._close_quietly()
 
     def _run(self) -> None:
-        failures = 0 if self._opened else 1
+        reopener = self._reopener  # counts the failures since the sink last wrote
         while True:
             frame = self.mailbox.get(timeout=0.1)
             if frame is None:
                 if self._stop.is_set():
                     return
                 continue
-            if failures and not self._reopen(failures):
-                failures += 1
+            if reopener.failures and not reopener.attempt():
                 continue
             start = time.perf_counter()
             try:
                 self.sink.write(frame)
             except Exception as exc:
                 self.errors += 1
-                if not failures:
+                if not reopener.failures:
                     log.warning(
                         "%s failed (%s: %s); retrying with backoff, other outputs go on",
                         self.sink.name,
                         type(exc).__name__,
                         exc,
                     )
-                failures += 1
+                reopener.failed()
                 self._close_quietly()
                 continue
-            if failures:
+            if reopener.recovered():
                 log.info("%s is writing again", self.sink.name)
-                failures = 0
             self.write_s = time.perf_counter() - start
-
-    def _reopen(self, failures: int) -> bool:
-        if self._stop.wait(backoff_delay(failures - 1)):
-            return False
-        try:
-            self.sink.open(self.fps)
-        except Exception as exc:
-            log.debug("%s: reopen failed: %s", self.sink.name, exc)
-            return False
-        return True
 
     def _close_quietly(self) -> None:
         try:

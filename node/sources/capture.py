@@ -19,6 +19,7 @@ from node.sources.base import Source
 from node.state.params import ParamStore
 from node.support.logformat import clip, error_line
 from node.support.pacing import FramePacer, backoff_delay
+from node.support.reopen import Reopener
 from node.support.stats import FrameStats
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class CaptureThread:
         self._wanted = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._index = 0
-        self._last_failure = ""
+        self._reopener = Reopener(source.name, source.open, self._stop, reason=_reason)
 
     def start(self) -> None:
         self._thread.start()
@@ -78,18 +79,19 @@ class CaptureThread:
 
     def _run(self) -> None:
         is_open = True  # the node opens the source before starting, to report user errors
-        failures = 0  # reopen attempts since frames last flowed; sets the backoff
+        reopener = self._reopener  # counts the failures since frames last flowed
         outage = False  # logged once per outage, not once per attempt
         lost_at = 0.0
         still_lost_said = False  # and once more, with the reason, if it lasts
         pacer = FramePacer(self.source.fps)
         while not self._stop.is_set():
             if not is_open:
-                is_open = self._reopen(failures)
-                failures += 0 if is_open else 1
+                is_open = reopener.attempt()
+                if is_open:
+                    self.reopens += 1
                 pacer = FramePacer(self.source.fps)
                 if not is_open and not still_lost_said and self.clock() - lost_at >= STILL_LOST_S:
-                    self._log_still_lost(self.clock() - lost_at, failures)
+                    self._log_still_lost(self.clock() - lost_at, reopener.failures)
                     still_lost_said = True
                 continue
             if not self.params.get("capture.enabled"):
@@ -118,11 +120,12 @@ class CaptureThread:
                     outage, lost_at, still_lost_said = True, self.clock(), False
                 self.source.release()
                 is_open = False
-                failures += 1
+                reopener.failed()
                 continue
             if outage:
-                log.info("%s is back after %d reopen attempt(s)", self.source.name, failures)
-                outage, failures = False, 0
+                attempts = reopener.recovered()
+                log.info("%s is back after %d reopen attempt(s)", self.source.name, attempts)
+                outage = False
             self.stats.stage("capture", time.perf_counter() - start)
             self.slot.put(Frame(image, self._index, self.clock()))
             self._index += 1
@@ -142,24 +145,9 @@ class CaptureThread:
             self.source.name,
             seconds,
             attempts,
-            self._last_failure,
+            self._reopener.last_failure,
             backoff_delay(attempts),
         )
-
-    def _reopen(self, failures: int) -> bool:
-        self._stop.wait(backoff_delay(failures - 1))
-        if self._stop.is_set():
-            return False
-        try:
-            self.source.open()
-        except Exception as exc:
-            self._last_failure = _reason(exc)
-            log.debug(
-                "%s: reopen attempt %d failed: %s", self.source.name, failures, self._last_failure
-            )
-            return False
-        self.reopens += 1
-        return True
 
 
 def _reason(exc: Exception) -> str:

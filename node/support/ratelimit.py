@@ -58,3 +58,37 @@ class LogLimiter:
         if len(self._next) > MAX_KEYS:  # a flood of fresh keys: forget them all
             self._next.clear()
             self._suppressed.clear()
+
+
+class LogOnChange:
+    """`log(key, what, msg, *args)` logs only when `what` differs from the last `what` logged
+    under `key`: an error that repeats every frame is one line, a different one is a new line,
+    and after `forget(key)` (say, a new model) the same one is news again."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._last: dict[str, str] = {}
+
+    def log(
+        self,
+        level: int,
+        key: str,
+        what: str,
+        msg: str,
+        *args: object,
+        exc_info: BaseException | None = None,
+    ) -> bool:
+        """True if logged."""
+        with self._lock:
+            if self._last.get(key) == what:
+                return False
+            if len(self._last) >= MAX_KEYS and key not in self._last:
+                self._last.clear()  # a flood of keys: forget them, stay bounded
+            self._last[key] = what
+        self._logger.log(level, msg, *args, exc_info=exc_info)
+        return True
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._last.pop(key, None)
