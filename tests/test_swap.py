@@ -147,6 +147,24 @@ def test_a_trial_swap_is_ready_after_the_new_models_first_frame(
     assert pipeline.model_stage.model is not None and pipeline.model_stage.model.name == "big"
 
 
+def test_a_trial_swaps_listeners_hear_ready_off_the_frame_thread(
+    trial_running: tuple[Pipeline, ModelSwapper, ListSink],
+) -> None:
+    """A listener (feedback, a model's default preset) may read files or take locks: the
+    model thread never waits for it."""
+    _, swapper, sink = trial_running
+    heard: list[str] = []
+    swapper.listeners.append(
+        lambda state: heard.append(threading.current_thread().name)
+        if state.status == "ready"
+        else None
+    )
+    swapper.request("big")
+    wait_for(lambda: bool(heard), timeout=60)
+    assert heard[0] not in {"model", "process", "capture"}
+    assert heard[0].startswith("swap news")
+
+
 def test_a_trial_swap_whose_first_frame_fails_puts_the_old_model_back(
     trial_running: tuple[Pipeline, ModelSwapper, ListSink], library: ModelLibrary
 ) -> None:
