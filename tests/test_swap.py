@@ -152,7 +152,7 @@ def test_a_trial_swaps_listeners_hear_ready_off_the_frame_thread(
 ) -> None:
     """A listener (feedback, a model's default preset) may read files or take locks: the
     model thread never waits for it."""
-    _, swapper, sink = trial_running
+    _, swapper, _ = trial_running
     heard: list[str] = []
     swapper.listeners.append(
         lambda state: heard.append(threading.current_thread().name)
