@@ -155,9 +155,9 @@ def test_a_trial_swaps_listeners_hear_ready_off_the_frame_thread(
     _, swapper, _ = trial_running
     heard: list[str] = []
     swapper.listeners.append(
-        lambda state: heard.append(threading.current_thread().name)
-        if state.status == "ready"
-        else None
+        lambda state: (
+            heard.append(threading.current_thread().name) if state.status == "ready" else None
+        )
     )
     swapper.request("big")
     wait_for(lambda: bool(heard), timeout=60)
