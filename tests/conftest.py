@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from node.frames import Frame
+from node.inference.controls import ModelControl
 from node.inference.model import TensorSpec
 from node.sinks.base import Sink
 from node.sources.synthetic import SyntheticScene
@@ -54,10 +55,13 @@ class NegateModel:
         self.where = self.name
         self.variant = "numpy"
         self.cheap_first_run = True
+        self.controls: tuple[ModelControl, ...] = ()
         self.calls = 0
         self.closed = False
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         assert batch.dtype == np.float32 and batch.ndim == 4
         assert batch.min() >= -1.0 and batch.max() <= 1.0
         self.calls += 1

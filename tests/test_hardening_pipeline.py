@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,9 @@ class GatedFirstFrame(NegateModel):
         self.closed_while_inside = False
         self._busy = False
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         self._busy = True
         try:
             if self.calls == 0:
@@ -48,7 +50,7 @@ class GatedFirstFrame(NegateModel):
                 assert self.gate.wait(HANG_GUARD)
             if self.fail:
                 raise RuntimeError("out of memory on its first frame")
-            return super().predict(batch)
+            return super().predict(batch, inputs)
         finally:
             self._busy = False
 
@@ -174,15 +176,17 @@ class GatedOnnx:
         self.inner, self.name = inner, inner.name
         self.input_spec, self.output_spec = inner.input_spec, inner.output_spec
         self.where, self.variant = inner.where, inner.variant
-        self.cheap_first_run = inner.cheap_first_run
+        self.cheap_first_run, self.controls = inner.cheap_first_run, inner.controls
         self.gate, self.inside, self.calls = threading.Event(), threading.Event(), 0
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         if self.calls == 0:
             self.inside.set()
             assert self.gate.wait(HANG_GUARD)
         self.calls += 1
-        return self.inner.predict(batch)
+        return self.inner.predict(batch, inputs)
 
     def close(self) -> None:
         self.inner.close()
@@ -370,8 +374,10 @@ class NonFiniteModel(NegateModel):
         self.name = f"diverged-{value}"
         self.value = value
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = super().predict(batch).copy()
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        out = super().predict(batch, inputs).copy()
         out[:, :, :16] = self.value
         return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -262,7 +262,9 @@ def test_freeze_and_capture_disabled(running: Callable[..., Pipeline]) -> None:
 
 
 class BrokenModel(NegateModel):
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         raise RuntimeError("bad weights")
 
 

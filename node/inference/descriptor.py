@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from node.errors import UserError
+from node.inference.controls import ControlError, ModelControl, controls_data, parse_controls
 from node.inference.model import TensorSpec
 from node.support.boundedread import (
     FileTooLargeError,
@@ -90,6 +91,7 @@ class ModelDescriptor:
     precision: str | None = None  # "bf16": computed in bfloat16 (native CPUs only)
     device: str | None = None  # OpenVINO device ("CPU", "GPU", "NPU", "AUTO"); None: config's
     accuracy: dict[str, float | int | str] | None = None  # the variant's gate figures
+    controls: tuple[ModelControl, ...] = ()  # extra inputs, live while the model runs
 
     @property
     def variant(self) -> str:
@@ -309,7 +311,15 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
         precision=_precision(json_path, data),
         device=_device(json_path, data),
         accuracy=_accuracy(json_path, data.get("accuracy")),
+        controls=_controls(json_path, data.get("controls")),
     )
+
+
+def _controls(json_path: Path, data: object) -> tuple[ModelControl, ...]:
+    try:
+        return parse_controls(data, json_path)
+    except ControlError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def load_descriptor(json_path: Path) -> ModelDescriptor:
@@ -366,4 +376,6 @@ def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:
         value = getattr(desc, key)
         if value:
             data[key] = value
+    if desc.controls:
+        data["controls"] = controls_data(desc.controls)
     return data

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from node.inference.controls import ModelControl
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Model(Protocol):
     `predict` takes a float32 batch (N, H, W, C) in `input_spec.range` and returns a batch shaped
     like `output_spec`, in `output_spec.range`. It is called from one thread at a time.
     `close` frees native resources and may be called more than once.
+    `predict`'s `inputs` feed the model's controls (extra inputs by name, see `controls`); one
+    not given is fed its control's default.
     `where` says where the model came from (its file), for messages; `variant` which form of it
     runs ("onnx", "openvino-int8"), for the log. `cheap_first_run`: the first `predict` costs
     about what any does, so a live swap may make it a frame (a GPU building engines may not).
@@ -47,7 +53,10 @@ class Model(Protocol):
     where: str
     variant: str
     cheap_first_run: bool
+    controls: tuple[ModelControl, ...]
 
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray: ...
 
     def close(self) -> None: ...

@@ -76,7 +76,7 @@ class ModelStage:
         model = self.model
         t_model = time.perf_counter()
         if model is not None and p.as_bool("predict.enabled"):
-            out = self._predict(model, img_in, strict or self.strict)
+            out = self._predict(model, img_in, p, strict or self.strict)
         t_post = time.perf_counter()
         out = self._post(out, p.as_float("predict.post_time_lerp"))
         bgr = to_bgr_u8(out)
@@ -115,7 +115,9 @@ class ModelStage:
             warm_up(model)  # not shown, but tested now rather than when the fader comes up
         return self(image, p, strict=True)
 
-    def _predict(self, model: Model, img_in: np.ndarray, strict: bool) -> np.ndarray:
+    def _predict(
+        self, model: Model, img_in: np.ndarray, p: ParamSnapshot, strict: bool
+    ) -> np.ndarray:
         spec = model.input_spec
         try:
             if img_in.shape != spec.shape:  # prepared for the previous model, around a swap
@@ -124,7 +126,8 @@ class ModelStage:
                 )
                 img_in = cv2.resize(img_in, spec.size, interpolation=cv2.INTER_AREA)
                 img_in = img_in.reshape(spec.shape)
-            batch = model.predict(to_model_range(img_in, spec.range))
+            inputs = {c.input: c.feed(p.get(c.key, c.default)) for c in model.controls}
+            batch = model.predict(to_model_range(img_in, spec.range), inputs)
             if strict:
                 check_output(model, batch)
             batch, replaced = replace_non_finite(batch, model.output_spec.range)

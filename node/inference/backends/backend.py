@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from node.inference.descriptor import ModelDescriptor, ModelError
+
+NO_INPUTS: Mapping[str, np.ndarray] = {}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class BackendModel(ABC):
     """
 
     format: ClassVar[str]
+    # Whether it can feed a descriptor's controls (extra inputs beside the image).
+    takes_controls: ClassVar[bool] = False
     # Whether the first run costs about what any run does (CPU backends), so a live swap can
     # make it a frame; a GPU provider building its engines on the first run must not.
     cheap_first_run = False
@@ -42,7 +47,15 @@ class BackendModel(ABC):
         self.output_spec = desc.output.spec
         self.where = str(desc.path)
         self.variant = desc.variant
+        self.controls = desc.controls
         self._nchw = desc.layout == "NCHW"
+        if desc.controls and not self.takes_controls:
+            raise ModelError(
+                f"{desc.json_path}: the {self.format} backend cannot feed controls "
+                f"({', '.join(c.name for c in desc.controls)}); use an ONNX or OpenVINO file"
+            )
+        # what each control feeds when a caller gives no value (a warm-up, a bench)
+        self._defaults = {c.input: c.feed(c.default) for c in desc.controls}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -54,14 +67,38 @@ class BackendModel(ABC):
     def load(cls, desc: ModelDescriptor, options: BackendOptions) -> BackendModel: ...
 
     @abstractmethod
-    def run_native(self, batch: np.ndarray) -> np.ndarray:
-        """One batch in the model's own layout and range, straight to its runtime."""
+    def run_native(
+        self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
+    ) -> np.ndarray:
+        """One batch in the model's own layout and range, straight to its runtime; `extra`:
+        the controls' inputs by name."""
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(
+        self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        extra = {**self._defaults, **inputs} if inputs else self._defaults
         if self._nchw:
-            out = self.run_native(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+            out = self.run_native(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), extra)
             return out.transpose(0, 2, 3, 1)
-        return self.run_native(batch)
+        return self.run_native(batch, extra)
+
+    def check_controls(self, image: str, inputs: Sequence[str]) -> None:
+        """Every control feeds an input the model has, and every input is fed: `image` (the
+        image's input name) or a control. `inputs`: all the model's input names."""
+        names = ", ".join(inputs)
+        for control in self.controls:
+            if control.input not in inputs:
+                raise ModelError(
+                    f"{self.descriptor.json_path}: control {control.name!r} feeds input "
+                    f"{control.input!r}, which the model does not have (it has {names})"
+                )
+        fed = {image, *(c.input for c in self.controls)}
+        unfed = [n for n in inputs if n not in fed]
+        if unfed:
+            raise ModelError(
+                f"{self.descriptor.json_path}: the model also takes {', '.join(unfed)}; "
+                "declare a control for each extra input in the descriptor's 'controls'"
+            )
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing native
         """Free native resources; idempotent."""

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from node.inference.backends.backend import BackendModel, BackendOptions, require_file
+from node.inference.backends.backend import (
+    NO_INPUTS,
+    BackendModel,
+    BackendOptions,
+    require_file,
+)
 from node.inference.descriptor import ModelDescriptor, ModelError
 from node.inference.tfutil import tensorflow
 
@@ -61,7 +67,9 @@ class LiteRTModel(BackendModel):
         model.check_shape("input", [int(d) for d in inp["shape"]])
         return model
 
-    def run_native(self, batch: np.ndarray) -> np.ndarray:
+    def run_native(
+        self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
+    ) -> np.ndarray:
         self._interpreter.set_tensor(self._in, batch)
         self._interpreter.invoke()
         result: np.ndarray = self._interpreter.get_tensor(self._out)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from node.inference.backends.backend import BackendModel, BackendOptions, require_file
+from node.inference.backends.backend import (
+    NO_INPUTS,
+    BackendModel,
+    BackendOptions,
+    require_file,
+)
 from node.inference.descriptor import ModelDescriptor, ModelError
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,7 @@ def choose_providers(wanted: tuple[str, ...] | None, available: list[str]) -> li
 
 class OnnxModel(BackendModel):
     format = "onnx"
+    takes_controls = True
 
     def __init__(self, desc: ModelDescriptor, session: Any, in_name: str, out_name: str) -> None:
         super().__init__(desc)
@@ -74,13 +81,17 @@ class OnnxModel(BackendModel):
         if inp.type != "tensor(float)":
             raise ModelError(f"{desc.path}: input is {inp.type}, the node feeds float32")
         model = cls(desc, session, inp.name, out.name)
+        model.check_controls(inp.name, [i.name for i in inputs])
         model.cheap_first_run = session.get_providers() == ["CPUExecutionProvider"]
         model.check_shape("input", inp.shape)
         log.debug("%s: ONNX Runtime providers %s", desc.path, session.get_providers())
         return model
 
-    def run_native(self, batch: np.ndarray) -> np.ndarray:
-        result: np.ndarray = self._session.run(self._outputs, {self._in_name: batch})[0]
+    def run_native(
+        self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
+    ) -> np.ndarray:
+        feeds = {self._in_name: batch, **extra} if extra else {self._in_name: batch}
+        result: np.ndarray = self._session.run(self._outputs, feeds)[0]
         return result
 
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from node.inference.backends.backend import BackendModel, BackendOptions, require_file
+from node.inference.backends.backend import (
+    NO_INPUTS,
+    BackendModel,
+    BackendOptions,
+    require_file,
+)
 from node.inference.descriptor import ModelDescriptor, ModelError
 from node.inference.tfutil import tensorflow
 
@@ -98,7 +104,9 @@ class TF1CheckpointModel(_TensorFlowModel):
         model.check_shape("input", inp.shape.as_list() if inp.shape.rank == 4 else [None] * 4)
         return model
 
-    def run_native(self, batch: np.ndarray) -> np.ndarray:
+    def run_native(
+        self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
+    ) -> np.ndarray:
         result: np.ndarray = self._session.run(self._out, {self._inp: batch})
         return result
 
@@ -138,7 +146,9 @@ class SavedModelModel(_TensorFlowModel):
         model.check_shape("input", inputs[in_name].shape.as_list())
         return model
 
-    def run_native(self, batch: np.ndarray) -> np.ndarray:
+    def run_native(
+        self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
+    ) -> np.ndarray:
         result: np.ndarray = self._fn(**{self._in_name: batch})[self._out_name].numpy()
         return result
 
@@ -164,7 +174,9 @@ class KerasModel(_TensorFlowModel):
         model.check_shape("input", list(keras_model.inputs[0].shape))
         return model
 
-    def run_native(self, batch: np.ndarray) -> np.ndarray:
+    def run_native(
+        self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
+    ) -> np.ndarray:
         result: np.ndarray = self._fn(batch).numpy()
         return result
 
