@@ -265,6 +265,8 @@ class Node:
                 presets=self.presets,
                 apply_model_presets=self.config.apply_model_presets,
             )
+            if model is not None:
+                commands.use_controls(model.name, model.controls)
             pipeline = Pipeline(
                 source,
                 self.sinks,

@@ -56,3 +56,42 @@ def write_json(json_path: Path, /, **fields: Any) -> Path:
     }
     json_path.write_text(json.dumps(data))
     return json_path
+
+
+# -- a tiny model with controls (extra inputs beside the image) --------------------------------
+
+SIZE = 16
+GAIN = {"name": "gain", "input": "gain", "kind": "number", "min": 0, "max": 2, "default": 1}
+TINT = {"name": "tint", "input": "tint", "kind": "vector", "min": -1, "max": 1,
+        "default": [0, 0, 0]}  # fmt: skip
+
+
+def gain_tint_onnx(path: Path, extra: tuple[str, ...] = ("gain", "tint")) -> Path:
+    """A model with controls: out = image * gain + tint (per channel), NHWC, 16x16;
+    `extra`: which of the two inputs it has (the missing ones are constants 1 and 0)."""
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, SIZE, SIZE, 3])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, SIZE, SIZE, 3])
+    inputs, init = [image], []
+    for name, shape, value in (("gain", [1], [1.0]), ("tint", [3], [0.0, 0.0, 0.0])):
+        if name in extra:
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+        else:
+            init.append(helper.make_tensor(name, TensorProto.FLOAT, shape, value))
+    nodes = [helper.make_node("Mul", ["image", "gain"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "tint"], ["out"])]  # fmt: skip
+    graph = helper.make_graph(nodes, "gain_tint", inputs, [out], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def describe(folder: Path, name: str = "tinted", **fields: object) -> Path:
+    """The descriptor of a 16x16 model `name`.onnx in `folder`."""
+    shape = {"shape": [SIZE, SIZE, 3], "range": [-1, 1]}
+    return write_json(
+        folder / f"{name}.json", name=name, path=f"{name}.onnx", input=shape, output=shape,
+        **fields,
+    )  # fmt: skip

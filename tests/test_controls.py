@@ -8,52 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_json
+from helpers import GAIN, SIZE, TINT, describe, gain_tint_onnx
 
 pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
-from onnx import TensorProto, helper
 
 from node.inference.backends import BackendOptions
 from node.inference.controls import ModelControl, parse_controls
 from node.inference.descriptor import ModelError, load_descriptor
 from node.inference.library import ModelLibrary
 from node.inference.stage import ModelStage
-from node.state.params import DEFAULTS, ParamSnapshot
-
-SIZE = 16
-GAIN = {"name": "gain", "input": "gain", "kind": "number", "min": 0, "max": 2, "default": 1}
-TINT = {"name": "tint", "input": "tint", "kind": "vector", "min": -1, "max": 1,
-        "default": [0, 0, 0]}  # fmt: skip
-
-
-def gain_tint_onnx(path: Path, extra: tuple[str, ...] = ("gain", "tint")) -> Path:
-    """out = image * gain + tint (per channel), NHWC, for a 16x16 image; `extra`: which of
-    the two inputs it has (the missing ones are constants 1 and 0)."""
-    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, SIZE, SIZE, 3])
-    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, SIZE, SIZE, 3])
-    inputs, init = [image], []
-    for name, shape, value in (("gain", [1], [1.0]), ("tint", [3], [0.0, 0.0, 0.0])):
-        if name in extra:
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
-        else:
-            init.append(helper.make_tensor(name, TensorProto.FLOAT, shape, value))
-    nodes = [helper.make_node("Mul", ["image", "gain"], ["scaled"]),
-             helper.make_node("Add", ["scaled", "tint"], ["out"])]  # fmt: skip
-    graph = helper.make_graph(nodes, "gain_tint", inputs, [out], init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    path.write_bytes(model.SerializeToString())
-    return path
-
-
-def describe(folder: Path, name: str = "tinted", **fields: object) -> Path:
-    shape = {"shape": [SIZE, SIZE, 3], "range": [-1, 1]}
-    return write_json(
-        folder / f"{name}.json", name=name, path=f"{name}.onnx", input=shape, output=shape,
-        **fields,
-    )  # fmt: skip
+from node.state.params import DEFAULTS, ParamSnapshot, Value
 
 
 @pytest.fixture
@@ -63,7 +29,7 @@ def tinted(tmp_path: Path) -> ModelLibrary:
     return ModelLibrary([tmp_path])
 
 
-def snapshot(**controls: object) -> ParamSnapshot:
+def snapshot(**controls: Value) -> ParamSnapshot:
     return ParamSnapshot({**DEFAULTS, **{f"model.{k}": v for k, v in controls.items()}}, 1)
 
 

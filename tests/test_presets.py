@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -329,7 +330,7 @@ def test_the_frame_loop_steps_a_morph_once_per_frame(tmp_path: Path) -> None:
     params = ParamStore()
     commands = NodeCommands(params, presets=library)
     steps: list[float] = []
-    params.add_listener(lambda spec, value, origin: steps.append(float(value)))
+    params.add_listener(lambda spec, value, origin: steps.append(float(cast(float, value))))
     sink = ListSink()
     source = create_source(SCENE)
     source.open()

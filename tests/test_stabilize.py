@@ -140,7 +140,8 @@ def test_a_repeated_capture_keeps_the_held_input() -> None:
 
 def test_the_stable_preset_turns_it_on_for_a_live_camera() -> None:
     preset = PresetLibrary(Path("/nonexistent")).find("stable")
-    assert preset.params["process.stable_motion"] > 0
+    motion = preset.params["process.stable_motion"]
+    assert isinstance(motion, int) and motion > 0
     assert preset.params["predict.post_time_lerp"] == pytest.approx(0.0)  # no trails needed
     assert not preset.complete
 

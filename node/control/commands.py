@@ -19,18 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.errors import UserError
+from node.inference.controls import ModelControl
 from node.inference.descriptor import ModelError
 from node.inference.swap import ModelSwapper, StateListener, SwapState
 from node.state.morph import Morpher
 from node.state.params import (
-    DEFAULTS,
     Listener,
     Origin,
     ParamError,
     ParamSnapshot,
     ParamStore,
     Value,
-    spec_for,
 )
 from node.state.presets import Preset, PresetError, PresetLibrary
 from node.support.names import BadNameError, check_name
@@ -88,6 +87,9 @@ class NodeCommands:
         self.clock = clock
         self._hold: _ModelHold | None = None  # the model a morph loaded, waiting for its end
         self._from_preset: str | None = None  # a model a preset asked for: keep its values
+        self._controls_lock = threading.Lock()
+        self._controls_of = ""  # the model whose controls are live
+        self._remembered: dict[str, dict[str, Value]] = {}  # other models' control values
         self.add_model_listener(self._on_model)
         self.apply_model_presets = apply_model_presets
 
@@ -106,7 +108,7 @@ class NodeCommands:
     def norm_value(self, name: str, norm: object) -> tuple[str, Value]:
         """The value a 0..1 fader position means for parameter `name`: (key, value)."""
         try:
-            spec = spec_for(name)
+            spec = self.params.spec(name)
             return spec.key, spec.from_norm(norm)
         except ParamError as exc:
             raise CommandError(str(exc)) from None
@@ -122,7 +124,7 @@ class NodeCommands:
 
     def reset(self, origin: Origin | str = "reset") -> None:
         """Every parameter back to its default."""
-        self.morpher.apply(DEFAULTS, origin)
+        self.morpher.apply(self.params.defaults(), origin)
 
     def add_param_listener(self, listener: Listener) -> None:
         self.params.add_listener(listener)
@@ -255,9 +257,24 @@ class NodeCommands:
             raise CommandError("this node has no presets folder")
         return self.presets
 
+    def use_controls(self, model: str, controls: Sequence[ModelControl]) -> None:
+        """The running model's controls become live parameters (`/model/<name>`); the ones
+        of the model before are kept, so a model swapped back in starts where it was."""
+        current = self.params.snapshot()
+        with self._controls_lock:
+            if self._controls_of:
+                self._remembered[self._controls_of] = {
+                    s.key: current[s.key] for s in self.params.controls() if s.key in current
+                }
+            self._controls_of = model
+            self.params.set_controls(
+                [c.param_spec() for c in controls], self._remembered.get(model)
+            )
+
     def _on_model(self, state: SwapState) -> None:
         if state.status != "ready":
             return
+        self.use_controls(state.name, state.controls)
         from_preset, self._from_preset = self._from_preset == state.name, None
         if self.apply_model_presets and not from_preset and state.default_preset:
             self._apply_model_preset(state.name, state.default_preset)  # (a preset's stay)

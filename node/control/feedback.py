@@ -29,7 +29,7 @@ from pythonosc.parsing import osc_types
 
 from node.control.commands import NodeCommands
 from node.inference.swap import SwapState
-from node.state.params import PARAMS, Origin, ParamSpec, Value
+from node.state.params import PARAMS, Origin, ParamError, ParamSpec, Value
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,16 @@ class UdpTarget:
 
 
 def osc_args(value: Value, typed_bools: bool) -> list[Any]:
+    if isinstance(value, tuple):  # a vector: its numbers, as floats
+        return [float(v) for v in value]
     if isinstance(value, bool) and not typed_bools:
         return [int(value)]
     return [value]
+
+
+def norms(spec: ParamSpec) -> tuple[bool, ...]:
+    """The addresses a parameter has: its value and its /norm (a vector has no /norm)."""
+    return (False,) if spec.type == "vector" else (False, True)
 
 
 def build_packet(address: str, args: Sequence[Any]) -> bytes:
@@ -170,12 +177,14 @@ class FeedbackHub:
         """Send from `sock` (the OSC server's UDP socket; None: no UDP feedback, streams only)."""
         self.sock = sock
         self.commands.add_param_listener(self._on_param)
+        self.commands.params.add_controls_listener(self._on_controls)
         self.commands.add_model_listener(self._on_model)
         self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self.commands.remove_param_listener(self._on_param)
+        self.commands.params.remove_controls_listener(self._on_controls)
         self.commands.remove_model_listener(self._on_model)
         self._stop.set()
         with self._wake:
@@ -288,8 +297,8 @@ class FeedbackHub:
     def send_all_values(self, targets: Sequence[Target]) -> None:
         """Every parameter (value and /norm) and the model, e.g. for a new subscriber."""
         for target in targets:
-            for spec in PARAMS:
-                for norm in (False, True):
+            for spec in (*PARAMS, *self.commands.params.controls()):
+                for norm in norms(spec):
                     self._queue(self._param_message(target, spec, norm))
             name = self.commands.running_model
             self._queue(Outgoing(target, self.address("/node/model"), (name,)))
@@ -307,11 +316,18 @@ class FeedbackHub:
 
     def _on_param(self, spec: ParamSpec, value: Value, origin: Origin) -> None:
         for target in self._targets():
-            for norm in (False, True):
+            for norm in norms(spec):
                 if origin.echoes(spec.key, norm, target.owner, target.host):
                     continue
                 if target.wants(self.address(spec.address + ("/norm" if norm else ""))):
                     self._queue(self._param_message(target, spec, norm))
+
+    def _on_controls(self, added: Sequence[ParamSpec], removed: Sequence[ParamSpec]) -> None:
+        """A new model's controls: every client learns their values (TouchOSC shows them)."""
+        for target in self._targets():
+            for spec in added:
+                if target.wants(self.address(spec.address)):
+                    self._queue(self._param_message(target, spec, False))
 
     def _on_model(self, state: SwapState) -> None:
         args = [state.status, state.name] + ([clip(state.message)] if state.message else [])
@@ -349,6 +365,8 @@ class FeedbackHub:
                     args = self._param_args(item) if item.param else item.args
                     item.target.send(build_packet(item.address, args))
                     self.sent += 1
+                except ParamError:  # a model's control, gone with its model before it was sent
+                    continue
                 except Exception as exc:  # one bad client must not end everyone's feedback
                     key = f"send {item.target.key}"
                     limited.warning(key, "OSC feedback to %s failed: %s", item.target.key, exc)

@@ -9,7 +9,7 @@ and from the parameter table, so they cannot disagree.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ class Call:
     origin: Origin  # who sent it, for the changes it makes
     commands: NodeCommands
     feedback: FeedbackHub
-    params: Mapping[str, tuple[ParamSpec, bool]]  # a parameter's path -> (spec, is /norm)
+    param_at: Callable[[str], tuple[ParamSpec, bool] | None]  # a path -> (spec, is /norm)
     path_of: Callable[[str], str]  # an address sent with or without this node's prefix -> path
     allow: Callable[[str], bool]  # may feedback go to this host (--osc-allow)?
 
@@ -153,8 +153,8 @@ def _get(call: Call) -> None:
     path = call.path_of(address)
     if path == "/node/model":
         call.reply("/node/model", [call.commands.running_model])
-    elif path in call.params:
-        call.feedback.reply_value(call.peer, *call.params[path])
+    elif (found := call.param_at(path)) is not None:
+        call.feedback.reply_value(call.peer, *found)
     else:
         raise CommandError(f"no value at {clip(address)!r}")
 

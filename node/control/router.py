@@ -109,7 +109,7 @@ class OscRouter:
     def _refuse(self, peer: Peer | None, address: str, reason: str) -> None:
         self.errors += 1
         path = self._local(address) if address else None
-        known = path in self._params or path in self._commands
+        known = path is not None and (self.param_at(path) is not None or path in self._commands)
         key = f"{peer.host if peer else '?'} {path if known else 'other'}"  # bounded key set
         who = peer.key if peer else "a client"
         limited.warning(key, "OSC from %s: %s: %s", who, clip(address) or "(packet)", clip(reason))
@@ -146,9 +146,9 @@ class OscRouter:
                 seen = True
                 self.feedback.saw_sender(peer)
             try:
-                if path in self._params:
-                    spec, norm = self._params[path]
-                    self._stage_param(spec, norm, args, batch, exact)
+                found = self.param_at(path)
+                if found is not None:
+                    self._stage_param(*found, args, batch, exact)
                 else:
                     self._flush(batch, exact, peer)
                     self._command(path, args, peer)
@@ -164,9 +164,12 @@ class OscRouter:
         batch: dict[str, object],
         exact: set[tuple[str, bool]],
     ) -> None:
-        if len(args) != 1:
+        if spec.type == "vector" and not norm:
+            raw: object = args[0] if len(args) == 1 else tuple(args)  # (one: a pick)
+        elif len(args) != 1:
             raise CommandError(f"expects one value, got {len(args)} argument(s)")
-        (raw,) = args
+        else:
+            (raw,) = args
         try:
             if norm:
                 value: object = spec.from_norm(raw)
@@ -207,11 +210,26 @@ class OscRouter:
                 self._origin(peer),
                 self.commands,
                 self.feedback,
-                self._params,
+                self.param_at,
                 self._path_of,
                 self.allow,
             )
         )
+
+    def param_at(self, path: str) -> tuple[ParamSpec, bool] | None:
+        """The parameter at `path` (without this node's prefix) and whether it is its /norm:
+        the table's, or the running model's controls (/model/<name>)."""
+        found = self._params.get(path)
+        if found is not None or not path.startswith("/model/"):
+            return found
+        norm = path.endswith("/norm")
+        try:
+            spec = self.commands.params.spec(path.removesuffix("/norm") if norm else path)
+        except ParamError:
+            return None
+        if spec.address != path.removesuffix("/norm") or (norm and spec.type == "vector"):
+            return None  # (a vector has no /norm)
+        return spec, norm
 
     def _path_of(self, address: str) -> str:
         """An address a client names, with this node's prefix or without, as a path."""

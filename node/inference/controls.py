@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from node.state.params import CONTROL_GROUP, ParamSpec
 from node.support.logformat import clip, short_repr
 from node.support.names import BadNameError, check_name
 
@@ -31,7 +32,6 @@ KINDS: tuple[ControlKind, ...] = ("number", "integer", "choice", "mix", "vector"
 MAX_CONTROLS = 16
 MAX_SIZE = 1024  # of a vector control: a style code is 100, a class vector 1000
 MAX_LABEL_CHARS = 40
-CONTROL_GROUP = "model"  # their parameters' group: /model/<name>
 
 ControlValue = int | float | tuple[float, ...]
 
@@ -54,6 +54,32 @@ class ModelControl:
     @property
     def key(self) -> str:
         return f"{CONTROL_GROUP}.{self.name}"
+
+    def param_spec(self) -> ParamSpec:
+        """The live parameter this control is while its model runs."""
+        kind = self.kind
+        doc = self.doc or f"the model's {self.name} ({kind})"
+        if kind in ("number", "integer", "choice"):
+            return ParamSpec(
+                CONTROL_GROUP,
+                self.name,
+                "float" if kind == "number" else "int",
+                self.default,
+                self.min,
+                self.max,
+                doc,
+            )
+        return ParamSpec(
+            CONTROL_GROUP,
+            self.name,
+            "vector",
+            self.default,
+            self.min,
+            self.max,
+            doc,
+            size=self.size,
+            pick=kind == "mix",
+        )
 
     @property
     def address(self) -> str:
@@ -216,13 +242,13 @@ def _choice_fields(
         if (
             not isinstance(default, list)
             or len(default) != count
-            or not all(_number(w) and w >= 0 for w in default)
+            or not all(_number(w) and 0 <= w <= 1 for w in default)
             or sum(default) <= 0
         ):
             raise _fail(
                 json_path,
                 f"{where}.default",
-                f"a choice 0..{count - 1} or {count} weights >= 0, not all 0",
+                f"a choice 0..{count - 1} or {count} weights 0..1, not all 0",
                 default,
             )
         value: ControlValue = tuple(float(w) for w in default)

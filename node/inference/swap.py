@@ -19,6 +19,7 @@ from typing import Literal
 
 from node.errors import ModelNotRun
 from node.inference.backends import BackendOptions
+from node.inference.controls import ModelControl
 from node.inference.handover import HandOver
 from node.inference.library import ModelLibrary, warm_up
 from node.support.ratelimit import LogLimiter
@@ -35,6 +36,7 @@ class SwapState:
     status: SwapStatus
     message: str = ""
     default_preset: str | None = None  # (ready) the preset its descriptor asks for, if any
+    controls: tuple[ModelControl, ...] = ()  # (ready) the model's own live controls
 
 
 StateListener = Callable[[SwapState], None]
@@ -166,7 +168,12 @@ class ModelSwapper:
                 Path(model.where).name,
                 (time.perf_counter() - start) * 1000,
             )
-            ready_state = SwapState(name, "ready", default_preset=model.descriptor.default_preset)
+            ready_state = SwapState(
+                name,
+                "ready",
+                default_preset=model.descriptor.default_preset,
+                controls=model.controls,
+            )
             self._set_state(ready_state, generation)
 
         with self._lock:  # checked and installed together, so a newer request cannot slip between

@@ -22,13 +22,19 @@ log = logging.getLogger(__name__)
 
 def interpolate(key: str, start: Value, end: Value, t: float) -> Value:
     """The value of parameter `key` a fraction `t` (0..1) of the way from start to end."""
-    spec = SPECS[key]
+    spec = SPECS.get(key)  # None: a model's control, typed by its values
     if t >= 1.0:
         return end
-    if spec.type == "bool":
+    if (spec.type == "bool") if spec else isinstance(end, bool):
         return start
-    value = float(start) + (float(end) - float(start)) * max(0.0, t)
-    return round(value) if spec.type == "int" else value
+    t = max(0.0, t)
+    if isinstance(start, tuple) or isinstance(end, tuple):  # a vector: each number glides
+        if not (isinstance(start, tuple) and isinstance(end, tuple) and len(start) == len(end)):
+            return end
+        return tuple(a + (b - a) * t for a, b in zip(start, end, strict=True))
+    value = float(start) + (float(end) - float(start)) * t
+    whole = spec.type == "int" if spec else isinstance(start, int) and isinstance(end, int)
+    return round(value) if whole else value
 
 
 @dataclass(frozen=True)

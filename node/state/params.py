@@ -2,6 +2,8 @@
 
 The table is the single source of truth: OSC addresses, `--set`, presets, `pix2pix-node params`
 and the README's address table are all generated from `PARAMS`. Adding a parameter is one row.
+Beside the table, the store holds the running model's own controls (group `model`, see
+node/inference/controls.py): they come and go with the model.
 
 Names and defaults come from the original webcam-pix2pix app's `params.py`. The frame loop reads
 one immutable `ParamSnapshot` per frame; control surfaces only validate and store.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,8 +22,9 @@ from node.support.logformat import short_repr
 
 log = logging.getLogger(__name__)
 
-ParamType = Literal["bool", "int", "float"]
-Value = bool | int | float
+ParamType = Literal["bool", "int", "float", "vector"]
+Value = bool | int | float | tuple[float, ...]
+CONTROL_GROUP = "model"  # the running model's controls: /model/<name>
 
 MAX_NUMBER_CHARS = 64  # a number sent as text; longer is refused before it is parsed
 MAX_NAME_ECHO = 64  # of an unknown parameter name, echoed in the error
@@ -45,6 +48,8 @@ class ParamSpec:
     min: float | None
     max: float | None
     doc: str
+    size: int = 1  # a vector's length
+    pick: bool = False  # a vector that one whole number sets one-hot (a mix: pick one choice)
 
     @property
     def key(self) -> str:
@@ -62,6 +67,8 @@ class ParamSpec:
         """
         if self.type == "bool":
             return _to_bool(self, value), False
+        if self.type == "vector":
+            return self._coerce_vector(value)
         if isinstance(value, str):
             value = _parse_number(self, value)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -78,14 +85,52 @@ class ParamSpec:
         result: Value = round(clamped) if self.type == "int" else float(clamped)
         return result, clamped != value
 
+    def _coerce_vector(self, value: object) -> tuple[tuple[float, ...], bool]:
+        """`size` numbers (a list or tuple, or text "0.5, 0.5"); with `pick`, one whole number
+        0..size-1 sets that element to 1 and the others to 0."""
+        if isinstance(value, str) and len(value) <= MAX_NUMBER_CHARS * self.size:
+            value = [part for part in value.replace(",", " ").split() if part]
+        if self.pick and isinstance(value, list | tuple) and len(value) == 1:
+            value = value[0]
+        if self.pick and not isinstance(value, list | tuple):
+            number = _parse_number(self, value) if isinstance(value, str) else value
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int | float)
+                or not float(number).is_integer()
+                or not 0 <= number < self.size
+            ):
+                raise ParamError(
+                    f"{self.key} picks one of 0..{self.size - 1}, got {short_repr(value)}"
+                )
+            return tuple(1.0 if i == int(number) else 0.0 for i in range(self.size)), False
+        if not isinstance(value, list | tuple) or len(value) != self.size:
+            raise ParamError(
+                f"{self.key} expects {self.size} numbers"
+                + (f" or one whole number 0..{self.size - 1}" if self.pick else "")
+                + f", got {short_repr(value)}"
+            )
+        scalar = ParamSpec(self.group, self.name, "float", 0.0, self.min, self.max, self.doc)
+        numbers: list[float] = []
+        clamped = False
+        for item in value:
+            number, was_clamped = scalar.coerce(item)
+            numbers.append(float(number) if not isinstance(number, tuple) else 0.0)
+            clamped = clamped or was_clamped
+        return tuple(numbers), clamped
+
     def to_norm(self, value: Value) -> float:
         """Scale a value to 0..1 over the range (for faders); bools are 0 or 1."""
+        if isinstance(value, tuple):
+            raise ParamError(f"{self.key} is a vector: it has no /norm")
         if self.min is None or self.max is None or self.max == self.min:
             return float(bool(value))
         return (float(value) - self.min) / (self.max - self.min)
 
     def from_norm(self, norm: object) -> Value:
         """Map a 0..1 fader position onto the range, clamped and typed."""
+        if self.type == "vector":
+            raise ParamError(f"{self.key} is a vector: it has no /norm")
         if isinstance(norm, bool):
             norm = float(norm)
         if isinstance(norm, str):
@@ -215,10 +260,16 @@ class ParamSnapshot(Mapping[str, Value]):
         return bool(self._values[key])
 
     def as_int(self, key: str) -> int:
-        return int(self._values[key])
+        return int(self._scalar(key))
 
     def as_float(self, key: str) -> float:
-        return float(self._values[key])
+        return float(self._scalar(key))
+
+    def _scalar(self, key: str) -> bool | int | float:
+        value = self._values[key]
+        if isinstance(value, tuple):
+            raise TypeError(f"{key} is a vector")
+        return value
 
 
 @dataclass(frozen=True)
@@ -251,6 +302,8 @@ def as_origin(origin: Origin | str) -> Origin:
 
 Listener = Callable[[ParamSpec, Value, Origin], None]
 """Called as listener(spec, new_value, origin) after each accepted change, outside the lock."""
+ControlsListener = Callable[[Sequence[ParamSpec], Sequence[ParamSpec]], None]
+"""Called as listener(added, removed) when the running model's controls change."""
 
 
 class ParamStore:
@@ -264,7 +317,10 @@ class ParamStore:
         self._lock = threading.Lock()
         self._values: dict[str, Value] = dict(DEFAULTS)
         self._version = 0
+        self._specs: dict[str, ParamSpec] = dict(SPECS)  # the table's, then the model's
+        self._controls: tuple[ParamSpec, ...] = ()
         self._listeners: list[Listener] = []
+        self._controls_listeners: list[ControlsListener] = []
         self._clamp_logged: set[str] = set()
         if initial:
             self.update(initial, origin="init")
@@ -278,8 +334,62 @@ class ParamStore:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
+    def spec(self, name: str) -> ParamSpec:
+        """A parameter by `group.name` or `/group/name`: the table's or the running model's."""
+        key = name.strip("/").replace("/", ".")
+        spec = self._specs.get(key)  # (a dict read: safe beside a swap replacing the dict)
+        if spec is None:
+            known = ", ".join(self._specs)
+            raise ParamError(
+                f"unknown parameter {short_repr(name, MAX_NAME_ECHO)}; valid names: {known}"
+            )
+        return spec
+
+    def controls(self) -> tuple[ParamSpec, ...]:
+        """The running model's controls, as parameters (group `model`)."""
+        return self._controls
+
+    def add_controls_listener(self, listener: ControlsListener) -> None:
+        with self._lock:
+            self._controls_listeners.append(listener)
+
+    def remove_controls_listener(self, listener: ControlsListener) -> None:
+        with self._lock:
+            if listener in self._controls_listeners:
+                self._controls_listeners.remove(listener)
+
+    def set_controls(
+        self, specs: Sequence[ParamSpec], values: Mapping[str, object] | None = None
+    ) -> None:
+        """Replace the model's controls (a swap): the old ones' values go, the new ones start
+        at `values` (by key; say, what they were when this model last ran) or their defaults.
+        A value in `values` that does not fit its control is dropped for the default."""
+        start: dict[str, Value] = {}
+        for spec in specs:
+            raw = (values or {}).get(spec.key, spec.default)
+            try:
+                start[spec.key] = spec.coerce(raw)[0]
+            except ParamError:
+                start[spec.key] = spec.default
+        with self._lock:
+            removed = self._controls
+            for old in removed:
+                self._values.pop(old.key, None)
+            specs_now = dict(SPECS)
+            specs_now.update({spec.key: spec for spec in specs})
+            self._specs = specs_now
+            self._controls = tuple(specs)
+            self._values.update(start)
+            self._version += 1
+            listeners = list(self._controls_listeners)
+        for listener in listeners:
+            try:
+                listener(tuple(specs), removed)
+            except Exception:
+                log.exception("controls listener %r failed", listener)
+
     def get(self, name: str) -> Value:
-        spec = spec_for(name)
+        spec = self.spec(name)
         with self._lock:
             return self._values[spec.key]
 
@@ -289,7 +399,7 @@ class ParamStore:
 
     def set(self, name: str, value: object, origin: Origin | str = "api") -> Value:
         """Set one parameter; returns the value actually stored (after clamping)."""
-        spec = spec_for(name)
+        spec = self.spec(name)
         return self.update({spec.key: value}, origin)[spec.key]
 
     def update(
@@ -298,7 +408,7 @@ class ParamStore:
         """Set several parameters at once: all are validated before any is stored."""
         accepted: dict[str, tuple[ParamSpec, Value]] = {}
         for name, raw in values.items():
-            spec = spec_for(name)
+            spec = self.spec(name)
             value, clamped = spec.coerce(raw)
             if clamped:
                 self._log_clamp_once(spec, raw, value)
@@ -306,6 +416,8 @@ class ParamStore:
         changed: list[tuple[ParamSpec, Value]] = []
         with self._lock:
             for key, (spec, value) in accepted.items():
+                if self._specs.get(key) is not spec:  # a control its model took away meanwhile
+                    continue
                 if self._values[key] != value or type(self._values[key]) is not type(value):
                     self._values[key] = value
                     changed.append((spec, value))
@@ -316,8 +428,12 @@ class ParamStore:
         return {key: value for key, (_, value) in accepted.items()}
 
     def reset(self, origin: Origin | str = "reset") -> None:
-        """Every parameter back to its default."""
-        self.update(DEFAULTS, origin)
+        """Every parameter back to its default (the model's controls too)."""
+        self.update(self.defaults(), origin)
+
+    def defaults(self) -> dict[str, Value]:
+        """Every parameter's default: the table's and the running model's controls'."""
+        return {**DEFAULTS, **{spec.key: spec.default for spec in self._controls}}
 
     def _notify(
         self, listeners: Iterable[Listener], changed: list[tuple[ParamSpec, Value]], origin: Origin

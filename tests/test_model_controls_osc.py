@@ -1,0 +1,97 @@
+"""A model's controls as live OSC parameters: they appear with the model, take values and
+answer like the table's parameters, and go with it (a real node, real OSC over UDP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import GAIN, TINT, describe, gain_tint_onnx, wait_for
+
+pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
+pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+
+from osc_helpers import Rig, round_trip, running_rigs, send
+
+MIX = {"name": "tint", "input": "tint", "kind": "mix", "count": 3, "default": 0}
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    gain_tint_onnx(tmp_path / "tinted.onnx")
+    describe(tmp_path, controls=[GAIN, TINT])
+    gain_tint_onnx(tmp_path / "mixed.onnx", extra=("tint",))
+    describe(tmp_path, "mixed", controls=[MIX])
+    with running_rigs(tmp_path) as make:
+        yield make()
+
+
+def swap(rig: Rig, name: str) -> None:
+    rig.inbox.clear()  # (the ready of an earlier swap to the same model is no answer)
+    send(rig, "/node/model", name)
+    rig.inbox.wait("/node/model/state", lambda a: a[:2] == ["ready", name], timeout=30)
+
+
+def errors(rig: Rig, address: str) -> list[list[Any]]:
+    return [a for a in rig.inbox.all("/node/error") if a[0] == address]
+
+
+def test_controls_appear_with_their_model_and_take_values_over_osc(rig: Rig) -> None:
+    assert rig.params.controls() == ()  # the start model has none
+    swap(rig, "tinted")
+    assert [s.key for s in rig.params.controls()] == ["model.gain", "model.tint"]
+    assert rig.inbox.wait("/model/gain") == [pytest.approx(1.0)]  # clients learn the values
+    send(rig, "/model/gain", 0.5)
+    wait_for(lambda: rig.params.get("model.gain") == 0.5)
+    assert rig.inbox.wait("/model/gain/norm") == [pytest.approx(0.25)]
+    send(rig, "/model/gain", 7.0)  # clamped: the sender is told the value stored
+    assert rig.inbox.wait("/model/gain", lambda a: a == [pytest.approx(2.0)])
+    send(rig, "/model/tint", 0.25, 0.0, -0.5)
+    wait_for(lambda: rig.params.get("model.tint") == (0.25, 0.0, -0.5))
+    rig.inbox.clear()
+    send(rig, "/node/get", "/model/tint")
+    assert rig.inbox.wait("/model/tint") == [
+        pytest.approx(0.25),
+        pytest.approx(0.0),
+        pytest.approx(-0.5),
+    ]
+
+
+def test_a_wrong_value_for_a_control_is_refused_and_the_value_kept(rig: Rig) -> None:
+    swap(rig, "tinted")
+    send(rig, "/model/tint", 0.5)  # one number for three
+    send(rig, "/model/gain", "loud")
+    send(rig, "/model/tint/norm", 0.5)  # a vector has no /norm
+    wait_for(lambda: len(rig.inbox.all("/node/error")) >= 3)
+    assert "expects 3 numbers" in errors(rig, "/model/tint")[0][1]
+    assert "expects float" in errors(rig, "/model/gain")[0][1]
+    assert "unknown address" in errors(rig, "/model/tint/norm")[0][1]
+    assert rig.params.get("model.tint") == (0.0, 0.0, 0.0)
+    assert rig.params.get("model.gain") == 1.0
+
+
+def test_controls_go_with_their_model_and_come_back_where_they_were(rig: Rig) -> None:
+    swap(rig, "tinted")
+    send(rig, "/model/gain", 1.5)
+    wait_for(lambda: rig.params.get("model.gain") == 1.5)
+    swap(rig, "small")
+    assert rig.params.controls() == ()
+    send(rig, "/model/gain", 0.5)
+    wait_for(lambda: bool(errors(rig, "/model/gain")))
+    assert "unknown address" in errors(rig, "/model/gain")[0][1]
+    swap(rig, "tinted")
+    assert rig.params.get("model.gain") == 1.5  # as it was when the model went
+
+
+def test_a_mix_is_picked_by_one_number_and_sent_back_as_its_weights(rig: Rig) -> None:
+    swap(rig, "mixed")
+    send(rig, "/model/tint", 2)
+    wait_for(lambda: rig.params.get("model.tint") == (0.0, 0.0, 1.0))
+    assert rig.inbox.wait("/model/tint", lambda a: a == [0.0, 0.0, 1.0])
+    send(rig, "/model/tint", 5)
+    wait_for(lambda: bool(errors(rig, "/model/tint")))
+    assert "picks one of 0..2" in errors(rig, "/model/tint")[0][1]
+    round_trip(rig)
+    assert rig.params.get("model.tint") == (0.0, 0.0, 1.0)
