@@ -3,12 +3,16 @@ answer like the table's parameters, and go with it (a real node, real OSC over U
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from helpers import GAIN, TINT, describe, gain_tint_onnx, wait_for
+from helpers import GAIN, TINT, describe, free_port, gain_tint_onnx, wait_for
 
 pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
@@ -25,7 +29,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     gain_tint_onnx(tmp_path / "mixed.onnx", extra=("tint",))
     describe(tmp_path, "mixed", controls=[MIX])
     with running_rigs(tmp_path) as make:
-        yield make()
+        yield make(oscquery_port=free_port())
 
 
 def swap(rig: Rig, name: str) -> None:
@@ -95,3 +99,59 @@ def test_a_mix_is_picked_by_one_number_and_sent_back_as_its_weights(rig: Rig) ->
     assert "picks one of 0..2" in errors(rig, "/model/tint")[0][1]
     round_trip(rig)
     assert rig.params.get("model.tint") == (0.0, 0.0, 1.0)
+
+
+# -- OSCQuery: the tree and its LISTENing clients follow the swap ------------------------------
+
+
+def oscquery(rig: Rig) -> str:
+    assert rig.service.oscquery is not None
+    return f"http://127.0.0.1:{rig.service.oscquery.port}"
+
+
+async def fetch(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        body = await response.read()
+        return response.status, json.loads(body) if body else None
+
+
+def test_oscquery_tree_and_websockets_follow_the_models_controls(rig: Rig) -> None:
+    async def session() -> tuple[list[dict[str, str]], list[bytes]]:
+        texts: list[dict[str, str]] = []
+        binary: list[bytes] = []
+        async with aiohttp.ClientSession() as s, s.ws_connect(oscquery(rig) + "/") as ws:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, swap, rig, "tinted")
+            await ws.send_str(json.dumps({"COMMAND": "LISTEN", "DATA": "/model/gain"}))
+            await asyncio.sleep(0.2)
+            await loop.run_in_executor(None, send, rig, "/model/gain", 0.25)
+            await asyncio.sleep(0.5)
+            await loop.run_in_executor(None, swap, rig, "small")
+            with contextlib.suppress(asyncio.TimeoutError):
+                while True:
+                    message = await ws.receive(timeout=1.0)
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        texts.append(json.loads(message.data))
+                    elif message.type == aiohttp.WSMsgType.BINARY:
+                        binary.append(message.data)
+        return texts, binary
+
+    status, _ = asyncio.run(fetch(oscquery(rig) + "/model/gain"))
+    assert status == 404  # the start model has no controls
+    texts, binary = asyncio.run(session())
+    added = [t["DATA"] for t in texts if t["COMMAND"] == "PATH_ADDED"]
+    removed = [t["DATA"] for t in texts if t["COMMAND"] == "PATH_REMOVED"]
+    assert added == ["/model/gain", "/model/gain/norm", "/model/tint"]
+    assert removed == added  # swapped back: the same addresses went
+    assert any(b"/model/gain" in packet for packet in binary)  # LISTENed while it was there
+    assert asyncio.run(fetch(oscquery(rig) + "/model/gain"))[0] == 404
+
+
+def test_oscquery_describes_a_vector_control(rig: Rig) -> None:
+    swap(rig, "tinted")
+    status, node = asyncio.run(fetch(oscquery(rig) + "/model/tint"))
+    assert status == 200 and node["TYPE"] == "fff" and node["VALUE"] == [0.0, 0.0, 0.0]
+    assert node["RANGE"] == [{"MIN": -1.0, "MAX": 1.0}] * 3
+    status, tree = asyncio.run(fetch(oscquery(rig) + "/"))
+    gain = tree["CONTENTS"]["model"]["CONTENTS"]["gain"]
+    assert gain["TYPE"] == "f" and gain["RANGE"] == [{"MIN": 0.0, "MAX": 2.0}]

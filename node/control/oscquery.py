@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,12 +28,12 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 
 from node.control.commands import NodeCommands
-from node.control.feedback import FeedbackHub, Peer
+from node.control.feedback import FeedbackHub, Peer, norms
 from node.control.namespace import NODE_ADDRESSES
 from node.control.router import OscRouter
 from node.control.tree import Node, build_tree, find
 from node.errors import UserError
-from node.state.params import PARAMS
+from node.state.params import PARAMS, ParamSpec
 from node.support.httpserver import HttpServer
 from node.support.ratelimit import LogLimiter
 
@@ -63,8 +63,8 @@ EXTENSIONS = {
     "EXTENDED_TYPE": False,
     "PATH_CHANGED": False,
     "PATH_RENAMED": False,
-    "PATH_ADDED": False,
-    "PATH_REMOVED": False,
+    "PATH_ADDED": True,  # a model's controls come and go with the model
+    "PATH_REMOVED": True,
 }
 WS_QUEUE = 1000
 MAX_WEBSOCKETS = 16
@@ -86,30 +86,35 @@ class WsTarget:
         self.listening: set[str] = set()
         self._ws = ws
         self._loop = loop
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(WS_QUEUE)
+        self._queue: asyncio.Queue[bytes | str] = asyncio.Queue(WS_QUEUE)
 
     def wants(self, address: str) -> bool:
         return address in self.listening
 
-    def send(self, packet: bytes) -> None:
-        """Called from the feedback thread; hands the packet to the loop (dropped when full)."""
+    def send(self, packet: bytes | str) -> None:
+        """Called from the feedback thread; hands the packet (binary OSC, or a text command
+        such as PATH_ADDED) to the loop (dropped when full)."""
         self._loop.call_soon_threadsafe(self._put, packet)
 
-    def _put(self, packet: bytes) -> None:
+    def _put(self, packet: bytes | str) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(packet)
 
     async def pump(self) -> None:
         while True:
             packet = await self._queue.get()
-            await self._ws.send_bytes(packet)
+            if isinstance(packet, str):
+                await self._ws.send_str(packet)
+            else:
+                await self._ws.send_bytes(packet)
 
 
-def listenable(prefix: str) -> frozenset[str]:
-    """Every address a WebSocket may LISTEN to: the parameters, their /norm twins and the
-    /node addresses (anything else would only take memory)."""
-    paths = [p.address for p in PARAMS] + [p.address + "/norm" for p in PARAMS]
-    paths += [a.path for a in NODE_ADDRESSES]
+def listenable(prefix: str, controls: Sequence[ParamSpec] = ()) -> frozenset[str]:
+    """Every address a WebSocket may LISTEN to: the parameters (the running model's controls
+    too), their /norm twins and the /node addresses (anything else would only take memory)."""
+    paths = [a.path for a in NODE_ADDRESSES]
+    for spec in (*PARAMS, *controls):
+        paths += [spec.address + ("/norm" if norm else "") for norm in norms(spec)]
     return frozenset(prefix + path for path in paths)
 
 
@@ -133,15 +138,18 @@ class OscQueryApi:
         self.server = server
         self.osc_port = osc_port
         self.mount = mount.rstrip("/")
-        self.addresses = listenable(router.prefix)
+        self.addresses = listenable(router.prefix, commands.params.controls())
         self._sockets: set[web.WebSocketResponse] = set()
+        self._targets: set[WsTarget] = set()
 
     def attach(self) -> None:
         self.server.mount(self.mount or "/", self.handle, prefix=True)
         self.server.on_stop(self.close_sockets)
+        self.commands.params.add_controls_listener(self._on_controls)
 
     def detach(self) -> None:
         """Unmount and close this API's WebSockets (the server itself goes on)."""
+        self.commands.params.remove_controls_listener(self._on_controls)
         self.server.unmount(self.mount or "/")
         self.server.remove_on_stop(self.close_sockets)
         with contextlib.suppress(Exception):
@@ -196,6 +204,7 @@ class OscQueryApi:
         target = WsTarget(ws, asyncio.get_running_loop(), str(host), int(port))
         peer = Peer("ws", str(host), int(port), stream=target)
         self._sockets.add(ws)
+        self._targets.add(target)
         self.feedback.add_stream(target)
         pump = asyncio.create_task(target.pump())
         try:
@@ -207,8 +216,24 @@ class OscQueryApi:
         finally:
             pump.cancel()
             self.feedback.remove_stream(target)
+            self._targets.discard(target)
             self._sockets.discard(ws)
         return ws
+
+    def _on_controls(self, added: Sequence[ParamSpec], removed: Sequence[ParamSpec]) -> None:
+        """A swap changed the model's controls: every socket hears PATH_REMOVED / PATH_ADDED
+        for each address (the OSCQuery proposal's namespace-change commands; DATA is the path,
+        as Cycling '74's RNBO runner sends it), and stops LISTENing to the removed ones."""
+        prefix = self.router.prefix
+        self.addresses = listenable(prefix, added)
+        gone = sorted(listenable(prefix, removed) - self.addresses)
+        new = sorted(listenable(prefix, added) - listenable(prefix, removed))
+        commands = [("PATH_REMOVED", path) for path in gone]
+        commands += [("PATH_ADDED", path) for path in new]
+        for target in list(self._targets):
+            target.listening.difference_update(gone)
+            for command, path in commands:
+                target.send(json.dumps({"COMMAND": command, "DATA": path}))
 
     def _command(self, target: WsTarget, text: str) -> None:
         """A text frame: LISTEN or IGNORE an address; anything else is logged and dropped."""

@@ -22,23 +22,25 @@ GROUPS = {
     "capture": "reading the source: on/off, freeze, flips, frame difference",
     "process": "the OpenCV chain that makes the model's input",
     "predict": "the model and the temporal smoothing around it",
+    "model": "the running model's own controls (they change with the model)",
     "node": "commands, model swap, presets, status",
 }
 OSC_TYPES = {"bool": "T", "int": "i", "float": "f"}
 
 
 def param_node(spec: ParamSpec, value: Value, full_path: str) -> Node:
+    vector = isinstance(value, tuple)
     node: Node = {
         "FULL_PATH": full_path,
-        "TYPE": OSC_TYPES[spec.type],
-        "VALUE": [value],
+        "TYPE": "f" * spec.size if spec.type == "vector" else OSC_TYPES[spec.type],
+        "VALUE": list(value) if isinstance(value, tuple) else [value],
         "ACCESS": READ | WRITE,
         "DESCRIPTION": spec.doc,
     }
     if spec.min is not None and spec.max is not None:
         lo, hi = (int(spec.min), int(spec.max)) if spec.type == "int" else (spec.min, spec.max)
-        node["RANGE"] = [{"MIN": lo, "MAX": hi}]
-        node["CLIPMODE"] = ["both"]
+        node["RANGE"] = [{"MIN": lo, "MAX": hi}] * (spec.size if vector else 1)
+        node["CLIPMODE"] = ["both"] * (spec.size if vector else 1)
     return node
 
 
@@ -78,10 +80,10 @@ def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
     """The whole namespace as of now."""
     root: Node = {"FULL_PATH": "/", "DESCRIPTION": "pix2pix-node", "ACCESS": 0, "CONTENTS": {}}
     values = commands.values()
-    for spec in PARAMS:
-        _insert(
-            root, prefix, spec.address, param_node(spec, values[spec.key], prefix + spec.address)
-        )
+    for spec in (*PARAMS, *commands.params.controls()):
+        if spec.key in values:  # (a control of a model swapped out this instant: gone)
+            param = param_node(spec, values[spec.key], prefix + spec.address)
+            _insert(root, prefix, spec.address, param)
     node_values = _node_values(commands)
     models = commands.models()
     presets = _preset_names(commands)
