@@ -36,7 +36,7 @@ from node.pipeline import Pipeline
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
 from node.state.laststate import LastStateSaver, read_state
-from node.state.params import DEFAULTS, ParamError, ParamStore
+from node.state.params import DEFAULTS, ParamError, ParamStore, split_controls
 from node.state.presets import Preset, PresetLibrary
 from node.support.logformat import clip
 from node.support.stats import FrameStats
@@ -195,7 +195,8 @@ class Node:
         self.presets = presets
         self.options = options or backend_options(config)
         self._model = model
-        self.params = ParamStore(start.params)
+        table, self._start_controls = split_controls(start.params)
+        self.params = ParamStore(table)
         self.stats = stats or FrameStats()
         self._start = start
         self._sinks_open = sinks is not None
@@ -266,7 +267,12 @@ class Node:
                 apply_model_presets=self.config.apply_model_presets,
             )
             if model is not None:
-                commands.use_controls(model.name, model.controls)
+                commands.use_controls(model.name, model.controls, self._start_controls or None)
+            elif self._start_controls:
+                raise UserError("--set model.NAME needs a model with that control; none runs")
+                desc = model.descriptor
+                if desc.default_preset and desc.apply_default_preset:
+                    commands.apply_needed_preset(model.name, desc.default_preset)
             pipeline = Pipeline(
                 source,
                 self.sinks,

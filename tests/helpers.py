@@ -91,7 +91,5 @@ def gain_tint_onnx(path: Path, extra: tuple[str, ...] = ("gain", "tint")) -> Pat
 def describe(folder: Path, name: str = "tinted", **fields: object) -> Path:
     """The descriptor of a 16x16 model `name`.onnx in `folder`."""
     shape = {"shape": [SIZE, SIZE, 3], "range": [-1, 1]}
-    return write_json(
-        folder / f"{name}.json", name=name, path=f"{name}.onnx", input=shape, output=shape,
-        **fields,
-    )  # fmt: skip
+    fields = {"path": f"{name}.onnx", "input": shape, "output": shape, **fields}
+    return write_json(folder / f"{name}.json", name=name, **fields)

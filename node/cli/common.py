@@ -13,7 +13,7 @@ from node.app import StartState, start_state
 from node.cli.http import http_from_args
 from node.config import NodeConfig, check_port, load_config
 from node.inference.library import ModelLibrary
-from node.state.params import ParamError, spec_for
+from node.state.params import CONTROL_GROUP, ParamError, spec_for
 from node.state.presets import PresetLibrary
 from node.support import logformat
 from node.support.logformat import short_repr
@@ -26,7 +26,11 @@ def parse_set(items: Sequence[str]) -> dict[str, object]:
         name, sep, raw = item.partition("=")
         if not sep:
             raise ParamError(f"--set expects group.name=value, got {short_repr(item)}")
-        spec = spec_for(name.strip())
+        name = name.strip().strip("/").replace("/", ".")
+        if name.startswith(CONTROL_GROUP + ".") and name.count(".") == 1:
+            values[name] = raw.strip()  # a model's control: checked once the model is loaded
+            continue
+        spec = spec_for(name)
         values[spec.key] = spec.coerce(raw.strip())[0]
     return values
 

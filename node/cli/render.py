@@ -10,10 +10,12 @@ from node.app import backend_options, library_from, load_model
 from node.cli.common import as_spec, config_from_args, setup_logging, start_from
 from node.cli.presets import preset_library
 from node.errors import UserError
+from node.inference.backends import BackendModel as Model
 from node.render import render
 from node.sinks import SINKS, create_sink
 from node.sources import SOURCES, create_source
-from node.state.params import ParamStore
+from node.state.params import ParamError, ParamStore, split_controls
+from node.state.presets import PresetLibrary
 
 log = logging.getLogger("node")
 
@@ -24,13 +26,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     models = library_from(config, args.models_dir)
     presets = preset_library(config, args.presets_dir)
     start = start_from(args, config, models, presets, restore=False)
-    params = ParamStore(start.params)
+    table, controls = split_controls(start.params)
+    params = ParamStore(table)
     source = create_source(as_spec(args.input, SOURCES.schemes()), loop=False)
     sink = create_sink(as_spec(args.output, SINKS.schemes()), realtime=False)
     if source.spec.scheme != "file" and args.frames is None and source.frame_count is None:
         raise UserError(f"{source.name} never ends: give --frames N")
     model = load_model(models, start.model, backend_options(config))
     try:
+        use_model_controls(params, model, controls, presets)
         source.open()
         sink.open(source.fps)
         try:
@@ -47,3 +51,21 @@ def cmd_render(args: argparse.Namespace) -> int:
             model.close()
     log.info("rendered %d frames from %s to %s", count, source.name, sink.name)
     return 0
+
+
+def use_model_controls(
+    params: ParamStore, model: Model | None, given: dict[str, object], presets: PresetLibrary
+) -> None:
+    """The model's controls (with `--set model.NAME=...`) and the processing it needs (a
+    style network's preset turns the edges off), as a live swap would set them."""
+    if model is None:
+        if given:
+            raise UserError("--set model.NAME needs a model with that control; none is used")
+        return
+    try:
+        params.set_controls([c.param_spec() for c in model.controls], given, strict=True)
+    except ParamError as exc:
+        raise UserError(f"model {model.name}: {exc}") from None
+    wanted = model.descriptor.default_preset
+    if wanted and model.descriptor.apply_default_preset:
+        params.update(presets.find(wanted).params, "model preset")

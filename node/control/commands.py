@@ -90,6 +90,7 @@ class NodeCommands:
         self._controls_lock = threading.Lock()
         self._controls_of = ""  # the model whose controls are live
         self._remembered: dict[str, dict[str, Value]] = {}  # other models' control values
+        self._needed: dict[str, Value] | None = None  # what a model's needed preset replaced
         self.add_model_listener(self._on_model)
         self.apply_model_presets = apply_model_presets
 
@@ -257,9 +258,16 @@ class NodeCommands:
             raise CommandError("this node has no presets folder")
         return self.presets
 
-    def use_controls(self, model: str, controls: Sequence[ModelControl]) -> None:
+    def use_controls(
+        self,
+        model: str,
+        controls: Sequence[ModelControl],
+        given: Mapping[str, object] | None = None,
+    ) -> None:
         """The running model's controls become live parameters (`/model/<name>`); the ones
-        of the model before are kept, so a model swapped back in starts where it was."""
+        of the model before are kept, so a model swapped back in starts where it was.
+        `given`: values the user set (`--set model.style=7`), checked strictly: a CommandError
+        names what is wrong."""
         current = self.params.snapshot()
         with self._controls_lock:
             if self._controls_of:
@@ -267,16 +275,24 @@ class NodeCommands:
                     s.key: current[s.key] for s in self.params.controls() if s.key in current
                 }
             self._controls_of = model
-            self.params.set_controls(
-                [c.param_spec() for c in controls], self._remembered.get(model)
-            )
+            specs = [c.param_spec() for c in controls]
+            try:
+                if given is not None:
+                    self.params.set_controls(specs, given, strict=True)
+                else:
+                    self.params.set_controls(specs, self._remembered.get(model))
+            except ParamError as exc:
+                raise CommandError(f"model {model}: {exc}") from None
 
     def _on_model(self, state: SwapState) -> None:
         if state.status != "ready":
             return
         self.use_controls(state.name, state.controls)
         from_preset, self._from_preset = self._from_preset == state.name, None
-        if self.apply_model_presets and not from_preset and state.default_preset:
+        self._restore_needed()
+        if state.default_preset and state.preset_needed:
+            self._apply_needed_preset(state.name, state.default_preset)
+        elif self.apply_model_presets and not from_preset and state.default_preset:
             self._apply_model_preset(state.name, state.default_preset)  # (a preset's stay)
 
     def _apply_model_preset(self, model: str, wanted: str) -> None:
@@ -287,6 +303,32 @@ class NodeCommands:
             log.info("model %s: applied its default preset %s", model, preset.name)
         except CommandError as exc:
             log.error("model %s: default preset not applied: %s", model, exc)
+
+    def apply_needed_preset(self, model: str, wanted: str) -> None:
+        """For the model the node starts with: the processing it needs, as on a swap; when it
+        goes, those parameters return to their defaults (a saved state may hold its values)."""
+        self._apply_needed_preset(model, wanted, before=self.params.defaults())
+
+    def _apply_needed_preset(
+        self, model: str, wanted: str, before: Mapping[str, Value] | None = None
+    ) -> None:
+        """The processing a model needs (a style network fed the picture, not edges): its
+        preset's own values, remembered as they were, to come back when the model goes."""
+        try:
+            preset = self._find(wanted)
+        except CommandError as exc:
+            log.error("model %s: the processing it needs is not set: %s", model, exc)
+            return
+        current = before or self.params.snapshot()
+        self._needed = {k: current[k] for k in preset.params if k in current}
+        self.morpher.apply(preset.params, "model preset")
+        log.info("model %s: set the processing it needs (preset %s)", model, preset.name)
+
+    def _restore_needed(self) -> None:
+        """Back to what the model before changed for itself (its needed preset)."""
+        needed, self._needed = self._needed, None
+        if needed:
+            self.morpher.apply(needed, "model preset")
 
     # -- status ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ original file works unchanged.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ class ModelDescriptor:
     description: str = ""
     license: str = ""
     default_preset: str | None = None
+    # the model is not fed edges: its preset sets the processing it needs whenever it swaps
+    # in (whatever `apply_model_presets` says), and what it changed comes back when it goes
+    apply_default_preset: bool = False
+    package: str | None = None  # the installed Python package its file is in (see package_dir)
+    install: str | None = None  # how to install that package, for the error when it is missing
     quantization: str | None = None
     precision: str | None = None  # "bf16": computed in bfloat16 (native CPUs only)
     device: str | None = None  # OpenVINO device ("CPU", "GPU", "NPU", "AUTO"); None: config's
@@ -207,20 +213,58 @@ def guess_format(path: Path) -> str | None:
     return None
 
 
+def package_dir(json_path: Path, data: dict[str, Any]) -> Path | None:
+    """The folder of the installed Python package a descriptor's `path` is inside (`package`:
+    its import name), or None for a path relative to the descriptor. A model shipped in
+    another project's wheel is used from there, never copied; if that package is missing,
+    the error says how to install it (`install`)."""
+    package = data.get("package")
+    if package is None:
+        return None
+    if not isinstance(package, str) or not package.isidentifier():
+        raise _fail(json_path, "package", "a Python package's import name", package)
+    install = _optional_str(json_path, data, "install") or f"pip install {package}"
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    if not folders:
+        raise ModelError(
+            f"{json_path}: needs the Python package {package}, which is not installed "
+            f"({clip(install, 120)})"
+        )
+    return Path(folders[0])
+
+
 def _model_path(
-    json_path: Path, fmt: str | None, ckpt: str | None, path_text: str | None
+    json_path: Path,
+    fmt: str | None,
+    ckpt: str | None,
+    path_text: str | None,
+    base: Path | None = None,
 ) -> tuple[str, Path]:
-    """The format and the model's file; OSError, ValueError or RuntimeError for a path the
-    OS cannot take."""
+    """The format and the model's file (relative to `base`, else to the descriptor);
+    OSError, ValueError or RuntimeError for a path the OS cannot take."""
     if fmt == "tf1-checkpoint" or (fmt is None and ckpt is not None and path_text is None):
         return "tf1-checkpoint", _resolve_checkpoint(json_path, ckpt or path_text or "")
-    path = (json_path.parent / Path(path_text or ckpt or "").expanduser()).resolve()
+    folder = base or json_path.parent
+    path = (folder / Path(path_text or ckpt or "").expanduser()).resolve()
+    if base is not None and not path.is_relative_to(base.resolve()):
+        raise _fail(json_path, "path", "a file inside the package", path_text)
     guessed = fmt or guess_format(path)
     if guessed is None:
         raise _fail(
             json_path, "format", f"one of {', '.join(FORMATS)} (cannot tell from {path.name})", None
         )
     return guessed, path
+
+
+def _flag(json_path: Path, data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(json_path, key, "true or false", value)
+    return value
 
 
 def _optional_str(json_path: Path, data: dict[str, Any], key: str) -> str | None:
@@ -285,7 +329,7 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
     if (fmt == "tf1-checkpoint" or (fmt is None and path_text is None)) and ckpt is None:
         raise _fail(json_path, "ckpt_path" if fmt else "path", "a path to the model", None)
     try:  # a path the OS cannot take (a NUL, ~nosuchuser, 5000 characters) is a bad field
-        fmt, path = _model_path(json_path, fmt, ckpt, path_text)
+        fmt, path = _model_path(json_path, fmt, ckpt, path_text, package_dir(json_path, data))
     except (OSError, ValueError, RuntimeError) as exc:
         field = "path" if path_text is not None else "ckpt_path"
         raise ModelError(
@@ -307,6 +351,9 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
         description=_optional_str(json_path, data, "description") or "",
         license=_optional_str(json_path, data, "license") or "",
         default_preset=_optional_str(json_path, data, "default_preset"),
+        apply_default_preset=_flag(json_path, data, "apply_default_preset"),
+        package=_optional_str(json_path, data, "package"),
+        install=_optional_str(json_path, data, "install"),
         quantization=quantization,
         precision=_precision(json_path, data),
         device=_device(json_path, data),
@@ -360,6 +407,14 @@ def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:
         "name": desc.name,
         "format": desc.format,
         "path": path_text,
+    }
+    base = package_dir(desc.json_path, {"package": desc.package}) if desc.package else None
+    if base is not None and desc.path.is_relative_to(base.resolve()):
+        # a variant of the same file (bf16): still used from the package, wherever it is
+        data.update(package=desc.package, path=str(desc.path.relative_to(base.resolve())))
+        if desc.install:
+            data["install"] = desc.install
+    data |= {
         "layout": desc.layout,
         "input": tensor(desc.input),
         "output": tensor(desc.output),
@@ -368,6 +423,7 @@ def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:
         "description",
         "license",
         "default_preset",
+        "apply_default_preset",
         "quantization",
         "precision",
         "device",

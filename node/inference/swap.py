@@ -36,6 +36,7 @@ class SwapState:
     status: SwapStatus
     message: str = ""
     default_preset: str | None = None  # (ready) the preset its descriptor asks for, if any
+    preset_needed: bool = False  # (ready) that preset sets the processing the model needs
     controls: tuple[ModelControl, ...] = ()  # (ready) the model's own live controls
 
 
@@ -172,6 +173,7 @@ class ModelSwapper:
                 name,
                 "ready",
                 default_preset=model.descriptor.default_preset,
+                preset_needed=model.descriptor.apply_default_preset,
                 controls=model.controls,
             )
             self._set_state(ready_state, generation)

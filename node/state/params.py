@@ -227,6 +227,14 @@ SPECS: Mapping[str, ParamSpec] = {p.key: p for p in PARAMS}
 DEFAULTS: Mapping[str, Value] = {p.key: p.default for p in PARAMS}
 
 
+def split_controls(values: Mapping[str, object]) -> tuple[dict[str, object], dict[str, object]]:
+    """(the table's values, the model's control values `model.<name>`): a model's controls
+    are known only once it is loaded."""
+    prefix = CONTROL_GROUP + "."
+    table = {k: v for k, v in values.items() if not k.startswith(prefix)}
+    return table, {k: v for k, v in values.items() if k.startswith(prefix)}
+
+
 def spec_for(name: str) -> ParamSpec:
     """Find a parameter by `group.name` or `/group/name`; the error lists the valid names."""
     key = name.strip("/").replace("/", ".")
@@ -359,17 +367,32 @@ class ParamStore:
                 self._controls_listeners.remove(listener)
 
     def set_controls(
-        self, specs: Sequence[ParamSpec], values: Mapping[str, object] | None = None
+        self,
+        specs: Sequence[ParamSpec],
+        values: Mapping[str, object] | None = None,
+        *,
+        strict: bool = False,
     ) -> None:
         """Replace the model's controls (a swap): the old ones' values go, the new ones start
         at `values` (by key; say, what they were when this model last ran) or their defaults.
-        A value in `values` that does not fit its control is dropped for the default."""
+        A value that does not fit its control is dropped for the default; `strict` (values
+        the user gave, `--set model.style=7`): a ParamError instead, and for a name the model
+        has no control of."""
+        given = dict(values or {})
+        unknown = sorted(set(given) - {spec.key for spec in specs})
+        if strict and unknown:
+            names = ", ".join(spec.name for spec in specs) or "none"
+            raise ParamError(
+                f"the model has no control {short_repr(unknown[0], MAX_NAME_ECHO)} "
+                f"(its controls: {names})"
+            )
         start: dict[str, Value] = {}
         for spec in specs:
-            raw = (values or {}).get(spec.key, spec.default)
             try:
-                start[spec.key] = spec.coerce(raw)[0]
+                start[spec.key] = spec.coerce(given.get(spec.key, spec.default))[0]
             except ParamError:
+                if strict:
+                    raise
                 start[spec.key] = spec.default
         with self._lock:
             removed = self._controls

@@ -71,7 +71,7 @@ class BackendModel(ABC):
         self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
     ) -> np.ndarray:
         """One batch in the model's own layout and range, straight to its runtime; `extra`:
-        the controls' inputs by name."""
+        the controls' inputs by name (none given: their defaults)."""
 
     def predict(
         self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None

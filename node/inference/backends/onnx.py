@@ -90,7 +90,7 @@ class OnnxModel(BackendModel):
     def run_native(
         self, batch: np.ndarray, extra: Mapping[str, np.ndarray] = NO_INPUTS
     ) -> np.ndarray:
-        feeds = {self._in_name: batch, **extra} if extra else {self._in_name: batch}
+        feeds = {self._in_name: batch, **(extra or self._defaults)}
         result: np.ndarray = self._session.run(self._outputs, feeds)[0]
         return result
 
