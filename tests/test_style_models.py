@@ -113,7 +113,8 @@ def test_the_26_styles_paint_differently_and_a_blend_lies_between(styles26: obje
 
     def paint(weights: dict[int, float]) -> np.ndarray:
         mix = tuple(weights.get(i, 0.0) for i in range(26))
-        return styles26.predict(photo, {style.input: style.feed(mix)})[0]
+        out: np.ndarray = styles26.predict(photo, {style.input: style.feed(mix)})[0]
+        return out
 
     first, second = paint({0: 1.0}), paint({7: 1.0})
     blend = paint({0: 0.5, 7: 0.5})
