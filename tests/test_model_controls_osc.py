@@ -155,3 +155,50 @@ def test_oscquery_describes_a_vector_control(rig: Rig) -> None:
     status, tree = asyncio.run(fetch(oscquery(rig) + "/"))
     gain = tree["CONTENTS"]["model"]["CONTENTS"]["gain"]
     assert gain["TYPE"] == "f" and gain["RANGE"] == [{"MIN": 0.0, "MAX": 2.0}]
+
+
+# -- presets carry a model's controls; a morph glides between two vectors -----------------------
+
+
+def test_a_preset_saves_the_models_controls_and_recalls_them(rig: Rig) -> None:
+    swap(rig, "tinted")
+    send(rig, "/model/tint", 0.5, 0.0, 0.0)
+    wait_for(lambda: rig.params.get("model.tint") == (0.5, 0.0, 0.0))
+    send(rig, "/node/preset/save", "warm")
+    wait_for(lambda: "warm" in rig.commands.preset_names())
+    saved = json.loads((rig.commands.presets.user_dir / "warm.json").read_text())  # type: ignore[union-attr]
+    assert saved["model"] == "tinted"
+    assert saved["controls"] == {"tinted": {"gain": 1.0, "tint": [0.5, 0.0, 0.0]}}
+    assert not any(key.startswith("model.") for key in saved["params"])
+    swap(rig, "small")
+    rig.inbox.clear()
+    send(rig, "/node/preset/recall", "warm")  # names tinted: its controls wait for it
+    rig.inbox.wait("/node/model/state", lambda a: a[:2] == ["ready", "tinted"], timeout=30)
+    wait_for(lambda: rig.params.has("model.tint"))
+    assert rig.params.get("model.tint") == (0.5, 0.0, 0.0)
+
+
+def save_with(rig: Rig, name: str, tint: tuple[float, ...]) -> None:
+    send(rig, "/model/tint", *tint)
+    wait_for(lambda: rig.params.get("model.tint") == tint)
+    send(rig, "/node/preset/save", name)
+    wait_for(lambda: name in rig.commands.preset_names())
+
+
+def test_a_morph_glides_from_one_vector_to_another(rig: Rig) -> None:
+    swap(rig, "tinted")
+    for name, tint in (("cool", (0.0, 0.0, 0.5)), ("warm", (0.5, 0.0, 0.0))):
+        save_with(rig, name, tint)
+    seen: list[tuple[float, ...]] = []
+    rig.params.add_listener(
+        lambda spec, value, origin: (
+            seen.append(value)  # type: ignore[arg-type]
+            if spec.key == "model.tint" and origin.name == "morph"
+            else None
+        )
+    )
+    send(rig, "/node/preset/morph", "cool", 1.0)
+    wait_for(lambda: rig.params.get("model.tint") == (0.0, 0.0, 0.5), timeout=10)
+    assert len(seen) >= 5  # one step per frame, not a jump
+    middle = [t for t in seen if 0.1 < t[0] < 0.4]
+    assert middle and all(abs(t[0] + t[2] - 0.5) < 1e-6 for t in middle)  # on the straight line

@@ -24,6 +24,7 @@ from node.inference.descriptor import ModelError
 from node.inference.swap import ModelSwapper, StateListener, SwapState
 from node.state.morph import Morpher
 from node.state.params import (
+    CONTROL_GROUP,
     Listener,
     Origin,
     ParamError,
@@ -188,16 +189,41 @@ class NodeCommands:
         """Apply a preset now (its model, if it names one, swaps in the background); a morph
         in progress stops where it is. Returns the preset's name."""
         preset = self._find(name_or_index)
-        self.morpher.apply(preset.values(self.params.snapshot()), origin)
+        self.morpher.apply(self._preset_values(preset), origin)
         if preset.model and self.swapper is not None:
             self._preset_model(preset.model)
         return preset.name
 
+    def _preset_values(self, preset: Preset) -> dict[str, Value]:
+        """What `preset` sets now: the table's values, and the running model's controls if
+        it holds them and keeps that model. Controls for another model wait for it: they
+        are its starting values when it swaps in."""
+        values: dict[str, Value] = preset.values(self.params.snapshot())
+        target = preset.model or self.running_model
+        live = {spec.key for spec in self.params.controls()}
+        for model in preset.controls:
+            wanted = preset.control_values(model)
+            if model == target == self._controls_of:
+                values.update((k, v) for k, v in wanted.items() if k in live)
+            else:
+                with self._controls_lock:
+                    self._remembered[model] = {**self._remembered.get(model, {}), **wanted}
+        return values
+
     def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
         """Save every parameter and the running model as preset `name` in the user folder
         (OSC may overwrite: that is how a show is tuned live)."""
-        values = dict(self.params.snapshot())
-        preset = Preset(name, values, description, self.running_model, complete=True)
+        snapshot = self.params.snapshot()
+        values = {k: v for k, v in snapshot.items() if not k.startswith(CONTROL_GROUP + ".")}
+        controls = {s.name: snapshot[s.key] for s in self.params.controls() if s.key in snapshot}
+        preset = Preset(
+            name,
+            values,
+            description,
+            self.running_model,
+            complete=True,
+            controls={self._controls_of: controls} if controls else {},
+        )
         try:
             return self._library().save(preset, overwrite)
         except PresetError as exc:
@@ -219,7 +245,7 @@ class NodeCommands:
             hold = _ModelHold(model, threading.Event())
         end = functools.partial(self._end_morph, hold, model)
         # start first: a morph taken over finishes its own model switch before ours is asked for
-        self.morpher.start(preset.values(self.params.snapshot()), seconds, self.clock(), end)
+        self.morpher.start(self._preset_values(preset), seconds, self.clock(), end)
         if hold is not None:
             self._hold = hold
             if not handed_over:

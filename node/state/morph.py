@@ -100,7 +100,8 @@ class Morpher:
             done = morph.progress(now) >= 1.0
             if done:
                 self._morph = None
-            self.params.update(morph.values_at(now), origin="morph")
+            values = morph.values_at(now)  # (a model's control gone with a swap: left out)
+            self.params.update({k: v for k, v in values.items() if self.params.has(k)}, "morph")
         if done:
             _finish(morph)
 

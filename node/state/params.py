@@ -353,6 +353,10 @@ class ParamStore:
             )
         return spec
 
+    def has(self, key: str) -> bool:
+        """Whether `key` (group.name) is a parameter now (a model's control: while it runs)."""
+        return key in self._specs
+
     def controls(self) -> tuple[ParamSpec, ...]:
         """The running model's controls, as parameters (group `model`)."""
         return self._controls

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import UserError
-from node.state.params import DEFAULTS, PARAMS, ParamError, Value, spec_for
+from node.state.params import CONTROL_GROUP, DEFAULTS, PARAMS, ParamError, Value, spec_for
 from node.support.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
@@ -63,11 +64,18 @@ class Preset:
     complete: bool = False
     path: Path | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # models' own controls, per model: {model: {control: value}}; checked when it runs
+    controls: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
 
     def values(self, current: Mapping[str, Value]) -> dict[str, Value]:
         """Every parameter as this preset sets it, starting from `current` (or the defaults
         for a complete preset)."""
-        return {**(DEFAULTS if self.complete else current), **self.params}
+        table = {k: v for k, v in current.items() if not k.startswith(CONTROL_GROUP + ".")}
+        return {**(DEFAULTS if self.complete else table), **self.params}
+
+    def control_values(self, model: str) -> dict[str, Value]:
+        """Model `model`'s control values in this preset, by parameter key (`model.style`)."""
+        return {f"{CONTROL_GROUP}.{k}": v for k, v in self.controls.get(model, {}).items()}
 
     def to_json(self) -> str:
         """Stable key order, human-editable."""
@@ -78,6 +86,11 @@ class Preset:
             data["model"] = self.model
         data["complete"] = self.complete
         data["params"] = {p.key: self.params[p.key] for p in PARAMS if p.key in self.params}
+        if self.controls:
+            data["controls"] = {
+                model: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+                for model, values in self.controls.items()
+            }
         return json.dumps(data, indent=2) + "\n"
 
 
@@ -115,7 +128,9 @@ def parse_preset(data: object, path: Path | str, name: str | None = None) -> Pre
     params, warnings = _check_params(path, raw_params)
     if name is not None and data.get("name", name) != name:
         warnings.append(f"{path}: its name field {data.get('name')!r:.60} differs; using {name!r}")
-    unknown = sorted(set(data) - {"name", "version", "description", "model", "complete", "params"})
+    controls = _check_controls(path, data.get("controls", {}))
+    known = {"name", "version", "description", "model", "complete", "params", "controls"}
+    unknown = sorted(set(data) - known)
     if unknown:
         warnings.append(f"{path}: unknown field(s) {', '.join(unknown)} ignored")
     return Preset(
@@ -126,7 +141,50 @@ def parse_preset(data: object, path: Path | str, name: str | None = None) -> Pre
         complete,
         Path(path) if isinstance(path, Path) else None,
         tuple(warnings),
+        controls,
     )
+
+
+MAX_CONTROL_MODELS = 32
+MAX_VECTOR = 1024  # as a model control's longest vector
+
+
+def _check_controls(path: Path | str, raw: object) -> dict[str, dict[str, Value]]:
+    """`{"model": {"control": number or [numbers]}}`: only the shape is checked here; each
+    value is checked against its control when that model runs (a mismatch: its default)."""
+    expected = (
+        f"an object of at most {MAX_CONTROL_MODELS} models, each an object of control "
+        f"names to a number or a list of at most {MAX_VECTOR} numbers"
+    )
+    if not isinstance(raw, dict) or len(raw) > MAX_CONTROL_MODELS:
+        raise _fail(path, "controls", expected, raw)
+    out: dict[str, dict[str, Value]] = {}
+    for model, values in raw.items():
+        if not isinstance(model, str) or not isinstance(values, dict) or len(values) > 64:
+            raise _fail(path, "controls", expected, model)
+        checked: dict[str, Value] = {}
+        for name, value in values.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise _fail(path, f"controls.{clip(str(model), 40)}", "control names", name)
+            checked[name] = _control_value(path, f"controls.{model}.{name}", value)
+        out[model] = checked
+    return out
+
+
+def _control_value(path: Path | str, where: str, value: object) -> Value:
+    def number(item: object) -> bool:
+        return (
+            isinstance(item, int | float)
+            and not isinstance(item, bool)
+            and math.isfinite(item)
+            and abs(item) <= 1e9
+        )
+
+    if isinstance(value, int | float) and number(value):
+        return value
+    if isinstance(value, list) and len(value) <= MAX_VECTOR and all(number(v) for v in value):
+        return tuple(float(v) for v in value)
+    raise _fail(path, where, f"a number or a list of at most {MAX_VECTOR} numbers", value)
 
 
 def _check_params(
