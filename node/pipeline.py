@@ -73,7 +73,7 @@ class Pipeline:
         *,
         stats_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-        before_frame: Callable[[float], None] | None = None,
+        before_frame: Callable[[], None] | None = None,
         not_open: Collection[Sink] = (),
         stats: FrameStats | None = None,
     ) -> None:
@@ -166,7 +166,7 @@ class Pipeline:
         fetched = time.perf_counter() - fetch_start if self.capture.on_demand else 0.0
         if self.before_frame is not None:
             try:
-                self.before_frame(self.clock())
+                self.before_frame()
             except Exception as exc:  # a control hook must not stop the frames
                 self._log_error("before_frame", exc)
         p = self.params.snapshot()  # taken after the wait, so it holds the newest fader moves

@@ -398,3 +398,29 @@ def test_the_page_comes_back_by_itself_when_the_node_restarts(
     finally:
         context.close()
         stop_node(node)
+
+
+def test_a_models_controls_come_and_go_on_the_page(browser: Any, tmp_path: Path) -> None:
+    from helpers import GAIN, TINT, describe, gain_tint_onnx
+
+    models = tmp_path / "models"
+    models.mkdir()
+    gain_tint_onnx(models / "tinted.onnx")
+    describe(models, controls=[GAIN, TINT])
+    node = start_node(tmp_path, "--models-dir", str(models))
+    context = new_context(browser, viewport={"width": 1280, "height": 900})
+    try:
+        page = open_page(context, node.url)
+        assert slider(page, "/model/gain").count() == 0
+        node.client().send_message("/node/model", ["tinted"])
+        slider(page, "/model/gain").wait_for(timeout=WAIT_MS)  # PATH_ADDED: a fader for it
+        node.client().send_message("/model/gain", [1.5])
+        page.wait_for_function(
+            "document.querySelector('input[data-address=\"/model/gain\"]').value === '1.5'",
+            timeout=WAIT_MS,
+        )  # and it LISTENs to it
+        node.client().send_message("/node/model", ["demo_canny_256"])
+        slider(page, "/model/gain").wait_for(state="detached", timeout=WAIT_MS)
+    finally:
+        context.close()
+        stop_node(node)

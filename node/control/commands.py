@@ -269,9 +269,10 @@ class NodeCommands:
         if before.name != name or before.status == "error":  # a swap really starts
             self._from_preset = name
 
-    def tick(self, now: float) -> None:
-        """Called by the frame loop once per frame, before it reads the parameters."""
-        self.morpher.tick(now)
+    def tick(self, now: float | None = None) -> None:
+        """Called by the frame loop once per frame, before it reads the parameters: a morph
+        steps on this layer's clock (the one it started on; `now` to step by hand)."""
+        self.morpher.tick(self.clock() if now is None else now)
 
     def _find(self, name_or_index: str) -> Preset:
         try:

@@ -401,6 +401,7 @@ function connect() {
     } catch (err) { setLink(err.message, "bad"); }
   };
   ws.onmessage = (event) => {
+    if (typeof event.data === "string") { onNamespaceChange(ws, event.data); return; }
     if (!(event.data instanceof ArrayBuffer)) return;
     try {
       for (const message of decodePacket(new DataView(event.data))) onMessage(message);
@@ -414,6 +415,24 @@ function connect() {
     setTimeout(connect, state.retryMs);
     state.retryMs = Math.min(5000, state.retryMs * 2);
   };
+}
+
+let rebuildTimer = 0;
+function onNamespaceChange(ws, text) {
+  // a swap brought or took a model's controls (PATH_ADDED / PATH_REMOVED): rebuild the faders
+  // once the burst is over, and LISTEN to the new ones
+  let command;
+  try { command = JSON.parse(text); } catch (err) { return; }
+  if (!command || !["PATH_ADDED", "PATH_REMOVED"].includes(command.COMMAND)) return;
+  clearTimeout(rebuildTimer);
+  rebuildTimer = setTimeout(async () => {
+    try {
+      buildParams(await getJson(API));
+      for (const path of state.params.keys()) {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
+      }
+    } catch (err) { setLink(err.message, "bad"); }
+  }, 100);
 }
 
 function checkLink() {
