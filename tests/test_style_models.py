@@ -137,3 +137,17 @@ def test_render_takes_a_style_by_number_and_refuses_a_control_it_lacks(tmp_path:
     assert bad.returncode == 2
     assert "no control 'model.colour' (its controls: style)" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_models_show_says_where_a_model_comes_from_and_what_it_adds(tmp_path: Path) -> None:
+    gain_tint_onnx(tmp_path / "tinted.onnx")
+    describe(tmp_path, controls=[GAIN, TINT], license="CC0 (made in this test)",
+             default_preset="photo", apply_default_preset=True)  # fmt: skip
+    shown = node("models", "show", "tinted", "--models-dir", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert "licence: CC0 (made in this test)" in shown.stdout
+    assert "preset: photo (whenever it swaps in)" in shown.stdout
+    assert "control /model/gain (number: 0..2, default 1.0) -> input gain" in shown.stdout
+    assert "control /model/tint (vector: 3 numbers in -1..1) -> input tint" in shown.stdout
+    missing = node("models", "show", "nope", "--models-dir", str(tmp_path))
+    assert missing.returncode == 2 and "unknown model 'nope'" in missing.stderr

@@ -24,6 +24,7 @@ from node.cli.models import (
     cmd_models_convert,
     cmd_models_list,
     cmd_models_optimize,
+    cmd_models_show,
 )
 from node.cli.presets import add_presets_parser, cmd_presets
 from node.cli.render import cmd_render
@@ -49,6 +50,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config)) if args.config else NodeConfig()
     setup_logging("WARNING")
     library = library_from(config, args.models_dir)
+    if args.action == "show":
+        return cmd_models_show(library, args.name)
     if args.action == "check":
         return cmd_models_check(library, args.name, backend_options(config), args.seconds)
     if args.action == "convert":

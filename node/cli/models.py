@@ -73,6 +73,36 @@ def cmd_models_list(library: ModelLibrary, options: BackendOptions) -> int:
     return 0
 
 
+def cmd_models_show(library: ModelLibrary, name: str) -> int:
+    """One model: where it comes from, its licence, its variants, the processing it needs
+    and its controls (the OSC addresses it adds while it runs)."""
+    variants = library.find(name)
+    desc = variants[0]
+    lines = [f"{desc.name}: {desc.description or '(no description)'}"]
+    lines.append(f"licence: {desc.license or '(none given)'}")
+    if desc.package:
+        lines.append(f"used from the installed package {desc.package}: {desc.path}")
+    lines.append("variants: " + ", ".join(f"{d.variant} ({d.json_path.name})" for d in variants))
+    shape = "x".join(str(d) for d in desc.input.spec.shape)
+    lines.append(f"input: {shape} {desc.layout}, range {list(desc.input.spec.range)}")
+    if desc.default_preset:
+        when = "whenever it swaps in" if desc.apply_default_preset else "with apply_model_presets"
+        lines.append(f"preset: {desc.default_preset} ({when})")
+    for control in desc.controls:
+        spec = control.param_spec()
+        if control.kind in ("number", "integer"):
+            what = f"{control.min:g}..{control.max:g}, default {control.default}"
+        elif control.kind in ("choice", "mix"):
+            what = f"{control.size} choices" + (", or one number to pick one" if spec.pick else "")
+        else:
+            what = f"{control.size} numbers in {control.min:g}..{control.max:g}"
+        lines.append(f"control {spec.address} ({control.kind}: {what}) -> input {control.input}")
+        if control.doc:
+            lines.append(f"  {control.doc}")
+    print("\n".join(lines))
+    return 0
+
+
 def _why(prefer: list[str], ranked: Ranked, ranking: list[Ranked]) -> str:
     if prefer:
         if ranked.descriptor.variant in prefer:
@@ -204,6 +234,10 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     models: argparse.ArgumentParser = sub.add_parser("models", help="list, time and convert models")
     actions = models.add_subparsers(dest="action")
     actions.add_parser("list", help="every model, format and status (the default)")
+    show = actions.add_parser(
+        "show", help="one model: origin, licence, variants, the processing it needs, controls"
+    )
+    show.add_argument("name", help="model name or index")
     check = actions.add_parser("check", help="load a model in each format and time it")
     check.add_argument("name", help="model name or index")
     check.add_argument("--seconds", type=float, default=3.0, help="timing per format (default 3)")
