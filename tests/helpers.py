@@ -93,3 +93,35 @@ def describe(folder: Path, name: str = "tinted", **fields: object) -> Path:
     shape = {"shape": [SIZE, SIZE, 3], "range": [-1, 1]}
     fields = {"path": f"{name}.onnx", "input": shape, "output": shape, **fields}
     return write_json(folder / f"{name}.json", name=name, **fields)
+
+
+def coder_onnx(path: Path, side: int = 16) -> Path:
+    """An image control's helper: a picture [1, side, side, 3] -> its mean colour [1, 1, 1, 3]
+    (a 'style code' whose value a test can predict)."""
+    from onnx import TensorProto, helper
+
+    picture = helper.make_tensor_value_info("picture", TensorProto.FLOAT, [1, side, side, 3])
+    code = helper.make_tensor_value_info("code", TensorProto.FLOAT, [1, 1, 1, 3])
+    node = helper.make_node("ReduceMean", ["picture"], ["code"], axes=[1, 2], keepdims=1)
+    graph = helper.make_graph([node], "coder", [picture], [code])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def coded_onnx(path: Path) -> Path:
+    """A model steered by a code: out = image * 0.5 + code (per channel), NHWC, 16x16."""
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, SIZE, SIZE, 3])
+    code = helper.make_tensor_value_info("code", TensorProto.FLOAT, [1, 1, 1, 3])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, SIZE, SIZE, 3])
+    half = helper.make_tensor("half", TensorProto.FLOAT, [1], [0.5])
+    nodes = [helper.make_node("Mul", ["image", "half"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "code"], ["out"])]  # fmt: skip
+    graph = helper.make_graph(nodes, "coded", [image, code], [out], [half])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path

@@ -15,12 +15,15 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from node.errors import UserError
+from node.inference.coder import PictureCoder
 from node.inference.controls import ModelControl
 from node.inference.descriptor import ModelError
+from node.inference.pictures import StylePictures
 from node.inference.swap import ModelSwapper, StateListener, SwapState
 from node.state.morph import Morpher
 from node.state.params import (
@@ -76,6 +79,7 @@ class NodeCommands:
         sinks: Sequence[str] | Callable[[], Sequence[str]] = (),
         presets: PresetLibrary | None = None,
         apply_model_presets: bool = False,
+        pictures: StylePictures | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.params = params
@@ -92,6 +96,10 @@ class NodeCommands:
         self._controls_of = ""  # the model whose controls are live
         self._remembered: dict[str, dict[str, Value]] = {}  # other models' control values
         self._needed: dict[str, Value] | None = None  # what a model's needed preset replaced
+        self.pictures = pictures or StylePictures()
+        self._image_controls: dict[str, ModelControl] = {}  # the running model's, by name
+        self._coders: dict[Path, PictureCoder] = {}
+        self._coding = ThreadPoolExecutor(1, thread_name_prefix="style coder")
         self.add_model_listener(self._on_model)
         self.apply_model_presets = apply_model_presets
 
@@ -303,13 +311,49 @@ class NodeCommands:
                 }
             self._controls_of = model
             specs = [c.param_spec() for c in controls]
+            start = given if given is not None else self._remembered.get(model)
             try:
-                if given is not None:
-                    self.params.set_controls(specs, given, strict=True)
-                else:
-                    self.params.set_controls(specs, self._remembered.get(model))
+                self.params.set_controls(specs, start, strict=given is not None)
             except ParamError as exc:
                 raise CommandError(f"model {model}: {exc}") from None
+            self._image_controls = {c.name: c for c in controls if c.kind == "image"}
+        for control in self._image_controls.values():
+            if control.picture and control.key not in (start or {}):
+                try:  # its code starts from its default picture (made off this thread)
+                    self.set_picture(control.name, control.picture, "model default")
+                except CommandError as exc:
+                    log.error("model %s: %s", model, exc)
+
+    def image_controls(self) -> list[ModelControl]:
+        """The running model's image controls (each also takes a picture's name)."""
+        return list(self._image_controls.values())
+
+    def set_picture(self, control: str, picture: str, origin: Origin | str = "api") -> None:
+        """An image control's code from style picture `picture`: read and checked now (a
+        missing or broken picture is a CommandError), coded by its helper off the caller's
+        thread, then stored like any change (feedback, presets and morphs see the code)."""
+        wanted = self._image_controls.get(control)
+        if wanted is None:
+            names = ", ".join(self._image_controls) or "none"
+            raise CommandError(f"the model has no image control {control!r} (it has: {names})")
+        try:
+            image = self.pictures.load(picture)
+        except UserError as exc:
+            raise CommandError(str(exc)) from None
+        assert wanted.helper is not None
+        coder = self._coders.setdefault(wanted.helper.path, PictureCoder(wanted.helper))
+
+        def code() -> None:
+            try:
+                values = coder.code(image)
+            except Exception as exc:
+                log.error("style picture %s: its code was not made: %s", picture, exc)
+                return
+            if self._image_controls.get(control) is wanted:  # the model still runs
+                self.set_values({wanted.key: values}, origin)
+                log.info("model %s: %s from the picture %s", self._controls_of, control, picture)
+
+        self._coding.submit(code)
 
     def _on_model(self, state: SwapState) -> None:
         if state.status != "ready":

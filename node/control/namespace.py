@@ -184,6 +184,24 @@ def _subscribe(call: Call) -> None:
     call.feedback.send_all_values([target])
 
 
+PICTURE_SUFFIX = "_image"
+
+
+def picture_handler(path: str) -> Handler | None:
+    """`/model/<name>_image s <picture>`: an image control's code from a style picture."""
+    if not (path.startswith("/model/") and path.endswith(PICTURE_SUFFIX)):
+        return None
+    control = path[len("/model/") : -len(PICTURE_SUFFIX)]
+
+    def handle(call: Call) -> None:
+        (picture,) = call.arity(1, "a style picture's name")
+        if not isinstance(picture, str):
+            raise CommandError(f"expects a style picture's name, got {clip(repr(picture))}")
+        call.commands.set_picture(control, picture, call.origin)
+
+    return handle
+
+
 def _unsubscribe(call: Call) -> None:
     args = call.arity(2, "[host] [port]", optional=2)
     host = as_host(args[0]) if len(args) == 2 else call.peer.host

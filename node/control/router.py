@@ -21,7 +21,7 @@ from typing import Any
 
 from node.control.commands import CommandError, NodeCommands
 from node.control.feedback import FeedbackHub, Peer, clip
-from node.control.namespace import NODE_ADDRESSES, Call, Handler
+from node.control.namespace import NODE_ADDRESSES, Call, Handler, picture_handler
 from node.control.oscparse import MAX_PACKET, OscMessage, OscParseError, parse_packet
 from node.errors import UserError
 from node.state.params import PARAMS, Origin, ParamError, ParamSpec
@@ -200,7 +200,7 @@ class OscRouter:
         return Origin(f"osc {peer.key}", peer.key, peer.host, frozenset(exact or ()))
 
     def _command(self, path: str, args: list[Any], peer: Peer) -> None:
-        handle = self._commands.get(path)
+        handle = self._commands.get(path) or picture_handler(path)
         if handle is None:
             raise CommandError("unknown address (see `pix2pix-node params` or OSCQuery)")
         handle(

@@ -84,6 +84,15 @@ def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
         if spec.key in values:  # (a control of a model swapped out this instant: gone)
             param = param_node(spec, values[spec.key], prefix + spec.address)
             _insert(root, prefix, spec.address, param)
+    for control in commands.image_controls():
+        picture: Node = {
+            "FULL_PATH": prefix + control.picture_address,
+            "DESCRIPTION": f"a style picture for {control.name} (its code is {control.address})",
+            "ACCESS": WRITE,
+            "TYPE": "s",
+            "RANGE": [{"VALS": commands.pictures.names()}],
+        }
+        _insert(root, prefix, control.picture_address, picture)
     node_values = _node_values(commands)
     models = commands.models()
     presets = _preset_names(commands)

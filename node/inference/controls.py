@@ -10,7 +10,10 @@ Kinds:
 - `integer`: a whole number in [min, max], fed as float (or int, see `dtype`);
 - `choice`: one of `count` choices, fed one-hot into a vector of `count`;
 - `mix`: a weight per choice, fed normalised (the weights sum to 1): a blend;
-- `vector`: `size` raw numbers in [min, max], fed as they are.
+- `vector`: `size` raw numbers in [min, max], fed as they are;
+- `image`: a code of `size` numbers made from a picture by a helper model (a style image ->
+  a style code); the code is the live value (it glides in a morph), and
+  `/model/<name>_image s <picture>` sets it from a picture in the styles folder.
 """
 
 from __future__ import annotations
@@ -23,17 +26,27 @@ from typing import Any, Literal
 
 import numpy as np
 
+from node.inference.packages import PackageMissingError, inside, package_folder
 from node.state.params import CONTROL_GROUP, ParamSpec
 from node.support.logformat import clip, short_repr
 from node.support.names import BadNameError, check_name
 
-ControlKind = Literal["number", "integer", "choice", "mix", "vector"]
-KINDS: tuple[ControlKind, ...] = ("number", "integer", "choice", "mix", "vector")
+ControlKind = Literal["number", "integer", "choice", "mix", "vector", "image"]
+KINDS: tuple[ControlKind, ...] = ("number", "integer", "choice", "mix", "vector", "image")
+CODE_LIMIT = 1e4  # of an image control's code values: a style code is within +-20 here
 MAX_CONTROLS = 16
 MAX_SIZE = 1024  # of a vector control: a style code is 100, a class vector 1000
 MAX_LABEL_CHARS = 40
 
 ControlValue = int | float | tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Helper:
+    """An image control's helper: a model that turns a square picture into a code."""
+
+    path: Path  # an ONNX file
+    side: int  # the square picture it takes (NHWC, RGB, 0..1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,8 @@ class ModelControl:
     labels: tuple[str, ...] = ()  # of a choice's or a mix's choices, for the page and docs
     shape: tuple[int, ...] = ()  # the tensor's shape (default: (size,)); e.g. (1, 1, 1, 100)
     doc: str = ""
+    helper: Helper | None = None  # (image) the model that makes the code
+    picture: str = ""  # (image) the style picture its code starts from
 
     @property
     def key(self) -> str:
@@ -84,6 +99,11 @@ class ModelControl:
     @property
     def address(self) -> str:
         return f"/{CONTROL_GROUP}/{self.name}"
+
+    @property
+    def picture_address(self) -> str:
+        """(image) where a picture's name sets the code."""
+        return f"/{CONTROL_GROUP}/{self.name}_image"
 
     def feed(self, value: object) -> np.ndarray:
         """The tensor for this control's input; a value it cannot take (another model's
@@ -174,6 +194,8 @@ def _control(item: object, where: str, json_path: Path) -> ModelControl:
         fields.update(_range_fields(item, where, json_path, integer=kind == "integer"))
     elif kind in ("choice", "mix"):
         fields.update(_choice_fields(item, where, json_path, mix=kind == "mix"))
+    elif kind == "image":
+        fields.update(_image_fields(item, where, json_path))
     else:
         fields.update(_vector_fields(item, where, json_path))
     control = ModelControl(**fields, shape=shape)
@@ -286,6 +308,43 @@ def _vector_fields(item: Mapping[str, Any], where: str, json_path: Path) -> dict
     }
 
 
+def _is_size(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_SIZE
+
+
+def _image_fields(item: Mapping[str, Any], where: str, json_path: Path) -> dict[str, Any]:
+    found: list[Any] = [item.get("size"), item.get("default", ""), item.get("helper")]
+    size, picture, helper = found
+    if not _is_size(size):
+        raise _fail(json_path, f"{where}.size", f"the code's length, 1..{MAX_SIZE}", size)
+    if not isinstance(picture, str) or len(picture) > 120:
+        raise _fail(json_path, f"{where}.default", "the name of a style picture", picture)
+    if not isinstance(helper, dict):
+        raise _fail(json_path, f"{where}.helper", "an object with package, path, side", helper)
+    package, path, side = helper.get("package"), helper.get("path"), helper.get("side")
+    install = helper.get("install", f"pip install {package}")
+    if not isinstance(package, str) or not package.isidentifier() or not isinstance(install, str):
+        raise _fail(json_path, f"{where}.helper.package", "a package's import name", package)
+    if not isinstance(path, str) or not path.endswith(".onnx"):
+        raise _fail(json_path, f"{where}.helper.path", "an .onnx file in the package", path)
+    if not isinstance(side, int) or isinstance(side, bool) or not 16 <= side <= 1024:
+        raise _fail(json_path, f"{where}.helper.side", "the picture's side, 16..1024", side)
+    try:
+        file = inside(package_folder(package, install), path)
+    except PackageMissingError as exc:
+        raise ControlError(f"{json_path}: {where}.helper {exc}") from None
+    if file is None:
+        raise _fail(json_path, f"{where}.helper.path", "a file inside the package", path)
+    return {
+        "default": (0.0,) * size,  # until the default picture's code is made
+        "size": size,
+        "min": -CODE_LIMIT,
+        "max": CODE_LIMIT,
+        "helper": Helper(file, side),
+        "picture": picture,
+    }
+
+
 def controls_data(controls: tuple[ModelControl, ...]) -> list[dict[str, Any]]:
     """The controls as descriptor JSON again (for a variant's descriptor)."""
     out: list[dict[str, Any]] = []
@@ -298,6 +357,10 @@ def controls_data(controls: tuple[ModelControl, ...]) -> list[dict[str, Any]]:
             item.update(count=c.size, default=default)
             if c.labels:
                 item["labels"] = list(c.labels)
+        elif c.kind == "image":
+            assert c.helper is not None
+            item.update(size=c.size, default=c.picture)
+            item["helper"] = {"path": str(c.helper.path), "side": c.helper.side}
         else:
             assert isinstance(c.default, tuple)
             item.update(min=c.min, max=c.max, default=list(c.default))

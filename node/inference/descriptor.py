@@ -19,7 +19,6 @@ original file works unchanged.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any, Literal
 from node.errors import UserError
 from node.inference.controls import ControlError, ModelControl, controls_data, parse_controls
 from node.inference.model import TensorSpec
+from node.inference.packages import PackageMissingError, package_folder
 from node.support.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
@@ -225,16 +225,9 @@ def package_dir(json_path: Path, data: dict[str, Any]) -> Path | None:
         raise _fail(json_path, "package", "a Python package's import name", package)
     install = _optional_str(json_path, data, "install") or f"pip install {package}"
     try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        spec = None
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    if not folders:
-        raise ModelError(
-            f"{json_path}: needs the Python package {package}, which is not installed "
-            f"({clip(install, 120)})"
-        )
-    return Path(folders[0])
+        return package_folder(package, install)
+    except PackageMissingError as exc:
+        raise ModelError(f"{json_path}: {exc}") from None
 
 
 def _model_path(

@@ -1,0 +1,143 @@
+"""Image controls: a style picture from the styles folder turned into a code by a helper model
+off the frame thread; the code is the live value (OSC, presets, morphs). Tiny models made here:
+the helper codes a picture as its mean colour, so every code is known in advance."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from helpers import coded_onnx, coder_onnx, describe, free_port, wait_for
+
+pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
+pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
+
+from osc_helpers import Rig, running_rigs, send
+
+from node.inference.descriptor import ModelError, load_descriptor
+
+STYLE = {"name": "style", "input": "code", "kind": "image", "size": 3, "shape": [1, 1, 1, 3],
+         "default": "red", "helper": {"package": "fakecoders", "path": "models/coder.onnx",
+                                      "side": 16}}  # fmt: skip
+RED, BLUE = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0)  # the codes (RGB means) of the pictures below
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_home: Path) -> Path:
+    package = tmp_path / "site" / "fakecoders"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    coder_onnx(package / "models" / "coder.onnx")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    styles = private_home / ".config" / "pix2pix-node" / "styles"
+    styles.mkdir(parents=True)
+    for name, bgr in (("red", (0, 0, 255)), ("blue", (255, 0, 0))):
+        cv2.imwrite(str(styles / f"{name}.png"), np.full((40, 60, 3), bgr, np.uint8))
+    (styles / "broken.png").write_text("not a picture at all")
+    os.mkfifo(styles / "pipe.png")
+    models = tmp_path / "models"
+    models.mkdir()
+    coded_onnx(models / "coded.onnx")
+    describe(models, "coded", controls=[STYLE])
+    return models
+
+
+@pytest.fixture
+def rig(folder: Path) -> Iterator[Rig]:
+    with running_rigs(folder) as make:
+        yield make(oscquery_port=free_port())
+
+
+def swap(rig: Rig, name: str) -> None:
+    rig.inbox.clear()
+    send(rig, "/node/model", name)
+    rig.inbox.wait("/node/model/state", lambda a: a[:2] == ["ready", name], timeout=30)
+
+
+def close_to(value: Any, expected: tuple[float, ...]) -> bool:
+    return isinstance(value, tuple) and np.allclose(value, expected, atol=1e-3)
+
+
+def errors(rig: Rig) -> list[str]:
+    return [a[1] for a in rig.inbox.all("/node/error") if a[0] == "/model/style_image"]
+
+
+def test_the_code_starts_from_the_default_picture_and_follows_a_new_one(rig: Rig) -> None:
+    swap(rig, "coded")
+    wait_for(lambda: close_to(rig.params.get("model.style"), RED))
+    send(rig, "/model/style_image", "blue")
+    wait_for(lambda: close_to(rig.params.get("model.style"), BLUE))
+    assert rig.inbox.wait("/model/style", lambda a: np.allclose(a, BLUE, atol=1e-3))
+
+
+def test_a_bad_picture_is_refused_in_one_line_and_the_code_stays(rig: Rig) -> None:
+    swap(rig, "coded")
+    wait_for(lambda: close_to(rig.params.get("model.style"), RED))
+    for picture in ("nope", "broken", "pipe", "../../etc/passwd", 3):
+        send(rig, "/model/style_image", picture)
+    wait_for(lambda: len(errors(rig)) >= 5)
+    said = errors(rig)
+    assert "no style picture 'nope' (there are: blue, broken, red)" in said[0]  # no FIFO
+    assert "broken.png is not a picture" in said[1]
+    assert "not a regular file" in said[2] or "FIFO" in said[2]
+    assert "style picture" in said[3] and len(said[3]) < 300
+    assert "expects a style picture's name" in said[4]
+    assert close_to(rig.params.get("model.style"), RED)
+
+
+def test_presets_keep_the_code_and_a_morph_glides_between_two_pictures(rig: Rig) -> None:
+    swap(rig, "coded")
+    wait_for(lambda: close_to(rig.params.get("model.style"), RED))
+    send(rig, "/node/preset/save", "reddish")
+    wait_for(lambda: "reddish" in rig.commands.preset_names())
+    send(rig, "/model/style_image", "blue")
+    wait_for(lambda: close_to(rig.params.get("model.style"), BLUE))
+    steps: list[Any] = []
+    rig.params.add_listener(
+        lambda spec, value, origin: steps.append(value) if origin.name == "morph" else None
+    )
+    send(rig, "/node/preset/morph", "reddish", 1.0)
+    wait_for(lambda: close_to(rig.params.get("model.style"), RED), timeout=10)
+    between = [s for s in steps if 0.2 < s[0] < 0.8]
+    assert between and all(abs(s[0] + s[2] - 1.0) < 1e-3 for s in between)
+
+
+def test_oscquery_lists_the_pictures_an_image_control_takes(rig: Rig) -> None:
+    import asyncio
+    import json
+
+    import aiohttp
+
+    swap(rig, "coded")
+    assert rig.service.oscquery is not None
+    url = f"http://127.0.0.1:{rig.service.oscquery.port}/model/style_image"
+
+    async def fetch() -> Any:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return json.loads(await response.read())
+
+    node = asyncio.run(fetch())
+    assert node["TYPE"] == "s" and "blue" in node["RANGE"][0]["VALS"]
+
+
+def test_an_image_control_whose_helper_package_is_missing_is_one_line(tmp_path: Path) -> None:
+    describe(
+        tmp_path,
+        "coded",
+        controls=[
+            {
+                **STYLE,
+                "helper": {
+                    **STYLE["helper"],  # type: ignore[dict-item]
+                    "package": "nosuchcoders",
+                },
+            }
+        ],
+    )
+    with pytest.raises(ModelError, match="needs the Python package nosuchcoders"):
+        load_descriptor(tmp_path / "coded.json")
