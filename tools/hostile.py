@@ -44,10 +44,9 @@ def node_side(probe: Path, argv: list[str]) -> int:
 
     class ProbeSink(Sink):
         scheme = "probe"
-        view = "processed"
 
         def __init__(self, spec: Spec) -> None:
-            super().__init__(spec)
+            super().__init__(spec, view="processed")  # the edges toggle at once: no lerp
             self._file = probe.open("a", buffering=1)
 
         @classmethod

@@ -20,7 +20,7 @@ class Sink(ABC):
     offline ones (`render`) receive every frame in order."""
 
     scheme: ClassVar[str]
-    view: str = PREDICTION  # which picture it gets: prediction, processed or raw
+    view: str  # which picture it gets: prediction, processed or raw (a constructor argument)
 
     def __init__(self, spec: Spec, *, view: str = PREDICTION) -> None:
         self.spec = spec
