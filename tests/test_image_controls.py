@@ -82,7 +82,9 @@ def test_a_bad_picture_is_refused_in_one_line_and_the_code_stays(rig: Rig) -> No
         send(rig, "/model/style_image", picture)
     wait_for(lambda: len(errors(rig)) >= 5)
     said = errors(rig)
-    assert "no style picture 'nope' (there are: blue, broken, red)" in said[0]  # no FIFO
+    assert (
+        "no style picture 'nope' (there are: blue, broken, red, starry_night)" in said[0]
+    )  # no FIFO; the shipped one too
     assert "broken.png is not a picture" in said[1]
     assert "not a regular file" in said[2] or "FIFO" in said[2]
     assert "style picture" in said[3] and len(said[3]) < 300
@@ -141,3 +143,32 @@ def test_an_image_control_whose_helper_package_is_missing_is_one_line(tmp_path: 
     )
     with pytest.raises(ModelError, match="needs the Python package nosuchcoders"):
         load_descriptor(tmp_path / "coded.json")
+
+
+def test_websockets_hear_the_picture_address_come_and_go(rig: Rig) -> None:
+    import asyncio
+    import contextlib
+    import json
+
+    import aiohttp
+
+    assert rig.service.oscquery is not None
+    url = f"http://127.0.0.1:{rig.service.oscquery.port}/"
+
+    async def session() -> list[tuple[str, str]]:
+        heard: list[tuple[str, str]] = []
+        async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, swap, rig, "coded")
+            await loop.run_in_executor(None, swap, rig, "small")
+            with contextlib.suppress(asyncio.TimeoutError):
+                while True:
+                    message = await ws.receive(timeout=1.0)
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        command = json.loads(message.data)
+                        heard.append((command["COMMAND"], command["DATA"]))
+        return heard
+
+    heard = asyncio.run(session())
+    assert ("PATH_ADDED", "/model/style_image") in heard
+    assert ("PATH_REMOVED", "/model/style_image") in heard

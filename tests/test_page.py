@@ -407,6 +407,9 @@ def test_a_models_controls_come_and_go_on_the_page(browser: Any, tmp_path: Path)
     models.mkdir()
     gain_tint_onnx(models / "tinted.onnx")
     describe(models, controls=[GAIN, TINT])
+    gain_tint_onnx(models / "mixed.onnx", extra=("tint",))
+    mix = {"name": "tint", "input": "tint", "kind": "mix", "count": 3, "default": 0}
+    describe(models, "mixed", controls=[mix])
     node = start_node(tmp_path, "--models-dir", str(models))
     context = new_context(browser, viewport={"width": 1280, "height": 900})
     try:
@@ -419,8 +422,67 @@ def test_a_models_controls_come_and_go_on_the_page(browser: Any, tmp_path: Path)
             "document.querySelector('input[data-address=\"/model/gain\"]').value === '1.5'",
             timeout=WAIT_MS,
         )  # and it LISTENs to it
-        node.client().send_message("/node/model", ["demo_canny_256"])
+        node.client().send_message("/node/model", ["mixed"])  # a mix: a menu of its choices
         slider(page, "/model/gain").wait_for(state="detached", timeout=WAIT_MS)
+        menu = page.locator('select[data-address="/model/tint"]')
+        menu.wait_for(timeout=WAIT_MS)
+        menu.select_option("2")
+        deadline = time.monotonic() + 10
+        while _vector(node, "/model/tint") != [0.0, 0.0, 1.0]:
+            assert time.monotonic() < deadline, "the pick never arrived"
+            time.sleep(0.1)
     finally:
         context.close()
         stop_node(node)
+
+
+def test_an_image_control_is_a_menu_of_style_pictures_on_the_page(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+    import numpy as np
+    from helpers import coded_onnx, coder_onnx, describe
+
+    site = tmp_path / "site" / "pagecoders"
+    (site / "models").mkdir(parents=True)
+    (site / "__init__.py").write_text("")
+    coder_onnx(site / "models" / "coder.onnx")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"), str(ROOT)]))
+    styles = tmp_path / ".config" / "pix2pix-node" / "styles"  # the node's HOME is tmp_path
+    styles.mkdir(parents=True)
+    cv2.imwrite(str(styles / "blue.png"), np.full((32, 32, 3), (255, 0, 0), np.uint8))
+    models = tmp_path / "models"
+    models.mkdir()
+    coded_onnx(models / "coded.onnx")
+    helper = {"package": "pagecoders", "path": "models/coder.onnx", "side": 16}
+    style = {"name": "style", "input": "code", "kind": "image", "size": 3,
+             "shape": [1, 1, 1, 3], "default": "", "helper": helper}  # fmt: skip
+    describe(models, "coded", controls=[style])
+    node = start_node(tmp_path, "--models-dir", str(models))
+    context = new_context(browser, viewport={"width": 1280, "height": 900})
+    try:
+        page = open_page(context, node.url)
+        node.client().send_message("/node/model", ["coded"])
+        menu = page.locator('select[data-address="/model/style_image"]')
+        menu.wait_for(timeout=WAIT_MS)  # PATH_ADDED brought it
+        menu.select_option("blue")
+        deadline = time.monotonic() + 10
+        while not _blue(node):
+            assert time.monotonic() < deadline, "the picture's code never arrived"
+            time.sleep(0.1)
+    finally:
+        context.close()
+        stop_node(node)
+
+
+def _vector(node: LiveNode, address: str) -> list[float]:
+    url = f"http://127.0.0.1:{node.oscquery}{address}?VALUE"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return [round(float(v), 3) for v in json.load(response)["VALUE"]]
+
+
+def _blue(node: LiveNode) -> bool:
+    url = f"http://127.0.0.1:{node.oscquery}/model/style?VALUE"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        code = json.load(response)["VALUE"]
+    return bool(abs(code[2] - 1.0) < 1e-3 and abs(code[0]) < 1e-3)

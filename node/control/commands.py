@@ -312,11 +312,13 @@ class NodeCommands:
             self._controls_of = model
             specs = [c.param_spec() for c in controls]
             start = given if given is not None else self._remembered.get(model)
-            try:
+            before = self._image_controls
+            self._image_controls = {c.name: c for c in controls if c.kind == "image"}
+            try:  # (its listeners see the new image controls too)
                 self.params.set_controls(specs, start, strict=given is not None)
             except ParamError as exc:
+                self._image_controls = before
                 raise CommandError(f"model {model}: {exc}") from None
-            self._image_controls = {c.name: c for c in controls if c.kind == "image"}
         for control in self._image_controls.values():
             if control.picture and control.key not in (start or {}):
                 try:  # its code starts from its default picture (made off this thread)

@@ -57,7 +57,7 @@ EXTENSIONS = {
     "DESCRIPTION": True,
     "CLIPMODE": True,
     "LISTEN": True,
-    "TAGS": False,
+    "TAGS": True,  # "pick": a mix control that one whole number sets to one choice
     "UNIT": False,
     "CRITICAL": False,
     "EXTENDED_TYPE": False,
@@ -141,6 +141,7 @@ class OscQueryApi:
         self.addresses = listenable(router.prefix, commands.params.controls())
         self._sockets: set[web.WebSocketResponse] = set()
         self._targets: set[WsTarget] = set()
+        self._pictures = self._picture_paths()  # the image controls' `_image` addresses
 
     def attach(self) -> None:
         self.server.mount(self.mount or "/", self.handle, prefix=True)
@@ -226,14 +227,21 @@ class OscQueryApi:
         as Cycling '74's RNBO runner sends it), and stops LISTENing to the removed ones."""
         prefix = self.router.prefix
         self.addresses = listenable(prefix, added)
-        gone = sorted(listenable(prefix, removed) - self.addresses)
-        new = sorted(listenable(prefix, added) - listenable(prefix, removed))
+        pictures, self._pictures = self._pictures, self._picture_paths()
+        gone = sorted((listenable(prefix, removed) - self.addresses) | (pictures - self._pictures))
+        new = sorted(
+            (listenable(prefix, added) - listenable(prefix, removed)) | (self._pictures - pictures)
+        )
         commands = [("PATH_REMOVED", path) for path in gone]
         commands += [("PATH_ADDED", path) for path in new]
         for target in list(self._targets):
             target.listening.difference_update(gone)
             for command, path in commands:
                 target.send(json.dumps({"COMMAND": command, "DATA": path}))
+
+    def _picture_paths(self) -> frozenset[str]:
+        prefix = self.router.prefix
+        return frozenset(prefix + c.picture_address for c in self.commands.image_controls())
 
     def _command(self, target: WsTarget, text: str) -> None:
         """A text frame: LISTEN or IGNORE an address; anything else is logged and dropped."""

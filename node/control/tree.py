@@ -41,6 +41,8 @@ def param_node(spec: ParamSpec, value: Value, full_path: str) -> Node:
         lo, hi = (int(spec.min), int(spec.max)) if spec.type == "int" else (spec.min, spec.max)
         node["RANGE"] = [{"MIN": lo, "MAX": hi}] * (spec.size if vector else 1)
         node["CLIPMODE"] = ["both"] * (spec.size if vector else 1)
+    if spec.pick:  # a mix: one whole number picks one choice (the page shows a menu)
+        node["TAGS"] = ["pick"]
     return node
 
 

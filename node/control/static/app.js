@@ -107,7 +107,8 @@ function groupsOf(tree) {
   const groups = [];
   (function walk(node) {
     const params = Object.values(node.CONTENTS || {}).filter(
-      (c) => PARAM_TYPES.has(c.TYPE) && c.ACCESS === READ_WRITE && c.VALUE !== undefined);
+      (c) => isPicker(c) || isChoices(c)
+        || (PARAM_TYPES.has(c.TYPE) && c.ACCESS === READ_WRITE && c.VALUE !== undefined));
     if (params.length) groups.push({ node, params });
     for (const child of Object.values(node.CONTENTS || {})) if (child.CONTENTS) walk(child);
   })(tree);
@@ -209,6 +210,50 @@ function makeSlider(leaf, row) {
   return param;
 }
 
+// a model's image control takes a picture's name: a menu of the style pictures (RANGE VALS)
+const isPicker = (c) => c.TYPE === "s" && /\/model\/[^/]+_image$/.test(c.FULL_PATH || "")
+  && c.RANGE && c.RANGE[0] && Array.isArray(c.RANGE[0].VALS);
+
+function makePicker(leaf, row) {
+  const select = document.createElement("select");
+  select.dataset.address = leaf.FULL_PATH;
+  const blank = document.createElement("option");
+  blank.textContent = "choose a picture";
+  blank.value = "";
+  select.append(blank);
+  for (const name of leaf.RANGE[0].VALS) {
+    const option = document.createElement("option");
+    option.textContent = option.value = name;
+    select.append(option);
+  }
+  select.addEventListener("change", () => {
+    if (select.value) send(leaf.FULL_PATH, [{ t: "s", v: select.value }]);
+  });
+  row.append(select);
+}
+
+// a mix control (TAGS "pick"): a menu that picks one of its choices with one whole number
+const isChoices = (c) => Array.isArray(c.TAGS) && c.TAGS.includes("pick") && Array.isArray(c.VALUE);
+
+function makeChoices(leaf, row) {
+  const select = document.createElement("select");
+  select.dataset.address = leaf.FULL_PATH;
+  const blank = document.createElement("option");
+  blank.textContent = "a blend";
+  blank.value = "";
+  select.append(blank);
+  leaf.VALUE.forEach((_, index) => {
+    const option = document.createElement("option");
+    option.value = String(index);
+    option.textContent = `${leaf.FULL_PATH.split("/").pop()} ${index}`;
+    select.append(option);
+  });
+  select.addEventListener("change", () => {
+    if (select.value) send(leaf.FULL_PATH, [{ t: "i", v: Number(select.value) }]);
+  });
+  row.append(select);
+}
+
 function makeToggle(leaf, row) {
   const input = document.createElement("input");
   input.type = "checkbox";
@@ -250,6 +295,11 @@ function buildParams(tree) {
       const label = document.createElement("label");
       label.textContent = leaf.FULL_PATH.split("/").pop();
       row.append(label);
+      if (isPicker(leaf) || isChoices(leaf)) {
+        (isPicker(leaf) ? makePicker : makeChoices)(leaf, row);
+        details.append(row);
+        continue;
+      }
       const param = leaf.TYPE === "i" || leaf.TYPE === "f"
         ? makeSlider(leaf, row) : makeToggle(leaf, row);
       state.params.set(leaf.FULL_PATH, param);
