@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.config import NodeConfig
@@ -36,7 +36,7 @@ from node.pipeline import Pipeline
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
 from node.state.laststate import LastStateSaver, read_state
-from node.state.params import DEFAULTS, ParamError, ParamStore, split_controls
+from node.state.params import DEFAULTS, ParamError, ParamStore, Value, split_controls
 from node.state.presets import Preset, PresetLibrary
 from node.support.logformat import clip
 from node.support.stats import FrameStats
@@ -54,6 +54,8 @@ class StartState:
     params: dict[str, object]
     model: str | None  # None: the bundled model
     model_is_wish: bool = False  # from the state or a preset: if it fails, use the default
+    # models' control values from the last state or a preset: {model: {"model.style": ...}}
+    controls: dict[str, dict[str, Value]] = field(default_factory=dict)
 
 
 def start_state(
@@ -77,20 +79,23 @@ def start_state(
     def over(chosen: Preset) -> dict[str, object]:
         return {**(DEFAULTS if chosen.complete else values), **chosen.params}
 
+    controls: dict[str, dict[str, Value]] = {}
     if restore:
         state = read_state(Path(config.state_file))
         if state is not None:
             values = over(state)
+            controls.update({m: state.control_values(m) for m in state.controls})
             model, wish = _known_model(models, state.model) or model, True
             log.info("restored the last state from %s", state.path)
     if preset is not None:
         chosen = presets.find(preset)
         values = over(chosen)
+        controls.update({m: chosen.control_values(m) for m in chosen.controls})
         if chosen.model:
             model, wish = chosen.model, True
     if cli_model is not None:
         model, wish = cli_model, False
-    return StartState({**values, **cli_params}, model, wish)
+    return StartState({**values, **cli_params}, model, wish, controls)
 
 
 def _known_model(models: ModelLibrary, name: str | None) -> str | None:
@@ -266,6 +271,7 @@ class Node:
                 presets=self.presets,
                 apply_model_presets=self.config.apply_model_presets,
             )
+            commands.remember_controls(self._start.controls)
             if model is not None:
                 commands.use_controls(model.name, model.controls, self._start_controls or None)
             elif self._start_controls:

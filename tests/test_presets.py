@@ -6,7 +6,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -286,6 +286,47 @@ def test_last_state_is_saved_debounced_and_restored(tmp_path: Path) -> None:
     assert state.params["process.canny_t1"] == 49 and state.params["process.invert"] is True
     path.write_text("{broken")  # a crash mid-write cannot do this (atomic), a person can
     assert read_state(path) is None
+
+
+def test_the_last_state_keeps_the_running_models_controls(tmp_path: Path) -> None:
+    from node.app import start_state
+    from node.config import NodeConfig
+    from node.inference.library import ModelLibrary
+    from node.state.params import ParamSpec
+
+    path = tmp_path / "last.json"
+    params = ParamStore()
+    params.set_controls([ParamSpec("model", "style", "vector", (1.0, 0.0), 0, 1, "", 2, True)])
+    params.set("model.style", (0.25, 0.75))
+    saver = LastStateSaver(path, params, "styled", settle=0.05, longest=1.0)
+    saver.start()
+    params.set("process.canny_t1", 33)
+    deadline = threading.Event()
+    while saver.saves == 0 and not deadline.wait(0.02):
+        pass
+    saver.stop()
+    state = read_state(path)
+    assert state is not None and state.controls == {"styled": {"style": (0.25, 0.75)}}
+    assert "model.style" not in state.params
+    config = NodeConfig(state_file=str(path))
+    start = start_state(
+        config, PresetLibrary(tmp_path / "presets", []), ModelLibrary([tmp_path]),
+        preset=None, restore=True, cli_params={}, cli_model=None,
+    )  # fmt: skip
+    assert start.controls == {"styled": {"model.style": (0.25, 0.75)}}
+    commands = NodeCommands(ParamStore(), presets=PresetLibrary(tmp_path / "presets", []))
+    commands.remember_controls(start.controls)
+    commands.use_controls("styled", [_mix_control()])
+    assert commands.params.get("model.style") == (0.25, 0.75)  # back where it was
+
+
+def _mix_control() -> Any:
+    from node.inference.controls import parse_controls
+
+    (control,) = parse_controls(
+        [{"name": "style", "input": "w", "kind": "mix", "count": 2, "default": 0}], Path("x.json")
+    )
+    return control
 
 
 def _inked_swapper(tmp_path: Path) -> tuple[ModelSwapper, list[object]]:

@@ -311,20 +311,28 @@ class NodeCommands:
                 }
             self._controls_of = model
             specs = [c.param_spec() for c in controls]
-            start = given if given is not None else self._remembered.get(model)
-            before = self._image_controls
+            if given:  # the user's own values must fit; what was remembered may not
+                try:
+                    ParamStore().set_controls(specs, given, strict=True)
+                except ParamError as exc:
+                    raise CommandError(f"model {model}: {exc}") from None
+            start = {**self._remembered.get(model, {}), **(given or {})}
             self._image_controls = {c.name: c for c in controls if c.kind == "image"}
-            try:  # (its listeners see the new image controls too)
-                self.params.set_controls(specs, start, strict=given is not None)
-            except ParamError as exc:
-                self._image_controls = before
-                raise CommandError(f"model {model}: {exc}") from None
+            # (its listeners see the new image controls too)
+            self.params.set_controls(specs, start)
         for control in self._image_controls.values():
             if control.picture and control.key not in (start or {}):
                 try:  # its code starts from its default picture (made off this thread)
                     self.set_picture(control.name, control.picture, "model default")
                 except CommandError as exc:
                     log.error("model %s: %s", model, exc)
+
+    def remember_controls(self, controls: Mapping[str, Mapping[str, Value]]) -> None:
+        """Starting values of models' controls, by model (`{model: {key: value}}`, from the
+        last state or a preset): used when that model runs, dropped where they do not fit."""
+        with self._controls_lock:
+            for model, values in controls.items():
+                self._remembered[model] = {**self._remembered.get(model, {}), **values}
 
     def image_controls(self) -> list[ModelControl]:
         """The running model's image controls (each also takes a picture's name)."""
