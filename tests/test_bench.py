@@ -143,7 +143,9 @@ def test_bench_on_a_paced_source_judges_the_source_rate_not_the_ceiling(tmp_path
     report = json.loads(out.read_text())
     assert report["source_fps"] == 20.0
     assert report["ratios"]["node_vs_inference_only"] is None  # a 20 fps camera is no ceiling
-    assert 0 < report["fps"] <= 21
+    # paced at 20 (a late capture can add a repeat or two in a 1 s run); unpaced, this tiny
+    # generator runs at hundreds
+    assert 0 < report["fps"] <= 25
 
 
 def test_bench_with_a_source_that_does_not_exist_is_one_line(
