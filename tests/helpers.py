@@ -37,6 +37,20 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+def get_json(url: str) -> tuple[int, Any]:
+    """GET `url` over real HTTP (aiohttp, as OSCQuery clients do): (status, JSON body or None)."""
+    import asyncio
+
+    import aiohttp
+
+    async def fetch() -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            body = await response.read()
+            return response.status, json.loads(body) if body else None
+
+    return asyncio.run(fetch())
+
+
 def tiny_onnx(path: Path, size: int = 32, weights_seed: int = 0) -> Path:
     """A 5-layer affinelayer generator at 32x32 with random weights, as ONNX."""
     from node.inference.affinelayer import random_weights  # (onnx: only the tests that need it)

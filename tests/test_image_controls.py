@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from helpers import coded_onnx, coder_onnx, describe, free_port, wait_for
+from helpers import coded_onnx, coder_onnx, describe, free_port, get_json, wait_for
 
 pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
@@ -110,20 +110,9 @@ def test_presets_keep_the_code_and_a_morph_glides_between_two_pictures(rig: Rig)
 
 
 def test_oscquery_lists_the_pictures_an_image_control_takes(rig: Rig) -> None:
-    import asyncio
-    import json
-
-    import aiohttp
-
     swap(rig, "coded")
     assert rig.service.oscquery is not None
-    url = f"http://127.0.0.1:{rig.service.oscquery.port}/model/style_image"
-
-    async def fetch() -> Any:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return json.loads(await response.read())
-
-    node = asyncio.run(fetch())
+    _, node = get_json(f"http://127.0.0.1:{rig.service.oscquery.port}/model/style_image")
     assert node["TYPE"] == "s" and "blue" in node["RANGE"][0]["VALS"]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from helpers import GAIN, TINT, describe, free_port, gain_tint_onnx, wait_for
+from helpers import GAIN, TINT, describe, free_port, gain_tint_onnx, get_json, wait_for
 
 pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
@@ -109,12 +109,6 @@ def oscquery(rig: Rig) -> str:
     return f"http://127.0.0.1:{rig.service.oscquery.port}"
 
 
-async def fetch(url: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        body = await response.read()
-        return response.status, json.loads(body) if body else None
-
-
 def test_oscquery_tree_and_websockets_follow_the_models_controls(rig: Rig) -> None:
     async def session() -> tuple[list[dict[str, str]], list[bytes]]:
         texts: list[dict[str, str]] = []
@@ -136,7 +130,7 @@ def test_oscquery_tree_and_websockets_follow_the_models_controls(rig: Rig) -> No
                         binary.append(message.data)
         return texts, binary
 
-    status, _ = asyncio.run(fetch(oscquery(rig) + "/model/gain"))
+    status, _ = get_json(oscquery(rig) + "/model/gain")
     assert status == 404  # the start model has no controls
     texts, binary = asyncio.run(session())
     added = [t["DATA"] for t in texts if t["COMMAND"] == "PATH_ADDED"]
@@ -144,15 +138,15 @@ def test_oscquery_tree_and_websockets_follow_the_models_controls(rig: Rig) -> No
     assert added == ["/model/gain", "/model/gain/norm", "/model/tint"]
     assert removed == added  # swapped back: the same addresses went
     assert any(b"/model/gain" in packet for packet in binary)  # LISTENed while it was there
-    assert asyncio.run(fetch(oscquery(rig) + "/model/gain"))[0] == 404
+    assert get_json(oscquery(rig) + "/model/gain")[0] == 404
 
 
 def test_oscquery_describes_a_vector_control(rig: Rig) -> None:
     swap(rig, "tinted")
-    status, node = asyncio.run(fetch(oscquery(rig) + "/model/tint"))
+    status, node = get_json(oscquery(rig) + "/model/tint")
     assert status == 200 and node["TYPE"] == "fff" and node["VALUE"] == [0.0, 0.0, 0.0]
     assert node["RANGE"] == [{"MIN": -1.0, "MAX": 1.0}] * 3
-    status, tree = asyncio.run(fetch(oscquery(rig) + "/"))
+    status, tree = get_json(oscquery(rig) + "/")
     gain = tree["CONTENTS"]["model"]["CONTENTS"]["gain"]
     assert gain["TYPE"] == "f" and gain["RANGE"] == [{"MIN": 0.0, "MAX": 2.0}]
 

@@ -8,14 +8,13 @@ import json
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
 
 import aiohttp
-from helpers import free_port
+from helpers import free_port, get_json
 from osc_helpers import Rig
 from pythonosc.osc_message import OscMessage
 
@@ -33,18 +32,8 @@ def base(rig: Rig) -> str:
     return f"http://127.0.0.1:{rig.service.oscquery.port}"
 
 
-async def fetch(url: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        body = await response.read()
-        return response.status, json.loads(body) if body else None
-
-
-def get(url: str) -> tuple[int, Any]:
-    return asyncio.run(fetch(url))
-
-
 def test_the_tree_describes_every_parameter(rig: Rig) -> None:
-    status, tree = get(base(rig) + "/")
+    status, tree = get_json(base(rig) + "/")
     assert status == 200 and tree["FULL_PATH"] == "/"
     for spec in PARAMS:
         node = tree["CONTENTS"][spec.group]["CONTENTS"][spec.name]
@@ -63,21 +52,24 @@ def test_the_tree_describes_every_parameter(rig: Rig) -> None:
 
 def test_single_attributes_and_host_info(rig: Rig) -> None:
     rig.params.set("process.canny_t1", 42)
-    assert get(base(rig) + "/process/canny_t1?VALUE") == (200, {"VALUE": [42]})
-    assert get(base(rig) + "/process/canny_t1?RANGE") == (200, {"RANGE": [{"MIN": 0, "MAX": 500}]})
-    assert get(base(rig) + "/process/canny?RANGE")[0] == 204  # a bool has no range
-    assert get(base(rig) + "/process/canny_t1?NONSENSE")[0] == 400
-    assert get(base(rig) + "/process/nothing")[0] == 404
-    status, info = get(base(rig) + "/?HOST_INFO")
+    assert get_json(base(rig) + "/process/canny_t1?VALUE") == (200, {"VALUE": [42]})
+    assert get_json(base(rig) + "/process/canny_t1?RANGE") == (
+        200,
+        {"RANGE": [{"MIN": 0, "MAX": 500}]},
+    )
+    assert get_json(base(rig) + "/process/canny?RANGE")[0] == 204  # a bool has no range
+    assert get_json(base(rig) + "/process/canny_t1?NONSENSE")[0] == 400
+    assert get_json(base(rig) + "/process/nothing")[0] == 404
+    status, info = get_json(base(rig) + "/?HOST_INFO")
     assert status == 200 and info["OSC_PORT"] == rig.port and info["OSC_TRANSPORT"] == "UDP"
     assert info["EXTENSIONS"]["LISTEN"] is True and info["OSC_IP"] == "127.0.0.1"
 
 
 def test_a_prefix_moves_the_whole_tree(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory(oscquery_port=free_port(), prefix="/stage/left")
-    status, node = get(base(rig) + "/stage/left/process/canny_t1")
+    status, node = get_json(base(rig) + "/stage/left/process/canny_t1")
     assert status == 200 and node["FULL_PATH"] == "/stage/left/process/canny_t1"
-    assert get(base(rig) + "/process/canny_t1")[0] == 404
+    assert get_json(base(rig) + "/process/canny_t1")[0] == 404
 
 
 async def _listen(rig: Rig, path: str, change: Callable[[], None]) -> list[OscMessage]:
@@ -164,7 +156,7 @@ def test_oscquery_port_in_use_is_one_clear_error(rig_factory: Callable[..., Rig]
 
 def test_osc_allow_covers_oscquery_and_tcp(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory(oscquery_port=free_port(), allow=["10.0.0.0/8"])
-    assert get(base(rig) + "/process/canny_t1?VALUE")[0] == 403
+    assert get_json(base(rig) + "/process/canny_t1?VALUE")[0] == 403
     with socket.create_connection(("127.0.0.1", rig.port), timeout=5) as tcp:
         packet = build_packet("/process/canny_t1", [99])
         with contextlib.suppress(ConnectionResetError):  # refused: closed at once

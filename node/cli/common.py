@@ -13,7 +13,7 @@ from node.app import StartState, start_state
 from node.cli.http import http_from_args
 from node.config import NodeConfig, check_port, load_config
 from node.inference.library import ModelLibrary
-from node.state.params import CONTROL_GROUP, ParamError, spec_for
+from node.state.params import ParamError, is_control, spec_for
 from node.state.presets import PresetLibrary
 from node.support import logformat
 from node.support.logformat import short_repr
@@ -27,7 +27,7 @@ def parse_set(items: Sequence[str]) -> dict[str, object]:
         if not sep:
             raise ParamError(f"--set expects group.name=value, got {short_repr(item)}")
         name = name.strip().strip("/").replace("/", ".")
-        if name.startswith(CONTROL_GROUP + ".") and name.count(".") == 1:
+        if is_control(name) and name.count(".") == 1:
             values[name] = raw.strip()  # a model's control: checked once the model is loaded
             continue
         spec = spec_for(name)

@@ -27,7 +27,6 @@ from node.inference.pictures import StylePictures
 from node.inference.swap import ModelSwapper, StateListener, SwapState
 from node.state.morph import Morpher
 from node.state.params import (
-    CONTROL_GROUP,
     Listener,
     Origin,
     ParamError,
@@ -221,17 +220,7 @@ class NodeCommands:
     def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
         """Save every parameter and the running model as preset `name` in the user folder
         (OSC may overwrite: that is how a show is tuned live)."""
-        snapshot = self.params.snapshot()
-        values = {k: v for k, v in snapshot.items() if not k.startswith(CONTROL_GROUP + ".")}
-        controls = {s.name: snapshot[s.key] for s in self.params.controls() if s.key in snapshot}
-        preset = Preset(
-            name,
-            values,
-            description,
-            self.running_model,
-            complete=True,
-            controls={self._controls_of: controls} if controls else {},
-        )
+        preset = Preset.of_live(name, self.params, self.running_model, description)
         try:
             return self._library().save(preset, overwrite)
         except PresetError as exc:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from node.inference.swap import SwapState
-from node.state.params import CONTROL_GROUP, Origin, ParamSpec, ParamStore, Value
+from node.state.params import Origin, ParamSpec, ParamStore, Value
 from node.state.presets import Preset, PresetError, load_preset
 from node.support.files import atomic_write
 
@@ -112,17 +112,7 @@ class LastStateSaver:
                 self._stop.wait(min(0.1, self.settle))
 
     def save(self) -> None:
-        snapshot = self.params.snapshot()
-        values = {k: v for k, v in snapshot.items() if not k.startswith(CONTROL_GROUP + ".")}
-        controls = {s.name: snapshot[s.key] for s in self.params.controls() if s.key in snapshot}
-        state = Preset(
-            NAME,
-            values,
-            "",
-            self.model,
-            complete=True,
-            controls={self.model: controls} if controls and self.model else {},
-        )
+        state = Preset.of_live(NAME, self.params, self.model)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.path, state.to_json())

@@ -227,12 +227,16 @@ SPECS: Mapping[str, ParamSpec] = {p.key: p for p in PARAMS}
 DEFAULTS: Mapping[str, Value] = {p.key: p.default for p in PARAMS}
 
 
+def is_control(key: str) -> bool:
+    """Whether `key` names a model's control (`model.<name>`) rather than a table parameter."""
+    return key.startswith(CONTROL_GROUP + ".")
+
+
 def split_controls(values: Mapping[str, object]) -> tuple[dict[str, object], dict[str, object]]:
     """(the table's values, the model's control values `model.<name>`): a model's controls
     are known only once it is loaded."""
-    prefix = CONTROL_GROUP + "."
-    table = {k: v for k, v in values.items() if not k.startswith(prefix)}
-    return table, {k: v for k, v in values.items() if k.startswith(prefix)}
+    table = {k: v for k, v in values.items() if not is_control(k)}
+    return table, {k: v for k, v in values.items() if is_control(k)}
 
 
 def spec_for(name: str) -> ParamSpec:

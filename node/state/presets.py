@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import UserError
-from node.state.params import CONTROL_GROUP, DEFAULTS, PARAMS, ParamError, Value, spec_for
+from node.state.params import (
+    CONTROL_GROUP,
+    DEFAULTS,
+    PARAMS,
+    ParamError,
+    ParamStore,
+    Value,
+    is_control,
+    spec_for,
+)
 from node.support.boundedread import (
     FileTooLargeError,
     NotRegularFileError,
@@ -70,8 +79,18 @@ class Preset:
     def values(self, current: Mapping[str, Value]) -> dict[str, Value]:
         """Every parameter as this preset sets it, starting from `current` (or the defaults
         for a complete preset)."""
-        table = {k: v for k, v in current.items() if not k.startswith(CONTROL_GROUP + ".")}
+        table = {k: v for k, v in current.items() if not is_control(k)}
         return {**(DEFAULTS if self.complete else table), **self.params}
+
+    @classmethod
+    def of_live(cls, name: str, params: ParamStore, model: str, description: str = "") -> Preset:
+        """Every live value as a complete preset: the table's, and the running model's
+        controls under that model's name."""
+        snapshot = params.snapshot()
+        values = {k: v for k, v in snapshot.items() if not is_control(k)}
+        controls = {s.name: snapshot[s.key] for s in params.controls() if s.key in snapshot}
+        per_model = {model: controls} if controls and model else {}
+        return cls(name, values, description, model, complete=True, controls=per_model)
 
     def control_values(self, model: str) -> dict[str, Value]:
         """Model `model`'s control values in this preset, by parameter key (`model.style`)."""

@@ -214,44 +214,34 @@ function makeSlider(leaf, row) {
 const isPicker = (c) => c.TYPE === "s" && /\/model\/[^/]+_image$/.test(c.FULL_PATH || "")
   && c.RANGE && c.RANGE[0] && Array.isArray(c.RANGE[0].VALS);
 
-function makePicker(leaf, row) {
+function makeMenu(leaf, row, blankText, entries, toArg) {
+  // a <select> that sends the chosen entry's value: [text, value] pairs after a blank entry
   const select = document.createElement("select");
   select.dataset.address = leaf.FULL_PATH;
-  const blank = document.createElement("option");
-  blank.textContent = "choose a picture";
-  blank.value = "";
-  select.append(blank);
-  for (const name of leaf.RANGE[0].VALS) {
+  for (const [text, value] of [[blankText, ""], ...entries]) {
     const option = document.createElement("option");
-    option.textContent = option.value = name;
+    option.textContent = text;
+    option.value = value;
     select.append(option);
   }
   select.addEventListener("change", () => {
-    if (select.value) send(leaf.FULL_PATH, [{ t: "s", v: select.value }]);
+    if (select.value) send(leaf.FULL_PATH, [toArg(select.value)]);
   });
   row.append(select);
+}
+
+function makePicker(leaf, row) {
+  const names = leaf.RANGE[0].VALS.map((name) => [name, name]);
+  makeMenu(leaf, row, "choose a picture", names, (v) => ({ t: "s", v }));
 }
 
 // a mix control (TAGS "pick"): a menu that picks one of its choices with one whole number
 const isChoices = (c) => Array.isArray(c.TAGS) && c.TAGS.includes("pick") && Array.isArray(c.VALUE);
 
 function makeChoices(leaf, row) {
-  const select = document.createElement("select");
-  select.dataset.address = leaf.FULL_PATH;
-  const blank = document.createElement("option");
-  blank.textContent = "a blend";
-  blank.value = "";
-  select.append(blank);
-  leaf.VALUE.forEach((_, index) => {
-    const option = document.createElement("option");
-    option.value = String(index);
-    option.textContent = `${leaf.FULL_PATH.split("/").pop()} ${index}`;
-    select.append(option);
-  });
-  select.addEventListener("change", () => {
-    if (select.value) send(leaf.FULL_PATH, [{ t: "i", v: Number(select.value) }]);
-  });
-  row.append(select);
+  const name = leaf.FULL_PATH.split("/").pop();
+  const choices = leaf.VALUE.map((_, index) => [`${name} ${index}`, String(index)]);
+  makeMenu(leaf, row, "a blend", choices, (v) => ({ t: "i", v: Number(v) }));
 }
 
 function makeToggle(leaf, row) {
