@@ -56,6 +56,9 @@ class StartState:
     model_is_wish: bool = False  # from the state or a preset: if it fails, use the default
     # models' control values from the last state or a preset: {model: {"model.style": ...}}
     controls: dict[str, dict[str, Value]] = field(default_factory=dict)
+    # the keys given on the command line (`--set`): what the user asked for wins over the
+    # processing a model's needed preset sets at start
+    given: frozenset[str] = frozenset()
 
 
 def start_state(
@@ -95,7 +98,7 @@ def start_state(
             model, wish = chosen.model, True
     if cli_model is not None:
         model, wish = cli_model, False
-    return StartState({**values, **cli_params}, model, wish, controls)
+    return StartState({**values, **cli_params}, model, wish, controls, frozenset(cli_params))
 
 
 def _known_model(models: ModelLibrary, name: str | None) -> str | None:
@@ -274,11 +277,13 @@ class Node:
             commands.remember_controls(self._start.controls)
             if model is not None:
                 commands.use_controls(model.name, model.controls, self._start_controls or None)
-            elif self._start_controls:
-                raise UserError("--set model.NAME needs a model with that control; none runs")
                 desc = model.descriptor
                 if desc.default_preset and desc.apply_default_preset:
-                    commands.apply_needed_preset(model.name, desc.default_preset)
+                    commands.apply_needed_preset(
+                        model.name, desc.default_preset, keep=self._start.given
+                    )
+            elif self._start_controls:
+                raise UserError("--set model.NAME needs a model with that control; none runs")
             pipeline = Pipeline(
                 source,
                 self.sinks,

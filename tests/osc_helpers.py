@@ -109,10 +109,12 @@ def model_library(folder: Path) -> ModelLibrary:
 
 @contextlib.contextmanager
 def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
-    """Yields make(**settings) -> Rig; every rig made is stopped afterwards."""
+    """Yields make(start=None, **settings) -> Rig (`start`: where the node starts; by
+    default the tiny model "small" with the table's defaults); every rig made is stopped
+    afterwards."""
     rigs: list[Rig] = []
 
-    def make(**settings: Any) -> Rig:
+    def make(start: StartState | None = None, **settings: Any) -> Rig:
         inbox = Inbox()
         installed: list[Model | None] = []
         options = {
@@ -127,7 +129,7 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
         source.open()
         node = Node(
             NodeConfig(sinks=["null"], control=ControlSettings(**options)),
-            StartState(dict(DEFAULTS), "small"),
+            start or StartState(dict(DEFAULTS), "small"),
             library=model_library(folder),
             presets=PresetLibrary(folder / "presets", [SHIPPED_PRESETS]),
             source=source,

@@ -5,6 +5,7 @@ the helper codes a picture as its mean colour, so every code is known in advance
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_home: Path) 
     for name, bgr in (("red", (0, 0, 255)), ("blue", (255, 0, 0))):
         cv2.imwrite(str(styles / f"{name}.png"), np.full((40, 60, 3), bgr, np.uint8))
     (styles / "broken.png").write_text("not a picture at all")
+    # a real PNG header claiming 100000 x 100000 pixels (30 GB decoded), then nothing
+    ihdr = struct.pack(">4sII5B", b"IHDR", 100_000, 100_000, 8, 2, 0, 0, 0)
+    (styles / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr)
     os.mkfifo(styles / "pipe.png")
     models = tmp_path / "models"
     models.mkdir()
@@ -78,17 +82,18 @@ def test_the_code_starts_from_the_default_picture_and_follows_a_new_one(rig: Rig
 def test_a_bad_picture_is_refused_in_one_line_and_the_code_stays(rig: Rig) -> None:
     swap(rig, "coded")
     wait_for(lambda: close_to(rig.params.get("model.style"), RED))
-    for picture in ("nope", "broken", "pipe", "../../etc/passwd", 3):
+    for picture in ("nope", "broken", "pipe", "../../etc/passwd", 3, "huge"):
         send(rig, "/model/style_image", picture)
-    wait_for(lambda: len(errors(rig)) >= 5)
+    wait_for(lambda: len(errors(rig)) >= 6)
     said = errors(rig)
     assert (
-        "no style picture 'nope' (there are: blue, broken, red, starry_night)" in said[0]
-    )  # no FIFO; the shipped one too
-    assert "broken.png is not a picture" in said[1]
+        "no style picture 'nope' (there are: blue, broken, huge, red, starry_night" in said[0]
+    )  # no FIFO; the shipped ones too
+    assert "broken.png is not a PNG, JPEG, WebP or BMP picture" in said[1]
     assert "not a regular file" in said[2] or "FIFO" in said[2]
     assert "style picture" in said[3] and len(said[3]) < 300
     assert "expects a style picture's name" in said[4]
+    assert "huge.png claims 100000x100000 pixels" in said[5] and "not decoded" in said[5]
     assert close_to(rig.params.get("model.style"), RED)
 
 

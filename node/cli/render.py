@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Collection
 
 from node.app import backend_options, library_from, load_model
 from node.cli.common import as_spec, config_from_args, setup_logging, start_from
@@ -34,7 +35,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UserError(f"{source.name} never ends: give --frames N")
     model = load_model(models, start.model, backend_options(config))
     try:
-        use_model_controls(params, model, controls, presets)
+        use_model_controls(params, model, controls, presets, keep=start.given)
         source.open()
         sink.open(source.fps)
         try:
@@ -54,10 +55,15 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def use_model_controls(
-    params: ParamStore, model: Model | None, given: dict[str, object], presets: PresetLibrary
+    params: ParamStore,
+    model: Model | None,
+    given: dict[str, object],
+    presets: PresetLibrary,
+    keep: Collection[str] = frozenset(),
 ) -> None:
     """The model's controls (with `--set model.NAME=...`) and the processing it needs (a
-    style network's preset turns the edges off), as a live swap would set them."""
+    style network's preset turns the edges off), as a live swap would set them; the
+    parameters in `keep` (given with `--set`) keep the user's values."""
     if model is None:
         if given:
             raise UserError("--set model.NAME needs a model with that control; none is used")
@@ -68,4 +74,5 @@ def use_model_controls(
         raise UserError(f"model {model.name}: {exc}") from None
     wanted = model.descriptor.default_preset
     if wanted and model.descriptor.apply_default_preset:
-        params.update(presets.find(wanted).params, "model preset")
+        needed = presets.find(wanted).params
+        params.update({k: v for k, v in needed.items() if k not in keep}, "model preset")

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,13 +374,20 @@ class NodeCommands:
         except CommandError as exc:
             log.error("model %s: default preset not applied: %s", model, exc)
 
-    def apply_needed_preset(self, model: str, wanted: str) -> None:
-        """For the model the node starts with: the processing it needs, as on a swap; when it
+    def apply_needed_preset(
+        self, model: str, wanted: str, keep: Collection[str] = frozenset()
+    ) -> None:
+        """For the model the node starts with: the processing it needs, as on a swap, except
+        the parameters in `keep` (given on the command line: the user's word wins); when it
         goes, those parameters return to their defaults (a saved state may hold its values)."""
-        self._apply_needed_preset(model, wanted, before=self.params.defaults())
+        self._apply_needed_preset(model, wanted, before=self.params.defaults(), keep=keep)
 
     def _apply_needed_preset(
-        self, model: str, wanted: str, before: Mapping[str, Value] | None = None
+        self,
+        model: str,
+        wanted: str,
+        before: Mapping[str, Value] | None = None,
+        keep: Collection[str] = frozenset(),
     ) -> None:
         """The processing a model needs (a style network fed the picture, not edges): its
         preset's own values, remembered as they were, to come back when the model goes."""
@@ -390,8 +397,9 @@ class NodeCommands:
             log.error("model %s: the processing it needs is not set: %s", model, exc)
             return
         current = before or self.params.snapshot()
-        self._needed = {k: current[k] for k in preset.params if k in current}
-        self.morpher.apply(preset.params, "model preset")
+        values = {k: v for k, v in preset.params.items() if k not in keep}
+        self._needed = {k: current[k] for k in values if k in current}
+        self.morpher.apply(values, "model preset")
         log.info("model %s: set the processing it needs (preset %s)", model, preset.name)
 
     def _restore_needed(self) -> None:

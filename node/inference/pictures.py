@@ -3,7 +3,9 @@
 They live in the user's ~/.config/pix2pix-node/styles and in the shipped `styles/` folder (a
 few public-domain paintings; see styles/LICENSES.md); a user's picture of a shipped name hides
 it. A picture is named without its suffix and is read with bounded work: a regular file of at
-most MAX_PICTURE_BYTES (a FIFO or a link to /dev/zero is refused unread), decoded by OpenCV.
+most MAX_PICTURE_BYTES (a FIFO or a link to /dev/zero is refused unread) whose header claims
+at most MAX_PICTURE_PIXELS (checked before decoding: a small PNG may claim a huge image),
+decoded by OpenCV.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from node.errors import UserError
 from node.support.boundedread import FileRefusedError, read_bounded
 from node.support.bundled import bundled_dir, user_dir
 from node.support.files import HomeFolderError, expand_user
+from node.support.imageheader import image_size
 from node.support.logformat import clip
 from node.support.names import BadNameError, check_name
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_PICTURE_BYTES = 32 * 1024 * 1024
+# A 40-megapixel photo (e.g. 7728x5152) is still a style picture; it is 120 MB decoded, and
+# the helper model sees it at 256x256 anyway.
+MAX_PICTURE_PIXELS = 40_000_000
 MAX_LISTED = 1000
 SHIPPED_STYLES = bundled_dir("styles")
 
@@ -72,6 +78,16 @@ class StylePictures:
             raise PictureError(f"style picture {name!r}: {clip(str(exc))}") from None
         except OSError as exc:
             raise PictureError(f"style picture {name!r}: cannot read {path}: {exc}") from None
+        size = image_size(data)
+        if size is None:
+            raise PictureError(
+                f"style picture {name!r}: {path.name} is not a PNG, JPEG, WebP or BMP picture"
+            )
+        if size[0] * size[1] > MAX_PICTURE_PIXELS:
+            raise PictureError(
+                f"style picture {name!r}: {path.name} claims {size[0]}x{size[1]} pixels, "
+                f"more than {MAX_PICTURE_PIXELS // 1_000_000} million; not decoded"
+            )
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None or min(image.shape[:2]) < 16:
             raise PictureError(f"style picture {name!r}: {path.name} is not a picture")
