@@ -21,7 +21,7 @@ def test_the_header_gives_the_size_opencv_decodes(suffix: str, width: int, heigh
     data = encoded.tobytes()
     assert image_size(data) == (width, height)
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    assert decoded.shape[1::-1] == image_size(data)
+    assert decoded is not None and decoded.shape[1::-1] == image_size(data)
 
 
 def test_lossless_webp_and_a_progressive_jpeg_too() -> None:
