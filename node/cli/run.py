@@ -30,12 +30,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
 
+    # The handlers go in before start logs "running:": a SIGHUP sent on that line is a reload,
+    # never the default action that ends the process.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
     try:
         node.start()
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        if hasattr(signal, "SIGHUP"):  # not on Windows
-            signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
         node.run(
             stop,
             reload=reload,
