@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from node.config import NodeConfig
@@ -121,8 +121,27 @@ def library_from(config: NodeConfig, extra_dirs: list[str] | None) -> ModelLibra
 
 def backend_options(config: NodeConfig) -> BackendOptions:
     return BackendOptions(
-        config.threads, tuple(config.onnx_providers) or None, config.openvino_device
+        config.threads,
+        tuple(config.onnx_providers) or None,
+        config.openvino_device,
+        canvas=config.canvas,
     )
+
+
+ASPECT_TOLERANCE = 0.01  # an aspect within 1% of the last one keeps the canvas
+
+
+def capture_options(
+    options: BackendOptions, size: tuple[int, int] | None, fps: float
+) -> BackendOptions:
+    """`options` for a capture of `size` (width, height; None: not known) at `fps`."""
+    aspect = options.aspect
+    if size is not None and size[0] > 0 and size[1] > 0:
+        new = size[0] / size[1]
+        if aspect is None or abs(new / aspect - 1) > ASPECT_TOLERANCE:
+            aspect = new
+    frame_ms = 1000.0 / fps if fps > 0 else None
+    return replace(options, aspect=aspect, frame_ms=frame_ms)
 
 
 def load_model(
@@ -247,13 +266,15 @@ class Node:
                     self.sinks.append(page.added)
             if not self.sinks:  # no page, no outputs: frames go nowhere (a test, a benchmark)
                 self.sinks.append(create_sink("null"))
-            model = self._load_start_model()
-            if model is not None:
-                undo.callback(model.close)
             source = self._source
             if source is None:
                 source = open_source(self.config.source)
                 undo.callback(source.close)
+            # a free-size model's canvas follows the capture's aspect and frame rate
+            self.options = capture_options(self.options, source.frame_size, source.fps)
+            model = self._load_start_model()
+            if model is not None:
+                undo.callback(model.close)
             not_open = self._given_not_open
             if not self._sinks_open:
                 not_open = open_sinks(self.sinks, source.fps, added)
@@ -263,6 +284,7 @@ class Node:
                 self._hand_over,
                 options=self.options,
                 current=model.name if model is not None else "none",
+                current_descriptor=model.descriptor if model is not None else None,
                 trial=True,  # a new model's first frame is its warm-up
             )
             commands = NodeCommands(
@@ -293,6 +315,7 @@ class Node:
                 not_open=not_open,
                 stats=self.stats,
                 before_frame=commands.tick,  # morph steps land on the frame clock
+                on_capture_size=self._capture_resized,
             )
             self.pipeline = pipeline  # the hand-over's target, once a swap can be asked for
             undo.callback(setattr, self, "pipeline", None)
@@ -423,6 +446,16 @@ class Node:
             log.warning("%s; starting with the default model instead", exc)  # the show goes on
             model = load_model(self.library, None, self.options)
         return model
+
+    def _capture_resized(self, size: tuple[int, int]) -> None:
+        """The capture's frames changed size (the first frame of a source that could not say,
+        a camera or NDI sender switching): a free-size model refits to the new aspect."""
+        swapper = self.swapper
+        if swapper is None:
+            return
+        options = capture_options(swapper.options, size, self.source.fps)
+        if options.aspect != swapper.options.aspect:
+            swapper.refit(options)
 
     def _hand_over(self, model: Model | None, outcome: SwapOutcome | None) -> None:
         """The swapper's loaded model, to the pipeline (which switches between two frames)."""

@@ -7,6 +7,7 @@ model = "demo_canny_256"          # default: the bundled demo model; "none": no 
 models_dirs = ["~/pix2pix-models"] # searched before ./models and the bundled models folder
 model_formats = ["onnx"]          # pin the variant order (default: the fastest allowed one here)
 openvino_device = "CPU"          # OpenVINO's device: CPU, GPU, NPU, AUTO (default CPU)
+canvas = "model"                 # a fully convolutional model's size: model, auto or WxH
 threads = 2                      # inference threads (default: the backend's, all cores)
 onnx_providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # default: best available
 log_level = "INFO"
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConfigError
+from node.inference.canvas import MODEL_CANVAS, Canvas, CanvasError, parse_canvas
 from node.support.boundedread import FileRefusedError, read_text_bounded
 from node.support.files import HomeFolderError, expand_user
 from node.support.logformat import clip, short_repr
@@ -86,6 +88,7 @@ class NodeConfig:
     threads: int | None = None
     onnx_providers: list[str] = field(default_factory=list)
     openvino_device: str | None = None
+    canvas: Canvas = MODEL_CANVAS
     log_level: str = "INFO"
     stats_interval: float = 5.0
     presets_dir: str = "~/.config/pix2pix-node/presets"
@@ -199,6 +202,13 @@ def _log_level(path: Path, config: NodeConfig, key: str, value: object) -> None:
     config.log_level = value.upper()
 
 
+def _canvas(path: Path, config: NodeConfig, key: str, value: object) -> None:
+    try:
+        config.canvas = parse_canvas(value)
+    except CanvasError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def _stats_interval(path: Path, config: NodeConfig, key: str, value: object) -> None:
     _expect(path, key, value, (int, float), "a number of seconds")
     assert isinstance(value, (int, float))
@@ -240,6 +250,7 @@ LOADERS: dict[str, Loader] = {
     "threads": _threads,
     "onnx_providers": _strings,
     "openvino_device": _string("a device name such as CPU, GPU or AUTO"),
+    "canvas": _canvas,
     "log_level": _log_level,
     "stats_interval": _stats_interval,
     **{

@@ -76,8 +76,12 @@ class Pipeline:
         before_frame: Callable[[], None] | None = None,
         not_open: Collection[Sink] = (),
         stats: FrameStats | None = None,
+        on_capture_size: Callable[[tuple[int, int]], None] | None = None,
     ) -> None:
         self.params = params
+        # hears the capture's (width, height) when it changes (a free-size model's canvas)
+        self.on_capture_size = on_capture_size
+        self._capture_size: tuple[int, int] | None = None
         self.before_frame = before_frame  # e.g. a morph step, just before the snapshot
         self.stats = stats or FrameStats(clock=clock)
         self.clock = clock
@@ -174,6 +178,8 @@ class Pipeline:
         # With no new capture (source lost, disabled, late) the held frame is processed again,
         # as a repeat: temporal steps keep their state instead of diffing a frame with itself.
         repeat = new is None
+        if new is not None:
+            self._note_size(new.image)
         if new is not None and not frozen:
             held = new
         if held is None:
@@ -181,6 +187,17 @@ class Pipeline:
         t_capture = new.t_capture if new is not None and held is new else self.clock()
         self._prepared.put(self._prepare(held, t_capture, p, repeat, fetched))
         return held
+
+    def _note_size(self, image: np.ndarray) -> None:
+        size = (image.shape[1], image.shape[0])
+        if size == self._capture_size:
+            return
+        self._capture_size = size
+        if self.on_capture_size is not None:
+            try:
+                self.on_capture_size(size)
+            except Exception as exc:  # a control hook must not stop the frames
+                self._log_error("capture size", exc)
 
     def _log_error(self, stage: str, exc: Exception) -> None:
         """Once per distinct error and stage, with its traceback; never once per frame."""

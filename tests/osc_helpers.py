@@ -97,21 +97,21 @@ class Rig:
         return SimpleUDPClient("127.0.0.1", self.port)
 
 
-def model_library(folder: Path) -> ModelLibrary:
-    """Two real ONNX models and a broken one."""
+def model_library(folder: Path, **fields: Any) -> ModelLibrary:
+    """Two real ONNX models (their descriptors with `fields`) and a broken one."""
     for name in ("small", "other"):
         tiny_onnx(folder / f"{name}.onnx")
-        write_json(folder / f"{name}.json", name=name, path=f"{name}.onnx")
+        write_json(folder / f"{name}.json", name=name, path=f"{name}.onnx", **fields)
     (folder / "bad.onnx").write_bytes(b"not a model" * 10)
     write_json(folder / "bad.json", name="bad", path="bad.onnx")
     return ModelLibrary([folder])
 
 
 @contextlib.contextmanager
-def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
+def running_rigs(folder: Path, **model_fields: Any) -> Iterator[Callable[..., Rig]]:
     """Yields make(start=None, **settings) -> Rig (`start`: where the node starts; by
     default the tiny model "small" with the table's defaults); every rig made is stopped
-    afterwards."""
+    afterwards. `model_fields`: added to the tiny models' descriptors."""
     rigs: list[Rig] = []
 
     def make(start: StartState | None = None, **settings: Any) -> Rig:
@@ -130,7 +130,7 @@ def running_rigs(folder: Path) -> Iterator[Callable[..., Rig]]:
         node = Node(
             NodeConfig(sinks=["null"], control=ControlSettings(**options)),
             start or StartState(dict(DEFAULTS), "small"),
-            library=model_library(folder),
+            library=model_library(folder, **model_fields),
             presets=PresetLibrary(folder / "presets", [SHIPPED_PRESETS]),
             source=source,
             surfaces=Surfaces(page=False, last_state=False),

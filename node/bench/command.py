@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from node.app import library_from
+from node.app import capture_options, library_from
 from node.bench.live import run_node
 from node.bench.loops import (
     LoopResult,
@@ -21,10 +21,12 @@ from node.bench.loops import (
 from node.bench.models import RANDOM_BACKENDS, TWINS, BenchModels, prepare
 from node.bench.plot import plot
 from node.bench.report import build_report, text
+from node.cli.common import add_canvas_flag
 from node.cli.models import add_models_dir_flag
 from node.config import NodeConfig
 from node.errors import UserError
 from node.inference.backends import BackendOptions
+from node.inference.canvas import MODEL_CANVAS
 from node.inference.library import BUNDLED_MODEL
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
@@ -98,6 +100,7 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--preset", metavar="NAME", help="run with this preset's parameters")
     p.add_argument("--threads", type=integer, metavar="N", help="backend threads (default: all)")
+    add_canvas_flag(p)
     p.add_argument(
         "--no-events",
         action="store_true",
@@ -140,7 +143,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} {path}: no folder {path.parent}")
     create_source(args.source, loop=True)  # a wrong spec is said now, not after the models
     library = library_from(NodeConfig(), args.models_dir)
-    options = BackendOptions(args.threads)
+    options = BackendOptions(args.threads, canvas=args.canvas or MODEL_CANVAS)
     start = _start_params(args.preset)
     sink_specs = args.sink or ["null"]
     with tempfile.TemporaryDirectory(prefix="pix2pix-bench-") as tmp:
@@ -208,11 +211,16 @@ def _inference_only(
     models: BenchModels, start: dict[str, Value], options: BackendOptions, seconds: float
 ) -> LoopResult:
     log.info("inference only: %.1f s", seconds)
-    model = models.library.load(TWINS[0], options)
-    try:
-        source = create_source(SOURCE, loop=True)
-        with source:
+    source = create_source(SOURCE, loop=True)
+    with source:
+        options = capture_options(options, source.frame_size, source.fps)  # as the node runs
+        model = models.library.load(TWINS[0], options)
+        try:
             batches = model_inputs(source, ParamStore(start).snapshot(), model, REFERENCE_FRAMES)
+        except BaseException:
+            model.close()
+            raise
+    try:
         return inference_only(model, batches, seconds)
     finally:
         model.close()

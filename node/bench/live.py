@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.app import Node, StartState, Surfaces
+from node.app import Node, StartState, Surfaces, capture_options
 from node.config import NodeConfig
 from node.inference.backends import BackendOptions
 from node.inference.library import ModelLibrary
@@ -82,6 +82,7 @@ def run_node(
     def mark(what: str) -> None:
         events.append(Event(time.monotonic() - t0, what))
 
+    options = capture_options(options, source.frame_size, source.fps)  # the canvas's aspect
     node = Node(
         NodeConfig(stats_interval=3600.0),
         StartState(dict(start), first),

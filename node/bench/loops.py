@@ -44,11 +44,14 @@ def loop_result(times: Sequence[float]) -> LoopResult:
 def model_inputs(
     source: Source, p: ParamSnapshot, model: BackendModel, count: int
 ) -> list[np.ndarray]:
-    """`count` frames of the source through the node's preprocessing, as model input batches."""
+    """`count` frames of the source through the node's preprocessing, as the network's own
+    input batches (padded to its stride, in its layout)."""
     pre = Preprocessor()
     spec = model.input_spec
     return [
-        to_model_range(pre(source.read(), p, spec.size, spec.channels).image, spec.range)
+        model.to_native(
+            to_model_range(pre(source.read(), p, spec.size, spec.channels).image, spec.range)
+        )
         for _ in range(count)
     ]
 

@@ -66,7 +66,7 @@ def _random(
     weights = random_weights(ngf)
     label = f"random-ngf{ngf}"
     tensor = _tensor((SIZE, SIZE))
-    fields: dict[str, object] = {}
+    fields: dict[str, object] = {"stride": weights.stride}  # it takes --canvas
     accuracy = None
     if backend.startswith("litert"):
         path, fmt = "model.tflite", "tflite"

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from node.app import backend_options, library_from
 from node.bench.command import add_bench_parser, cmd_bench
-from node.cli.common import parse_set, setup_logging
+from node.cli.common import add_canvas_flag, parse_set, setup_logging
 from node.cli.docs import params_json, params_text
 from node.cli.http import add_http_flags
 from node.cli.models import (
@@ -96,6 +96,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="GROUP.NAME=VALUE",
         help="set a parameter at start, e.g. --set process.canny_t1=20 (repeatable)",
     )
+    add_canvas_flag(p)
     p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--log-level", choices=[*LOG_LEVELS, *(lvl.lower() for lvl in LOG_LEVELS)])
     p.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")

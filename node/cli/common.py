@@ -12,6 +12,7 @@ from pathlib import Path
 from node.app import StartState, start_state
 from node.cli.http import http_from_args
 from node.config import NodeConfig, check_port, load_config
+from node.inference.canvas import Canvas, CanvasError, parse_canvas
 from node.inference.library import ModelLibrary
 from node.state.params import ParamError, is_control, spec_for
 from node.state.presets import PresetLibrary
@@ -41,6 +42,24 @@ def as_spec(text: str, known: list[str]) -> str:
     return text if scheme in known else f"file:{text}"
 
 
+def canvas_arg(text: str) -> Canvas:
+    try:
+        return parse_canvas(text)
+    except CanvasError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_canvas_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--canvas",
+        type=canvas_arg,
+        metavar="WxH",
+        help="the size a fully convolutional model runs at: WxH (e.g. 512x288, rounded up to "
+        "its stride and padded), 'model' (its trained area at the capture's aspect; the "
+        "default) or 'auto' (the largest that keeps the source's frame rate here)",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> NodeConfig:
     config = load_config(Path(args.config)) if getattr(args, "config", None) else NodeConfig()
     if getattr(args, "source", None) is not None:
@@ -51,6 +70,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         config.model = args.model
     if getattr(args, "log_level", None) is not None:
         config.log_level = args.log_level.upper()
+    if getattr(args, "canvas", None) is not None:
+        config.canvas = args.canvas
     config.params = {**config.params, **parse_set(getattr(args, "set", None) or [])}
     _control_from_args(args, config)
     return config

@@ -7,7 +7,7 @@ import argparse
 import logging
 from collections.abc import Collection
 
-from node.app import backend_options, library_from, load_model
+from node.app import backend_options, capture_options, library_from, load_model
 from node.cli.common import as_spec, config_from_args, setup_logging, start_from
 from node.cli.presets import preset_library
 from node.errors import UserError
@@ -33,10 +33,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     sink = create_sink(as_spec(args.output, SINKS.schemes()), realtime=False)
     if source.spec.scheme != "file" and args.frames is None and source.frame_count is None:
         raise UserError(f"{source.name} never ends: give --frames N")
-    model = load_model(models, start.model, backend_options(config))
+    source.open()  # first: a free-size model's canvas takes the input's aspect
+    model = None
     try:
+        options = capture_options(backend_options(config), source.frame_size, source.fps)
+        model = load_model(models, start.model, options)
         use_model_controls(params, model, controls, presets, keep=start.given)
-        source.open()
         sink.open(source.fps)
         try:
             count = render(

@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node.errors import UserError
+from node.inference.canvas import CanvasError, parse_canvas
 from node.inference.coder import PictureCoder
 from node.inference.controls import ModelControl
 from node.inference.descriptor import ModelError
@@ -177,6 +178,27 @@ class NodeCommands:
         elif hold is not None:
             hold.set()
         return name
+
+    def set_canvas(self, text: object) -> str:
+        """A new canvas setting (`model`, `auto` or `WxH`, see canvas.py): the running model
+        loads again at it in the background when that changes its size; a bad value is a
+        CommandError and the canvas stays. Returns the setting."""
+        if self.swapper is None:
+            raise CommandError("this node cannot change its canvas")
+        try:
+            canvas = parse_canvas(text)
+        except CanvasError as exc:
+            raise CommandError(str(exc)) from None
+        self.swapper.refit(replace(self.swapper.options, canvas=canvas))
+        return str(canvas)
+
+    def canvas(self) -> tuple[str, str]:
+        """The canvas setting and the size the running model runs at ('' without a model)."""
+        if self.swapper is None:
+            return "model", ""
+        desc = self.swapper.running_descriptor
+        size = "{}x{}".format(*desc.input.spec.size) if desc is not None else ""
+        return str(self.swapper.options.canvas), size
 
     def add_model_listener(self, listener: StateListener) -> None:
         if self.swapper is not None:
@@ -355,7 +377,7 @@ class NodeCommands:
         self._coding.submit(code)
 
     def _on_model(self, state: SwapState) -> None:
-        if state.status != "ready":
+        if state.status != "ready" or state.refit:  # (a refit: the same model, resized)
             return
         self.use_controls(state.name, state.controls)
         from_preset, self._from_preset = self._from_preset == state.name, None

@@ -117,6 +117,13 @@ def _model(call: Call) -> None:
     call.reply("/node/model/state", [state.status, state.name, *message])
 
 
+def _canvas(call: Call) -> None:
+    c = call.commands
+    if call.arity(1, "model, auto or WxH", optional=1):
+        c.set_canvas(call.args[0])
+    call.reply("/node/canvas", list(c.canvas()))
+
+
 def _models(call: Call) -> None:  # the count first: a reply never looks like a request
     models = call.commands.models()
     call.reply("/node/models", [len(models), *models])
@@ -221,6 +228,17 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "no argument asks which model runs",
         "/node/model/state <loading, ready or error> <name> [reason]",
         handle=_model,
+    ),
+    NodeAddress(
+        "/node/canvas",
+        "<model, auto or WxH>",
+        "s",
+        READ | WRITE,
+        "the size a fully convolutional model runs at (its trained area at the capture's "
+        "aspect, the largest that keeps the frame rate, or WxH); it loads again at it in the "
+        "background; no argument asks",
+        "/node/canvas <setting> <WxH it runs at>",
+        handle=_canvas,
     ),
     NodeAddress(
         "/node/models",

@@ -48,6 +48,12 @@ class GeneratorWeights:
     decoders: list[Layer]  # in the order they run: decoder_n ... decoder_1
 
     @property
+    def stride(self) -> int:
+        """What its height and width must be multiples of: each encoder halves them, and the
+        skips join each decoder's output with an encoder's of the same size."""
+        return int(2 ** len(self.encoders))
+
+    @property
     def ngf(self) -> int:
         return int(self.encoders[0].kernel.shape[3])
 

@@ -105,6 +105,7 @@ def convert(
         license=source.license,
         default_preset=source.default_preset,
         quantization=quantize,
+        stride=weights.stride if weights is not None else source.stride,
     )
     try:
         diff, note = _verify(source, desc, weights, dropout)

@@ -12,7 +12,8 @@ New fields: `format` (onnx, openvino, tflite, savedmodel, keras, tf1-checkpoint;
 the file when absent), `path` (relative to the JSON file), `layout` (NHWC, or NCHW for PyTorch
 exports), `description`, `license`, `default_preset`. A *variant* of a model (same `name`, another
 file or precision) adds `quantization` ("int8", "dynamic"), `precision` ("bf16"), `device` (an
-OpenVINO device) and `accuracy` (what `models optimize` measured against the fp32 model). A
+OpenVINO device) and `accuracy` (what `models optimize` measured against the fp32 model).
+`stride`: the network is fully convolutional and runs at any multiple of it (canvas.py). A
 relative `ckpt_path` is looked up beside the JSON file first, then in the working folder, so the
 original file works unchanged.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,6 +99,32 @@ class ModelDescriptor:
     device: str | None = None  # OpenVINO device ("CPU", "GPU", "NPU", "AUTO"); None: config's
     accuracy: dict[str, float | int | str] | None = None  # the variant's gate figures
     controls: tuple[ModelControl, ...] = ()  # extra inputs, live while the model runs
+    # fully convolutional: runs at any height and width that are multiples of this, with an
+    # output of the same size (see canvas.py); None: only at its trained size
+    stride: int | None = None
+    # the canvas it was loaded for (width, height), when not its trained size
+    trained: tuple[int, int] | None = None
+
+    @property
+    def trained_size(self) -> tuple[int, int]:
+        """(width, height) it was trained (and described) at, whatever canvas it runs at."""
+        return self.trained or self.input.spec.size
+
+    def at_canvas(self, width: int, height: int) -> ModelDescriptor:
+        """This model at a canvas of `width` x `height` (unpadded; the backend pads it to the
+        stride and crops the output back): its specs take that size."""
+
+        def sized(info: TensorInfo) -> TensorInfo:
+            spec = TensorSpec((height, width, info.spec.channels), info.spec.range)
+            return TensorInfo(spec, info.opname)
+
+        trained = self.trained_size
+        return replace(
+            self,
+            input=sized(self.input),
+            output=sized(self.output),
+            trained=None if (width, height) == trained else trained,
+        )
 
     @property
     def variant(self) -> str:
@@ -333,11 +360,13 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
         raise _fail(json_path, "layout", "NHWC or NCHW", layout)
     needs_opname = fmt == "tf1-checkpoint"
     quantization = _optional_str(json_path, data, "quantization")
+    input_info = _tensor(json_path, data, "input", needs_opname)
+    stride = _stride(json_path, data.get("stride"), input_info.spec.shape)
     return ModelDescriptor(
         name=name,
         format=fmt,
         path=path,
-        input=_tensor(json_path, data, "input", needs_opname),
+        input=input_info,
         output=_tensor(json_path, data, "output", needs_opname),
         layout=layout,
         json_path=json_path,
@@ -352,7 +381,21 @@ def parse_descriptor(data: object, json_path: Path) -> ModelDescriptor:
         device=_device(json_path, data),
         accuracy=_accuracy(json_path, data.get("accuracy")),
         controls=_controls(json_path, data.get("controls")),
+        stride=stride,
     )
+
+
+def _stride(json_path: Path, value: object, shape: tuple[int, int, int]) -> int | None:
+    """A stride the trained input's height and width are multiples of."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIDE:
+        raise _fail(json_path, "stride", f"an integer 1..{MAX_SIDE} (or absent)", value)
+    if shape[0] % value or shape[1] % value:
+        raise _fail(
+            json_path, "stride", f"a divisor of the input's height and width {shape[:2]}", value
+        )
+    return value
 
 
 def _controls(json_path: Path, data: object) -> tuple[ModelControl, ...]:
@@ -391,7 +434,10 @@ def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:
     """The descriptor as JSON data (for writing), with `path` given as the caller wants it."""
 
     def tensor(info: TensorInfo) -> dict[str, Any]:
-        out: dict[str, Any] = {"shape": list(info.spec.shape), "range": list(info.spec.range)}
+        shape = list(info.spec.shape)
+        if desc.trained:  # loaded at another canvas: the file keeps the trained size
+            shape[:2] = desc.trained[1], desc.trained[0]
+        out: dict[str, Any] = {"shape": shape, "range": list(info.spec.range)}
         if info.opname:
             out["opname"] = info.opname
         return out
@@ -421,6 +467,7 @@ def descriptor_data(desc: ModelDescriptor, path_text: str) -> dict[str, Any]:
         "precision",
         "device",
         "accuracy",
+        "stride",
     ):
         value = getattr(desc, key)
         if value:

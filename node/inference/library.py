@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
+from node.inference.canvas import CanvasError, check_size, choose, padded
 from node.inference.descriptor import (
     DescriptorRefusedError,
     ModelDescriptor,
@@ -140,6 +141,54 @@ class ModelLibrary:
             )
         return ranking
 
+    def _at_canvas(
+        self, ranked: Ranked, backend: type[BackendModel], options: BackendOptions, measure: bool
+    ) -> ModelDescriptor:
+        """The variant at the canvas `options` ask for (see canvas.py): a fully convolutional
+        model at a size of its stride; any other keeps its trained size, and says so when a
+        size was asked for."""
+        desc, canvas = ranked.descriptor, options.canvas
+        trained = desc.trained_size
+        if not desc.stride or not backend.takes_canvas:
+            if canvas.mode == "size" and canvas.size != trained:
+                why = (
+                    "is not fully convolutional (its descriptor gives no stride)"
+                    if not desc.stride
+                    else f"runs through {desc.format}, which keeps its size"
+                )
+                limited.log(
+                    logging.INFO,
+                    f"canvas:{desc.json_path}",
+                    "model %s %s: it keeps its trained size %dx%d, not the canvas %s",
+                    desc.name,
+                    why,
+                    *trained,
+                    canvas,
+                )
+            return desc
+        ms = ranked.ms
+        if canvas.mode == "auto" and ms is None and measure:
+            self._time(desc, options)  # (start-up only: a live swap never times)
+        width, height = self.canvas_size(desc, options, ms)
+        try:
+            run_width, run_height = padded(width, height, desc.stride)
+            check_size(run_width, run_height, what=f"canvas {width}x{height} padded to")
+        except CanvasError as exc:
+            raise ModelError(f"model {desc.name}: {exc}") from None
+        return desc if (width, height) == trained else desc.at_canvas(width, height)
+
+    def canvas_size(
+        self, desc: ModelDescriptor, options: BackendOptions, ms: float | None = None
+    ) -> tuple[int, int]:
+        """(width, height) the model of `desc` runs at for `options`' canvas and capture
+        (its trained size when it has no stride); `ms`: its time at its trained size, else
+        the timing kept for it."""
+        if ms is None and options.canvas.mode == "auto":
+            ms = self.timings.get(Timings.key(desc, options.threads, options.openvino_device))
+        return choose(
+            options.canvas, desc.trained_size, desc.stride, options.aspect, ms, options.frame_ms
+        )
+
     def _time(self, desc: ModelDescriptor, options: BackendOptions) -> None:
         backend = BACKENDS.get(desc.format)
         if backend.unavailable_reason():
@@ -184,6 +233,7 @@ class ModelLibrary:
                 reasons.append(f"{desc.variant}: {missing}")
                 continue
             try:
+                desc = self._at_canvas(ranked, backend, options, measure)
                 model = backend.load(desc, options)
             except ModelError as exc:
                 reasons.append(f"{desc.variant}: {exc}")

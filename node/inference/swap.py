@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Literal
 
 from node.errors import ModelNotRun
-from node.inference.backends import BackendOptions
+from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.controls import ModelControl
+from node.inference.descriptor import ModelDescriptor
 from node.inference.handover import HandOver
 from node.inference.library import ModelLibrary, warm_up
 from node.support.ratelimit import LogLimiter
@@ -38,6 +39,9 @@ class SwapState:
     default_preset: str | None = None  # (ready) the preset its descriptor asks for, if any
     preset_needed: bool = False  # (ready) that preset sets the processing the model needs
     controls: tuple[ModelControl, ...] = ()  # (ready) the model's own live controls
+    # the same model again at another canvas (`ModelSwapper.refit`): its controls and the
+    # processing it set stay as they are
+    refit: bool = False
 
 
 StateListener = Callable[[SwapState], None]
@@ -84,6 +88,7 @@ class ModelSwapper:
         *,
         options: BackendOptions | None = None,
         current: str = "none",
+        current_descriptor: ModelDescriptor | None = None,
         trial: bool = False,
     ) -> None:
         self.library = library
@@ -92,13 +97,14 @@ class ModelSwapper:
         self._trial = trial
         self._lock = threading.RLock()  # a trial may answer at once, from inside
         self._generation = 0
-        self._pending: tuple[str, int, threading.Event | None] | None = None
+        self._pending: tuple[str, int, threading.Event | None, bool] | None = None
         self._thread: threading.Thread | None = None
         self.state = SwapState(current, "ready")
         self.running = current  # the model making frames (not one loading, failed or tried)
+        self.running_descriptor = current_descriptor  # its descriptor, at the canvas it runs
         self.listeners: list[StateListener] = []
 
-    def request(self, name: str, hold: threading.Event | None = None) -> None:
+    def request(self, name: str, hold: threading.Event | None = None, refit: bool = False) -> None:
         """Start loading `name` ('none': pass the processed input through). A newer request
         supersedes one still loading or waiting: its model is closed instead of installed.
         With `hold`, the loaded model waits for that event before it is installed (a morph
@@ -107,13 +113,13 @@ class ModelSwapper:
         with self._lock:
             self._generation += 1
             generation = self._generation
-            self._pending = None if none else (name, generation, hold)
+            self._pending = None if none else (name, generation, hold, refit)
         self._set_state(SwapState(name, "loading"), generation)
         with self._lock:
             if none:
                 if generation == self._generation:
                     self._hand_over(None, None)
-                    self.running = "none"
+                    self.running, self.running_descriptor = "none", None
             elif self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loader, name="model loader", daemon=True
@@ -137,11 +143,28 @@ class ModelSwapper:
                 if self._pending is None:
                     self._thread = None
                     return
-                name, generation, hold = self._pending
+                name, generation, hold, refit = self._pending
                 self._pending = None
-            self._load(name, generation, hold)
+            self._load(name, generation, hold, refit)
 
-    def _load(self, name: str, generation: int, hold: threading.Event | None) -> None:
+    def refit(self, options: BackendOptions) -> bool:
+        """New canvas settings (a capture of another aspect, `/node/canvas`): loads from now
+        on use them, and the running model loads again at its new canvas (in the background,
+        like a swap) when that changes its size. True when it does."""
+        self.options = options
+        desc = self.running_descriptor
+        if desc is None or not desc.stride or not BACKENDS.get(desc.format).takes_canvas:
+            return False
+        size = self.library.canvas_size(desc, options)
+        if size == desc.input.spec.size:
+            return False
+        log.info("model %s: to the canvas %dx%d", desc.name, *size)
+        self.request(self.running, refit=True)
+        return True
+
+    def _load(
+        self, name: str, generation: int, hold: threading.Event | None, refit: bool = False
+    ) -> None:
         start = time.perf_counter()
         try:  # warmed up here unless its first live frame can be, at no cost to the show
             model = self.library.load(name, self.options, warm=not self._trial)
@@ -161,12 +184,14 @@ class ModelSwapper:
             if error is not None:
                 self._failed(name, error, generation)
                 return
-            self.running = name  # even if a newer request is on its way: this one runs now
+            # even if a newer request is on its way: this one runs now
+            self.running, self.running_descriptor = name, model.descriptor
             log.info(
-                "model %s ready (%s, %s, %.0f ms to load and warm up)",
+                "model %s ready (%s, %s, %dx%d, %.0f ms to load and warm up)",
                 name,
                 model.variant,
                 Path(model.where).name,
+                *model.input_spec.size,
                 (time.perf_counter() - start) * 1000,
             )
             ready_state = SwapState(
@@ -175,6 +200,7 @@ class ModelSwapper:
                 default_preset=model.descriptor.default_preset,
                 preset_needed=model.descriptor.apply_default_preset,
                 controls=model.controls,
+                refit=refit,
             )
             self._set_state(ready_state, generation)
 

@@ -36,6 +36,9 @@ class Source(ABC):
         self.fps: float = 30.0
         self.frame_count: int | None = None  # frames in one play-through, when finite and known
         self.on_demand = False
+        # (width, height) of its frames once open, where it knows before the first frame: a
+        # free-size model's canvas takes its aspect from the start (None: from the first frame)
+        self.frame_size: tuple[int, int] | None = None
 
     @classmethod
     @abstractmethod

@@ -134,6 +134,7 @@ class FileSource(Source):
                     f"{self.name}: cannot read the image {self.path} ({exc})"
                 ) from None
             self.frame_count = 1
+            self.frame_size = (self._still.shape[1], self._still.shape[0])
         else:
             self._open_video()
 
@@ -171,6 +172,9 @@ class FileSource(Source):
         self._cap = cap
         self.fps = self._fps_option or sane_fps(cap.get(cv2.CAP_PROP_FPS))
         self.frame_count = frame_count_from(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        if width >= 1 and height >= 1:  # (a container may not say: then the first frame does)
+            self.frame_size = (int(width), int(height))
 
     def read(self) -> np.ndarray:
         if self._cap is not None:

@@ -170,6 +170,7 @@ class SyntheticSource(Source):
     def open(self) -> None:
         self._scene = SyntheticScene(self.width, self.height, self.fps)
         self._k = 0
+        self.frame_size = (self.width, self.height)
 
     def read(self) -> np.ndarray:
         if self._scene is None:

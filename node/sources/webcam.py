@@ -54,10 +54,11 @@ class WebcamSource(Source):
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         cap.set(cv2.CAP_PROP_FPS, fps)
-        ok, _ = cap.read()
+        ok, first = cap.read()
         if not ok:
             cap.release()
             raise SourceError(f"{self.name}: the camera opened but delivers no frames")
+        self.frame_size = (first.shape[1], first.shape[0])
         self.fps = sane_fps(cap.get(cv2.CAP_PROP_FPS), fps)  # a driver may report 0 or NaN
         self._cap = cap
 

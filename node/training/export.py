@@ -70,6 +70,7 @@ def export(
             json_path=json_path,
             description=description,
             license=license,
+            stride=weights.stride,  # fully convolutional: it runs at any --canvas
         )
         try:
             loaded = BACKENDS.get(fmt).load(desc, BackendOptions())

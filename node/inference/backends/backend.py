@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from node.inference.canvas import MODEL_CANVAS, Canvas, padded
 from node.inference.descriptor import ModelDescriptor, ModelError
 
 NO_INPUTS: Mapping[str, np.ndarray] = {}
@@ -18,11 +19,16 @@ NO_INPUTS: Mapping[str, np.ndarray] = {}
 class BackendOptions:
     """Settings from the config. `threads`: intra-op threads (None: the backend's default, all
     cores). `onnx_providers`: ONNX Runtime execution providers in order (None: best available).
-    `openvino_device`: where OpenVINO runs a model whose descriptor names no device (None: CPU)."""
+    `openvino_device`: where OpenVINO runs a model whose descriptor names no device (None: CPU).
+    `canvas`: the size a fully convolutional model runs at (see canvas.py), for a capture of
+    `aspect` (width / height; None: not known) arriving every `frame_ms` (for `auto`)."""
 
     threads: int | None = None
     onnx_providers: tuple[str, ...] | None = None
     openvino_device: str | None = None
+    canvas: Canvas = MODEL_CANVAS
+    aspect: float | None = None
+    frame_ms: float | None = None
 
 
 class BackendModel(ABC):
@@ -39,6 +45,9 @@ class BackendModel(ABC):
     # Whether the first run costs about what any run does (CPU backends), so a live swap can
     # make it a frame; a GPU provider building its engines on the first run must not.
     cheap_first_run = False
+    # Whether it can run a fully convolutional model (a descriptor's `stride`) at another
+    # canvas than its trained size: its runtime takes a new input shape.
+    takes_canvas: ClassVar[bool] = False
 
     def __init__(self, desc: ModelDescriptor) -> None:
         self.descriptor = desc
@@ -49,6 +58,13 @@ class BackendModel(ABC):
         self.variant = desc.variant
         self.controls = desc.controls
         self._nchw = desc.layout == "NCHW"
+        height, width, _ = self.input_spec.shape
+        run_width, run_height = padded(width, height, desc.stride)
+        # the network runs on the canvas rounded up to its stride: padded at the bottom and the
+        # right by reflection (no hard edge for its normalisation to see), cropped back after
+        self._pad = ((0, 0), (0, run_height - height), (0, run_width - width), (0, 0))
+        self._padding = (run_width, run_height) != (width, height)
+        self.run_size = (run_width, run_height)
         if desc.controls and not self.takes_controls:
             raise ModelError(
                 f"{desc.json_path}: the {self.format} backend cannot feed controls "
@@ -77,10 +93,24 @@ class BackendModel(ABC):
         self, batch: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None
     ) -> np.ndarray:
         extra = {**self._defaults, **inputs} if inputs else self._defaults
+        return self.from_native(self.run_native(self.to_native(batch), extra))
+
+    def to_native(self, batch: np.ndarray) -> np.ndarray:
+        """An NHWC batch of the canvas as the network takes it: padded, in its layout."""
+        if self._padding:
+            batch = np.pad(batch, self._pad, mode="reflect")
         if self._nchw:
-            out = self.run_native(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), extra)
-            return out.transpose(0, 2, 3, 1)
-        return self.run_native(batch, extra)
+            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+        return batch
+
+    def from_native(self, out: np.ndarray) -> np.ndarray:
+        """The network's output as an NHWC batch of the canvas: cropped, in NHWC."""
+        if self._nchw:
+            out = out.transpose(0, 2, 3, 1)
+        if self._padding:
+            height, width = self.output_spec.shape[:2]
+            out = out[:, :height, :width]
+        return out
 
     def check_controls(self, image: str, inputs: Sequence[str]) -> None:
         """Every control feeds an input the model has, and every input is fed: `image` (the
@@ -104,9 +134,9 @@ class BackendModel(ABC):
         """Free native resources; idempotent."""
 
     def expected_input_shape(self) -> tuple[int, ...]:
-        """The model's own input shape (batch 1) as the descriptor promises it."""
-        h, w, c = self.input_spec.shape
-        return (1, c, h, w) if self._nchw else (1, h, w, c)
+        """The model's own input shape (batch 1) as it runs: the descriptor's, or the canvas
+        padded to its stride."""
+        return self._native_shape(self.input_spec.channels)
 
     def check_shape(self, what: str, actual: object) -> None:
         """Compare a model's declared shape with the descriptor's; unknown dims (None, -1,
@@ -127,8 +157,11 @@ class BackendModel(ABC):
                 )
 
     def _output_shape(self) -> tuple[int, ...]:
-        h, w, c = self.output_spec.shape
-        return (1, c, h, w) if self._nchw else (1, h, w, c)
+        return self._native_shape(self.output_spec.channels)
+
+    def _native_shape(self, channels: int) -> tuple[int, ...]:
+        w, h = self.run_size
+        return (1, channels, h, w) if self._nchw else (1, h, w, channels)
 
 
 def require_file(desc: ModelDescriptor, folder: bool = False) -> None:

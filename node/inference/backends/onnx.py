@@ -43,6 +43,7 @@ def choose_providers(wanted: tuple[str, ...] | None, available: list[str]) -> li
 class OnnxModel(BackendModel):
     format = "onnx"
     takes_controls = True
+    takes_canvas = True
 
     def __init__(self, desc: ModelDescriptor, session: Any, in_name: str, out_name: str) -> None:
         super().__init__(desc)
@@ -81,6 +82,19 @@ class OnnxModel(BackendModel):
         if inp.type != "tensor(float)":
             raise ModelError(f"{desc.path}: input is {inp.type}, the node feeds float32")
         model = cls(desc, session, inp.name, out.name)
+        if desc.stride and _fixed_elsewhere(inp.shape, model.expected_input_shape()):
+            # a fully convolutional network exported at one size (the bundled U-Net) runs at
+            # another canvas once its height and width are left open
+            free = _free_size(desc, inp.name, out.name)
+            try:
+                session = ort.InferenceSession(free, so, providers=providers)
+            except Exception as exc:
+                raise ModelError(
+                    f"{desc.path}: ONNX Runtime cannot load it at the canvas "
+                    f"{model.input_spec.size}: {exc}"
+                ) from None
+            model = cls(desc, session, inp.name, out.name)
+            inp = _pick(desc, "input", session.get_inputs(), inp.name)
         model.check_controls(inp.name, [i.name for i in inputs])
         model.cheap_first_run = session.get_providers() == ["CPUExecutionProvider"]
         model.check_shape("input", inp.shape)
@@ -93,6 +107,35 @@ class OnnxModel(BackendModel):
         feeds = {self._in_name: batch, **(extra or self._defaults)}
         result: np.ndarray = self._session.run(self._outputs, feeds)[0]
         return result
+
+
+def _fixed_elsewhere(declared: list[Any], wanted: tuple[int, ...]) -> bool:
+    """The file fixes a height or width other than the one the model is to run at."""
+    return len(declared) == 4 and any(
+        isinstance(got, int) and got > 0 and got != want
+        for got, want in zip(declared[1:], wanted[1:], strict=True)
+    )
+
+
+def _free_size(desc: ModelDescriptor, in_name: str, out_name: str) -> bytes:
+    """The model file with its image input's and output's height and width left open (the
+    inferred inner shapes dropped; ONNX Runtime infers them again for the size it is fed)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ModelError(
+            f"{desc.path}: running it at another canvas than its trained size needs the onnx "
+            "package: pip install 'pix2pix-node[onnx]'"
+        ) from None
+    proto = onnx.load(str(desc.path))
+    axes = (2, 3) if desc.layout == "NCHW" else (1, 2)
+    for value in [*proto.graph.input, *proto.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if value.name in (in_name, out_name) and len(dims) == 4:
+            for axis, label in zip(axes, ("height", "width"), strict=True):
+                dims[axis].dim_param = label  # (clears its fixed dim_value)
+    del proto.graph.value_info[:]
+    return bytes(proto.SerializeToString())
 
 
 def _pick(desc: ModelDescriptor, what: str, nodes: list[Any], name: str | None) -> Any:
