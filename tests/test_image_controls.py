@@ -87,7 +87,8 @@ def test_a_bad_picture_is_refused_in_one_line_and_the_code_stays(rig: Rig) -> No
     wait_for(lambda: len(errors(rig)) >= 6)
     said = errors(rig)
     assert (
-        "no style picture 'nope' (there are: blue, broken, huge, red, starry_night" in said[0]
+        "no style picture 'nope' (there are: blue, broken, huge, red, starry_night, the_scream"
+        in said[0]
     )  # no FIFO; the shipped ones too
     assert "broken.png is not a PNG, JPEG, WebP or BMP picture" in said[1]
     assert "not a regular file" in said[2] or "FIFO" in said[2]

@@ -179,7 +179,7 @@ def test_style_any_paints_in_the_style_of_a_picture_and_codes_interpolate() -> N
     from node.inference.pictures import SHIPPED_STYLES, StylePictures
 
     pictures = StylePictures([SHIPPED_STYLES])
-    assert "starry_night" in pictures.names()
+    assert {"starry_night", "the_scream"} <= set(pictures.names())
     model = ModelLibrary([PACKAGE_MODELS], prefer=["onnx"]).load("style_any", BackendOptions())
     try:
         (style,) = model.controls
@@ -189,7 +189,9 @@ def test_style_any_paints_in_the_style_of_a_picture_and_codes_interpolate() -> N
         picture = cv2.imread(str(ROOT / "eval" / "heldout" / "kphotoalbum__demo_wayne.jpg"))
         assert picture is not None
         photo = coder.code(picture)
+        scream = coder.code(pictures.load("the_scream"))
         assert len(starry) == 100 and np.abs(np.subtract(starry, photo)).mean() > 0.01
+        assert np.abs(np.subtract(starry, scream)).mean() > 0.01  # two paintings, two codes
         h, w, _ = model.input_spec.shape
         content = np.clip(np.random.default_rng(5).normal(0.5, 0.2, (1, h, w, 3)), 0, 1)
 
