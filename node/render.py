@@ -48,7 +48,7 @@ def render(
                 frame = Frame(to_bgr_u8(processed.image), written, t_capture)
             elif sink.view == "raw":
                 frame = Frame(image, written, t_capture)
-            sink.write(frame)
+            sink.send(frame)
             written += 1
             bar.update()
     return written

@@ -289,3 +289,30 @@ def test_an_output_that_another_program_stops_and_starts_again_is_found_again() 
         if program.poll() is None:
             program.stdin.close()
             program.wait(10)
+
+
+def test_an_ndi_output_at_1080p_reaches_a_receiver_at_that_size() -> None:
+    """`?size=1920x1080&fit=cover`: scaled on the sink's thread; the receiver sees 1080p frames
+    showing the model's picture, and nearly every frame made reaches it."""
+    from node.sinks.shape import OutputShape, shaped
+
+    name = f"pix2pix-test-hd-{time.monotonic_ns() % 100000}"
+    ndi_sink = create_sink(f"ndi:{name}?size=1920x1080&fit=cover")
+    reference = ListSink()
+    source = create_source("synthetic?width=160&height=120&fps=30")  # a camera's rate
+    source.open()
+    ndi_sink.open(source.fps)
+    pipeline = Pipeline(source, [ndi_sink, reference], ParamStore(), NegateModel())
+    pipeline.start()
+    try:
+        wait_for(lambda: len(reference.frames) >= 3)
+        before = pipeline.stats.frames
+        received = receive(name, 3.0)
+        produced = pipeline.stats.frames - before
+    finally:
+        pipeline.stop()
+    assert len(received) >= 0.9 * produced, (len(received), produced, ndi_sink.sent)
+    recent = [shaped(f.image, OutputShape(1920, 1080, "cover")) for f in reference.frames[-30:]]
+    for image in received[-3:]:
+        assert image.shape == (1080, 1920, 3)
+        assert max(psnr(image, ref) for ref in recent) >= 30.0

@@ -15,9 +15,10 @@ from conftest import NegateModel  # noqa: E402
 from helpers import SCENE, wait_for  # noqa: E402
 
 from node.errors import SinkError, SpecError  # noqa: E402
+from node.frames import Frame  # noqa: E402
 from node.pipeline import Pipeline  # noqa: E402
 from node.sinks import create_sink  # noqa: E402
-from node.sinks.vcam import VcamSink, fit  # noqa: E402
+from node.sinks.vcam import VcamSink  # noqa: E402
 from node.sources import create_source  # noqa: E402
 from node.state.params import ParamStore  # noqa: E402
 
@@ -80,11 +81,20 @@ def test_frames_arrive_fitted_as_rgb_at_the_cameras_size() -> None:
     assert camera.closed == 1
 
 
-def test_fit_keeps_the_aspect() -> None:
-    red = np.zeros((100, 100, 3), np.uint8)
-    red[..., 2] = 255
-    out = fit(red, 200, 100)
-    assert out.shape == (100, 200, 3) and out[50, 100, 2] == 255 and out[50, 10].max() == 0
+def test_size_sets_the_cameras_size_and_cover_fills_it() -> None:
+    sink = create_sink("vcam?backend=test&size=320x180&fit=cover")
+    sink.open(30.0)
+    try:
+        square = np.full((64, 64, 3), 200, np.uint8)
+        sink.send(Frame(square, 0, 0.0))
+        camera = RecordingCamera.instances[-1]
+        assert camera.size == (320, 180)
+        image = camera.frames[-1].reshape(180, 320, 3)
+        assert image.min() == 200  # no bars: the square is scaled to fill and cropped
+    finally:
+        sink.close()
+    with pytest.raises(SpecError, match="size must be even"):
+        create_sink("vcam?backend=test&size=321x180")
 
 
 def test_no_device_is_a_readable_error_and_bad_specs_are_refused() -> None:

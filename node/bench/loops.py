@@ -90,6 +90,6 @@ def original_loop(
         views = {"processed": to_bgr_u8(processed.image), "raw": raw}
         frame = Frame(image, len(times), start, p.version, views)
         for sink in sinks:
-            sink.write(frame.view(sink.view))
+            sink.send(frame.view(sink.view))
         times.append(time.perf_counter() - start)
     return loop_result(times)

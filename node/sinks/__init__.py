@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 
 from node.errors import SinkError
 from node.sinks.base import Sink
+from node.sinks.shape import split_shape
 from node.support.registry import Registry
 from node.support.spec import parse_spec
 
@@ -27,9 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def create_sink(text: str, *, realtime: bool = True) -> Sink:
-    """A sink built from its spec, not yet opened."""
+    """A sink built from its spec, not yet opened. Every sink takes `size` and `fit`."""
     spec = parse_spec(text)
-    return SINKS.get(spec.scheme).from_spec(spec, realtime=realtime)
+    own, shape = split_shape(spec)
+    sink = SINKS.get(spec.scheme).from_spec(own, realtime=realtime)
+    sink.spec = spec  # (named as the user wrote it)
+    if shape is not None:
+        sink.take_shape(shape)
+    return sink
 
 
 def open_sinks(sinks: Sequence[Sink], fps: float, added: Collection[Sink] = ()) -> set[Sink]:

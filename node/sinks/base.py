@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import ClassVar
 
 from node.errors import SpecError
 from node.frames import PREDICTION, VIEWS, Frame
+from node.sinks.shape import OutputShape, shaped
 from node.support.logformat import short_repr
 from node.support.spec import Spec, SpecOptions
 
@@ -25,6 +27,7 @@ class Sink(ABC):
     def __init__(self, spec: Spec, *, view: str = PREDICTION) -> None:
         self.spec = spec
         self.view = view
+        self.shape: OutputShape | None = None  # `?size=WxH&fit=...` (see shape.py)
 
     @classmethod
     @abstractmethod
@@ -42,6 +45,17 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, frame: Frame) -> None: ...
+
+    def take_shape(self, shape: OutputShape) -> None:
+        """Publish at `shape`; a sink with its own rules for sizes raises SpecError here."""
+        self.shape = shape
+
+    def send(self, frame: Frame) -> None:
+        """`write` the frame at the sink's `size` and `fit`, scaled here: on the sink's own
+        thread (the runner's, or render's), never the frame path."""
+        if self.shape is not None and frame.size != self.shape.size:
+            frame = replace(frame, image=shaped(frame.image, self.shape))
+        self.write(frame)
 
     @abstractmethod
     def close(self) -> None: ...

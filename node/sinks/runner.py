@@ -59,7 +59,7 @@ class SinkRunner:
                 continue
             start = time.perf_counter()
             try:
-                self.sink.write(frame)
+                self.sink.send(frame)
             except Exception as exc:
                 self.errors += 1
                 if not reopener.failures:

@@ -1,8 +1,9 @@
 """`vcam[:DEVICE]?backend=B&width=1280&height=720&fps=F&view=V`: the picture as a webcam that
 Zoom, Teams, OBS or a browser can pick (pyvirtualcam, extra `[vcam]`).
 
-The camera's size and rate are fixed when it opens; each frame is fitted into it (scaled, with
-black bars, never stretched) and sent as RGB. Backends: OBS Virtual Camera (Windows, macOS; OBS
+The camera's size and rate are fixed when it opens (`size=WxH` sets it too); each frame is
+fitted into it (scaled, with black bars, never stretched; or `fit=cover|stretch`) and sent as
+RGB. Backends: OBS Virtual Camera (Windows, macOS; OBS
 30+ installed), Unity Capture (Windows), v4l2loopback (Linux: `modprobe v4l2loopback
 exclusive_caps=1`). When none works the error lists each backend's own reason, and the other
 sinks go on.
@@ -14,11 +15,11 @@ import sys
 from typing import Any
 
 import cv2
-import numpy as np
 
 from node.errors import SinkError, SpecError
 from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
+from node.sinks.shape import OutputShape, shaped
 from node.support.spec import Spec, SpecOptions
 
 HINTS = {
@@ -26,19 +27,6 @@ HINTS = {
     "darwin": "on macOS: install OBS 30+ and start its virtual camera once",
     "win32": "on Windows: install OBS 30+ (its virtual camera) or Unity Capture",
 }
-
-
-def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to fit inside width x height, centred on black: no stretching."""
-    h, w = image.shape[:2]
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    out = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    out[top : top + new_h, left : left + new_w] = resized
-    return out
 
 
 class VcamSink(Sink):
@@ -73,6 +61,13 @@ class VcamSink(Sink):
             raise SpecError(f"{spec.label}: width and height must be even (camera formats need it)")
         return cls(spec, spec.target.strip() or None, backend, (width, height), fps, view=view)
 
+    def take_shape(self, shape: OutputShape) -> None:
+        """`size` is the camera's size (it wins over width and height)."""
+        if shape.width % 2 or shape.height % 2:
+            raise SpecError(f"{self.spec.label}: size must be even (camera formats need it)")
+        self.width, self.height = shape.size
+        self.shape = shape
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         try:
@@ -106,7 +101,10 @@ class VcamSink(Sink):
     def write(self, frame: Frame) -> None:
         if self._camera is None:
             raise SinkError(f"{self.name}: not open")
-        rgb = cv2.cvtColor(fit(frame.image, self.width, self.height), cv2.COLOR_BGR2RGB)
+        # the camera's size is fixed when it opens: every frame is fitted into it (the
+        # `fit` asked for, else contain: black bars, never stretched)
+        shape = self.shape or OutputShape(self.width, self.height)
+        rgb = cv2.cvtColor(shaped(frame.image, shape), cv2.COLOR_BGR2RGB)
         self._camera.send(rgb)
 
     def close(self) -> None:
