@@ -66,7 +66,7 @@ def _random(
     weights = random_weights(ngf)
     label = f"random-ngf{ngf}"
     tensor = _tensor((SIZE, SIZE))
-    fields: dict[str, object] = {"stride": weights.stride}  # it takes --canvas
+    fields: dict[str, object] = {}
     accuracy = None
     if backend.startswith("litert"):
         path, fmt = "model.tflite", "tflite"
@@ -82,6 +82,7 @@ def _random(
     reason = _write_tf_files(weights, folder, (SIZE, SIZE), tflite, original)
     if tflite and not (folder / path).exists():
         raise ModelError(f"cannot make the {backend} model: {reason}")
+    fields["stride"] = weights.stride  # fully convolutional: it takes --canvas
     for twin in TWINS:
         _write_json(
             folder / f"{twin}.json",
