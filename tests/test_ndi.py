@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cv2
@@ -21,7 +21,7 @@ from helpers import SCENE, wait_for
 from node.errors import SourceError
 from node.frames import Frame, LatestSlot
 from node.pipeline import Pipeline
-from node.sinks import create_sink
+from node.sinks import Sink, create_sink
 from node.sinks.ndi import NdiSink, to_bgrx
 from node.sources import create_source
 from node.sources.capture import CaptureThread
@@ -52,24 +52,37 @@ def receive(name: str, seconds: float) -> list[np.ndarray]:
     return frames
 
 
-def test_the_node_publishes_over_ndi_and_a_receiver_gets_its_frames() -> None:
-    name = f"pix2pix-test-{time.monotonic_ns() % 100000}"
-    ndi_sink = create_sink(f"ndi:{name}")
-    assert isinstance(ndi_sink, NdiSink)
+def publish_and_receive(
+    ndi_sink: Sink, name: str, scene: str, before_receiving: Callable[[], None] = lambda: None
+) -> tuple[list[np.ndarray], int, ListSink]:
+    """Run the node on `scene` into `ndi_sink` and a reference sink, receive 3 s of it:
+    (frames received, frames the node made meanwhile, the reference)."""
     reference = ListSink()
-    source = create_source(SCENE)
+    source = create_source(scene)
     source.open()
     ndi_sink.open(source.fps)
     pipeline = Pipeline(source, [ndi_sink, reference], ParamStore(), NegateModel())
     pipeline.start()
     try:
         wait_for(lambda: len(reference.frames) >= 3)
-        assert ndi_sink.describe() == f"ndi:{name} (0 connected)"
+        before_receiving()
         before = pipeline.stats.frames
         received = receive(name, 3.0)
         produced = pipeline.stats.frames - before
     finally:
         pipeline.stop()
+    return received, produced, reference
+
+
+def test_the_node_publishes_over_ndi_and_a_receiver_gets_its_frames() -> None:
+    name = f"pix2pix-test-{time.monotonic_ns() % 100000}"
+    ndi_sink = create_sink(f"ndi:{name}")
+    assert isinstance(ndi_sink, NdiSink)
+
+    def idle() -> None:  # running, before the receiver connects
+        assert ndi_sink.describe() == f"ndi:{name} (0 connected)"
+
+    received, produced, reference = publish_and_receive(ndi_sink, name, SCENE, idle)
     assert len(received) >= 0.7 * produced, (len(received), produced)
     recent = [f.image for f in reference.frames[-60:]]
     for image in received[-5:]:
@@ -298,19 +311,8 @@ def test_an_ndi_output_at_1080p_reaches_a_receiver_at_that_size() -> None:
 
     name = f"pix2pix-test-hd-{time.monotonic_ns() % 100000}"
     ndi_sink = create_sink(f"ndi:{name}?size=1920x1080&fit=cover")
-    reference = ListSink()
-    source = create_source("synthetic?width=160&height=120&fps=30")  # a camera's rate
-    source.open()
-    ndi_sink.open(source.fps)
-    pipeline = Pipeline(source, [ndi_sink, reference], ParamStore(), NegateModel())
-    pipeline.start()
-    try:
-        wait_for(lambda: len(reference.frames) >= 3)
-        before = pipeline.stats.frames
-        received = receive(name, 3.0)
-        produced = pipeline.stats.frames - before
-    finally:
-        pipeline.stop()
+    scene = "synthetic?width=160&height=120&fps=30"  # a camera's rate
+    received, produced, reference = publish_and_receive(ndi_sink, name, scene)
     # (alone, over 90% arrive; the receiver here shares two cores with the node and the rest
     # of the suite, and converts each 1080p frame in Python)
     assert len(received) >= 0.6 * produced, (len(received), produced)
