@@ -541,9 +541,13 @@ def test_presets_over_osc_save_recall_by_index_and_morph_with_feedback(rig: Rig)
     send(rig, "/node/preset/recall", names.index("stage look"))  # pad N
     settled(rig, "process.canny_t1", 77)
     assert rig.inbox.wait("/process/canny_t1/norm", lambda a: a == [pytest.approx(0.154)])
-    rig.commands.clock = lambda: 100.0  # the frame clock, held still for the test
+    # The frame clock, held by the test: the rig's own frame loop ticks on it too, so it must
+    # read the time the test steps to (a loop tick at the start time would step back to 77).
+    held = [100.0]
+    rig.commands.clock = lambda: held[0]
     send(rig, "/node/preset/morph", "canny_live", 1.0)
     wait_for(lambda: rig.commands.morpher.running)
+    held[0] = 100.5
     rig.commands.tick(100.5)  # what the frame loop does each frame
     assert rig.params.get("process.canny_t1") == 39  # halfway from 77 to 1
     assert rig.inbox.wait("/process/canny_t1", lambda a: a == [39]) == [39]  # every step fed back

@@ -31,6 +31,7 @@ limited = LogLimiter(log)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TCP_CONNECTIONS = 16
 POLL = 0.2  # seconds a blocked read waits before checking for stop
+ANY_PORT_TRIES = 20  # --osc-port 0: UDP ports tried until TCP takes the same number
 TCP_QUEUE = 2000  # packets waiting for one TCP client; beyond that the oldest are dropped
 
 
@@ -94,22 +95,20 @@ class OscServer:
     def start(self) -> None:
         """Bind and serve; the feedback hub sends from the UDP socket (replies come from the
         port clients send to)."""
-        family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
-        udp = socket.socket(family, socket.SOCK_DGRAM)
-        tcp = socket.socket(family, socket.SOCK_STREAM)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while in TIME_WAIT
-        try:
-            udp.bind((self.bind, self.port))
-            self.port = udp.getsockname()[1]
-            tcp.bind((self.bind, self.port))
-            tcp.listen(8)
-        except OSError as exc:
-            udp.close()
-            tcp.close()
-            raise UserError(
-                f"cannot listen for OSC on {self.bind}:{self.port} ({exc.strerror or exc}); "
-                "is another node running? choose another port with --osc-port"
-            ) from None
+        # Port 0 (any): the UDP port the system picks may be taken for TCP; try a few.
+        tries = ANY_PORT_TRIES if self.port == 0 else 1
+        for attempt in range(tries):
+            try:
+                udp, tcp = self._bind_pair(self.port)
+                break
+            except OSError as exc:
+                if attempt + 1 < tries:
+                    continue
+                raise UserError(
+                    f"cannot listen for OSC on {self.bind}:{self.port} ({exc.strerror or exc}); "
+                    "is another node running? choose another port with --osc-port"
+                ) from None
+        self.port = udp.getsockname()[1]
         udp.settimeout(POLL)
         tcp.settimeout(POLL)
         self._udp, self._tcp = udp, tcp
@@ -126,6 +125,22 @@ class OscServer:
             self.port,
             f", prefix {self.router.prefix}" if self.router.prefix else "",
         )
+
+    def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket]:
+        """UDP and TCP bound to one port number (`port` 0: the one the system gives UDP)."""
+        family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while in TIME_WAIT
+        try:
+            udp.bind((self.bind, port))
+            tcp.bind((self.bind, udp.getsockname()[1]))
+            tcp.listen(8)
+        except OSError:
+            udp.close()
+            tcp.close()
+            raise
+        return udp, tcp
 
     def stop(self) -> None:
         self._stop.set()
