@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +24,7 @@ from node.errors import SinkError, SpecError
 from node.frames import Frame
 from node.pipeline import Pipeline
 from node.sinks import create_sink
+from node.sinks.matroska import MatroskaStream
 from node.sinks.preview import PreviewSink
 from node.sources import create_source
 from node.state.params import ParamStore
@@ -37,7 +43,7 @@ def preview() -> Iterator[PreviewSink]:
         while not stop.wait(1 / 30):
             image = np.full((240, 320, 3), (k * 7) % 255, np.uint8)
             cv2.circle(image, (160, 120), 50, (0, 0, 255), -1)
-            sink.write(Frame(image, k, 0.0))
+            sink.write(Frame(image, k, time.monotonic()))
             k += 1
 
     thread = threading.Thread(target=feed, daemon=True)
@@ -59,6 +65,61 @@ async def _mjpeg_frames(url: str, count: int) -> list[bytes]:
             assert part.headers["Content-Type"] == "image/jpeg"
             frames.append(bytes(await part.read()))
     return frames
+
+
+async def _read_for(url: str, nbytes: int) -> tuple[str, bytes]:
+    """The first `nbytes` of a stream, and its Content-Type."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        data = b""
+        while len(data) < nbytes:
+            chunk = await response.content.read(nbytes - len(data))
+            assert chunk, "the stream ended"
+            data += chunk
+        return response.headers["Content-Type"], data
+
+
+def _demux(data: bytes) -> tuple[list[int], list[np.ndarray]]:
+    """FFmpeg's own Matroska demuxer (PyAV) over the bytes: every whole frame's pts (ms) and
+    picture (BGR)."""
+    av = pytest.importorskip("av", reason="pip install av (in the dev extra)")
+    times: list[int] = []
+    pictures: list[np.ndarray] = []
+    with av.open(io.BytesIO(data), format="matroska") as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "mjpeg" and stream.time_base == Fraction(1, 1000)
+        with contextlib.suppress(av.error.InvalidDataError, av.error.EOFError):
+            for frame in container.decode(stream):
+                times.append(int(frame.pts))
+                pictures.append(frame.to_ndarray(format="bgr24"))
+    return times, pictures
+
+
+def test_the_matroska_stream_carries_each_frames_capture_time() -> None:
+    made = [10.0, 10.033, 10.070, 10.070, 10.050, 11.5]  # a repeat, one out of order, a gap
+    stream = MatroskaStream(30.0)
+    image = np.zeros((48, 64, 3), np.uint8)
+    data = b""
+    for k, t in enumerate(made):
+        image[:] = 40 * k
+        jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+        data += stream.encode(jpeg, t, (64, 48))
+    times, pictures = _demux(data)
+    assert times == [0, 33, 70, 70, 70, 1500]  # ms since the first; never back in time
+    assert [p.shape for p in pictures] == [(48, 64, 3)] * 6
+    assert [round(float(p.mean()) / 40) for p in pictures] == list(range(6))
+
+
+def test_the_matroska_stream_over_http_plays_in_ffmpeg(preview: PreviewSink) -> None:
+    kind, data = asyncio.run(_read_for(preview.url + "stream.mkv", 200_000))
+    assert kind == "video/x-matroska"
+    times, pictures = _demux(data)
+    assert len(times) >= 10 and times[0] == 0
+    assert all(b > a for a, b in itertools.pairwise(times))  # one frame, one time
+    for picture in pictures:
+        assert picture.shape == (240, 320, 3)
+        blue, green, red = picture[120, 160].astype(int)
+        assert red > 200 and blue < 60 and green < 60  # the red circle
+    assert len({int(p[5, 5, 0]) // 4 for p in pictures}) > 3  # and the background moves
 
 
 async def _get(url: str) -> tuple[int, str, bytes]:
@@ -90,7 +151,7 @@ def test_the_page_single_frames_and_stats(preview: PreviewSink) -> None:
 
 def test_nobody_watching_means_no_encoding(preview: PreviewSink) -> None:
     wait_for(lambda: preview.fps() > 10)
-    assert preview._jpeg == b""  # frames came, nobody asked: nothing was encoded
+    assert preview._latest.jpeg == b""  # frames came, nobody asked: nothing was encoded
 
 
 def test_a_taken_port_and_bad_specs_are_clear(preview: PreviewSink) -> None:

@@ -1,7 +1,9 @@
 """`preview[:[HOST:]PORT]?view=...&quality=80`: the picture in a browser, for a headless box.
 
-`/stream.mjpg` is the live stream (MJPEG), `/frame.jpg` the latest frame alone (an OBS browser
-source or a script can use either) and `/stats.json` the frame rate. Under `run` the first
+`/stream.mjpg` is the live stream for browsers (multipart MJPEG), `/stream.mkv` the same frames
+with a timestamp each (Matroska, node/sinks/matroska.py: what OBS's Media Source and other
+ffmpeg players keep pace with), `/frame.jpg` the latest frame alone and `/stats.json` the frame
+rate. Under `run` the first
 preview on the page's port shares the node's page server (127.0.0.1:8080 by default, its `/` is
 the control page; see `cli_http`); a preview on another port, or under `render`, has its own
 server whose `/` is a small page with the stream. It listens on 127.0.0.1 by default:
@@ -20,6 +22,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 import cv2
 from aiohttp import web
@@ -27,12 +30,25 @@ from aiohttp import web
 from node.errors import SinkError, SpecError
 from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
+from node.sinks.matroska import CONTENT_TYPE as MATROSKA
+from node.sinks.matroska import MatroskaStream
 from node.support.httpserver import Handler, HttpServer
 from node.support.spec import Spec, SpecOptions
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 BOUNDARY = "pix2pixframe"
 MAX_VIEWERS = 16
+
+
+class Encoded(NamedTuple):
+    """One frame as the viewers get it: its JPEG, its capture time and size."""
+
+    jpeg: bytes
+    t_capture: float
+    size: tuple[int, int]
+
+
+NOTHING = Encoded(b"", 0.0, (0, 0))
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>pix2pix-node preview</title>
@@ -81,7 +97,8 @@ class PreviewSink(Sink):
     ) -> None:
         super().__init__(spec, view=view)
         self.host, self.port, self.quality = host, port, quality
-        self._jpeg = b""
+        self._latest = NOTHING
+        self._fps = 0.0
         self._size = (0, 0)
         self._times: deque[float] = deque(maxlen=60)
         self._viewers = 0
@@ -122,6 +139,7 @@ class PreviewSink(Sink):
 
     def open(self, fps: float) -> None:
         self._new_frame = asyncio.Event()
+        self._fps = fps
         if self._shared is not None:
             self._mount(self._shared)
             self._loop = self._shared.loop.loop  # frames are announced from now on
@@ -146,7 +164,12 @@ class PreviewSink(Sink):
             server.mount(path, handler)
 
     def _routes(self) -> dict[str, Handler]:
-        return {"/stream.mjpg": self._stream, "/frame.jpg": self._frame, "/stats.json": self._stats}
+        return {
+            "/stream.mjpg": self._stream,
+            "/stream.mkv": self._stream_mkv,
+            "/frame.jpg": self._frame,
+            "/stats.json": self._stats,
+        }
 
     def write(self, frame: Frame) -> None:
         now = time.monotonic()
@@ -158,7 +181,7 @@ class PreviewSink(Sink):
         ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise SinkError(f"{self.name}: JPEG encoding failed")
-        self._jpeg = data.tobytes()
+        self._latest = Encoded(data.tobytes(), frame.t_capture, frame.size)
         loop.call_soon_threadsafe(self._announce)
 
     def close(self) -> None:
@@ -201,47 +224,57 @@ class PreviewSink(Sink):
     async def _frame(self, request: web.Request) -> web.StreamResponse:
         self._viewers += 1  # a fresh frame is encoded for this request, never an old one
         try:
-            jpeg = await self._next_jpeg(self._jpeg, timeout=5.0)
+            frame = await self._next(self._latest, timeout=5.0)
         finally:
             self._viewers -= 1
-        if not jpeg:
+        if not frame.jpeg:
             return web.Response(status=503, text="no new frame in 5 s\n")
-        return web.Response(body=jpeg, content_type="image/jpeg")
+        return web.Response(body=frame.jpeg, content_type="image/jpeg")
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
+        """multipart/x-mixed-replace: what an <img> shows live."""
+        return await self._serve(request, f"multipart/x-mixed-replace; boundary={BOUNDARY}", _part)
+
+    async def _stream_mkv(self, request: web.Request) -> web.StreamResponse:
+        """Matroska: the header (from the first frame's size), then each frame with its time."""
+        stream = MatroskaStream(self._fps)
+        return await self._serve(request, MATROSKA, lambda f: stream.encode(*f))
+
+    async def _serve(
+        self, request: web.Request, kind: str, encode: Callable[[Encoded], bytes]
+    ) -> web.StreamResponse:
+        """Each new frame, `encode`d, while the viewer is connected (a slow one gets the
+        newest, never a queue); the viewer counts as watching meanwhile, so frames get encoded."""
         if self._viewers >= MAX_VIEWERS:
             return web.Response(status=503, text=f"already {MAX_VIEWERS} viewers\n")
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                "Cache-Control": "no-store",
-            }
-        )
+        response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-store"})
         await response.prepare(request)
         self._viewers += 1
-        last = b""
+        last = NOTHING
         try:
             while request.transport is not None and not request.transport.is_closing():
-                jpeg = await self._next_jpeg(last, timeout=1.0)
-                if not jpeg:
+                frame = await self._next(last, timeout=1.0)
+                if not frame.jpeg:
                     continue  # (and see whether the viewer is still there)
-                last = jpeg
-                head = (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(jpeg)}\r\n\r\n"
-                ).encode()
-                await response.write(head + jpeg + b"\r\n")
+                last = frame
+                await response.write(encode(frame))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             self._viewers -= 1
         return response
 
-    async def _next_jpeg(self, last: bytes, timeout: float) -> bytes:
-        """The newest JPEG once it differs from `last` ('' after `timeout`)."""
-        if self._jpeg and self._jpeg is not last:
-            return self._jpeg
+    async def _next(self, last: Encoded, timeout: float) -> Encoded:
+        """The newest frame once it is not `last` (NOTHING after `timeout`)."""
+        if self._latest.jpeg and self._latest is not last:
+            return self._latest
         assert self._new_frame is not None
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._new_frame.wait(), timeout)
-        return self._jpeg if self._jpeg is not last else b""
+        return self._latest if self._latest is not last else NOTHING
+
+
+def _part(frame: Encoded) -> bytes:
+    """One frame of the multipart stream."""
+    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n\r\n"
+    return head.encode() + frame.jpeg + b"\r\n"
