@@ -3,6 +3,7 @@
     .venv/bin/python tools/obs_delay.py --stream mkv --seconds 30
     .venv/bin/python tools/obs_delay.py --stream mjpg --seconds 30
     .venv/bin/python tools/obs_delay.py --stream mjpg --ffmpeg-options use_wallclock_as_timestamps=1
+    .venv/bin/python tools/obs_delay.py --stream mkv --vlc 100
 
 Starts the node (the synthetic scene, a preview on a free port) and a headless OBS
 (tools/obs_harness.py) whose Media Source plays the chosen stream, records, stops OBS. Meanwhile
@@ -162,6 +163,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--ffmpeg-options", default="", help="the Media Source's FFmpeg Options")
     parser.add_argument(
+        "--vlc",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="a VLC Video Source with this Network Caching (ms) instead of a Media Source",
+    )
+    parser.add_argument(
         "--model",
         default="none",
         help="the node's model (default none: the processed input, so the node keeps the "
@@ -173,7 +181,9 @@ def main() -> int:
         return 2
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    setup = obs_harness.ObsSetup(f"{base}/stream.{args.stream}", 256, 256, 30, args.ffmpeg_options)
+    setup = obs_harness.ObsSetup(
+        f"{base}/stream.{args.stream}", 256, 256, 30, args.ffmpeg_options, args.vlc
+    )
     with tempfile.TemporaryDirectory() as folder, running_node(port, args.model):
         home = Path(folder)
         obs_harness.write_config(home, setup, home / "recordings")
@@ -188,7 +198,10 @@ def main() -> int:
             display.close()
             published.stop()
         found = delays(obs_harness.recording(home / "recordings"), started, 30, published)
-    print(f"OBS Media Source on {setup.url} (FFmpeg options: {args.ffmpeg_options or 'none'})")
+    if args.vlc:
+        print(f"OBS VLC Video Source on {setup.url} (network caching {args.vlc} ms)")
+    else:
+        print(f"OBS Media Source on {setup.url} (FFmpeg options: {args.ffmpeg_options or 'none'})")
     span = published.times[-1] - published.times[0] if len(published.times) > 1 else 0.0
     rate = (len(published.times) - 1) / span if span else 0.0
     print(f"the node published {rate:.1f} fps; " + summary(found, edge=3.0))

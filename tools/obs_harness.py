@@ -35,6 +35,24 @@ class ObsSetup:
     height: int
     fps: int
     ffmpeg_options: str = ""  # the Media Source's "FFmpeg Options" field (empty: the default)
+    vlc_caching_ms: int = 0  # > 0: a VLC Video Source with this Network Caching instead
+
+
+def player_source(setup: ObsSetup) -> dict[str, object]:
+    """The OBS source that plays `setup.url`: a Media Source (ffmpeg) or a VLC Video Source."""
+    if setup.vlc_caching_ms > 0:
+        playlist = [{"value": setup.url, "hidden": False, "selected": False}]
+        settings: dict[str, object] = {
+            "playlist": playlist,
+            "network_caching": setup.vlc_caching_ms,
+        }
+        kind = "vlc_source"
+    else:
+        settings = {"is_local_file": False, "input": setup.url, "input_format": ""}
+        if setup.ffmpeg_options:
+            settings["ffmpeg_options"] = setup.ffmpeg_options
+        kind = "ffmpeg_source"
+    return {"id": kind, "versioned_id": kind, "name": NAME, "settings": settings}
 
 
 def write_config(home: Path, setup: ObsSetup, recordings: Path) -> None:
@@ -62,13 +80,7 @@ def write_config(home: Path, setup: ObsSetup, recordings: Path) -> None:
         f"FPSType=0\nFPSCommon={setup.fps}\n"
         "[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n"
     )
-    media = {
-        "id": "ffmpeg_source",
-        "versioned_id": "ffmpeg_source",
-        "name": NAME,
-        "settings": {"is_local_file": False, "input": setup.url, "input_format": ""}
-        | ({"ffmpeg_options": setup.ffmpeg_options} if setup.ffmpeg_options else {}),
-    }
+    media = player_source(setup)
     item = {
         "name": NAME,
         "id": 1,
