@@ -3,11 +3,10 @@
 `/stream.mjpg` is the live stream for browsers (multipart MJPEG), `/stream.mkv` the same frames
 with a timestamp each (Matroska, node/sinks/matroska.py: what OBS's Media Source and other
 ffmpeg players keep pace with), `/frame.jpg` the latest frame alone and `/stats.json` the frame
-rate. Under `run` the first
-preview on the page's port shares the node's page server (127.0.0.1:8080 by default, its `/` is
-the control page; see `cli_http`); a preview on another port, or under `render`, has its own
-server whose `/` is a small page with the stream. It listens on 127.0.0.1 by default:
-`preview:0.0.0.0:8080` shows it to the network.
+rate. Under `run` the first preview on the page's port shares the node's page server
+(127.0.0.1:8080 by default, its `/` is the control page; see `cli_http`); a preview on another
+port, or under `render`, has its own server whose `/` is a small page with the stream. It
+listens on 127.0.0.1 by default: `preview:0.0.0.0:8080` shows it to the network.
 
 JPEG encoding happens on this sink's own thread and only while someone watches; every viewer
 gets the newest frame when it is ready for one, so a slow browser sees fewer frames and
