@@ -58,6 +58,16 @@ def flags_of_note() -> list[str]:
     return [f for f in FLAGS_OF_NOTE if f in have]
 
 
+# oneDNN's "avx512_core": where OpenVINO's CPU plugin has its full int8 kernels
+AVX512_CORE_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
+
+
+def avx512_core() -> bool | None:
+    """Whether the CPU has AVX-512 F/BW/VL/DQ; None where there are no flags to read."""
+    have = flags()
+    return all(f in have for f in AVX512_CORE_FLAGS) if have else None
+
+
 def native_bf16(capabilities: tuple[str, ...] = ()) -> bool | None:
     """Whether bfloat16 is native here: True / False from the CPU flags; where there are no
     flags to read (macOS, Windows), None unless the backend's `capabilities` say "BF16"."""

@@ -22,6 +22,7 @@ from node.inference.backends.backend import (
     BackendOptions,
     require_file,
 )
+from node.inference.backends.subpixel import past_int8_limit, split_transposed_convs
 from node.inference.canvas import padded
 from node.inference.descriptor import ModelDescriptor, ModelError
 from node.support import cpu
@@ -163,6 +164,10 @@ class OpenVinoModel(BackendModel):
                 ) from None
             if desc.stride:
                 dims = static
+        if device == DEFAULT_DEVICE and desc.quantization == "int8" and cpu.avx512_core() is False:
+            network = network.clone()  # `models optimize` writes the network it was given
+            if split := split_transposed_convs(network, only=past_int8_limit):
+                log.debug("%s: %d transposed convolutions as sub-pixel ones", desc.path, split)
         try:
             compiled = core().compile_model(
                 network, device, compile_config(device, options.threads, desc.precision)

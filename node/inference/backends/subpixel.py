@@ -1,0 +1,144 @@
+"""An OpenVINO network's transposed convolutions as sub-pixel convolutions, so that an int8
+model's upsampling runs in int8 on CPUs without AVX-512.
+
+On such CPUs OpenVINO's CPU plugin runs an int8 transposed convolution in int8 only while
+(input channels)^2 x (output area) stays at most 2^26; past that it dequantizes the weights and
+runs it in fp32. The U-Net's outer decoder layers cross that line at any canvas above its
+trained 256x256, so at 512x256 its four largest upsamplings ran fp32 (measured on an AVX2
+EPYC: 18 of its 33 ms).
+
+A stride-s transposed convolution whose kernel is a multiple of s and whose padding makes the
+output exactly s times the input (the U-Net's kernel 4, stride 2, padding 1) is, exactly, s^2
+ordinary convolutions - one per output phase, each with a (kernel / s)^2 window and its own
+padding - interleaved by DepthToSpace. Those run int8. The backend splits only the ones past the
+plugin's int8 limit (at the trained 256x256 the U-Net's graph stays as it is); anything that
+cannot be split exactly is left as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TRANSPOSED = "ConvolutionBackpropData"
+# OpenVINO's CPU plugin without AVX-512 (nodes/deconv.cpp, canBeExecutedInInt8): an int8
+# transposed convolution stays int8 while (input channels)^2 x (output area) <= 2^26.
+INT8_LIMIT = 2**26
+
+
+def phase_taps(phase: int, stride: int, kernel: int, pad: int) -> tuple[list[int], int, int]:
+    """For output rows `stride * m + phase`: the transposed kernel's taps as an ordinary
+    correlation window over the input (first tap first), and that window's padding (begin,
+    end). Output o = stride * i - pad + k, so a phase uses the taps k = (phase + pad) mod
+    stride + stride * t and the inputs i = m + q - t."""
+    taps = kernel // stride
+    first = (phase + pad) % stride
+    q = (phase + pad - first) // stride
+    return [first + stride * (taps - 1 - j) for j in range(taps)], taps - 1 - q, q
+
+
+def _weights(source: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(weights [in, out, kh, kw], per-output-channel scale or None) of a transposed
+    convolution: plain constants, or NNCF's int8 constant -> Convert -> Multiply(scale)."""
+    node = source.get_node()
+    kind = node.get_type_name()
+    if kind == "Constant":
+        return node.get_data(), None
+    if kind != "Multiply":
+        return None
+    convert, scale = (i.get_source_output().get_node() for i in node.inputs())
+    if convert.get_type_name() != "Convert" or scale.get_type_name() != "Constant":
+        return None
+    constant = convert.input_value(0).get_node()
+    if constant.get_type_name() != "Constant":
+        return None
+    factors = scale.get_data()
+    if factors.ndim != 4 or factors.shape[0] != 1 or factors.shape[2:] != (1, 1):
+        return None
+    return constant.get_data(), factors
+
+
+def _splittable(node: Any, kernel: tuple[int, ...]) -> int | None:
+    """The stride when `node` can be split exactly, else None."""
+    attrs = node.get_attributes()
+    strides, begin, end = list(attrs["strides"]), list(attrs["pads_begin"]), list(attrs["pads_end"])
+    if node.get_input_size() != 2 or len(strides) != 2 or len(kernel) != 2:
+        return None
+    stride = strides[0]
+    if (
+        stride < 2
+        or strides[1] != stride
+        or list(attrs["dilations"]) != [1, 1]
+        or any(attrs["output_padding"])
+        or attrs["auto_pad"] not in ("explicit", "notset")
+        or begin != end
+    ):
+        return None
+    if all(k % stride == 0 and k - 2 * p == stride for k, p in zip(kernel, begin, strict=True)):
+        return int(stride)
+    return None
+
+
+def _phases(
+    x: Any, weights: np.ndarray, scale: np.ndarray | None, stride: int, pads: list[int]
+) -> list[Any]:
+    from openvino import Type
+    from openvino import opset13 as ops
+
+    out = []
+    for a in range(stride):
+        rows, top, bottom = phase_taps(a, stride, weights.shape[2], pads[0])
+        for b in range(stride):
+            cols, left, right = phase_taps(b, stride, weights.shape[3], pads[1])
+            w = np.ascontiguousarray(weights[:, :, rows][:, :, :, cols].transpose(1, 0, 2, 3))
+            kernel = ops.constant(w)
+            if scale is not None:  # keep NNCF's pattern, so the plugin runs it in int8
+                factors = ops.constant(np.ascontiguousarray(scale.transpose(1, 0, 2, 3)))
+                kernel = ops.multiply(ops.convert(kernel, Type.f32), factors)
+            out.append(ops.convolution(x, kernel, [1, 1], [top, left], [bottom, right], [1, 1]))
+    return out
+
+
+def past_int8_limit(node: Any, weights: np.ndarray) -> bool:
+    """Whether OpenVINO's CPU plugin, without AVX-512, would run this one in fp32."""
+    shape = node.get_output_partial_shape(0)
+    if shape.is_dynamic:
+        return True
+    area = int(np.prod([d.get_length() for d in shape][2:]))
+    return int(weights.shape[0]) ** 2 * area > INT8_LIMIT
+
+
+def split_transposed_convs(
+    network: Any, only: Callable[[Any, np.ndarray], bool] = lambda node, weights: True
+) -> int:
+    """Rewrite `network` (an openvino.Model) in place - those `only` (node, weights) picks;
+    returns how many were split."""
+    from openvino import opset13 as ops
+
+    count = 0
+    for node in network.get_ordered_ops():
+        if node.get_type_name() != TRANSPOSED:
+            continue
+        found = _weights(node.input_value(1))
+        if found is None or found[0].ndim != 4:
+            continue
+        weights, scale = found
+        stride = _splittable(node, weights.shape[2:])
+        if stride is None or not only(node, weights):
+            continue
+        pads = list(node.get_attributes()["pads_begin"])
+        phases = _phases(node.input_value(0), weights, scale, stride, pads)
+        # blocks_first (ONNX's DCR): channel (a * stride + b) * C + c lands at (s*m+a, s*n+b)
+        joined = ops.depth_to_space(ops.concat(phases, 1), "blocks_first", stride)
+        joined.set_friendly_name(node.get_friendly_name())
+        for target in list(node.output(0).get_target_inputs()):
+            target.replace_source_output(joined.output(0))
+        count += 1
+    if count:
+        network.validate_nodes_and_infer_types()
+    return count
