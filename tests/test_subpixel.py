@@ -189,3 +189,21 @@ def test_at_its_trained_size_the_bundled_unet_is_not_rewritten(
         model.close()
     assert "sub-pixel" not in caplog.text
     assert {p: n for (t, p), n in layers.items() if t == "Deconvolution"} == {"u8": 8}
+
+
+def test_the_network_given_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models optimize` compiles the network NNCF made, then writes that network: the
+    rewrite is for this CPU's run only, not for the IR another machine loads."""
+    from node.inference.backends.openvino import OpenVinoModel, core
+
+    monkeypatch.setattr(cpu, "avx512_core", lambda: False)
+    library = ModelLibrary([PACKAGE_MODELS], ["openvino-int8"])
+    desc = next(d for d in library.find("demo_canny_256") if d.variant == "openvino-int8")
+    network = core().read_model(str(desc.path))
+    model = OpenVinoModel.compile(desc.at_canvas(512, 256), network, BackendOptions(2))
+    try:
+        assert not any(t == "Deconvolution" and p == "f32" for t, p in runtime_layers(model))
+    finally:
+        model.close()
+    assert op_types(network)["ConvolutionBackpropData"] == 8
+    assert op_types(network)["DepthToSpace"] == 0
