@@ -165,9 +165,7 @@ class OpenVinoModel(BackendModel):
             if desc.stride:
                 dims = static
         if device == DEFAULT_DEVICE and desc.quantization == "int8" and cpu.avx512_core() is False:
-            network = network.clone()  # `models optimize` writes the network it was given
-            if split := split_transposed_convs(network, only=past_int8_limit):
-                log.debug("%s: %d transposed convolutions as sub-pixel ones", desc.path, split)
+            network = _int8_upsampling(desc, network)
         try:
             compiled = core().compile_model(
                 network, device, compile_config(device, options.threads, desc.precision)
@@ -200,6 +198,22 @@ class OpenVinoModel(BackendModel):
     def close(self) -> None:
         self._request = None
         self._compiled = None
+
+
+def _int8_upsampling(desc: ModelDescriptor, network: Any) -> Any:
+    """A copy of `network` whose transposed convolutions past the CPU plugin's int8 limit are
+    sub-pixel convolutions (see subpixel.py), or `network` itself when none are or the
+    rewrite fails; `models optimize` writes the network it gave, so that one stays as it was."""
+    copy = network.clone()
+    try:
+        split = split_transposed_convs(copy, only=past_int8_limit)
+    except Exception as exc:  # OpenVINO raises RuntimeError and kinds of its own
+        log.info("%s: upsampling left as it is (%s)", desc.path, _first_line(exc))
+        return network
+    if not split:
+        return network
+    log.debug("%s: %d transposed convolutions as sub-pixel ones", desc.path, split)
+    return copy
 
 
 def _first_line(exc: BaseException) -> str:

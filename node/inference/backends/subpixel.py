@@ -51,7 +51,8 @@ def _weights(source: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
         return node.get_data(), None
     if kind != "Multiply":
         return None
-    convert, scale = (i.get_source_output().get_node() for i in node.inputs())
+    inputs = [i.get_source_output().get_node() for i in node.inputs()]
+    convert, scale = sorted(inputs, key=lambda n: n.get_type_name() != "Convert")  # any order
     if convert.get_type_name() != "Convert" or scale.get_type_name() != "Constant":
         return None
     constant = convert.input_value(0).get_node()
