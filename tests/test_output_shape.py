@@ -42,6 +42,30 @@ def test_cover_fills_the_size_and_crops_what_overflows_centred() -> None:
     assert out[5, 5, 0] == 0  # a corner is red: the square's top and bottom were cropped
 
 
+@pytest.mark.parametrize(
+    ("source", "size", "exact"),
+    [((256, 256), (1920, 1080), True), ((512, 288), (1920, 1080), True),
+     ((332, 248), (1920, 1080), False), ((37, 91), (200, 100), False)],
+)  # fmt: skip
+def test_cover_scales_up_only_what_it_keeps_and_gives_the_same_picture(
+    source: tuple[int, int], size: tuple[int, int], exact: bool
+) -> None:
+    """Scaling the whole picture and cutting it is the reference; cutting first scales less
+    (a square to 16:9: 56% of it) and places the picture within half an output pixel."""
+    w, h = source
+    noise = np.random.default_rng(0).random((h, w, 3)) * 255
+    image = cv2.GaussianBlur(noise.astype(np.uint8), (5, 5), 0)
+    scale = max(size[0] / w, size[1] / h)
+    new_w, new_h = round(w * scale), round(h * scale)
+    whole = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_CUBIC)
+    top, left = (new_h - size[1]) // 2, (new_w - size[0]) // 2
+    expected = whole[top : top + size[1], left : left + size[0]].astype(int)
+    out = shaped(image, OutputShape(*size, "cover"))
+    assert out.shape == (size[1], size[0], 3) and out.flags.c_contiguous
+    error = np.abs(out.astype(int) - expected)
+    assert error.max() == 0 if exact else error.mean() < 1.0
+
+
 def test_stretch_fills_the_size_and_changes_the_aspect() -> None:
     out = shaped(square(), OutputShape(300, 100, "stretch"))
     assert out.shape == (100, 300, 3)

@@ -82,11 +82,45 @@ def shaped(image: np.ndarray, shape: OutputShape) -> np.ndarray:
         return _resize(image, width, height)
     scale = min(width / w, height / h) if shape.fit == "contain" else max(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = _resize(image, new_w, new_h)
     if shape.fit == "cover":
+        if scale > 1:  # scale up only the part that is kept (a square to 16:9: 56% of it)
+            return _cover_up(image, shape, scale, new_w, new_h)
+        resized = _resize(image, new_w, new_h)
         top, left = (new_h - height) // 2, (new_w - width) // 2
         return np.ascontiguousarray(resized[top : top + height, left : left + width])
+    resized = _resize(image, new_w, new_h)
     out = np.zeros((height, width, *image.shape[2:]), image.dtype)
     top, left = (height - new_h) // 2, (width - new_w) // 2
     out[top : top + new_h, left : left + new_w] = resized
     return out
+
+
+CUBIC_REACH = 2  # source pixels a bicubic output pixel reads on each side
+
+
+def _kept(start: int, size: int, scale: float, limit: int) -> tuple[int, int]:
+    """The source rows (or columns) [first, end) that output rows [start, start + size) of
+    the whole picture scaled by `scale` read, with the bicubic kernel's reach."""
+    first = max(0, int(start / scale) - CUBIC_REACH)
+    end = min(limit, int((start + size) / scale) + 1 + CUBIC_REACH)
+    return first, end
+
+
+def _cover_up(
+    image: np.ndarray, shape: OutputShape, scale: float, new_w: int, new_h: int
+) -> np.ndarray:
+    """`cover` scaling up: the source cut to what the output shows (and the kernel's reach),
+    scaled by the same factor, then cut to the size - what scaling all and cutting gives, to
+    within half an output pixel of placement."""
+    h, w = image.shape[:2]
+    width, height = shape.size
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    row0, row1 = _kept(top, height, scale, h)
+    col0, col1 = _kept(left, width, scale, w)
+    part = cv2.resize(
+        image[row0:row1, col0:col1], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC
+    )
+    y, x = round(top - row0 * scale), round(left - col0 * scale)
+    y = min(max(0, y), part.shape[0] - height)
+    x = min(max(0, x), part.shape[1] - width)
+    return np.ascontiguousarray(part[y : y + height, x : x + width])
