@@ -25,6 +25,7 @@ def test_the_node_shrugs_off_the_hostile_corpus() -> None:
     assert result["alive_after"] and result["exit_code"] == 0, summary
     stale = result["stale_frames_after_change"]
     assert -1 not in stale, f"a change was never stored after the attack\n{summary}"
-    # at most the frames already past their snapshot: in the model, the mailbox, a sink
-    assert max(stale) <= 3, f"a stored change took frames to reach the picture\n{summary}"
+    # at most the frames already past their snapshot when it was stored: the one being
+    # preprocessed, the prepared mailbox, the model, the sink's mailbox and the one it writes
+    assert max(stale) <= 5, f"a stored change took frames to reach the picture\n{summary}"
     assert result["log_lines_during"] < 100, f"the attack was logged per packet\n{summary}"
