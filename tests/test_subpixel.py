@@ -231,3 +231,19 @@ def test_a_rewrite_that_fails_leaves_the_model_loading_as_it_was(
         model.close()
     said = [r.getMessage() for r in caplog.records if "upsampling left as it is" in r.getMessage()]
     assert len(said) == 1 and "Check 'shape' failed" in said[0] and "\n" not in said[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (frozenset({"avx2", "fma"}), False),
+        (frozenset({"avx2", "avx512f", "avx512_vnni"}), False),  # no BW / VL / DQ
+        (frozenset({"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"}), True),
+        (frozenset(), None),  # no /proc/cpuinfo (macOS, Windows): not rewritten
+    ],
+)
+def test_which_cpus_get_the_rewrite(
+    flags: frozenset[str], expected: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cpu, "flags", lambda: flags)
+    assert cpu.avx512_core() is expected
