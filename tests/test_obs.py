@@ -54,8 +54,10 @@ def test_obs_records_the_nodes_matroska_stream(tmp_path: Path) -> None:
     assert "==== Shutting down" in obs.log_text(), (code, obs.log_text()[-2000:])
     recording = obs_harness.recording(tmp_path / "rec")
     frames = [obs_delay.thumb(image) for image in obs_delay.recorded_frames(recording)]
-    shown = [f for f in frames if f.mean() > 2]  # before the first frame arrives OBS is black
-    assert len(frames) >= RECORD_SECONDS * 30 * 0.8 and len(shown) >= len(frames) // 2
+    # black: before the first frame arrives, and after SIGINT while OBS 29 shuts its sources
+    # down but still records (up to the harness's 15 s kill: 557 frames, 127 shown, once)
+    shown = [f for f in frames if f.mean() > 2]
+    assert len(frames) >= RECORD_SECONDS * 30 * 0.8 and len(shown) >= RECORD_SECONDS * 30 * 0.5
     sent = np.stack(published.thumbs)
     for frame in shown[:: max(1, len(shown) // 20)]:
         nearest = float(np.abs(sent - frame).mean(axis=(1, 2)).min())
