@@ -18,7 +18,11 @@ import openvino as ov  # noqa: E402
 from openvino import opset13 as ops  # noqa: E402
 
 from node.inference.backends import BackendOptions  # noqa: E402
-from node.inference.backends.subpixel import phase_taps, split_transposed_convs  # noqa: E402
+from node.inference.backends.subpixel import (  # noqa: E402
+    has_splittable,
+    phase_taps,
+    split_transposed_convs,
+)
 from node.inference.canvas import Canvas  # noqa: E402
 from node.inference.library import PACKAGE_MODELS, ModelLibrary  # noqa: E402
 from node.support import cpu  # noqa: E402
@@ -93,7 +97,9 @@ def test_the_split_is_the_same_function_at_odd_sizes(
     x = np.random.default_rng(1).normal(0, 1, (1, 3, *size)).astype(np.float32)
     expected = run(transposed_net(size, kernel, stride, pad), x)
     network = transposed_net(size, kernel, stride, pad)
+    assert has_splittable(network) and op_types(network)["ConvolutionBackpropData"] == 1
     assert split_transposed_convs(network) == 1
+    assert not has_splittable(network)
     types = op_types(network)
     assert types["ConvolutionBackpropData"] == 0
     assert types["Convolution"] == stride * stride and types["DepthToSpace"] == 1
@@ -125,13 +131,14 @@ def test_an_int8_transposed_convolution_keeps_its_quantization_and_its_values(
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "pad", "output_padding"),
-    [(3, 2, 1, 1), (4, 1, 0, 0), (3, 2, 0, 0), (4, 2, 0, 0)],
-)
+    [(3, 2, 1, 1), (4, 1, 0, 0), (3, 2, 0, 0), (4, 2, 0, 0), (5, 5, 0, 0)],
+)  # (the last: exact, but a stride past MAX_STRIDE would make stride^2 convolutions)
 def test_what_cannot_be_split_exactly_is_left_alone(
     kernel: int, stride: int, pad: int, output_padding: int
 ) -> None:
     network = transposed_net((6, 6), kernel, stride, pad, output_padding=output_padding)
     before = op_types(network)
+    assert not has_splittable(network)
     assert split_transposed_convs(network) == 0
     assert op_types(network) == before
 

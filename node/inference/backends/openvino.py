@@ -22,7 +22,11 @@ from node.inference.backends.backend import (
     BackendOptions,
     require_file,
 )
-from node.inference.backends.subpixel import past_int8_limit, split_transposed_convs
+from node.inference.backends.subpixel import (
+    has_splittable,
+    past_int8_limit,
+    split_transposed_convs,
+)
 from node.inference.canvas import padded
 from node.inference.descriptor import ModelDescriptor, ModelError
 from node.support import cpu
@@ -204,13 +208,13 @@ def _int8_upsampling(desc: ModelDescriptor, network: Any) -> Any:
     """A copy of `network` whose transposed convolutions past the CPU plugin's int8 limit are
     sub-pixel convolutions (see subpixel.py), or `network` itself when none are or the
     rewrite fails; `models optimize` writes the network it gave, so that one stays as it was."""
-    copy = network.clone()
     try:
+        if not has_splittable(network, only=past_int8_limit):
+            return network  # (at the trained size: no copy made)
+        copy = network.clone()
         split = split_transposed_convs(copy, only=past_int8_limit)
     except Exception as exc:  # OpenVINO raises RuntimeError and kinds of its own
         log.info("%s: upsampling left as it is (%s)", desc.path, _first_line(exc))
-        return network
-    if not split:
         return network
     log.debug("%s: %d transposed convolutions as sub-pixel ones", desc.path, split)
     return copy

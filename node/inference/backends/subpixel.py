@@ -17,15 +17,13 @@ cannot be split exactly is left as it is.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 TRANSPOSED = "ConvolutionBackpropData"
+MAX_STRIDE = 4  # stride^2 convolutions replace one: a hostile model's stride 1000 would be 10^6
 # OpenVINO's CPU plugin without AVX-512 (nodes/deconv.cpp, canBeExecutedInInt8): an int8
 # transposed convolution stays int8 while (input channels)^2 x (output area) <= 2^26.
 INT8_LIMIT = 2**26
@@ -64,15 +62,15 @@ def _weights(source: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     return constant.get_data(), factors
 
 
-def _splittable(node: Any, kernel: tuple[int, ...]) -> int | None:
-    """The stride when `node` can be split exactly, else None."""
+def _splittable(node: Any, kernel: tuple[int, ...]) -> tuple[int, list[int]] | None:
+    """(stride, pads) when `node` can be split exactly, else None."""
     attrs = node.get_attributes()
     strides, begin, end = list(attrs["strides"]), list(attrs["pads_begin"]), list(attrs["pads_end"])
     if node.get_input_size() != 2 or len(strides) != 2 or len(kernel) != 2:
         return None
-    stride = strides[0]
+    stride = int(strides[0])
     if (
-        stride < 2
+        not 2 <= stride <= MAX_STRIDE
         or strides[1] != stride
         or list(attrs["dilations"]) != [1, 1]
         or any(attrs["output_padding"])
@@ -81,7 +79,7 @@ def _splittable(node: Any, kernel: tuple[int, ...]) -> int | None:
     ):
         return None
     if all(k % stride == 0 and k - 2 * p == stride for k, p in zip(kernel, begin, strict=True)):
-        return int(stride)
+        return stride, [int(p) for p in begin]
     return None
 
 
@@ -114,14 +112,18 @@ def past_int8_limit(node: Any, weights: np.ndarray) -> bool:
     return int(weights.shape[0]) ** 2 * area > INT8_LIMIT
 
 
-def split_transposed_convs(
-    network: Any, only: Callable[[Any, np.ndarray], bool] = lambda node, weights: True
-) -> int:
-    """Rewrite `network` (an openvino.Model) in place - those `only` (node, weights) picks;
-    returns how many were split."""
-    from openvino import opset13 as ops
+Pick = Callable[[Any, np.ndarray], bool]
 
-    count = 0
+
+class _Candidate(NamedTuple):
+    node: Any
+    weights: np.ndarray
+    scale: np.ndarray | None
+    stride: int
+    pads: list[int]
+
+
+def _candidates(network: Any, only: Pick) -> Iterator[_Candidate]:
     for node in network.get_ordered_ops():
         if node.get_type_name() != TRANSPOSED:
             continue
@@ -129,17 +131,29 @@ def split_transposed_convs(
         if found is None or found[0].ndim != 4:
             continue
         weights, scale = found
-        stride = _splittable(node, weights.shape[2:])
-        if stride is None or not only(node, weights):
-            continue
-        pads = list(node.get_attributes()["pads_begin"])
-        phases = _phases(node.input_value(0), weights, scale, stride, pads)
+        split = _splittable(node, weights.shape[2:])
+        if split is not None and only(node, weights):
+            yield _Candidate(node, weights, scale, *split)
+
+
+def has_splittable(network: Any, only: Pick = lambda node, weights: True) -> bool:
+    """Whether `split_transposed_convs` would change `network` (it is left as it is)."""
+    return next(_candidates(network, only), None) is not None
+
+
+def split_transposed_convs(network: Any, only: Pick = lambda node, weights: True) -> int:
+    """Rewrite `network` (an openvino.Model) in place - those `only` (node, weights) picks;
+    returns how many were split."""
+    from openvino import opset13 as ops
+
+    found = list(_candidates(network, only))
+    for c in found:
+        phases = _phases(c.node.input_value(0), c.weights, c.scale, c.stride, c.pads)
         # blocks_first (ONNX's DCR): channel (a * stride + b) * C + c lands at (s*m+a, s*n+b)
-        joined = ops.depth_to_space(ops.concat(phases, 1), "blocks_first", stride)
-        joined.set_friendly_name(node.get_friendly_name())
-        for target in list(node.output(0).get_target_inputs()):
+        joined = ops.depth_to_space(ops.concat(phases, 1), "blocks_first", c.stride)
+        joined.set_friendly_name(c.node.get_friendly_name())
+        for target in list(c.node.output(0).get_target_inputs()):
             target.replace_source_output(joined.output(0))
-        count += 1
-    if count:
+    if found:
         network.validate_nodes_and_infer_types()
-    return count
+    return len(found)
