@@ -84,10 +84,10 @@ def shaped(image: np.ndarray, shape: OutputShape) -> np.ndarray:
     scale = min(width / w, height / h) if shape.fit == "contain" else max(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     if shape.fit == "cover":
-        if scale > 1:  # scale up only the part that is kept (a square to 16:9: 56% of it)
-            return _cover_up(image, shape, scale, new_w, new_h)
-        resized = _resize(image, new_w, new_h)
         top, left = (new_h - height) // 2, (new_w - width) // 2
+        if scale > 1:  # scale up only the part that is kept (a square to 16:9: 56% of it)
+            return _cover_up(image, shape.size, scale, top, left)
+        resized = _resize(image, new_w, new_h)
         return np.ascontiguousarray(resized[top : top + height, left : left + width])
     resized = _resize(image, new_w, new_h)
     out = np.zeros((height, width, *image.shape[2:]), image.dtype)
@@ -108,14 +108,13 @@ def _kept(start: int, size: int, scale: float, limit: int) -> tuple[int, int]:
 
 
 def _cover_up(
-    image: np.ndarray, shape: OutputShape, scale: float, new_w: int, new_h: int
+    image: np.ndarray, size: tuple[int, int], scale: float, top: int, left: int
 ) -> np.ndarray:
     """`cover` scaling up: the source cut to what the output shows (and the kernel's reach),
-    scaled by the same factor, then cut to the size - what scaling all and cutting gives, to
-    within half an output pixel of placement."""
+    scaled by the same factor, then cut to `size` from (`top`, `left`) of the whole picture
+    scaled - what scaling all and cutting gives, to within half an output pixel of placement."""
     h, w = image.shape[:2]
-    width, height = shape.size
-    top, left = (new_h - height) // 2, (new_w - width) // 2
+    width, height = size
     row0, row1 = _kept(top, height, scale, h)
     col0, col1 = _kept(left, width, scale, w)
     part = cv2.resize(
