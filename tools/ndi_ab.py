@@ -83,7 +83,10 @@ def one_run(query: str, seconds: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="ndi-ab-") as tmp:
         (Path(tmp) / "models").mkdir()
         library = library_from(NodeConfig(), [])
-        models = prepare(Path(tmp) / "models", library, None, None, None, False, options)
+        models = prepare(
+            Path(tmp) / "models", library, model=None, ngf=None, backend=None, original=False,
+            options=options,
+        )  # fmt: skip
         source = create_source("synthetic", loop=True)
         source.open()
         sink = create_sink(f"ndi:{name}{query}", realtime=True)
@@ -121,7 +124,17 @@ def main() -> int:
     if args.receive:
         receive(args.receive)
         return 0
+    if args.seconds <= SETTLE_S or args.repeats < 1:
+        parser.error(f"--seconds must be more than {SETTLE_S:g} and --repeats at least 1")
+    from node.errors import SpecError
+    from node.sinks.shape import split_shape
     from node.support import ndi
+    from node.support.spec import parse_spec
+
+    try:  # a bad size is said now, before any run
+        split_shape(parse_spec(f"ndi:x?size={args.size}&fit=cover"))
+    except SpecError as exc:
+        parser.error(str(exc))
 
     if (why := ndi.unavailable_reason()) is not None:
         print(f"NDI cannot run here: {why}", file=sys.stderr)
