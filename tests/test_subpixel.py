@@ -89,8 +89,8 @@ def test_phase_taps_of_the_unet_upsampling() -> None:
 
 @pytest.mark.parametrize(
     ("size", "kernel", "stride", "pad"),
-    [((8, 8), 4, 2, 1), ((5, 7), 4, 2, 1), ((3, 4), 3, 3, 0), ((4, 3), 6, 2, 2)],
-)
+    [((8, 8), 4, 2, 1), ((5, 7), 4, 2, 1), ((3, 4), 3, 3, 0), ((4, 3), 6, 2, 2), ((3, 5), 8, 4, 2)],
+)  # (the last: its phases' windows start 0 or 1 input apart, and the output 2 pixels in)
 def test_the_split_is_the_same_function_at_odd_sizes(
     size: tuple[int, int], kernel: int, stride: int, pad: int
 ) -> None:
@@ -102,7 +102,10 @@ def test_the_split_is_the_same_function_at_odd_sizes(
     assert not has_splittable(network)
     types = op_types(network)
     assert types["ConvolutionBackpropData"] == 0
-    assert types["Convolution"] == stride * stride and types["DepthToSpace"] == 1
+    # the stride^2 phases as one convolution (stride^2 x the output channels)
+    assert types["Convolution"] == 1 and types["DepthToSpace"] == 1
+    conv = next(op for op in network.get_ops() if op.get_type_name() == "Convolution")
+    assert conv.get_output_partial_shape(0)[1].get_length() == 5 * stride * stride
     got = run(network, x)
     assert got.shape == expected.shape == (1, 5, size[0] * stride, size[1] * stride)
     assert np.abs(got - expected).max() < 1e-4 * max(1.0, float(np.abs(expected).max()))
@@ -118,13 +121,14 @@ def test_an_int8_transposed_convolution_keeps_its_quantization_and_its_values(
     network = transposed_net((16, 24), 4, 2, 1, int8=True, scale_first=scale_first)
     assert split_transposed_convs(network) == 1
     types = op_types(network)
-    # each phase keeps int8 weights -> Convert -> Multiply, the pattern the plugin runs in int8
-    assert types["Convert"] == 4 and types["Multiply"] == 4 and types["FakeQuantize"] == 1
+    # the phases' convolution keeps int8 weights -> Convert -> Multiply, the pattern the
+    # plugin runs in int8
+    assert types["Convert"] == 1 and types["Multiply"] == 1 and types["FakeQuantize"] == 1
     int8_weights = [
         op for op in network.get_ops()
         if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.i8
     ]  # fmt: skip
-    assert [list(c.get_output_shape(0)) for c in int8_weights] == [[5, 3, 2, 2]] * 4
+    assert [list(c.get_output_shape(0)) for c in int8_weights] == [[4 * 5, 3, 2, 2]]
     got = run(network, x)
     assert np.abs(got - expected).max() < 1e-4 and expected.std() > 0.1
 
@@ -180,7 +184,7 @@ def test_the_bundled_int8_unet_at_a_wide_canvas_runs_every_layer_in_int8(
             assert "4 transposed convolutions as sub-pixel ones" in caplog.text
             assert deconvs == {"u8": 4}  # the four inner ones were int8 already
             convs = {p: n for (t, p), n in layers.items() if t == "Convolution"}
-            assert convs == {"u8": 8 + 4 * 4}  # the encoder's 8 and 4 phases per split one
+            assert convs == {"u8": 8 + 4}  # the encoder's 8 and one per split upsampling
     split, whole = outputs
     assert split.shape == whole.shape == (256, 512, 3)
     assert split.std() > 0.1

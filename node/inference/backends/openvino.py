@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from node.inference.backends.backend import (
     BackendOptions,
     require_file,
 )
+from node.inference.backends.rational_tanh import has_tanh, replace_tanh
 from node.inference.backends.subpixel import (
     has_splittable,
     past_int8_limit,
@@ -168,8 +169,8 @@ class OpenVinoModel(BackendModel):
                 ) from None
             if desc.stride:
                 dims = static
-        if device == DEFAULT_DEVICE and desc.quantization == "int8" and cpu.avx512_core() is False:
-            network = _int8_upsampling(desc, network)
+        if device == DEFAULT_DEVICE and cpu.avx512_core() is False:
+            network = _without_avx512(desc, network)
         try:
             compiled = core().compile_model(
                 network, device, compile_config(device, options.threads, desc.precision)
@@ -204,19 +205,49 @@ class OpenVinoModel(BackendModel):
         self._compiled = None
 
 
-def _int8_upsampling(desc: ModelDescriptor, network: Any) -> Any:
-    """A copy of `network` whose transposed convolutions past the CPU plugin's int8 limit are
-    sub-pixel convolutions (see subpixel.py), or `network` itself when none are or the
-    rewrite fails; `models optimize` writes the network it gave, so that one stays as it was."""
+def _without_avx512(desc: ModelDescriptor, network: Any) -> Any:
+    """`network` rewritten for a CPU without AVX-512 (where both were measured to help): an
+    int8 model's transposed convolutions past the plugin's int8 limit as sub-pixel ones
+    (subpixel.py), and Tanh as a rational function (rational_tanh.py; not under a bf16
+    hint). Each works on a copy: `models optimize` writes the network it gave, so that one
+    stays as it was; a rewrite that does not apply makes no copy, one that fails is skipped."""
+    if desc.quantization == "int8":
+        network = _rewritten(
+            desc,
+            network,
+            "upsampling",
+            functools.partial(has_splittable, only=past_int8_limit),
+            functools.partial(split_transposed_convs, only=past_int8_limit),
+        )
+    if desc.precision is None:
+        network = _rewritten(desc, network, "Tanh", has_tanh, replace_tanh)
+    return network
+
+
+REWRITTEN = {
+    "upsampling": "transposed convolutions as sub-pixel ones",
+    "Tanh": "Tanh as a rational function",
+}
+
+
+def _rewritten(
+    desc: ModelDescriptor,
+    network: Any,
+    what: str,
+    applies: Callable[[Any], bool],
+    rewrite: Callable[[Any], int],
+) -> Any:
+    """A copy of `network` that `rewrite` changed, or `network` itself when `applies` says it
+    would not or the rewrite fails (one log line)."""
     try:
-        if not has_splittable(network, only=past_int8_limit):
-            return network  # (at the trained size: no copy made)
+        if not applies(network):
+            return network  # (no copy made: a clone of the U-Net costs 6 ms)
         copy = network.clone()
-        split = split_transposed_convs(copy, only=past_int8_limit)
+        count = rewrite(copy)
     except Exception as exc:  # OpenVINO raises RuntimeError and kinds of its own
-        log.info("%s: upsampling left as it is (%s)", desc.path, _first_line(exc))
+        log.info("%s: %s left as it is (%s)", desc.path, what, _first_line(exc))
         return network
-    log.debug("%s: %d transposed convolutions as sub-pixel ones", desc.path, split)
+    log.debug("%s: %d %s", desc.path, count, REWRITTEN[what])
     return copy
 
 
