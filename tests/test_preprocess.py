@@ -108,6 +108,11 @@ CASES: dict[str, dict[str, Any]] = {
         "process__adaptive_thresh_c": -4,
         "process__canny": False,
     },
+    "gray_steps_in_a_row": {  # median -> adaptive -> Canny: uint8 handed on, no float trip
+        "process__pre_median": 2,
+        "process__adaptive_thresh": True,
+        "process__adaptive_thresh_c": 3,
+    },
     "invert_canny": {"process__invert": True, "process__canny_t1": 50, "process__canny_t2": 150},
     "post_blur_thresh": {"process__post_blur": 2, "process__post_thresh": 40},
     "everything": {
@@ -301,3 +306,9 @@ def test_output_image_is_bgr_uint8() -> None:
     out = to_bgr_u8(rgb)
     assert out.dtype == np.uint8 and tuple(out[0, 0]) == (0, 0, 255)
     assert to_bgr_u8(np.full((2, 2, 1), 0.5, np.float32)).shape == (2, 2, 3)
+
+
+def test_uint8_to_float_and_back_is_exact() -> None:
+    """What lets gray steps in a row skip the float round trip (see `_Chain`)."""
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(pp.gray_u8(pp.to_float(values)), values)

@@ -56,14 +56,18 @@ def replace_non_finite(
 def from_model_range(batch: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """A model output batch (1, H, W, C) in its range -> (H, W, C) float32 in 0..1, clipped."""
     lo, hi = value_range
-    img = (np.asarray(batch[0], dtype=np.float32) - np.float32(lo)) / np.float32(hi - lo)
-    out: np.ndarray = np.clip(img, 0.0, 1.0)
+    img = np.subtract(batch[0], np.float32(lo), dtype=np.float32)  # (a new array: the
+    img /= np.float32(hi - lo)  # backend may reuse its output buffer) then in place: 0.38
+    out: np.ndarray = np.clip(img, 0.0, 1.0, out=img)  # ms instead of 0.52 at 512x256
     return out
 
 
 def to_bgr_u8(img01: np.ndarray) -> np.ndarray:
     """Float RGB or gray in 0..1 -> uint8 BGR (H, W, 3), rounded; what every sink receives."""
-    u8 = (np.clip(img01, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    scaled = np.clip(img01, 0.0, 1.0)
+    scaled *= np.float32(255.0)  # in place: the same values, two passes fewer
+    scaled += np.float32(0.5)
+    u8 = scaled.astype(np.uint8)
     if u8.ndim == 3 and u8.shape[2] == 1:
         u8 = u8[..., 0]
     bgr: np.ndarray = cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR if u8.ndim == 2 else cv2.COLOR_RGB2BGR)

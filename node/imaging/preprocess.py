@@ -6,15 +6,19 @@ post_thresh.
 
 Like the original, the steps after the resize work on float32 images in 0..1 and the gray-only
 steps (median, adaptive threshold, Canny) go through uint8 gray (`uint8(img * 255)`, truncating).
-One speed-up keeps results equal: where the original expanded a gray result back to three equal
+Two speed-ups keep results equal: where the original expanded a gray result back to three equal
 RGB channels, this chain keeps it single-channel until the end (RGB2GRAY of equal channels gives
-the same value back, and the per-pixel steps act on each channel alike).
+the same value back, and the per-pixel steps act on each channel alike); and since uint8 ->
+float -> uint8 gives every value back, gray steps in a row (the default median then Canny) pass
+their uint8 result on without the float round trip, and the first takes the capture's own
+uint8 gray (`_Chain`).
 Flip, frame_diff, colour conversion, crop and resize run on the uint8 capture (exact for the
 first four; the resize rounds to 1/255, below what the eye or an 8-bit model input can see).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -79,28 +83,39 @@ def gaussian_blur(img: np.ndarray, n: int) -> np.ndarray:
     return cv2.GaussianBlur(img, (k, k), 0)
 
 
-def median_blur(img: np.ndarray, n: int) -> np.ndarray:
+def median_u8(gray: np.ndarray, n: int) -> np.ndarray:
     """Median on gray uint8: on BGR a k31 median costs 3x more (measured here)."""
-    return to_float(cv2.medianBlur(gray_u8(img), kernel(n)))
+    return cv2.medianBlur(gray, kernel(n))
+
+
+def median_blur(img: np.ndarray, n: int) -> np.ndarray:
+    return to_float(median_u8(gray_u8(img), n))
 
 
 def to_zero_threshold(img: np.ndarray, level: int) -> np.ndarray:
     return cv2.threshold(img, level / 255.0, 1.0, cv2.THRESH_TOZERO)[1]
 
 
-def adaptive_threshold(img: np.ndarray, block: int, c: int) -> np.ndarray:
-    out = cv2.adaptiveThreshold(
-        gray_u8(img), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, kernel(block), c
+def adaptive_u8(gray: np.ndarray, block: int, c: int) -> np.ndarray:
+    return cv2.adaptiveThreshold(
+        gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, kernel(block), c
     )
-    return to_float(out)
+
+
+def adaptive_threshold(img: np.ndarray, block: int, c: int) -> np.ndarray:
+    return to_float(adaptive_u8(gray_u8(img), block, c))
 
 
 def invert(img: np.ndarray) -> np.ndarray:
     return np.float32(1.0) - img
 
 
+def canny_u8(gray: np.ndarray, t1: int, t2: int) -> np.ndarray:
+    return cv2.Canny(gray, t1, t2)
+
+
 def canny(img: np.ndarray, t1: int, t2: int) -> np.ndarray:
-    return to_float(cv2.Canny(gray_u8(img), t1, t2))
+    return to_float(canny_u8(gray_u8(img), t1, t2))
 
 
 def binary_threshold(img: np.ndarray, level: int) -> np.ndarray:
@@ -119,6 +134,31 @@ def accumulate(prev: np.ndarray, img: np.ndarray, w1: float, w2: float) -> np.nd
     if prev.shape != img.shape:
         prev, img = match_channels(prev, 3), match_channels(img, 3)
     return (prev * np.float32(w1) + img * np.float32(w2)).astype(np.float32)
+
+
+class _Chain:
+    """The image between steps: float 0..1, or the uint8 gray the gray-only steps take and give
+    (what `gray_u8` of the float would be), each made from the other only when a step needs it."""
+
+    def __init__(self, image: np.ndarray, gray: np.ndarray | None) -> None:
+        self._image: np.ndarray | None = image
+        self._gray = gray
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            assert self._gray is not None
+            self._image = to_float(self._gray)
+        return self._image
+
+    def apply(self, step: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A step on the float image."""
+        self._image, self._gray = step(self.image), None
+
+    def apply_gray(self, step: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A step on the uint8 gray, giving uint8 gray."""
+        gray = self._gray if self._gray is not None else gray_u8(self.image)
+        self._gray, self._image = step(gray), None
 
 
 @dataclass(frozen=True)
@@ -174,30 +214,34 @@ class Preprocessor:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
         img = resize_area(centre_crop(img, width / height), width, height)
         source = to_float(img)
-        img = self._stabilizer(source, self._process(source, p), p, repeat)
+        # (the capture's uint8 gray is gray_u8(source): uint8 -> float -> uint8 is exact)
+        gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        img = self._stabilizer(source, self._process(_Chain(source, gray), p), p, repeat)
         return Processed(match_channels(source, channels), match_channels(img, channels))
 
-    def _process(self, img: np.ndarray, p: ParamSnapshot) -> np.ndarray:
+    def _process(self, chain: _Chain, p: ParamSnapshot) -> np.ndarray:
         if p.as_bool("process.grayscale"):
-            img = grayscale(img)
-        if p.as_int("process.pre_blur") > 0:
-            img = gaussian_blur(img, p.as_int("process.pre_blur"))
-        if p.as_int("process.pre_median") > 0:
-            img = median_blur(img, p.as_int("process.pre_median"))
-        if p.as_int("process.pre_thresh") > 0:
-            img = to_zero_threshold(img, p.as_int("process.pre_thresh"))
+            chain.apply(grayscale)
+        if (n := p.as_int("process.pre_blur")) > 0:
+            chain.apply(lambda img: gaussian_blur(img, n))
+        if (median := p.as_int("process.pre_median")) > 0:
+            chain.apply_gray(lambda gray: median_u8(gray, median))
+        if (level := p.as_int("process.pre_thresh")) > 0:
+            chain.apply(lambda img: to_zero_threshold(img, level))
         if p.as_bool("process.adaptive_thresh"):
-            img = adaptive_threshold(
-                img,
+            block, c = (
                 p.as_int("process.adaptive_thresh_block"),
                 p.as_int("process.adaptive_thresh_c"),
             )
+            chain.apply_gray(lambda gray: adaptive_u8(gray, block, c))
         if p.as_bool("process.invert"):
-            img = invert(img)
+            chain.apply(invert)
         if p.as_bool("process.canny"):
-            img = canny(img, p.as_int("process.canny_t1"), p.as_int("process.canny_t2"))
-        if p.as_int("process.post_blur") > 0:
-            img = gaussian_blur(img, p.as_int("process.post_blur"))
+            t1, t2 = p.as_int("process.canny_t1"), p.as_int("process.canny_t2")
+            chain.apply_gray(lambda gray: canny_u8(gray, t1, t2))
+        if (post := p.as_int("process.post_blur")) > 0:
+            chain.apply(lambda img: gaussian_blur(img, post))
+        img = chain.image
         w1, w2 = p.as_float("process.accum_w1"), p.as_float("process.accum_w2")
         if w1 > 0 and w2 > 0:
             prev = self._accum_base if self._accum_base is not None else img
