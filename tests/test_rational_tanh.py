@@ -46,6 +46,14 @@ def test_the_approximant_is_tanh_to_a_tenth_of_a_thousandth() -> None:
     assert np.abs(got - want)[np.abs(x) < 1].max() < 1e-6  # where most pictures live
 
 
+def test_a_nan_stays_nan() -> None:
+    """So the stage still sees (and says) that a model went numerically wrong."""
+    x = np.array([np.nan, 0.5, -np.nan], np.float32)
+    param = ops.parameter([3], ov.Type.f32)
+    got = run(ov.Model([rational(param)], [param]), x)
+    assert np.isnan(got[[0, 2]]).all() and abs(got[1] - np.tanh(0.5)) < 1e-6
+
+
 def tanh_net() -> ov.Model:
     """x -> Multiply -> Tanh -> the output 'out' (a model whose last op is the Tanh)."""
     x = ops.parameter([1, 3, 4, 4], ov.Type.f32, name="x")
@@ -113,3 +121,7 @@ def test_not_under_a_bf16_hint_and_not_when_it_fails(
     said = [r.getMessage() for r in caplog.records if "Tanh left as it is" in r.getMessage()]
     assert len(said) == 1 and "Check 'rank' failed" in said[0] and "\n" not in said[0]
     assert has_tanh(network)  # the network given, untouched
+
+    monkeypatch.undo()  # and after a rewrite that works: a copy changed, not the network given
+    rewritten = _without_avx512(desc, network)
+    assert rewritten is not network and not has_tanh(rewritten) and has_tanh(network)

@@ -38,6 +38,7 @@ def transposed_net(
     int8: bool = False,
     output_padding: int = 0,
     scale_first: bool = False,
+    one_scale: bool = False,
 ) -> ov.Model:
     """x [1, 3, H, W] -> one transposed convolution (5 output channels) -> ReLU; with `int8`,
     NNCF's pattern as in the U-Net's decoder: the input (there a ReLU's output) FakeQuantized
@@ -50,7 +51,7 @@ def transposed_net(
         lo, hi = ops.constant(np.float32(0)), ops.constant(np.float32(1))
         source = ops.fake_quantize(x, lo, hi, lo, hi, 256)
         q = rng.integers(-63, 64, (3, 5, kernel, kernel)).astype(np.int8)
-        scale = rng.uniform(0.001, 0.01, (1, 5, 1, 1)).astype(np.float32)
+        scale = rng.uniform(0.001, 0.01, (1, 1 if one_scale else 5, 1, 1)).astype(np.float32)
         pair = [ops.convert(ops.constant(q), ov.Type.f32), ops.constant(scale)]
         weights: Any = ops.multiply(*(pair[::-1] if scale_first else pair))
     else:
@@ -112,13 +113,23 @@ def test_the_split_is_the_same_function_at_odd_sizes(
     assert expected.std() > 0.1  # a real signal was compared
 
 
-@pytest.mark.parametrize("scale_first", [False, True])
+@pytest.mark.parametrize(
+    ("scale_first", "one_scale"), [(False, False), (True, False), (False, True)]
+)
 def test_an_int8_transposed_convolution_keeps_its_quantization_and_its_values(
-    scale_first: bool,
+    scale_first: bool, one_scale: bool
 ) -> None:
+    """NNCF's weights: int8 -> Convert -> Multiply by a scale per output channel (either
+    order), or by one scale for all."""
     x = np.random.default_rng(2).uniform(0, 1, (1, 3, 16, 24)).astype(np.float32)
-    expected = run(transposed_net((16, 24), 4, 2, 1, int8=True, scale_first=scale_first), x)
-    network = transposed_net((16, 24), 4, 2, 1, int8=True, scale_first=scale_first)
+
+    def network_() -> ov.Model:
+        return transposed_net(
+            (16, 24), 4, 2, 1, int8=True, scale_first=scale_first, one_scale=one_scale
+        )
+
+    expected = run(network_(), x)
+    network = network_()
     assert split_transposed_convs(network) == 1
     types = op_types(network)
     # the phases' convolution keeps int8 weights -> Convert -> Multiply, the pattern the

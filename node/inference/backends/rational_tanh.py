@@ -58,7 +58,9 @@ def rational(x: Any) -> Any:
     clamped = ops.clamp(x, -CLAMP, CLAMP)
     x2 = ops.multiply(clamped, clamped)
     numerator = ops.multiply(clamped, _polynomial(x2, NUMERATOR))
-    return ops.divide(numerator, _polynomial(x2, DENOMINATOR))
+    approximant = ops.divide(numerator, _polynomial(x2, DENOMINATOR))
+    # Clamp makes NaN a number; a NaN stays NaN, so the stage still sees a broken model
+    return ops.select(ops.is_nan(x), x, approximant)
 
 
 def replace_tanh(network: Any) -> int:

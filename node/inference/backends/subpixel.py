@@ -16,7 +16,8 @@ the output channels over a grid one window-shift larger: each phase's outputs la
 its window's start, and DepthToSpace with the phases in the order of their first tap turns that
 into one uniform shift (padding mod s), cut off by a Slice. One wide convolution instead of s^2
 narrow ones and a Concat: the U-Net's last upsampling has 3 output channels, which the plugin
-pads to 8 - four of them took 3.6 ms at 512x256, the one takes 1.8 (measured on an AVX2 EPYC).
+pads to 8 - four of them took 3.6 ms at 512x256, the one takes 1.6-1.7 (measured on an AVX2
+EPYC).
 Those run int8. The backend splits only the ones past the plugin's int8 limit (at the trained
 256x256 the U-Net's graph stays as it is); anything that cannot be split exactly is left as it
 is.
@@ -65,10 +66,12 @@ def _weights(source: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     constant = convert.input_value(0).get_node()
     if constant.get_type_name() != "Constant":
         return None
-    factors = scale.get_data()
+    factors, weights = scale.get_data(), constant.get_data()
     if factors.ndim != 4 or factors.shape[0] != 1 or factors.shape[2:] != (1, 1):
         return None
-    return constant.get_data(), factors
+    if weights.ndim != 4 or factors.shape[1] not in (1, weights.shape[1]):
+        return None  # one scale per output channel, or one for all
+    return weights, factors
 
 
 def _splittable(node: Any, kernel: tuple[int, ...]) -> tuple[int, list[int]] | None:
@@ -121,7 +124,8 @@ def _subpixel_conv(
     # blocks_first (ONNX's DCR): channel (i * stride + j) * C + c lands at (s*m+i, s*n+j)
     kernel = ops.constant(np.ascontiguousarray(blocks.reshape(-1, cin, *blocks.shape[4:])))
     if scale is not None:  # keep NNCF's pattern, so the plugin runs it in int8
-        factors = np.tile(scale.transpose(1, 0, 2, 3), (stride * stride, 1, 1, 1))
+        per_channel = np.broadcast_to(scale, (1, cout, 1, 1))  # (NNCF may give one for all)
+        factors = np.tile(per_channel.transpose(1, 0, 2, 3), (stride * stride, 1, 1, 1))
         kernel = ops.multiply(ops.convert(kernel, Type.f32), ops.constant(factors))
     windows = [_window(stride, k, p) for k, p in zip((kh, kw), pads, strict=True)]
     begin, end, starts = (list(axis) for axis in zip(*windows, strict=True))
