@@ -11,7 +11,7 @@ RGB channels, this chain keeps it single-channel until the end (RGB2GRAY of equa
 the same value back, and the per-pixel steps act on each channel alike); and since uint8 ->
 float -> uint8 gives every value back, gray steps in a row (the default median then Canny) pass
 their uint8 result on without the float round trip, and the first takes the capture's own
-uint8 gray (`_Chain`).
+uint8 (`_Chain`).
 Flip, frame_diff, colour conversion, crop and resize run on the uint8 capture (exact for the
 first four; the resize rounds to 1/255, below what the eye or an 8-bit model input can see).
 """
@@ -102,20 +102,12 @@ def adaptive_u8(gray: np.ndarray, block: int, c: int) -> np.ndarray:
     )
 
 
-def adaptive_threshold(img: np.ndarray, block: int, c: int) -> np.ndarray:
-    return to_float(adaptive_u8(gray_u8(img), block, c))
-
-
 def invert(img: np.ndarray) -> np.ndarray:
     return np.float32(1.0) - img
 
 
 def canny_u8(gray: np.ndarray, t1: int, t2: int) -> np.ndarray:
     return cv2.Canny(gray, t1, t2)
-
-
-def canny(img: np.ndarray, t1: int, t2: int) -> np.ndarray:
-    return to_float(canny_u8(gray_u8(img), t1, t2))
 
 
 def binary_threshold(img: np.ndarray, level: int) -> np.ndarray:
@@ -137,28 +129,32 @@ def accumulate(prev: np.ndarray, img: np.ndarray, w1: float, w2: float) -> np.nd
 
 
 class _Chain:
-    """The image between steps: float 0..1, or the uint8 gray the gray-only steps take and give
-    (what `gray_u8` of the float would be), each made from the other only when a step needs it."""
+    """The image between steps: float 0..1, or its uint8 form (the capture's, or what a gray-only
+    step gave), each made from the other only when a step needs it. The uint8 form is what
+    `(img * 255).astype(uint8)` of the float gives, as uint8 -> float -> uint8 is exact."""
 
-    def __init__(self, image: np.ndarray, gray: np.ndarray | None) -> None:
-        self._image: np.ndarray | None = image
-        self._gray = gray
+    def __init__(self, image: np.ndarray | None, u8: np.ndarray | None) -> None:
+        self._image = image
+        self._u8 = u8
 
     @property
     def image(self) -> np.ndarray:
         if self._image is None:
-            assert self._gray is not None
-            self._image = to_float(self._gray)
+            assert self._u8 is not None
+            self._image = to_float(self._u8)
         return self._image
 
     def apply(self, step: Callable[[np.ndarray], np.ndarray]) -> None:
         """A step on the float image."""
-        self._image, self._gray = step(self.image), None
+        self._image, self._u8 = step(self.image), None
 
     def apply_gray(self, step: Callable[[np.ndarray], np.ndarray]) -> None:
         """A step on the uint8 gray, giving uint8 gray."""
-        gray = self._gray if self._gray is not None else gray_u8(self.image)
-        self._gray, self._image = step(gray), None
+        if self._u8 is None:
+            gray = gray_u8(self.image)
+        else:
+            gray = self._u8 if self._u8.ndim == 2 else cv2.cvtColor(self._u8, cv2.COLOR_RGB2GRAY)
+        self._u8, self._image = step(gray), None
 
 
 @dataclass(frozen=True)
@@ -214,9 +210,7 @@ class Preprocessor:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
         img = resize_area(centre_crop(img, width / height), width, height)
         source = to_float(img)
-        # (the capture's uint8 gray is gray_u8(source): uint8 -> float -> uint8 is exact)
-        gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-        img = self._stabilizer(source, self._process(_Chain(source, gray), p), p, repeat)
+        img = self._stabilizer(source, self._process(_Chain(source, img), p), p, repeat)
         return Processed(match_channels(source, channels), match_channels(img, channels))
 
     def _process(self, chain: _Chain, p: ParamSnapshot) -> np.ndarray:

@@ -215,30 +215,27 @@ def _without_avx512(desc: ModelDescriptor, network: Any) -> Any:
         network = _rewritten(
             desc,
             network,
-            "upsampling",
+            ("upsampling", "transposed convolutions as sub-pixel ones"),
             functools.partial(has_splittable, only=past_int8_limit),
             functools.partial(split_transposed_convs, only=past_int8_limit),
         )
     if desc.precision is None:
-        network = _rewritten(desc, network, "Tanh", has_tanh, replace_tanh)
+        network = _rewritten(
+            desc, network, ("Tanh", "Tanh as a rational function"), has_tanh, replace_tanh
+        )
     return network
-
-
-REWRITTEN = {
-    "upsampling": "transposed convolutions as sub-pixel ones",
-    "Tanh": "Tanh as a rational function",
-}
 
 
 def _rewritten(
     desc: ModelDescriptor,
     network: Any,
-    what: str,
+    names: tuple[str, str],
     applies: Callable[[Any], bool],
     rewrite: Callable[[Any], int],
 ) -> Any:
     """A copy of `network` that `rewrite` changed, or `network` itself when `applies` says it
-    would not or the rewrite fails (one log line)."""
+    would not or the rewrite fails (one log line). `names`: what is rewritten, and into what."""
+    what, into = names
     try:
         if not applies(network):
             return network  # (no copy made: a clone of the U-Net costs 6 ms)
@@ -247,7 +244,7 @@ def _rewritten(
     except Exception as exc:  # OpenVINO raises RuntimeError and kinds of its own
         log.info("%s: %s left as it is (%s)", desc.path, what, _first_line(exc))
         return network
-    log.debug("%s: %d %s", desc.path, count, REWRITTEN[what])
+    log.debug("%s: %d %s", desc.path, count, into)
     return copy
 
 
