@@ -1,12 +1,19 @@
-"""Score an edges -> image model on real photos it never saw, against two baselines.
+"""Judge any model on real photos it never saw, as a viewer would, beside three baselines.
 
 .venv/bin/python tools/eval_real.py [--model NAME] [--photos eval/heldout] [--set GROUP.NAME=V ...]
-    [--grid docs/heldout_grid.jpg] [--grid-photos 12] [--json figures.json]
+    [--formats onnx] [--grid docs/heldout_grid.jpg] [--grid-photos 12] [--json figures.json]
 
-Prints mean L1 and SSIM against each photo, the outputs' colourfulness against the photos', the
-flat-grey and mean-colour baselines, and the fixed structure of the mean output (a memorised band
-or border shows there). The model runs as the node runs it: its preprocessing, its library (so
-the int8 variant where there is one; `--formats onnx` for the fp32 file).
+Each photo goes through the node as a camera frame would: the model's own preprocessing (its
+default preset, then any --set), its library (the int8 variant where there is one; `--formats
+onnx` for the fp32 file), its canvas. Prints, for the model and for the photo itself, flat grey
+and the photo blurred (Gaussian sigma 3):
+
+- tone r: Pearson correlation of output and photo luminance, both area-resized to 32x32;
+- edge F1: Canny of the output vs Canny of the photo (grey, Gaussian sigma 1.5, thresholds
+  0.66x / 1.33x the median), matched within 2 pixels;
+- colourfulness (Hasler-Suesstrunk) and crispness (mean Sobel magnitude), ratios to the photos';
+- fixed pattern: the structure of the mean output over the mean photo's (a memorised band,
+  border or blob survives the averaging).
 """
 
 from __future__ import annotations
@@ -17,79 +24,95 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from node.cli.common import parse_set
+from node.config import NodeConfig
 from node.errors import UserError
-from node.inference.library import ModelLibrary, default_dirs
+from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.inference.stage import ModelStage
 from node.state.params import ParamError, ParamStore
+from node.state.presets import PresetLibrary
 from node.support.files import atomic_write
-from node.training.evaluate import grid, read_photos, run, scores
+from node.training.evaluate import grid, look, read_photos, run
 
 REPO = Path(__file__).resolve().parent.parent
 
+# (label, key, target, True when higher is better)
 ROWS = (
-    ("mean L1 (0..1, lower is better)", "l1", "{:.3f}"),
-    ("SSIM (higher is better)", "ssim", "{:.3f}"),
+    ("tone r", "tone_r", 0.6, True),
+    ("edge F1", "edge_f1", 0.3, True),
+    ("colourfulness (x photos')", "colourfulness", 0.9, True),
+    ("crispness (x photos')", "crispness", 0.6, True),
+    ("fixed pattern (x photos')", "fixed_pattern", 1.3, False),
 )
+BASELINES = ("photo", "flat grey", "blurred")
 
 
-def report(figures: dict[str, float], model: str) -> str:
-    lines = [f"{int(figures['photos'])} held-out photos, model {model}", ""]
-    lines.append(f"{'':34}{'model':>10}{'flat grey':>11}{'mean colour':>13}")
-    for label, key, fmt in ROWS:
-        values = [figures[f"{who}_{key}"] for who in ("model", "flat_grey", "mean_colour")]
-        lines.append(f"{label:34}" + "".join(f"{fmt.format(v):>11}" for v in values))
-    lines += [
-        f"{'L1 against flat grey':34}{figures['l1_vs_flat_grey']:>10.2f}x",
-        f"{'colourfulness (0..255 units)':34}{figures['model_colourfulness']:>10.1f}"
-        f"   photos {figures['photo_colourfulness']:.1f}"
-        f"   ratio {figures['colourfulness_ratio']:.2f}",
-        f"{'mean-output structure / band':34}{figures['mean_output_structure']:>10.3f}"
-        f" / {figures['mean_output_band']:.3f}"
-        f"   photos' mean {figures['mean_photo_structure']:.3f}"
-        f" / {figures['mean_photo_band']:.3f}",
-    ]
+def baselines(photos: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    return {
+        "photo": photos,
+        "flat grey": [np.full_like(p, 0.5) for p in photos],
+        "blurred": [cv2.GaussianBlur(p, (0, 0), 3.0) for p in photos],
+    }
+
+
+def report(figures: dict[str, dict[str, float]], model: str, count: int) -> str:
+    lines = [f"{count} held-out photos, model {model}", ""]
+    columns = ["model", *BASELINES, "target"]
+    lines.append(f"{'':28}" + "".join(f"{c:>11}" for c in columns))
+    for label, key, target, higher in ROWS:
+        cells = [f"{figures[who][key]:>11.2f}" for who in ("model", *BASELINES)]
+        ok = figures["model"][key] >= target if higher else figures["model"][key] <= target
+        mark = f"{'>=' if higher else '<='} {target:g} {'ok' if ok else 'MISSED'}"
+        lines.append(f"{label:28}" + "".join(cells) + f"  {mark}")
     return "\n".join(lines)
+
+
+def model_preset(library: ModelLibrary, name: str, presets: PresetLibrary) -> dict[str, object]:
+    """The processing the model asks for (its descriptor's default preset), as `run` sets it."""
+    wanted = next((d.default_preset for d in library.find(name) if d.default_preset), None)
+    return dict(presets.find(wanted).params) if wanted else {}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="pix2pix_edges_256")
+    parser.add_argument("--model", default=None, help="a model name (default: the bundled one)")
     parser.add_argument("--models-dir", type=Path, action="append", default=[])
     parser.add_argument("--formats", nargs="*", help="preferred model formats, e.g. onnx")
     parser.add_argument("--photos", type=Path, default=REPO / "eval" / "heldout")
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
-    parser.add_argument(
-        "--grid", type=Path, help="write capture | input | output rows here (.png or .jpg)"
-    )
+    parser.add_argument("--grid", type=Path, help="write photo | input | output rows (.png/.jpg)")
     parser.add_argument("--grid-photos", type=int, default=12)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     try:
-        values = {"capture.flip_h": False, **parse_set(args.set)}
-        params = ParamStore(values)
+        name = args.model or BUNDLED_MODEL
         library = ModelLibrary(default_dirs(args.models_dir), prefer=args.formats or ())
-        stage = ModelStage(library.load(args.model))
+        presets = PresetLibrary(Path(NodeConfig().presets_dir))
+        values = {"capture.flip_h": False, **model_preset(library, name, presets)}
+        params = ParamStore({**values, **parse_set(args.set)})
+        stage = ModelStage(library.load(name))
         samples = run(stage, read_photos(args.photos), params)
     except (UserError, ParamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    figures = scores(samples)
-    print(report(figures, args.model))
+    photos = [s.capture for s in samples]
+    figures = {"model": look([s.output for s in samples], photos)}
+    for who, images in baselines(photos).items():
+        figures[who] = look(images, photos)
+    print(report(figures, name, len(samples)))
     if args.grid:
         step = max(1, len(samples) // max(1, args.grid_photos))
         picture = grid(samples[::step][: args.grid_photos])
-        if args.grid.suffix.lower() in (".jpg", ".jpeg"):
-            ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        else:
-            ok, data = cv2.imencode(".png", picture)
+        suffix = ".jpg" if args.grid.suffix.lower() in (".jpg", ".jpeg") else ".png"
+        ok, data = cv2.imencode(suffix, picture, [cv2.IMWRITE_JPEG_QUALITY, 88])
         if ok:
             args.grid.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(args.grid, data.tobytes())
             print(f"wrote {args.grid}")
     if args.json:
-        atomic_write(args.json, json.dumps(figures, indent=2) + "\n")
+        atomic_write(args.json, json.dumps({"model": name, **figures}, indent=2) + "\n")
     return 0
 
 

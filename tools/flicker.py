@@ -2,9 +2,12 @@
 preset and settings - and flicker on a clip of your own where its frames barely change.
 
 .venv/bin/python tools/flicker.py [--model NAME|none] [--preset NAME] [--set GROUP.NAME=V ...]
-    [--frames 90] [--clip FILE] [--compare]
+    [--frames 90] [--clip FILE] [--photo FILE] [--compare]
 
 `--compare` prints the node's defaults, `--preset stable` and the given settings side by side.
+The model's own processing (its needed preset, as `run` sets it) comes first, then --preset and
+--set. `--photo` also holds a real photo still (with noise) and pans across it: flicker, trail
+error, and the share of panned frames closest to the unsmoothed output of the same frame.
 Figures: mean absolute change per pixel in 0..255 of the published frames (see
 node/bench/flicker.py).
 """
@@ -15,13 +18,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from node.bench.flicker import check_clip, clip_flicker, measure, read_clip
+from node.bench.flicker import check_clip, clip_flicker, measure, measure_photo, read_clip
 from node.cli.common import parse_set
 from node.errors import UserError
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.state.params import ParamError
 from node.state.presets import PresetError, PresetLibrary
 from node.support.bundled import user_dir
+from node.training.evaluate import read_photo
 
 
 def main() -> int:
@@ -32,23 +36,32 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
     parser.add_argument("--frames", type=int, default=90, help="frames per scene (10..3000)")
     parser.add_argument("--clip", type=Path, help="also measure a video file of your own")
+    parser.add_argument("--photo", type=Path, help="also hold still and pan across this photo")
     parser.add_argument("--compare", action="store_true", help="defaults | stable | these")
     args = parser.parse_args()
     if not 10 <= args.frames <= 3000:
         parser.error("--frames takes 10..3000")
     try:
         presets = PresetLibrary(user_dir("presets"))
+        library = ModelLibrary(default_dirs(args.models_dir))
+        model = None if args.model == "none" else library.load(args.model)
         values: dict[str, object] = {}
+        wanted = model.descriptor.default_preset if model else None
+        if wanted and model and model.descriptor.apply_default_preset:
+            values.update(presets.needed(model.name, wanted).params)
+        photo = read_photo(args.photo) if args.photo else None
         if args.preset:
             values.update(presets.find(args.preset).params)
         values.update(parse_set(args.set))
         if args.clip:
             check_clip(args.clip)
-        library = ModelLibrary(default_dirs(args.models_dir))
-        model = None if args.model == "none" else library.load(args.model)
         runs = [("these settings", values)]
         if args.compare:
-            runs = [("defaults", {}), ("preset stable", dict(presets.find("stable").params)), *runs]
+            needed = {
+                k: v for k, v in values.items() if wanted and k in presets.find(wanted).params
+            }
+            stable = {**needed, **presets.find("stable").params}
+            runs = [("model preset", needed), ("+ preset stable", stable), *runs]
         print(f"model {args.model}, {args.frames} frames per scene; 0..255 per pixel")
         print(
             f"{'':18}{'flicker still':>15}{'change moving':>15}{'trail error':>13}{'stage ms':>10}"
@@ -59,6 +72,12 @@ def main() -> int:
                 f"{label:18}{f.flicker_still:>15.2f}{f.change_moving:>15.2f}"
                 f"{f.trail_error:>13.2f}{f.stage_ms:>10.2f}"
             )
+        if photo is not None and args.photo:
+            print(f"photo {args.photo.name}:")
+            print(f"{'':18}{'flicker still':>15}{'trail error':>13}{'on time':>10}")
+            for label, settings in runs:
+                m = measure_photo(model, settings, photo, args.frames)
+                print(f"{label:18}{m.flicker_still:>15.2f}{m.trail_error:>13.2f}{m.on_time:>10.0%}")
         if args.clip:
             for label, settings in runs:
                 flicker, pairs = clip_flicker(model, read_clip(args.clip), settings)

@@ -185,3 +185,74 @@ def clip_flicker(
     if not changes:
         return float("nan"), 0
     return float(np.mean(changes)), len(changes)
+
+
+@dataclass(frozen=True)
+class PhotoMotion:
+    """A real photo held still (with sensor noise) and panned (without)."""
+
+    flicker_still: float  # as `Flicker.flicker_still`, on the photo
+    trail_error: float  # as `Flicker.trail_error`, on the pan
+    on_time: float  # share of panned frames closest to the unsmoothed output of the same frame
+    frames: int
+
+
+CAMERA = (640, 480)
+PAN_STEP = 6  # pixels per frame of the 640x480 view: a slow camera pan
+
+
+def camera_view(photo: np.ndarray, width: int) -> np.ndarray:
+    """The photo scaled to `width` keeping its aspect, at least 480 high."""
+    h, w = photo.shape[:2]
+    scale = max(width / w, CAMERA[1] / h)
+    size = (max(CAMERA[0], round(w * scale)), max(CAMERA[1], round(h * scale)))
+    out: np.ndarray = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def still_photo(photo: np.ndarray, frames: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """A 640x480 view of the photo, with fresh sensor noise each frame."""
+    rng = np.random.default_rng(seed)
+    base = camera_view(photo, CAMERA[0])[: CAMERA[1], : CAMERA[0]].astype(np.float32)
+    for _ in range(frames):
+        yield np.clip(base + rng.normal(0, NOISE_SIGMA, base.shape), 0, 255).astype(np.uint8)
+
+
+def panning_photo(photo: np.ndarray, frames: int) -> Iterator[np.ndarray]:
+    """A 640x480 window panning across the photo, PAN_STEP pixels a frame (back and forth)."""
+    wide = camera_view(photo, CAMERA[0] + PAN_STEP * min(frames, 120))
+    room = wide.shape[1] - CAMERA[0]
+    for k in range(frames):
+        x = k * PAN_STEP % (2 * room) if room else 0
+        x = 2 * room - x if x > room else x
+        yield wide[: CAMERA[1], x : x + CAMERA[0]]
+
+
+def on_time(smoothed: list[np.ndarray], plain: list[np.ndarray], window: int = 3) -> float:
+    """The share of frames whose output is closest to the unsmoothed output of the same frame
+    rather than of one of the `window` frames before: a trail shows the past."""
+    hits = []
+    for k in range(max(WARM_UP, window), len(smoothed)):
+        errors = [np.abs(smoothed[k] - plain[k - lag]).mean() for lag in range(window + 1)]
+        hits.append(int(np.argmin(errors)) == 0)
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def measure_photo(
+    model: Model | None, values: Mapping[str, object], photo: np.ndarray, frames: int = 60
+) -> PhotoMotion:
+    """The figures of `PhotoMotion` for one photo (BGR uint8, any size)."""
+    pan = list(panning_photo(photo, frames))
+    smoothed = outputs(model, pan, values)
+    plain = outputs(model, pan, {**dict(values), **UNSMOOTHED})
+    trail = float(
+        np.mean(
+            [np.abs(a - b).mean() for a, b in zip(smoothed[WARM_UP:], plain[WARM_UP:], strict=True)]
+        )
+    )
+    return PhotoMotion(
+        flicker_still=mean_change(outputs(model, still_photo(photo, frames), values)),
+        trail_error=trail,
+        on_time=on_time(smoothed, plain),
+        frames=frames,
+    )

@@ -76,5 +76,5 @@ def use_model_controls(
         raise UserError(f"model {model.name}: {exc}") from None
     wanted = model.descriptor.default_preset
     if wanted and model.descriptor.apply_default_preset:
-        needed = presets.find(wanted).params
+        needed = presets.needed(model.name, wanted).params
         params.update({k: v for k, v in needed.items() if k not in keep}, "model preset")

@@ -102,6 +102,9 @@ class NodeCommands:
         self._coding = ThreadPoolExecutor(1, thread_name_prefix="style coder")
         self.add_model_listener(self._on_model)
         self.apply_model_presets = apply_model_presets
+        # (address, reason) of a problem no request caused - a model swapped in whose preset
+        # cannot be set - for the clients (the feedback hub sends /node/error)
+        self.problem_listeners: list[Callable[[str, str], None]] = []
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -401,8 +404,11 @@ class NodeCommands:
     ) -> None:
         """For the model the node starts with: the processing it needs, as on a swap, except
         the parameters in `keep` (given on the command line: the user's word wins); when it
-        goes, those parameters return to their defaults (a saved state may hold its values)."""
-        self._apply_needed_preset(model, wanted, before=self.params.defaults(), keep=keep)
+        goes, those parameters return to their defaults (a saved state may hold its values).
+        A preset it cannot have (missing, broken, naming an unknown parameter) is a
+        CommandError: the node does not start a model on processing it was not made for."""
+        preset = self._needed_preset(model, wanted)
+        self._use_needed(model, preset, before=self.params.defaults(), keep=keep)
 
     def _apply_needed_preset(
         self,
@@ -411,13 +417,32 @@ class NodeCommands:
         before: Mapping[str, Value] | None = None,
         keep: Collection[str] = frozenset(),
     ) -> None:
-        """The processing a model needs (a style network fed the picture, not edges): its
-        preset's own values, remembered as they were, to come back when the model goes."""
+        """The processing a model swapped in needs (a style network fed the picture, a
+        tone-fed model its tone): its preset's own values, remembered as they were, to come
+        back when the model goes. A preset it cannot have changes nothing (the last good
+        processing stays) and is reported to every client as `/node/error`."""
         try:
-            preset = self._find(wanted)
+            preset = self._needed_preset(model, wanted)
         except CommandError as exc:
-            log.error("model %s: the processing it needs is not set: %s", model, exc)
+            log.error("the processing it needs is not set: %s", exc)
+            for listener in list(self.problem_listeners):
+                listener("/node/model", str(exc))
             return
+        self._use_needed(model, preset, before, keep)
+
+    def _needed_preset(self, model: str, wanted: str) -> Preset:
+        try:
+            return self._library().needed(model, wanted)
+        except PresetError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _use_needed(
+        self,
+        model: str,
+        preset: Preset,
+        before: Mapping[str, Value] | None = None,
+        keep: Collection[str] = frozenset(),
+    ) -> None:
         current = before or self.params.snapshot()
         values = {k: v for k, v in preset.params.items() if k not in keep}
         self._needed = {k: current[k] for k in values if k in current}

@@ -179,6 +179,7 @@ class FeedbackHub:
         self.commands.add_param_listener(self._on_param)
         self.commands.params.add_controls_listener(self._on_controls)
         self.commands.add_model_listener(self._on_model)
+        self.commands.problem_listeners.append(self._on_problem)
         self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)
         self._thread.start()
 
@@ -186,6 +187,8 @@ class FeedbackHub:
         self.commands.remove_param_listener(self._on_param)
         self.commands.params.remove_controls_listener(self._on_controls)
         self.commands.remove_model_listener(self._on_model)
+        if self._on_problem in self.commands.problem_listeners:
+            self.commands.problem_listeners.remove(self._on_problem)
         self._stop.set()
         with self._wake:
             self._wake.notify()
@@ -328,6 +331,9 @@ class FeedbackHub:
             for spec in added:
                 if target.wants(self.address(spec.address)):
                     self._queue(self._param_message(target, spec, False))
+
+    def _on_problem(self, address: str, reason: str) -> None:
+        self.error(None, address, reason)
 
     def _on_model(self, state: SwapState) -> None:
         args = [state.status, state.name] + ([clip(state.message)] if state.message else [])

@@ -2,7 +2,8 @@
 
 read -> flip -> frame_diff -> RGB -> centre crop -> INTER_AREA resize -> grayscale -> pre_blur ->
 pre_median -> pre_thresh -> adaptive_thresh -> invert -> canny -> post_blur -> accumulation ->
-post_thresh.
+post_thresh, then (the node's additions, off by default) the coarse tone beside the edges
+(`process.tone`) and the motion-aware stabiliser.
 
 Like the original, the steps after the resize work on float32 images in 0..1 and the gray-only
 steps (median, adaptive threshold, Canny) go through uint8 gray (`uint8(img * 255)`, truncating).
@@ -121,6 +122,30 @@ def match_channels(img: np.ndarray, channels: int) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img
 
 
+def coarse_tone(source: np.ndarray, factor: int) -> np.ndarray:
+    """The picture's tone layout without its detail: grey, shrunk `factor` times with area
+    averaging (sensor noise averages out) and enlarged back with a cubic filter, as Memo Akten's
+    *Learning to See* feeds its models. Float gray 0..1 at the source's size."""
+    gray = grayscale(source)
+    h, w = gray.shape[:2]
+    small = cv2.resize(
+        gray,
+        (max(1, round(w / factor)), max(1, round(h / factor))),
+        interpolation=cv2.INTER_AREA,
+    )
+    out: np.ndarray = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def with_tone(edges: np.ndarray, tone: np.ndarray, mix: float) -> np.ndarray:
+    """The model input of a tone-fed model: the processed picture (edges) in the first channel,
+    the coarse tone in the other two, faded in by `mix` (0: all three carry the edges - the
+    2017 input exactly)."""
+    gray = grayscale(edges)
+    toned = gray + (tone - gray) * np.float32(mix) if mix < 1.0 else tone
+    return np.dstack((gray, toned, toned)).astype(np.float32, copy=False)
+
+
 def accumulate(prev: np.ndarray, img: np.ndarray, w1: float, w2: float) -> np.ndarray:
     """out = prev*w1 + img*w2. Not clipped, as the original: the model mapping clips later."""
     if prev.shape != img.shape:
@@ -210,7 +235,11 @@ class Preprocessor:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
         img = resize_area(centre_crop(img, width / height), width, height)
         source = to_float(img)
-        img = self._stabilizer(source, self._process(_Chain(source, img), p), p, repeat)
+        img = self._process(_Chain(source, img), p)
+        if p.as_bool("process.tone"):
+            tone = coarse_tone(source, p.as_int("process.tone_factor"))
+            img = with_tone(img, tone, p.as_float("process.tone_mix"))
+        img = self._stabilizer(source, img, p, repeat)
         return Processed(match_channels(source, channels), match_channels(img, channels))
 
     def _process(self, chain: _Chain, p: ParamSnapshot) -> np.ndarray:

@@ -50,6 +50,8 @@ class ParamSpec:
     doc: str
     size: int = 1  # a vector's length
     pick: bool = False  # a vector that one whole number sets one-hot (a mix: pick one choice)
+    # out of range is refused, not clamped: a value no fader gives, so a mistake to report
+    strict: bool = False
 
     @property
     def key(self) -> str:
@@ -82,6 +84,10 @@ class ParamSpec:
             clamped = self.min
         if self.max is not None and clamped > self.max:
             clamped = self.max
+        if self.strict and clamped != value:
+            raise ParamError(
+                f"{self.key} takes {self.min:g}..{self.max:g}, got {short_repr(value)}"
+            )
         result: Value = round(clamped) if self.type == "int" else float(clamped)
         return result, clamped != value
 
@@ -218,6 +224,25 @@ PARAMS: tuple[ParamSpec, ...] = (
         "hold the model input where the capture changed less than this (0 = off)",
     ),
     _i("process", "stable_grow", 4, 0, 32, "pixels the stable_motion mask grows by"),
+    _b("process", "tone", False, "feed the model the scene's coarse tone beside the edges"),
+    ParamSpec(
+        "process",
+        "tone_factor",
+        "int",
+        16,
+        2,
+        64,
+        "tone detail: the grey picture is shrunk by this factor (area) and enlarged (cubic)",
+        strict=True,
+    ),
+    _f(
+        "process",
+        "tone_mix",
+        1.0,
+        0.0,
+        1.0,
+        "how much tone the model sees (0: the edges alone, the 2017 input)",
+    ),
     _b("predict", "enabled", True, "off: the processed input passes through"),
     _f("predict", "pre_time_lerp", 0.0, 0.0, 1.0, "model input = old*lerp + new*(1-lerp); 0 = off"),
     _f("predict", "post_time_lerp", 0.5, 0.0, 1.0, "model output = old*lerp + new*(1-lerp)"),

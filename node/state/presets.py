@@ -48,7 +48,7 @@ from node.support.boundedread import (
 )
 from node.support.bundled import bundled_dir
 from node.support.files import HomeFolderError, atomic_write, expand_user
-from node.support.logformat import clip
+from node.support.logformat import clip, short_repr
 from node.support.names import BadNameError, check_name
 from node.support.ratelimit import LogLimiter
 
@@ -75,6 +75,7 @@ class Preset:
     warnings: tuple[str, ...] = field(default=(), compare=False)
     # models' own controls, per model: {model: {control: value}}; checked when it runs
     controls: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+    unknown: tuple[str, ...] = field(default=(), compare=False)  # parameters the table lacks
 
     def values(self, current: Mapping[str, Value]) -> dict[str, Value]:
         """Every parameter as this preset sets it, starting from `current` (or the defaults
@@ -144,7 +145,8 @@ def parse_preset(data: object, path: Path | str, name: str | None = None) -> Pre
     raw_params = data.get("params", {})
     if not isinstance(raw_params, dict):
         raise _fail(path, "params", "an object of parameter values", raw_params)
-    params, warnings = _check_params(path, raw_params)
+    unknown_params: list[str] = []
+    params, warnings = _check_params(path, raw_params, unknown_params)
     if name is not None and data.get("name", name) != name:
         warnings.append(f"{path}: its name field {data.get('name')!r:.60} differs; using {name!r}")
     controls = _check_controls(path, data.get("controls", {}))
@@ -161,6 +163,7 @@ def parse_preset(data: object, path: Path | str, name: str | None = None) -> Pre
         Path(path) if isinstance(path, Path) else None,
         tuple(warnings),
         controls,
+        tuple(unknown_params),
     )
 
 
@@ -207,8 +210,10 @@ def _control_value(path: Path | str, where: str, value: object) -> Value:
 
 
 def _check_params(
-    path: Path | str, raw: Mapping[str, object]
+    path: Path | str, raw: Mapping[str, object], unknown: list[str] | None = None
 ) -> tuple[dict[str, Value], list[str]]:
+    """The values checked against the table; an unknown name is a warning (and goes into
+    `unknown`, clipped), a wrong type an error."""
     values: dict[str, Value] = {}
     warnings: list[str] = []
     for key, raw_value in raw.items():
@@ -216,6 +221,8 @@ def _check_params(
             spec = spec_for(key)
         except ParamError:
             warnings.append(f"{path}: unknown parameter {key!r:.60} ignored")
+            if unknown is not None:
+                unknown.append(short_repr(key, 60))
             continue
         try:
             value, clamped = spec.coerce(raw_value)
@@ -323,6 +330,21 @@ class PresetLibrary:
         for warning in entry.preset.warnings:
             log.warning("%s", warning)
         return entry.preset
+
+    def needed(self, model: str, name: str) -> Preset:
+        """The preset a model needs to run (its descriptor's `default_preset`), strictly: one
+        that is missing, broken or names a parameter this node lacks is a PresetError of one
+        line - the model was made for processing this node cannot give it."""
+        try:
+            preset = self.find(name)
+        except PresetError as exc:
+            raise PresetError(f"model {model}: its preset {name!r:.60}: {exc}") from None
+        if preset.unknown:
+            raise PresetError(
+                f"model {model}: its preset {preset.name} names unknown parameter(s) "
+                f"{', '.join(preset.unknown[:4])}; valid names: pix2pix-node params"
+            )
+        return preset
 
     def save(self, preset: Preset, overwrite: bool = False) -> Path:
         """Write to the user folder, atomically. Replacing a user preset needs `overwrite`

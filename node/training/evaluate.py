@@ -87,6 +87,59 @@ def band(mean_image: np.ndarray) -> float:
     return max(gaps)
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Grey 0..1 of an RGB image in 0..1 (float32)."""
+    grey: np.ndarray = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    return grey
+
+
+def tone_r(output: np.ndarray, photo: np.ndarray) -> float:
+    """Pearson correlation of the two luminances, each area-resized to 32x32: does the
+    output's light and dark follow the scene's? (0 for an unrelated picture, 1 for the photo.)"""
+    a, b = (
+        cv2.resize(luminance(x), (32, 32), interpolation=cv2.INTER_AREA).ravel().astype(np.float64)
+        for x in (output, photo)
+    )
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def edges(rgb: np.ndarray) -> np.ndarray:
+    """Canny of the grey image after a Gaussian of sigma 1.5, thresholds 0.66x and 1.33x its
+    median (the usual automatic Canny): the edges a viewer would trace, bool."""
+    grey = (luminance(rgb) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+    smooth = cv2.GaussianBlur(grey, (0, 0), 1.5)
+    median = float(np.median(smooth))
+    low, high = max(1.0, 0.66 * median), max(2.0, 1.33 * median)
+    found: np.ndarray = cv2.Canny(smooth, low, high) > 0
+    return found
+
+
+def edge_f1(output: np.ndarray, photo: np.ndarray) -> float:
+    """F1 of the output's edges against the photo's, each matched within 2 pixels (5x5
+    dilation of the other): precision = output edges near a photo edge, recall = photo edges
+    near an output edge."""
+    out, ref = edges(output), edges(photo)
+    if not out.any() or not ref.any():
+        return 1.0 if out.any() == ref.any() else 0.0  # nothing to draw, and nothing drawn
+    near = np.ones((5, 5), np.uint8)
+    ref_near = cv2.dilate(ref.astype(np.uint8), near) > 0
+    out_near = cv2.dilate(out.astype(np.uint8), near) > 0
+    precision = float((out & ref_near).sum() / out.sum())
+    recall = float((ref & out_near).sum() / ref.sum())
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def crispness(rgb: np.ndarray) -> float:
+    """Mean Sobel gradient magnitude of the luminance (0..1 units per pixel): soft blobs
+    score low, drawn edges and texture high."""
+    grey = luminance(rgb)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.sqrt(gx * gx + gy * gy).mean())
+
+
 @dataclass(frozen=True)
 class Sample:
     """One photo through the node: the capture it saw, the model input and the output (RGB,
@@ -96,6 +149,20 @@ class Sample:
     capture: np.ndarray
     model_input: np.ndarray
     output: np.ndarray
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """One photo as BGR uint8, read with bounded work (a FIFO or device refused unread); a
+    UserError of one line when it is not a readable picture."""
+    try:
+        data = read_bounded(path, MAX_PHOTO_BYTES)
+    except (FileRefusedError, OSError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"{path}: not a picture the node can read")
+    out: np.ndarray = image
+    return out
 
 
 def read_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
@@ -196,3 +263,26 @@ def grid(samples: Sequence[Sample], tile: int = 192, columns: int = 2) -> np.nda
             x = k * 3 * tile + j * tile + 4
             cv2.putText(header, text, (x, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
     return np.concatenate([header, *rows], axis=0)
+
+
+def look(outputs: Sequence[np.ndarray], photos: Sequence[np.ndarray]) -> dict[str, float]:
+    """How a viewer judges pictures that have no right answer, each output beside its photo
+    (RGB float 0..1, the same size): tone r and edge F1 (means over the photos), colourfulness
+    and crispness as ratios of the means to the photos', and the fixed pattern - the structure
+    of the mean output over the mean photo's (a band or blob painted whatever the input)."""
+    pairs = list(zip(outputs, photos, strict=True))
+    if not pairs:
+        raise UserError("no pictures to judge")
+    colour = np.mean([colourfulness(o) for o, _ in pairs])
+    colour_photo = np.mean([colourfulness(p) for _, p in pairs])
+    crisp = np.mean([crispness(o) for o, _ in pairs])
+    crisp_photo = np.mean([crispness(p) for _, p in pairs])
+    pattern = structure(np.mean(outputs, axis=0))
+    pattern_photo = structure(np.mean(photos, axis=0))
+    return {
+        "tone_r": float(np.mean([tone_r(o, p) for o, p in pairs])),
+        "edge_f1": float(np.mean([edge_f1(o, p) for o, p in pairs])),
+        "colourfulness": float(colour / max(colour_photo, 1e-9)),
+        "crispness": float(crisp / max(crisp_photo, 1e-9)),
+        "fixed_pattern": float(pattern / max(pattern_photo, 1e-9)),
+    }
