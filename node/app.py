@@ -59,6 +59,10 @@ class StartState:
     # the keys given on the command line (`--set`): what the user asked for wins over the
     # processing a model's needed preset sets at start
     given: frozenset[str] = frozenset()
+    # the model the restored state (or the --preset) was saved with: its values already hold
+    # the processing that model needs, as the performer left it, so its needed preset does
+    # not overwrite them when the node starts with that model
+    saved_with: str | None = None
 
 
 def start_state(
@@ -83,22 +87,27 @@ def start_state(
         return {**(DEFAULTS if chosen.complete else values), **chosen.params}
 
     controls: dict[str, dict[str, Value]] = {}
+    saved_with: str | None = None
     if restore:
         state = read_state(Path(config.state_file))
         if state is not None:
             values = over(state)
             controls.update({m: state.control_values(m) for m in state.controls})
             model, wish = _known_model(models, state.model) or model, True
+            saved_with = state.model
             log.info("restored the last state from %s", state.path)
     if preset is not None:
         chosen = presets.find(preset)
         values = over(chosen)
         controls.update({m: chosen.control_values(m) for m in chosen.controls})
+        saved_with = chosen.model
         if chosen.model:
             model, wish = chosen.model, True
     if cli_model is not None:
         model, wish = cli_model, False
-    return StartState({**values, **cli_params}, model, wish, controls, frozenset(cli_params))
+    return StartState(
+        {**values, **cli_params}, model, wish, controls, frozenset(cli_params), saved_with
+    )
 
 
 def _known_model(models: ModelLibrary, name: str | None) -> str | None:
@@ -149,7 +158,7 @@ def load_model(
 ) -> BackendModel | None:
     """The start-up load: synchronous, so a bad --model is a clear error before anything runs.
 
-    With no model asked for, the bundled demo model is used when it loads; if it cannot (its
+    With no model asked for, the bundled model is used when it loads; if it cannot (its
     backend is not installed), the node says why in one line and runs without a model."""
     if name is None:
         try:
@@ -301,9 +310,10 @@ class Node:
                 commands.use_controls(model.name, model.controls, self._start_controls or None)
                 desc = model.descriptor
                 if desc.default_preset and desc.apply_default_preset:
-                    commands.apply_needed_preset(
-                        model.name, desc.default_preset, keep=self._start.given
-                    )
+                    keep = self._start.given
+                    if self._start.saved_with == model.name:  # as the performer left it
+                        keep = frozenset(DEFAULTS)
+                    commands.apply_needed_preset(model.name, desc.default_preset, keep=keep)
             elif self._start_controls:
                 raise UserError("--set model.NAME needs a model with that control; none runs")
             pipeline = Pipeline(

@@ -3,7 +3,7 @@
 ```toml
 source = "webcam:0"              # or "file:clip.mp4", "synthetic?width=1280&height=720"
 sinks = ["file:show.mp4"]
-model = "demo_canny_256"          # default: the bundled demo model; "none": no model
+model = "tone_painter_256"        # default: the bundled painter; "none": no model
 models_dirs = ["~/pix2pix-models"] # searched before ./models and the bundled models folder
 model_formats = ["onnx"]          # pin the variant order (default: the fastest allowed one here)
 openvino_device = "CPU"          # OpenVINO's device: CPU, GPU, NPU, AUTO (default CPU)
@@ -82,7 +82,7 @@ class ControlSettings:
 class NodeConfig:
     source: str | None = None  # None: try webcam:0, fall back to synthetic
     sinks: list[str] = field(default_factory=list)
-    model: str | None = None  # None: the bundled demo model when it loads, else none
+    model: str | None = None  # None: the bundled model when it loads, else none
     models_dirs: list[str] = field(default_factory=list)
     model_formats: list[str] = field(default_factory=list)
     threads: int | None = None

@@ -15,7 +15,21 @@ from conftest import read_video, write_video
 from helpers import ROOT, free_port, node
 
 from node.cli import main
-from node.state.params import PARAMS
+from node.inference.descriptor import load_descriptor
+from node.inference.library import BUNDLED_MODEL, PACKAGE_MODELS
+from node.state.params import DEFAULTS, PARAMS
+from node.state.presets import SHIPPED_PRESETS, PresetLibrary
+
+
+def bundled_start(key: str) -> object:
+    """A parameter's value when a node starts with the bundled model: the model's own
+    processing (its needed preset) where it sets that parameter, else the table's default."""
+    desc = load_descriptor(PACKAGE_MODELS / BUNDLED_MODEL / f"{BUNDLED_MODEL}.json")
+    if desc.default_preset and desc.apply_default_preset:
+        own = PresetLibrary(Path("/nonexistent"), [SHIPPED_PRESETS]).find(desc.default_preset)
+        if key in own.params:
+            return own.params[key]
+    return DEFAULTS[key]
 
 
 def test_render_writes_every_frame(tmp_path: Path) -> None:
@@ -179,7 +193,9 @@ def test_run_is_driven_over_osc_and_read_back_over_oscquery() -> None:
     proc, osc, query = _live_node("--osc-prefix", "/stage", "--duration", "60")
     try:
         deadline = time.monotonic() + 60
-        assert _query(query, "/stage/process/canny_t1", deadline) == 1
+        assert _query(query, "/stage/process/canny_t1", deadline) == bundled_start(
+            "process.canny_t1"
+        )
         SimpleUDPClient("127.0.0.1", osc).send_message("/stage/process/canny_t1", 77.0)
         while _query(query, "/stage/process/canny_t1", deadline) != 77:
             time.sleep(0.05)
@@ -277,7 +293,7 @@ def test_a_node_killed_mid_show_comes_back_where_it_was() -> None:
     proc, osc, query = _live_node()
     try:
         deadline = time.monotonic() + 60
-        assert _query(query, "/process/canny_t1", deadline) == 1
+        assert _query(query, "/process/canny_t1", deadline) == bundled_start("process.canny_t1")
         client = SimpleUDPClient("127.0.0.1", osc)
         client.send_message("/node/preset/recall", "heavy_median")
         client.send_message("/process/canny_t1", 77)

@@ -83,7 +83,7 @@ def test_the_wheel_runs_its_bundled_model_from_any_folder(installed: Path, tmp_p
                 "--sink", "file:out.mp4", "--no-restore-last", "--http-port", "0",
                 "--oscquery-port", "0", "--osc-port", _free_port(), "--no-zeroconf")  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "-> model demo_canny_256 (onnx)" in run.stderr
+    assert "-> model tone_painter_256 (onnx)" in run.stderr
     plain = _node(installed, home, show, "run", "--source", "synthetic", "--frames", "30",
                   "--sink", "file:plain.mp4", "--model", "none", "--no-restore-last",
                   "--http-port", "0", "--oscquery-port", "0", "--osc-port", _free_port(),
@@ -110,7 +110,7 @@ def test_the_wheel_lists_its_bundled_model_and_presets_and_the_users_own(
     models = _node(installed, home, cwd, "models")
     assert models.returncode == 0, models.stderr[-2000:]
     rows = {line.split()[1]: line for line in models.stdout.splitlines()[1:]}
-    assert "_bundled" in rows["demo_canny_256"] and "site-packages" in rows["demo_canny_256"]
+    assert "_bundled" in rows["tone_painter_256"] and "site-packages" in rows["tone_painter_256"]
     assert "mine" in rows
     presets = _node(installed, home, cwd, "presets", "list")
     assert presets.returncode == 0, presets.stderr[-2000:]

@@ -1,7 +1,7 @@
 """Export a training checkpoint as a model the node loads: files + descriptor in models/NAME/.
 
 .venv/bin/python tools/pix2pix_export.py runs/demo --name my_model [--models-dir models]
-    [--format onnx [tflite savedmodel]] [--license CC0] [--description "..."]
+    [--format onnx [tflite savedmodel]] [--license CC0] [--description "..."] [--preset tone]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def main() -> int:
     )
     parser.add_argument("--license", default="")
     parser.add_argument("--description", default="")
+    parser.add_argument("--preset", help="the processing it was trained on, set when it swaps in")
     args = parser.parse_args()
     try:
         result = export(
@@ -33,6 +34,7 @@ def main() -> int:
             formats=tuple(args.format),
             description=args.description,
             license=args.license,
+            preset=args.preset,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

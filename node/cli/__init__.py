@@ -87,7 +87,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         help="model name or index from `pix2pix-node models` (default: the bundled "
-        "demo_canny_256); 'none' passes the processed input through",
+        "tone_painter_256); 'none' passes the processed input through",
     )
     add_models_dir_flag(p)
     p.add_argument(

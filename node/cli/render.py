@@ -38,7 +38,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     try:
         options = capture_options(backend_options(config), source.frame_size, source.fps)
         model = load_model(models, start.model, options)
-        use_model_controls(params, model, controls, presets, keep=start.given)
+        keep = start.given
+        if model is not None and start.saved_with == model.name:  # a preset made with it
+            keep = frozenset(params.snapshot())
+        use_model_controls(params, model, controls, presets, keep=keep)
         sink.open(source.fps)
         try:
             count = render(

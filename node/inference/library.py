@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely
 
 PACKAGE_MODELS = bundled_dir("models")  # in the wheel, or the checkout's models/
-BUNDLED_MODEL = "demo_canny_256"  # trained with tools/ on freely licensed images; see models/
+BUNDLED_MODEL = "tone_painter_256"  # trained with tools/ on freely licensed images; see models/
 
 
 def default_dirs(extra: Sequence[Path] = ()) -> list[Path]:

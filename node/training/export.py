@@ -34,7 +34,10 @@ def export(
     formats: tuple[str, ...] = ("onnx",),
     description: str = "",
     license: str = "",
+    preset: str | None = None,
 ) -> Exported:
+    """`preset`: the processing the model was trained on (a preset name), recalled whenever
+    it swaps in (a tone-fed model needs its tone)."""
     meta = checkpoint_dir / "pix2pix.json"
     if not meta.exists():
         raise UserError(f"{checkpoint_dir}: no pix2pix training checkpoint here")
@@ -71,6 +74,8 @@ def export(
             description=description,
             license=license,
             stride=weights.stride,  # fully convolutional: it runs at any --canvas
+            default_preset=preset,
+            apply_default_preset=preset is not None,
         )
         try:
             loaded = BACKENDS.get(fmt).load(desc, BackendOptions())
