@@ -73,7 +73,7 @@ def run_node(
 ) -> NodeRun:
     """Run the node for `seconds` on the opened `source` and `sinks` (closed afterwards)."""
     first, second = twins
-    presets = PresetLibrary(presets_dir, shipped_dirs=())
+    presets = PresetLibrary(presets_dir)  # (with the shipped ones: a model's needed preset)
     presets.save(Preset(MORPH_PRESET, morph_values(start), complete=True), overwrite=True)
     stats = FrameStats(window=None)
     events: list[Event] = []

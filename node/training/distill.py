@@ -87,8 +87,9 @@ def webcam_like(bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = np.clip(base + noise + colour, 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
         ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 92))])
-        if ok:
-            img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            img = decoded
     return img
 
 

@@ -273,16 +273,16 @@ def look(outputs: Sequence[np.ndarray], photos: Sequence[np.ndarray]) -> dict[st
     pairs = list(zip(outputs, photos, strict=True))
     if not pairs:
         raise UserError("no pictures to judge")
-    colour = np.mean([colourfulness(o) for o, _ in pairs])
-    colour_photo = np.mean([colourfulness(p) for _, p in pairs])
-    crisp = np.mean([crispness(o) for o, _ in pairs])
-    crisp_photo = np.mean([crispness(p) for _, p in pairs])
+    colour = float(np.mean([colourfulness(o) for o, _ in pairs]))
+    colour_photo = float(np.mean([colourfulness(p) for _, p in pairs]))
+    crisp = float(np.mean([crispness(o) for o, _ in pairs]))
+    crisp_photo = float(np.mean([crispness(p) for _, p in pairs]))
     pattern = structure(np.mean(outputs, axis=0))
     pattern_photo = structure(np.mean(photos, axis=0))
     return {
         "tone_r": float(np.mean([tone_r(o, p) for o, p in pairs])),
         "edge_f1": float(np.mean([edge_f1(o, p) for o, p in pairs])),
-        "colourfulness": float(colour / max(colour_photo, 1e-9)),
-        "crispness": float(crisp / max(crisp_photo, 1e-9)),
+        "colourfulness": colour / max(colour_photo, 1e-9),
+        "crispness": crisp / max(crisp_photo, 1e-9),
         "fixed_pattern": float(pattern / max(pattern_photo, 1e-9)),
     }
