@@ -135,6 +135,11 @@ def test_a_few_steps_train_then_export_to_the_node(images: Path, tmp_path: Path)
 
     resumed = train(pairs, runs, TrainOptions(**{**options.__dict__, "steps": 4}), progress=False)
     assert resumed["steps"] == 4 and resumed["steps_this_run"] == 1
+    slower = Pix2Pix(TrainOptions(**{**options.__dict__, "lr": 5e-5}), runs)
+    assert slower.restore()  # a resume at a lower rate (the last, settling steps) takes it
+    assert float(slower.g_opt.learning_rate.numpy()) == pytest.approx(5e-5)
+    assert float(slower.d_opt.learning_rate.numpy()) == pytest.approx(5e-5)
+    assert int(slower.step.numpy()) == 4
     with pytest.raises(UserError, match="ngf 2"):
         Pix2Pix(TrainOptions(ngf=4, ndf=4, size=SIZE), runs)
 

@@ -214,11 +214,15 @@ class Pix2Pix:
         return train_step  # type: ignore[no-any-return]
 
     def restore(self) -> bool:
-        """Continue from the latest checkpoint in the folder, if there is one."""
+        """Continue from the latest checkpoint in the folder, if there is one. The learning
+        rate is this run's (`--lr`), not the saved one: a resume at a lower rate is how the
+        last steps settle the GAN's artefacts."""
         latest = self.manager.latest_checkpoint
         if latest is None:
             return False
         self.checkpoint.restore(latest).expect_partial()
+        self.g_opt.learning_rate = self.options.lr
+        self.d_opt.learning_rate = self.options.lr
         return True
 
     def save(self) -> None:
