@@ -767,3 +767,34 @@ def test_a_gate_that_is_no_number_of_db_is_refused_by_the_parser(
         main(["models", "optimize", "demo_canny_256", "--min-psnr", value])
     assert caught.value.code == 2
     assert "--min-psnr" in capsys.readouterr().err
+
+
+def test_int8_that_misses_the_gate_keeps_its_breaking_layers_in_fp32(
+    optimized: Optimized, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate just above what plain int8 reaches: optimize tries NNCF's accuracy control (the
+    real one, watched), and what it writes (if anything) passed the gate on the held-out frames
+    and has fewer int8 layers than the plain variant."""
+    from node.inference import optimize as module
+
+    tried: list[float] = []
+    real = module.quantize_int8_controlled
+
+    def watched(desc: ModelDescriptor, calib: Any, expected: Any, min_psnr: float) -> Any:
+        tried.append(min_psnr)
+        return real(desc, calib, expected, min_psnr)
+
+    monkeypatch.setattr(module, "quantize_int8_controlled", watched)
+    plain_fq = optimized.descriptor.path.read_text().count('type="FakeQuantize"')
+    folder = model_folder(tmp_path / "models")
+    gate = round(optimized.accuracy.psnr_db + 1.0, 1)
+    try:
+        result = optimize(ModelLibrary([folder]), "gen", synthetic_frames=FAST, min_psnr=gate)
+    except ModelError as exc:
+        assert "refused" in one_line(exc) and "nothing written" in str(exc)
+        assert listing(folder) == {"gen.onnx", "gen.json"}
+    else:
+        assert result.accuracy.psnr_db >= gate
+        count = result.descriptor.path.read_text().count('type="FakeQuantize"')
+        assert 0 < count < plain_fq
+    assert tried == [gate]

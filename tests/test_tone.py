@@ -142,3 +142,23 @@ def test_a_model_preset_naming_an_unknown_row_at_start_is_exit_2(folder: Path) -
     lines = [ln for ln in result.stderr.splitlines() if "error" in ln]
     assert len(lines) == 1 and "unknown parameter(s) 'process.tone_hue'" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_with_the_stabiliser_the_tone_holds_through_noise_and_follows_motion() -> None:
+    values = {**TONE, "process.stable_motion": 8}
+    store = ParamStore(values)
+    pre = Preprocessor()
+    rng = np.random.default_rng(5)
+    base = scene().astype(np.float32)
+
+    def frame(shift: int = 0) -> np.ndarray:
+        noisy = np.roll(base, shift, axis=1) + rng.normal(0, 4, base.shape)
+        out: np.ndarray = np.clip(noisy, 0, 255).astype(np.uint8)
+        return out
+
+    tones = [pre(frame(), store.snapshot(), (256, 256), 3).image[..., 1] for _ in range(4)]
+    assert all(np.array_equal(tones[0], t) for t in tones[1:])  # noise: the tone stays still
+    moved = pre(frame(80), store.snapshot(), (256, 256), 3).image[..., 1]
+    assert np.abs(moved - tones[0]).max() > 0.3  # the bright half moved: it follows at once
+    fresh = Preprocessor()(frame(80), ParamStore(TONE).snapshot(), (256, 256), 3).image[..., 1]
+    assert np.abs(moved - fresh).mean() < 0.01  # and shows the new frame, not a trail

@@ -2,8 +2,8 @@
 
 read -> flip -> frame_diff -> RGB -> centre crop -> INTER_AREA resize -> grayscale -> pre_blur ->
 pre_median -> pre_thresh -> adaptive_thresh -> invert -> canny -> post_blur -> accumulation ->
-post_thresh, then (the node's additions, off by default) the coarse tone beside the edges
-(`process.tone`) and the motion-aware stabiliser.
+post_thresh, then (the node's additions, off by default) the motion-aware stabiliser and the
+coarse tone beside the edges (`process.tone`).
 
 Like the original, the steps after the resize work on float32 images in 0..1 and the gray-only
 steps (median, adaptive threshold, Canny) go through uint8 gray (`uint8(img * 255)`, truncating).
@@ -122,19 +122,35 @@ def match_channels(img: np.ndarray, channels: int) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img
 
 
-def coarse_tone(source: np.ndarray, factor: int) -> np.ndarray:
+def tone_cells(source: np.ndarray, factor: int) -> np.ndarray:
     """The picture's tone layout without its detail: grey, shrunk `factor` times with area
-    averaging (sensor noise averages out) and enlarged back with a cubic filter, as Memo Akten's
-    *Learning to See* feeds its models. Float gray 0..1 at the source's size."""
+    averaging (sensor noise averages out), as Memo Akten's *Learning to See* feeds its models."""
     gray = grayscale(source)
     h, w = gray.shape[:2]
-    small = cv2.resize(
-        gray,
-        (max(1, round(w / factor)), max(1, round(h / factor))),
-        interpolation=cv2.INTER_AREA,
-    )
-    out: np.ndarray = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    cells: np.ndarray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return cells
+
+
+def enlarge_tone(cells: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Tone cells back at the picture's size with a cubic filter, in 0..1."""
+    out: np.ndarray = cv2.resize(cells, (width, height), interpolation=cv2.INTER_CUBIC)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def coarse_tone(source: np.ndarray, factor: int) -> np.ndarray:
+    """The coarse tone (`tone_cells`, enlarged): float gray 0..1 at the source's size."""
+    return enlarge_tone(tone_cells(source, factor), source.shape[1], source.shape[0])
+
+
+def hold_cells(cells: np.ndarray, held: np.ndarray | None, threshold: float) -> np.ndarray:
+    """Tone cells that changed less than `threshold` (0..1) keep their held value: what sensor
+    noise leaves after the averaging stays still, a moving performer (tens of levels) passes
+    at once, and slow drift crosses the threshold and updates."""
+    if held is None or held.shape != cells.shape:
+        return cells
+    out: np.ndarray = np.where(np.abs(cells - held) < threshold, held, cells)
+    return out
 
 
 def with_tone(edges: np.ndarray, tone: np.ndarray, mix: float) -> np.ndarray:
@@ -206,6 +222,7 @@ class Preprocessor:
         self._last_out: np.ndarray | None = None  # the newest processed frame
         self._accum_base: np.ndarray | None = None  # what accumulation adds to
         self._stabilizer = Stabilizer()  # holds still parts of the input (off by default)
+        self._tone_cells: np.ndarray | None = None  # the held coarse tone (with the stabiliser)
 
     def __call__(
         self,
@@ -235,12 +252,24 @@ class Preprocessor:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
         img = resize_area(centre_crop(img, width / height), width, height)
         source = to_float(img)
-        img = self._process(_Chain(source, img), p)
+        img = self._stabilizer(source, self._process(_Chain(source, img), p), p, repeat)
         if p.as_bool("process.tone"):
-            tone = coarse_tone(source, p.as_int("process.tone_factor"))
-            img = with_tone(img, tone, p.as_float("process.tone_mix"))
-        img = self._stabilizer(source, img, p, repeat)
+            img = with_tone(img, self._tone(source, p, repeat), p.as_float("process.tone_mix"))
         return Processed(match_channels(source, channels), match_channels(img, channels))
+
+    def _tone(self, source: np.ndarray, p: ParamSnapshot, repeat: bool) -> np.ndarray:
+        """The coarse tone, after the stabiliser and on its own terms: the stabiliser's mask is
+        too narrow for a tone that spreads a change over `tone_factor` pixels (a held tone would
+        lag behind motion), so with `process.stable_motion` on, each tone cell holds still until
+        it changes by a quarter of that threshold."""
+        cells = tone_cells(source, p.as_int("process.tone_factor"))
+        motion = p.as_int("process.stable_motion")
+        if motion > 0:
+            held = self._tone_cells
+            cells = held if repeat and held is not None and held.shape == cells.shape else cells
+            cells = hold_cells(cells, held, motion / 4.0 / 255.0)
+        self._tone_cells = cells if motion > 0 else None
+        return enlarge_tone(cells, source.shape[1], source.shape[0])
 
     def _process(self, chain: _Chain, p: ParamSnapshot) -> np.ndarray:
         if p.as_bool("process.grayscale"):
