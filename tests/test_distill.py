@@ -47,9 +47,9 @@ def test_pairs_hold_the_teachers_painting_and_the_tone_input(tmp_path: Path) -> 
     counts = build([images], tmp_path / "pairs", options)
     assert counts == {"train": 4, "val": 2}
     assert not (tmp_path / ".pairs.partial").exists()
-    pair = cv2.cvtColor(
-        cv2.imread(str(next((tmp_path / "pairs" / "train").glob("*.png")))), cv2.COLOR_BGR2RGB
-    )
+    written = cv2.imread(str(next((tmp_path / "pairs" / "train").glob("*.png"))))
+    assert written is not None
+    pair = cv2.cvtColor(written, cv2.COLOR_BGR2RGB)
     assert pair.shape == (256, 512, 3)
     target, model_input = pair[:, :256].astype(np.float32), pair[:, 256:].astype(np.float32)
     assert np.array_equal(model_input[..., 1], model_input[..., 2])  # the tone, twice
