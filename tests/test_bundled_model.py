@@ -68,10 +68,10 @@ def test_run_picks_the_fastest_allowed_variant_of_the_bundled_model() -> None:
 def own_processing() -> dict[str, object]:
     """The processing the bundled model needs, as `run` sets it when the model starts."""
     desc = load_descriptor(PACKAGE_MODELS / BUNDLED_MODEL / f"{BUNDLED_MODEL}.json")
-    if not desc.default_preset:
-        return {}
     presets = PresetLibrary(Path("/nonexistent"), [SHIPPED_PRESETS])
-    return dict(presets.needed(BUNDLED_MODEL, desc.default_preset).params)
+    return dict(
+        presets.processing_of(BUNDLED_MODEL, desc.default_preset, desc.apply_default_preset)
+    )
 
 
 def test_the_bundled_model_follows_real_photos_it_never_saw() -> None:

@@ -25,11 +25,9 @@ def bundled_start(key: str) -> object:
     """A parameter's value when a node starts with the bundled model: the model's own
     processing (its needed preset) where it sets that parameter, else the table's default."""
     desc = load_descriptor(PACKAGE_MODELS / BUNDLED_MODEL / f"{BUNDLED_MODEL}.json")
-    if desc.default_preset and desc.apply_default_preset:
-        own = PresetLibrary(Path("/nonexistent"), [SHIPPED_PRESETS]).find(desc.default_preset)
-        if key in own.params:
-            return own.params[key]
-    return DEFAULTS[key]
+    presets = PresetLibrary(Path("/nonexistent"), [SHIPPED_PRESETS])
+    own = presets.processing_of(BUNDLED_MODEL, desc.default_preset, desc.apply_default_preset)
+    return own.get(key, DEFAULTS[key])
 
 
 def test_render_writes_every_frame(tmp_path: Path) -> None:

@@ -69,12 +69,6 @@ def report(figures: dict[str, dict[str, float]], model: str, count: int) -> str:
     return "\n".join(lines)
 
 
-def model_preset(library: ModelLibrary, name: str, presets: PresetLibrary) -> dict[str, object]:
-    """The processing the model asks for (its descriptor's default preset), as `run` sets it."""
-    wanted = next((d.default_preset for d in library.find(name) if d.default_preset), None)
-    return dict(presets.find(wanted).params) if wanted else {}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="a model name (default: the bundled one)")
@@ -90,9 +84,11 @@ def main() -> int:
         name = args.model or BUNDLED_MODEL
         library = ModelLibrary(default_dirs(args.models_dir), prefer=args.formats or ())
         presets = PresetLibrary(Path(NodeConfig().presets_dir))
-        values = {"capture.flip_h": False, **model_preset(library, name, presets)}
-        params = ParamStore({**values, **parse_set(args.set)})
-        stage = ModelStage(library.load(name))
+        model = library.load(name)
+        desc = model.descriptor  # its own processing, as `run` sets it
+        own = presets.processing_of(name, desc.default_preset, desc.apply_default_preset)
+        params = ParamStore({"capture.flip_h": False, **own, **parse_set(args.set)})
+        stage = ModelStage(model)
         samples = run(stage, read_photos(args.photos), params)
     except (UserError, ParamError) as exc:
         print(f"error: {exc}", file=sys.stderr)

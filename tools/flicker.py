@@ -45,10 +45,13 @@ def main() -> int:
         presets = PresetLibrary(user_dir("presets"))
         library = ModelLibrary(default_dirs(args.models_dir))
         model = None if args.model == "none" else library.load(args.model)
-        values: dict[str, object] = {}
-        wanted = model.descriptor.default_preset if model else None
-        if wanted and model and model.descriptor.apply_default_preset:
-            values.update(presets.needed(model.name, wanted).params)
+        own: dict[str, object] = {}  # the processing the model sets whenever it runs
+        if model is not None:
+            desc = model.descriptor
+            own.update(
+                presets.processing_of(model.name, desc.default_preset, desc.apply_default_preset)
+            )
+        values = dict(own)
         photo = read_photo(args.photo) if args.photo else None
         if args.preset:
             values.update(presets.find(args.preset).params)
@@ -57,11 +60,8 @@ def main() -> int:
             check_clip(args.clip)
         runs = [("these settings", values)]
         if args.compare:
-            needed = {
-                k: v for k, v in values.items() if wanted and k in presets.find(wanted).params
-            }
-            stable = {**needed, **presets.find("stable").params}
-            runs = [("model preset", needed), ("+ preset stable", stable), *runs]
+            stable = {**own, **presets.find("stable").params}
+            runs = [("model preset", own), ("+ preset stable", stable), *runs]
         print(f"model {args.model}, {args.frames} frames per scene; 0..255 per pixel")
         print(
             f"{'':18}{'flicker still':>15}{'change moving':>15}{'trail error':>13}{'stage ms':>10}"

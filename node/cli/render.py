@@ -77,7 +77,7 @@ def use_model_controls(
         params.set_controls([c.param_spec() for c in model.controls], given, strict=True)
     except ParamError as exc:
         raise UserError(f"model {model.name}: {exc}") from None
-    wanted = model.descriptor.default_preset
-    if wanted and model.descriptor.apply_default_preset:
-        needed = presets.needed(model.name, wanted).params
+    desc = model.descriptor
+    needed = presets.processing_of(model.name, desc.default_preset, desc.apply_default_preset)
+    if needed:
         params.update({k: v for k, v in needed.items() if k not in keep}, "model preset")

@@ -346,6 +346,12 @@ class PresetLibrary:
             )
         return preset
 
+    def processing_of(self, model: str, wanted: str | None, needed: bool) -> dict[str, Value]:
+        """The parameter values a model sets whenever it runs (its descriptor's
+        `default_preset` with `apply_default_preset`), as `run` sets them; {} for a model that
+        needs none. Strict, as `needed`."""
+        return dict(self.needed(model, wanted).params) if wanted and needed else {}
+
     def save(self, preset: Preset, overwrite: bool = False) -> Path:
         """Write to the user folder, atomically. Replacing a user preset needs `overwrite`
         (a shipped one is only hidden, never changed)."""
