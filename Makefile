@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: setup run test lint readme bench soak fuzz clean
+.PHONY: setup run test check lint docs readme bench soak fuzz clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,17 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Everything: what CI runs (bash .ci/run), about 15 minutes on two cores.
 test: lint
 	$(BIN)/pytest -q
+
+# The fast tier while you work: lint, types and every test not marked slow, under 3 minutes.
+check: lint
+	$(BIN)/pytest -q -m "not slow"
+
+# The docs site (mkdocs + Material) into site/; broken links and anchors are errors.
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 # The benchmark: the node against its bare inference and the original app's loop (TF1), e.g.
 #   make bench ARGS="--random-generator 64 --backend litert-int8 --json bench.json --plot bench.png"
