@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: setup run test check lint docs readme bench soak fuzz clean
+.PHONY: setup run test check lint docs tables bench soak fuzz clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,9 @@ soak: $(RUN_STAMP)
 fuzz: $(TEST_STAMP)
 	$(BIN)/python tools/fuzz.py $(ARGS)
 
-readme: $(RUN_STAMP)
-	$(BIN)/python tools/update_readme.py
+# The docs' generated tables (parameters, /node/ addresses), rewritten from the code.
+tables: $(RUN_STAMP)
+	$(BIN)/python tools/update_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

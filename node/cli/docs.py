@@ -1,8 +1,9 @@
-"""Views of the parameter table for people: the `params` command, its JSON, the README table."""
+"""Views of the parameter table for people: the `params` command, its JSON, the docs tables."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from node.control.namespace import NODE_ADDRESSES
 from node.state.params import PARAMS, ParamSpec
@@ -55,7 +56,7 @@ def params_markdown() -> str:
 
 
 def node_addresses_markdown() -> str:
-    """The `/node/...` address table of the README."""
+    """The `/node/...` address table of the docs (docs/reference/addresses.md)."""
     lines = ["| address | arguments | what it does | answer |", "|---|---|---|---|"]
     for a in NODE_ADDRESSES:
         args = f"`{a.args}`" if a.args else ""
@@ -65,5 +66,11 @@ def node_addresses_markdown() -> str:
     return "\n".join(lines)
 
 
-README_SECTIONS = {"params": params_markdown, "osc": node_addresses_markdown}
-"""README sections generated from the tables: <!-- NAME:start --> ... <!-- NAME:end -->."""
+GENERATED_SECTIONS: dict[str, tuple[str, Callable[[], str]]] = {
+    "params": ("docs/reference/parameters.md", params_markdown),
+    "osc": ("docs/reference/addresses.md", node_addresses_markdown),
+}
+"""Docs sections generated from the tables, so the pages cannot disagree with the code: name ->
+(the page, relative to the repository root; its generator). In the page the section sits between
+`<!-- NAME:start -->` and `<!-- NAME:end -->`; `make tables` rewrites it, tests/test_docs.py
+fails while it is stale."""
