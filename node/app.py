@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -72,12 +72,12 @@ def start_state(
     *,
     preset: str | None,
     restore: bool,
-    cli_params: Mapping[str, object],
     cli_model: str | None,
 ) -> StartState:
     """Where a run starts: defaults, the config file's `[params]`, the last run's state (if
     restoring: a node restarted after a crash comes back where it was), `--preset`, then
-    `--set`. The model likewise: config file, state, preset, `--model`."""
+    `--set` (`config.overrides`). The model likewise: config file, state, preset, `--model`."""
+    cli_params = config.overrides
     values: dict[str, object] = {**DEFAULTS}
     values.update((k, v) for k, v in config.params.items() if k not in cli_params)
     model = config.model if cli_model is None else None
@@ -121,7 +121,7 @@ def _known_model(models: ModelLibrary, name: str | None) -> str | None:
         return None
 
 
-def library_from(config: NodeConfig, extra_dirs: list[str] | None) -> ModelLibrary:
+def library_from(config: NodeConfig, extra_dirs: list[str] | None = None) -> ModelLibrary:
     """The user's folders and the bundled models; variant timings cached per CPU."""
     dirs = [Path(d) for d in [*(extra_dirs or []), *config.models_dirs]]
     timings = Timings(cache_dir() / TIMINGS_FILE)
@@ -423,7 +423,7 @@ class Node:
         in the background. A broken value changes nothing. (Ports and sources need a restart.)"""
         assert self.commands is not None, "start the node first"
         try:
-            self.commands.set_values(config.params, origin="config")
+            self.commands.set_values(config.start_params(), origin="config")
         except (UserError, ParamError) as exc:
             log.error(
                 "config reload failed (%s); keeping the current settings", clip(str(exc), 400)

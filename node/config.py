@@ -1,43 +1,18 @@
-"""Daemon settings from a TOML file, overridden by command-line flags.
+"""The daemon's settings: each declared once, as a field of `NodeConfig` or `ControlSettings`
+with its config key, flag, check and help (node/support/settingtable.py walks them into the
+config loader, the flags, `--help`, the docs page and the example config).
 
-```toml
-source = "webcam:0"              # or "file:clip.mp4", "synthetic?width=1280&height=720"
-sinks = ["file:show.mp4"]
-model = "tone_painter_256"        # default: the bundled painter; "none": no model
-models_dirs = ["~/pix2pix-models"] # searched before ./models and the bundled models folder
-model_formats = ["onnx"]          # pin the variant order (default: the fastest allowed one here)
-openvino_device = "CPU"          # OpenVINO's device: CPU, GPU, NPU, AUTO (default CPU)
-canvas = "model"                 # a fully convolutional model's size: model, auto or WxH
-threads = 2                      # inference threads (default: the backend's, all cores)
-onnx_providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # default: best available
-log_level = "INFO"
-stats_interval = 5.0             # seconds between the fps / latency log lines
-osc_bind = "0.0.0.0"             # OSC / OSCQuery listen address ("127.0.0.1": this machine only)
-osc_port = 8000                  # UDP and TCP
-osc_feedback_port = 9000         # feedback to the last sender's host (0: subscribers only)
-osc_allow = ["192.168.1.0/24"]   # who may send (default: anyone who can reach the port)
-osc_prefix = "/node1"            # address prefix, so several nodes share one network
-oscquery_port = 8001             # HTTP + WebSocket (0: off)
-zeroconf = true                  # advertise _oscjson._tcp and _osc._udp
-http_bind = "0.0.0.0"            # the control page + preview (default: where a preview sink
-http_port = 8080                 #   binds, else 127.0.0.1:8080; http_port = 0: no page)
-http_token = "stage-door-42"     # the page asks for ?token=... (letters, digits, . _ ~ -)
-presets_dir = "~/show/presets"   # your presets (default ~/.config/pix2pix-node/presets)
-state_file = "~/show/last.json"  # the live state (default ~/.config/pix2pix-node/last-state.json)
-restore_last = true              # `run` starts where the last run ended
-apply_model_presets = false      # recall a model's `default_preset` when it is swapped in
-
-[params]                         # any row of the parameter table
-process.canny_t1 = 20            # (a dotted key, or a [params.process] table)
-```
+A config file is TOML (`pix2pix-node settings --example` prints one; docs/config.md lists every
+key); flags win over it. A config is built once and frozen: a re-read file (SIGHUP) is a new one.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +21,16 @@ from node.inference.canvas import MODEL_CANVAS, Canvas, CanvasError, parse_canva
 from node.support.boundedread import FileRefusedError, read_text_bounded
 from node.support.files import HomeFolderError, expand_user
 from node.support.logformat import clip, short_repr
+from node.support.settingtable import (
+    Attr,
+    Setting,
+    build,
+    from_flags,
+    group,
+    setting,
+    settings_of,
+    toml_value,
+)
 from node.support.tomlbounds import toml_problem
 
 if sys.version_info >= (3, 11):
@@ -54,236 +39,117 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-MAX_CONFIG_BYTES = (
-    64 * 1024
-)  # a config is a few KB (the example above: 2 KB); bounds all later work
+MAX_CONFIG_BYTES = 64 * 1024  # a config is a few KB (the example: 3 KB); bounds all later work
 MAX_PARAMS_DEPTH = 4  # parameter keys are group.name; deeper tables name no parameter
+MAX_NAME_CHARS = 63  # a zeroconf service instance name is at most 63 bytes
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{4,200}")
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+RUN, RENDER, MODELS, PRESETS, BENCH = "run", "render", "models", "presets", "bench"
+SAVE = "presets save"  # the one presets action that takes --set
+MODEL_USERS = frozenset({RUN, RENDER})
+INPUT, MODEL, OSC, PAGE, STATE, LOGS = (
+    "the video in and out",
+    "the model",
+    "OSC and OSCQuery (docs/reference/addresses.md lists the addresses)",
+    "the control page (a browser on a phone or laptop)",
+    "presets and the last state",
+    "logging",
+)
+
+# -- checks: (value from the file or a flag, where it came from) -> the value to keep ----------
 
 
-@dataclass
-class ControlSettings:
-    """OSC, OSCQuery, zeroconf and the control page: the `--osc-*` and `--http-*` flags and
-    their config-file keys."""
-
-    bind: str = "0.0.0.0"
-    port: int = 8000
-    feedback_port: int = 9000  # 0: feedback only to subscribers and TCP / WebSocket clients
-    allow: list[str] = field(default_factory=list)  # CIDRs; empty: anyone who can reach us
-    prefix: str = ""
-    oscquery_port: int = 8001  # 0: no OSCQuery
-    zeroconf: bool = True
-    http_bind: str = ""  # the control page; "": where the preview sink binds, else 127.0.0.1
-    http_port: int | None = None  # None: the preview sink's port, else 8080; 0: no page
-    http_token: str = ""  # "": no token
-    name: str = ""  # advertised name; default "pix2pix-node on <host>"
-
-
-@dataclass
-class NodeConfig:
-    source: str | None = None  # None: try webcam:0, fall back to synthetic
-    sinks: list[str] = field(default_factory=list)
-    model: str | None = None  # None: the bundled model when it loads, else none
-    models_dirs: list[str] = field(default_factory=list)
-    model_formats: list[str] = field(default_factory=list)
-    threads: int | None = None
-    onnx_providers: list[str] = field(default_factory=list)
-    openvino_device: str | None = None
-    canvas: Canvas = MODEL_CANVAS
-    log_level: str = "INFO"
-    stats_interval: float = 5.0
-    presets_dir: str = "~/.config/pix2pix-node/presets"
-    state_file: str = "~/.config/pix2pix-node/last-state.json"
-    restore_last: bool = True
-    apply_model_presets: bool = False
-    params: dict[str, object] = field(default_factory=dict)
-    control: ControlSettings = field(default_factory=ControlSettings)
-
-
-def _flatten(
-    path: Path, table: dict[str, Any], prefix: str = "", depth: int = 1
-) -> dict[str, object]:
-    if depth > MAX_PARAMS_DEPTH:
-        raise ConfigError(
-            f"{path}: params nested deeper than {MAX_PARAMS_DEPTH} tables at "
-            f"{clip(prefix, 80)!r}; parameters are group.name"
-        )
-    flat: dict[str, object] = {}
-    for key, value in table.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            flat.update(_flatten(path, value, name, depth + 1))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _expect(path: Path, key: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+def _expect(where: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{path}: {key} must be {what}, got {short_repr(value)}")
+        raise ConfigError(f"{where} must be {what}, got {short_repr(value)}")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    """The file's TOML, read and parsed with bounded work, or one ConfigError line."""
-    try:
-        text = read_text_bounded(path, MAX_CONFIG_BYTES)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except FileRefusedError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}; not a config file") from None
-    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, a NUL in the path
-        raise ConfigError(f"cannot read config {path}: {clip(str(exc))}") from None
-    problem = toml_problem(text)
-    if problem:
-        raise ConfigError(f"{path}: {problem}; not a config file")
-    try:
-        return tomllib.loads(text)
-    except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
-        raise ConfigError(f"{path} is not valid TOML: {clip(str(exc))}") from None
-    except RecursionError:  # the pre-scan should make this unreachable; never a crash
-        raise ConfigError(f"{path}: nested too deeply; not a config file") from None
+def text(what: str) -> Any:
+    def check(value: object, where: str) -> str:
+        _expect(where, value, str, what)
+        assert isinstance(value, str)
+        return value
+
+    return check
 
 
-def _check_expandable(path: Path, key: str, paths: list[str]) -> None:
+def texts(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of strings, got {short_repr(value)}")
+    return list(value)
+
+
+def _expandable(where: str, paths: list[str]) -> None:
     """A `~user` of no such user or a NUL ("\\u0000" in TOML) fails here, in one line, not
     later as a traceback where the path is used."""
-    for text in paths:
-        if "\0" in text:
-            raise ConfigError(f"{path}: {key}: a path cannot hold a NUL character")
+    for item in paths:
+        if "\0" in item:
+            raise ConfigError(f"{where}: a path cannot hold a NUL character")
         try:
-            expand_user(text)
+            expand_user(item)
         except HomeFolderError as exc:
-            raise ConfigError(f"{path}: {key}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_config(path: Path) -> NodeConfig:
-    """Read and check a config file; any unreadable file, unknown key or wrong type is a
-    ConfigError of one line. The work is bounded: a special file, a file over
-    MAX_CONFIG_BYTES or hostile nesting is refused before it is parsed."""
-    data = _read_toml(path)
-    config = NodeConfig()
-    for key, value in data.items():
-        loader = LOADERS.get(key)
-        if loader is None:
-            raise ConfigError(
-                f"{path}: unknown key {short_repr(key, 60)}; known: {', '.join(KEYS)}"
-            )
-        loader(path, config, key, value)
-    return config
+def folder_paths(value: object, where: str) -> list[str]:
+    paths = texts(value, where)
+    _expandable(where, paths)
+    return paths
 
 
-Loader = Callable[[Path, NodeConfig, str, object], None]
-
-
-def _string(what: str) -> Loader:
-    def load(path: Path, config: NodeConfig, key: str, value: object) -> None:
-        _expect(path, key, value, str, what)
-        setattr(config, key, value)
-
-    return load
-
-
-def _strings(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{path}: {key} must be a list of strings, got {short_repr(value)}")
-    if key == "models_dirs":
-        _check_expandable(path, key, value)
-    setattr(config, key, list(value))
-
-
-def _threads(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{path}: threads must be a positive integer, got {short_repr(value)}")
-    config.threads = value
-
-
-def _log_level(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
-        raise ConfigError(f"{path}: log_level must be one of {', '.join(LOG_LEVELS)}")
-    config.log_level = value.upper()
-
-
-def _canvas(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    try:
-        config.canvas = parse_canvas(value)
-    except CanvasError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def _stats_interval(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    _expect(path, key, value, (int, float), "a number of seconds")
-    assert isinstance(value, (int, float))
-    if value <= 0:
-        raise ConfigError(f"{path}: stats_interval must be > 0 seconds, got {short_repr(value)}")
-    config.stats_interval = float(value)
-
-
-def _file_path(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    _expect(path, key, value, str, "a path")
+def file_path(value: object, where: str) -> str:
+    _expect(where, value, str, "a path")
     assert isinstance(value, str)
-    _check_expandable(path, key, [value])
-    setattr(config, key, value)
+    _expandable(where, [value])
+    return value
 
 
-def _flag(path: Path, config: NodeConfig, key: str, value: object) -> None:
+def positive_int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a positive integer, got {short_repr(value)}")
+    return value
+
+
+def seconds(value: object, where: str) -> float:
+    _expect(where, value, (int, float), "a number of seconds")
+    assert isinstance(value, (int, float))
+    if not value > 0:
+        raise ConfigError(f"{where} must be > 0 seconds, got {short_repr(value)}")
+    return float(value)
+
+
+def flag(value: object, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{path}: {key} must be true or false, got {short_repr(value)}")
-    setattr(config, key, value)
+        raise ConfigError(f"{where} must be true or false, got {short_repr(value)}")
+    return value
 
 
-def _control(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    _control_key(path, config.control, key, value)
+def level_name(value: object, where: str) -> str:
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{where} must be one of {', '.join(LOG_LEVELS)}")
+    return value.upper()
 
 
-def _params(path: Path, config: NodeConfig, key: str, value: object) -> None:
-    _expect(path, key, value, dict, "a table of parameter values")
-    assert isinstance(value, dict)
-    config.params = _flatten(path, value)
+def canvas_size(value: object, where: str) -> Canvas:
+    if isinstance(value, Canvas):
+        return value
+    try:
+        return parse_canvas(value)
+    except CanvasError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
-# Every key a config file may hold, in the order the error message lists them, with its check.
-LOADERS: dict[str, Loader] = {
-    "source": _string("a spec string"),
-    "sinks": _strings,
-    "model": _string("a model name"),
-    "models_dirs": _strings,
-    "model_formats": _strings,
-    "threads": _threads,
-    "onnx_providers": _strings,
-    "openvino_device": _string("a device name such as CPU, GPU or AUTO"),
-    "canvas": _canvas,
-    "log_level": _log_level,
-    "stats_interval": _stats_interval,
-    **{
-        key: _control
-        for key in (
-            "osc_bind",
-            "osc_port",
-            "osc_feedback_port",
-            "osc_allow",
-            "osc_prefix",
-            "oscquery_port",
-            "zeroconf",
-            "http_bind",
-            "http_port",
-            "http_token",
-        )
-    },
-    "presets_dir": _file_path,
-    "state_file": _file_path,
-    "restore_last": _flag,
-    "apply_model_presets": _flag,
-    "params": _params,
-}
-KEYS = tuple(LOADERS)
+def check_port(what: str, value: object, allow_zero: bool) -> int:
+    """A port number, or a ConfigError that names the setting."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
+        raise ConfigError(f"{what} must be a port number {low}..65535, got {short_repr(value)}")
+    return value
 
 
-PORT_KEYS = {
-    "osc_port": "port",
-    "osc_feedback_port": "feedback_port",
-    "oscquery_port": "oscquery_port",
-    "http_port": "http_port",
-}
-TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{4,200}")
+def port_number(allow_zero: bool) -> Any:
+    return lambda value, where: check_port(where, value, allow_zero)
 
 
 def check_token(what: str, value: object) -> str:
@@ -295,36 +161,325 @@ def check_token(what: str, value: object) -> str:
     return value
 
 
-def check_port(what: str, value: object, allow_zero: bool) -> int:
-    """A port number, or a ConfigError that names the setting."""
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
-        raise ConfigError(f"{what} must be a port number {low}..65535, got {short_repr(value)}")
-    return value
+def token(value: object, where: str) -> str:
+    return check_token(where, value)
 
 
-def _control_key(path: Path, control: ControlSettings, key: str, value: object) -> None:
-    if key in PORT_KEYS:
-        setattr(control, PORT_KEYS[key], check_port(f"{path}: {key}", value, key != "osc_port"))
-    elif key in ("osc_bind", "osc_prefix"):
-        _expect(path, key, value, str, "a string")
-        setattr(control, key.removeprefix("osc_"), value)
-    elif key == "http_bind":
-        _expect(path, key, value, str, "an IP address")
-        control.http_bind = str(value)
-    elif key == "http_token":
-        control.http_token = check_token(f"{path}: http_token", value)
-    elif key == "osc_allow":
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+def cidrs(value: object, where: str) -> list[str]:
+    """A list of CIDRs, or one string of them separated by commas (a flag may repeat)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"{where} must be a list of CIDR strings, got {short_repr(value)}")
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def node_name(value: object, where: str) -> str:
+    """What controllers list this node as: one printable line a zeroconf name can hold."""
+    _expect(where, value, str, "a name")
+    assert isinstance(value, str)
+    if len(value.encode()) > MAX_NAME_CHARS or _CONTROL_CHARS.search(value):
+        raise ConfigError(
+            f"{where} must be at most {MAX_NAME_CHARS} bytes with no control characters, "
+            f"got {short_repr(value)}"
+        )
+    return value.strip()
+
+
+def _flatten(
+    where: str, table: dict[str, Any], prefix: str = "", depth: int = 1
+) -> dict[str, object]:
+    if depth > MAX_PARAMS_DEPTH:
+        raise ConfigError(
+            f"{where} nested deeper than {MAX_PARAMS_DEPTH} tables at "
+            f"{clip(prefix, 80)!r}; parameters are group.name"
+        )
+    flat: dict[str, object] = {}
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            flat.update(_flatten(where, value, name, depth + 1))
+        else:
+            flat[name] = value
+    return flat
+
+
+def params_table(value: object, where: str) -> dict[str, object]:
+    _expect(where, value, dict, "a table of parameter values")
+    assert isinstance(value, dict)
+    return _flatten(where, value)
+
+
+def parse_set(items: object, where: str = "--set") -> dict[str, object]:
+    """`group.name=value` pairs checked against the table; a bad name or type is a ParamError."""
+    from node.state.params import ParamError, is_control, spec_for
+
+    values: dict[str, object] = {}
+    for item in texts(items, where):
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise ParamError(f"--set expects group.name=value, got {short_repr(item)}")
+        name = name.strip().strip("/").replace("/", ".")
+        if is_control(name) and name.count(".") == 1:
+            values[name] = raw.strip()  # a model's control: checked once the model is loaded
+            continue
+        spec = spec_for(name)
+        values[spec.key] = spec.coerce(raw.strip())[0]
+    return values
+
+
+# -- the settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """OSC, OSCQuery, zeroconf and the control page."""
+
+    bind: str = setting(
+        "0.0.0.0", key="osc_bind", kind="IP address", check=text("a string"),
+        example="0.0.0.0", flag="--osc-bind", metavar="IP", section=OSC,
+        help="listen address for OSC and OSCQuery (0.0.0.0: every network the machine is on; "
+        "127.0.0.1: this machine only)",
+    )  # fmt: skip
+    port: int = setting(
+        8000, key="osc_port", kind="port 1..65535", check=port_number(False), example=8000,
+        flag="--osc-port", metavar="N", flag_type=int, section=OSC,
+        help="OSC port, UDP and TCP",
+    )  # fmt: skip
+    feedback_port: int = setting(
+        9000, key="osc_feedback_port", kind="port 0..65535", check=port_number(True), example=9000,
+        flag="--osc-feedback-port", metavar="N", flag_type=int, section=OSC,
+        help="send feedback to the last sender's host on this port (0: only to subscribers "
+        "and TCP / WebSocket clients)",
+    )  # fmt: skip
+    allow: list[str] = setting(
+        [], key="osc_allow", kind="list of CIDRs", check=cidrs, example=["192.168.1.0/24"],
+        flag="--osc-allow", metavar="CIDR[,CIDR]", repeat=True, section=OSC,
+        help="accept OSC only from these addresses, e.g. 192.168.1.0/24 (none: anyone who can "
+        "reach the port)",
+    )  # fmt: skip
+    prefix: str = setting(
+        "", key="osc_prefix", kind="OSC address", check=text("a string"), example="/node1",
+        flag="--osc-prefix", metavar="/NAME", section=OSC,
+        help="address prefix, so several nodes share one network, e.g. /node1",
+    )  # fmt: skip
+    oscquery_port: int = setting(
+        8001, kind="port 0..65535", check=port_number(True), example=8001, flag="--oscquery-port",
+        metavar="N", flag_type=int, section=OSC,
+        help="OSCQuery HTTP + WebSocket port (0 turns it off)",
+    )  # fmt: skip
+    zeroconf: bool = setting(
+        True, kind="bool", check=flag, example=True, flag="--no-zeroconf", switch=False,
+        switch_help="do not advertise the node on the local network",
+        section=OSC, help="advertise _oscjson._tcp and _osc._udp on the local network",
+    )  # fmt: skip
+    name: str = setting(
+        "", key="node_name", kind="string", check=node_name, example="pix2pix left screen",
+        flag="--name", metavar="NAME", section=OSC,
+        help="the name controllers list this node as (zeroconf, OSCQuery, the page); none: "
+        "'pix2pix-node [prefix] on HOST'",
+    )  # fmt: skip
+    http_bind: str = setting(
+        "", kind="IP address", check=text("an IP address"), example="0.0.0.0",
+        flag="--http-bind", metavar="IP", section=PAGE,
+        help="listen address for the page and the preview (none: where the preview sink "
+        "binds, else 127.0.0.1 - this machine only; 0.0.0.0: every network)",
+    )  # fmt: skip
+    http_port: int | None = setting(
+        None, kind="port 0..65535", check=port_number(True), example=8080, flag="--http-port",
+        metavar="N", flag_type=int, section=PAGE,
+        help="the page's port (none: the preview sink's, else 8080; 0 turns the page off)",
+    )  # fmt: skip
+    http_token: str = setting(
+        "", kind="4..200 of A-Z a-z 0-9 . _ ~ -", check=token, example="stage-door-42",
+        flag="--http-token", metavar="TOKEN", section=PAGE,
+        help="the page (and the preview stream) asks for ?token=TOKEN: use it when the page "
+        "is on a shared network",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Every daemon setting; `[params]` and `--set` hold parameter values (docs: parameters)."""
+
+    source: str | None = setting(
+        None, kind="spec", check=text("a spec string"), example="webcam:0", flag="--source",
+        metavar="SPEC", section=INPUT,
+        help="the video in: webcam:N, file:PATH, ndi:NAME, synthetic (none: webcam:0, else "
+        "the synthetic scene)",
+    )  # fmt: skip
+    sinks: list[str] = setting(
+        [], kind="list of specs", check=texts, example=["file:show.mp4"], flag="--sink",
+        metavar="SPEC", repeat=True, section=INPUT,
+        help="the outputs: file:PATH.mp4, preview, ndi[:NAME], vcam, syphon, spout or null "
+        "(repeatable; the control page adds a preview when none shares its address)",
+    )  # fmt: skip
+    model: str | None = setting(
+        None, kind="model name", check=text("a model name"), example="tone_painter_256",
+        flag="--model", metavar="NAME", commands=MODEL_USERS, section=MODEL,
+        help="model name or index from `pix2pix-node models` (none: the bundled "
+        "tone_painter_256); 'none' passes the processed input through",
+    )  # fmt: skip
+    models_dirs: list[str] = setting(
+        [], kind="list of folders", check=folder_paths, example=["~/pix2pix-models"],
+        flag="--models-dir", metavar="DIR", repeat=True, flag_first=True,
+        commands=frozenset({RUN, RENDER, MODELS, BENCH}), section=MODEL,
+        help="more folders of model descriptors, searched before ./models and the bundled "
+        "models (a flag's folders come before the file's)",
+    )  # fmt: skip
+    model_formats: list[str] = setting(
+        [], kind="list of formats", check=texts, example=["onnx"], flag="--model-format",
+        metavar="FORMAT", repeat=True, commands=frozenset({RUN, RENDER, MODELS}),
+        section=MODEL,
+        help="pin the variant order, e.g. onnx, openvino-int8 (none: the fastest allowed one "
+        "on this machine)",
+    )  # fmt: skip
+    openvino_device: str | None = setting(
+        None, kind="device", check=text("a device name such as CPU, GPU or AUTO"),
+        example="CPU", flag="--openvino-device", metavar="DEVICE",
+        commands=frozenset({RUN, RENDER, MODELS}), section=MODEL,
+        help="OpenVINO's device: CPU, GPU, NPU, AUTO (none: CPU)",
+    )  # fmt: skip
+    canvas: Canvas = setting(
+        MODEL_CANVAS, kind="model, auto or WxH", check=canvas_size, example="model",
+        flag="--canvas", metavar="WxH", commands=MODEL_USERS | {BENCH}, section=MODEL,
+        help="the size a fully convolutional model runs at: WxH (e.g. 512x288, rounded up to "
+        "its stride and padded), 'model' (its trained area at the capture's aspect) or "
+        "'auto' (the largest that keeps the source's frame rate here)",
+    )  # fmt: skip
+    threads: int | None = setting(
+        None, kind="integer >= 1", check=positive_int, example=2, flag="--threads",
+        metavar="N", flag_type=int, commands=frozenset({RUN, RENDER, MODELS, BENCH}),
+        section=MODEL,
+        help="inference threads (none: the backend's choice, all cores)",
+    )  # fmt: skip
+    onnx_providers: list[str] = setting(
+        [], kind="list of providers", check=texts,
+        example=["CUDAExecutionProvider", "CPUExecutionProvider"], flag="--onnx-provider",
+        metavar="NAME", repeat=True, commands=frozenset({RUN, RENDER, MODELS}), section=MODEL,
+        help="ONNX Runtime's execution providers, in order (none: the best available)",
+    )  # fmt: skip
+    log_level: str = setting(
+        "INFO", kind="DEBUG, INFO, WARNING or ERROR", check=level_name, example="INFO",
+        flag="--log-level", choices=[*LOG_LEVELS, *(lvl.lower() for lvl in LOG_LEVELS)],
+        commands=MODEL_USERS, section=LOGS, help="how much the node logs",
+    )  # fmt: skip
+    stats_interval: float = setting(
+        5.0, kind="seconds > 0", check=seconds, example=5.0, flag="--stats-interval",
+        metavar="S", flag_type=float, section=LOGS,
+        help="seconds between the fps / latency log lines",
+    )  # fmt: skip
+    presets_dir: str = setting(
+        "~/.config/pix2pix-node/presets", kind="folder", check=file_path,
+        example="~/show/presets", flag="--presets-dir", metavar="DIR",
+        commands=frozenset({RUN, RENDER, PRESETS, BENCH}), section=STATE,
+        help="your presets folder; the shipped presets stay readable",
+    )  # fmt: skip
+    state_file: str = setting(
+        "~/.config/pix2pix-node/last-state.json", kind="file", check=file_path,
+        example="~/show/last.json", flag="--state-file", metavar="FILE",
+        commands=frozenset({RUN, PRESETS}), section=STATE,
+        help="where the live state is kept, so a restarted node comes back where it was",
+    )  # fmt: skip
+    restore_last: bool = setting(
+        True, kind="bool", check=flag, example=True, flag="--no-restore-last", switch=False,
+        switch_help="start from the defaults, not where the last run ended",
+        section=STATE, help="`run` starts where the last run ended",
+    )  # fmt: skip
+    apply_model_presets: bool = setting(
+        False, kind="bool", check=flag, example=False, flag="--apply-model-presets",
+        switch=True, section=STATE,
+        help="recall a model's `default_preset` whenever it is swapped in",
+    )  # fmt: skip
+    params: dict[str, object] = setting(
+        {}, kind="table", check=params_table, section=STATE,
+        help="parameter values at start, any row of the parameter table: a dotted key "
+        "(process.canny_t1 = 20) or a [params.process] table; a preset or --set wins",
+    )  # fmt: skip
+    overrides: dict[str, object] = setting(
+        {}, key="", kind="group.name=value", check=parse_set, flag="--set",
+        metavar="GROUP.NAME=VALUE", repeat=True, commands=frozenset({RUN, RENDER, SAVE}),
+        section=STATE,
+        help="set a parameter at start, over the file, the last state and --preset, e.g. "
+        "--set process.canny_t1=20 (repeatable)",
+    )  # fmt: skip
+    control: ControlSettings = group(ControlSettings)
+
+    def start_params(self) -> dict[str, object]:
+        """The parameter values the file and the flags give: `--set` over `[params]`."""
+        return {**self.params, **self.overrides}
+
+
+SETTINGS: tuple[Setting, ...] = tuple(settings_of(NodeConfig))
+BY_KEY: Mapping[str, Setting] = {item.key: item for item in SETTINGS if item.key}
+KEYS = tuple(BY_KEY)
+
+
+# -- building a config -------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML, read and parsed with bounded work, or one ConfigError line."""
+    try:
+        raw = read_text_bounded(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except FileRefusedError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}; not a config file") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, a NUL in the path
+        raise ConfigError(f"cannot read config {path}: {clip(str(exc))}") from None
+    problem = toml_problem(raw)
+    if problem:
+        raise ConfigError(f"{path}: {problem}; not a config file")
+    try:
+        return tomllib.loads(raw)
+    except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
+        raise ConfigError(f"{path} is not valid TOML: {clip(str(exc))}") from None
+    except RecursionError:  # the pre-scan should make this unreachable; never a crash
+        raise ConfigError(f"{path}: nested too deeply; not a config file") from None
+
+
+def file_values(path: Path) -> dict[Attr, object]:
+    """A config file's values, checked; any unreadable file, unknown key or wrong type is a
+    ConfigError of one line. The work is bounded: a special file, a file over
+    MAX_CONFIG_BYTES or hostile nesting is refused before it is parsed."""
+    values: dict[Attr, object] = {}
+    for key, value in _read_toml(path).items():
+        item = BY_KEY.get(key)
+        if item is None:
             raise ConfigError(
-                f"{path}: osc_allow must be a list of CIDR strings, got {short_repr(value)}"
+                f"{path}: unknown key {short_repr(key, 60)}; known: {', '.join(KEYS)}"
             )
-        control.allow = [v.strip() for v in value if v.strip()]
-    elif key == "zeroconf":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: zeroconf must be true or false, got {short_repr(value)}")
-        control.zeroconf = value
-    else:  # (LOADERS sends only the control keys here)
-        raise ConfigError(f"{path}: unknown key {short_repr(key, 60)}")
+        values[item.attr] = item.check(value, f"{path}: {key}")
+    return values
+
+
+def load_config(path: Path) -> NodeConfig:
+    """The config file's settings over the defaults."""
+    return build(NodeConfig, file_values(path))
+
+
+def config_from_args(args: argparse.Namespace) -> NodeConfig:
+    """The config file named by `--config` (if any), then the flags given: flags win."""
+    config_file = getattr(args, "config", None)
+    known = file_values(Path(config_file)) if config_file else {}
+    return build(NodeConfig, from_flags(args, SETTINGS, known))
+
+
+def flag_given(args: argparse.Namespace, key: str) -> Any:
+    """What a setting's flag said, unchecked (None: not given), where its being given matters:
+    a `--model` is not a wish to fall back from."""
+    return getattr(args, BY_KEY[key].dest, None)
+
+
+def example_config() -> str:
+    """A config file that sets every key to an example value, each with its help above it."""
+    lines: list[str] = []
+    for item in SETTINGS:
+        if item.key and item.example is not None:
+            lines += [f"# {item.help}", f"{item.key} = {toml_value(item.example)}"]
+    lines += [
+        "",
+        "[params]  # any row of the parameter table (docs/reference/parameters.md)",
+        "process.canny_t1 = 20",
+    ]
+    return "\n".join(lines)

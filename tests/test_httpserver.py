@@ -10,6 +10,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -194,7 +195,8 @@ def test_without_a_preview_one_is_added_and_others_get_the_token() -> None:
     elsewhere = sinks[0]
     assert len(sinks) == 1 and isinstance(elsewhere, PreviewSink)
     assert elsewhere.token == "tok-1234"
-    port = settings.http_port = free_port()
+    settings = replace(settings, http_port=free_port())
+    port = settings.http_port
     page = start_page_server(settings, sinks)
     assert page is not None
     server = page.http

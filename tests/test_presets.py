@@ -311,7 +311,7 @@ def test_the_last_state_keeps_the_running_models_controls(tmp_path: Path) -> Non
     config = NodeConfig(state_file=str(path))
     start = start_state(
         config, PresetLibrary(tmp_path / "presets", []), ModelLibrary([tmp_path]),
-        preset=None, restore=True, cli_params={}, cli_model=None,
+        preset=None, restore=True, cli_model=None,
     )  # fmt: skip
     assert start.controls == {"styled": {"model.style": (0.25, 0.75)}}
     commands = NodeCommands(ParamStore(), presets=PresetLibrary(tmp_path / "presets", []))

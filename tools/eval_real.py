@@ -26,8 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from node.cli.common import parse_set
-from node.config import NodeConfig
+from node.config import NodeConfig, parse_set
 from node.errors import UserError
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.inference.stage import ModelStage

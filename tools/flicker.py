@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from node.bench.flicker import check_clip, clip_flicker, measure, measure_photo, read_clip
-from node.cli.common import parse_set
+from node.config import parse_set
 from node.errors import UserError
 from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.state.params import ParamError

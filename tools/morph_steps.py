@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         return 2
     config = NodeConfig()
     try:
-        model = library_from(config, []).load(args.model, backend_options(config))
+        model = library_from(config).load(args.model, backend_options(config))
         params = ParamStore()
         params.set_controls([c.param_spec() for c in model.controls])
         key = f"model.{args.control}"
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
         start, end = spec.coerce(args.start)[0], spec.coerce(args.end)[0]
         wanted = model.descriptor.default_preset
         if wanted and model.descriptor.apply_default_preset:
-            params.update(preset_library(config, None).find(wanted).params, "model preset")
+            params.update(preset_library(config).find(wanted).params, "model preset")
     except (UserError, ParamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

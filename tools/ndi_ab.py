@@ -82,7 +82,7 @@ def one_run(query: str, seconds: float) -> dict[str, object]:
     options = BackendOptions()
     with tempfile.TemporaryDirectory(prefix="ndi-ab-") as tmp:
         (Path(tmp) / "models").mkdir()
-        library = library_from(NodeConfig(), [])
+        library = library_from(NodeConfig())
         models = prepare(
             Path(tmp) / "models", library, model=None, ngf=None, backend=None, original=False,
             options=options,

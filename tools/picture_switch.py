@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     config = NodeConfig(stats_interval=3600.0)
     try:
-        library = library_from(config, [])
+        library = library_from(config)
         options = backend_options(config)
         model = library.load(args.model, options)
     except UserError as exc:
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         config,
         StartState(dict(DEFAULTS), args.model),
         library=library,
-        presets=preset_library(config, None),
+        presets=preset_library(config),
         source=source,
         sinks=[clock],
         surfaces=Surfaces(control=False, page=False, last_state=False),

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from node.cli.common import parse_set
+from node.config import parse_set
 from node.errors import UserError
 from node.state.params import ParamError
 from node.training.dataset import MIXES, DatasetOptions, build

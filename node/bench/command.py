@@ -21,18 +21,16 @@ from node.bench.loops import (
 from node.bench.models import RANDOM_BACKENDS, TWINS, BenchModels, prepare
 from node.bench.plot import plot
 from node.bench.report import build_report, text
-from node.cli.common import add_canvas_flag
-from node.cli.models import add_models_dir_flag
-from node.config import NodeConfig
+from node.config import SETTINGS, NodeConfig, config_from_args
 from node.errors import UserError
 from node.inference.backends import BackendOptions
-from node.inference.canvas import MODEL_CANVAS
 from node.inference.library import BUNDLED_MODEL
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
 from node.state.params import DEFAULTS, ParamStore, Value
 from node.state.presets import PresetLibrary
 from node.support.files import atomic_write
+from node.support.settingtable import add_flags
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +97,6 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
         "'synthetic' is a 30 fps camera)",
     )
     p.add_argument("--preset", metavar="NAME", help="run with this preset's parameters")
-    p.add_argument("--threads", type=integer, metavar="N", help="backend threads (default: all)")
-    add_canvas_flag(p)
     p.add_argument(
         "--no-events",
         action="store_true",
@@ -114,7 +110,7 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="PATH",
         help="write a PNG of frame intervals and latency over the run",
     )
-    add_models_dir_flag(p)
+    add_flags(p, SETTINGS, "bench")
     return p
 
 
@@ -142,8 +138,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if path is not None and not path.parent.is_dir():  # said now, not after the whole run
             raise UserError(f"{flag} {path}: no folder {path.parent}")
     create_source(args.source, loop=True)  # a wrong spec is said now, not after the models
-    library = library_from(NodeConfig(), args.models_dir)
-    options = BackendOptions(args.threads, canvas=args.canvas or MODEL_CANVAS)
+    config = config_from_args(args)
+    library = library_from(config)
+    options = BackendOptions(config.threads, canvas=config.canvas)
     start = _start_params(args.preset)
     sink_specs = args.sink or ["null"]
     with tempfile.TemporaryDirectory(prefix="pix2pix-bench-") as tmp:

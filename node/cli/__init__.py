@@ -9,16 +9,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from node.app import backend_options, library_from
 from node.bench.command import add_bench_parser, cmd_bench
-from node.cli.common import add_canvas_flag, parse_set, setup_logging
+from node.cli.common import setup_logging
 from node.cli.docs import params_json, params_text
-from node.cli.http import add_http_flags
 from node.cli.models import (
-    add_models_dir_flag,
     add_models_parser,
     cmd_models_check,
     cmd_models_convert,
@@ -29,10 +26,11 @@ from node.cli.models import (
 from node.cli.presets import add_presets_parser, cmd_presets
 from node.cli.render import cmd_render
 from node.cli.run import cmd_run
-from node.config import LOG_LEVELS, NodeConfig, load_config
+from node.config import SETTINGS, config_from_args, example_config
 from node.errors import SinkError, SourceError, UserError
 from node.state.params import ParamError
 from node.support.memory import tune_heap
+from node.support.settingtable import add_flags, table_text
 
 log = logging.getLogger("node")
 
@@ -47,9 +45,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.config)) if args.config else NodeConfig()
+    config = config_from_args(args)
     setup_logging("WARNING")
-    library = library_from(config, args.models_dir)
+    library = library_from(config)
     if args.action == "show":
         return cmd_models_show(library, args.name)
     if args.action == "check":
@@ -62,10 +60,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_presets_command(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.config)) if args.config else NodeConfig()
+    config = config_from_args(args)
     setup_logging("WARNING")
-    overrides = parse_set(getattr(args, "set", None) or [])
-    return cmd_presets(args, config, overrides)
+    return cmd_presets(args, config)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -78,76 +75,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    print(example_config() if args.example else table_text(SETTINGS))
+    return 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     print(params_json() if args.json else params_text())
     return 0
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        help="model name or index from `pix2pix-node models` (default: the bundled "
-        "tone_painter_256); 'none' passes the processed input through",
-    )
-    add_models_dir_flag(p)
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="GROUP.NAME=VALUE",
-        help="set a parameter at start, e.g. --set process.canny_t1=20 (repeatable)",
-    )
-    add_canvas_flag(p)
+def _add_start(p: argparse.ArgumentParser) -> None:
+    """What `run` and `render` take besides the settings: where to start and when to stop."""
     p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--log-level", choices=[*LOG_LEVELS, *(lvl.lower() for lvl in LOG_LEVELS)])
     p.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")
     p.add_argument(
         "--preset", metavar="NAME", help="start from this preset (name or index; --set wins)"
-    )
-    p.add_argument(
-        "--presets-dir",
-        metavar="DIR",
-        help="your presets folder (default ~/.config/pix2pix-node/presets); shipped presets "
-        "stay readable",
-    )
-
-
-def _add_control(p: argparse.ArgumentParser) -> None:
-    osc = p.add_argument_group("OSC and OSCQuery (see the README's address table)")
-    osc.add_argument(
-        "--osc-bind",
-        metavar="IP",
-        help="listen address for OSC and OSCQuery (default 0.0.0.0: every network the machine "
-        "is on; 127.0.0.1: this machine only)",
-    )
-    osc.add_argument(
-        "--osc-port", type=int, metavar="N", help="OSC port, UDP and TCP (default 8000)"
-    )
-    osc.add_argument(
-        "--osc-feedback-port",
-        type=int,
-        metavar="N",
-        help="send feedback to the last sender's host on this port (default 9000; 0: only to "
-        "subscribers)",
-    )
-    osc.add_argument(
-        "--osc-allow",
-        action="append",
-        metavar="CIDR[,CIDR]",
-        help="accept OSC only from these addresses, e.g. 192.168.1.0/24 (default: anyone)",
-    )
-    osc.add_argument(
-        "--osc-prefix", metavar="/NAME", help="address prefix, e.g. /node1 (default: none)"
-    )
-    osc.add_argument(
-        "--oscquery-port",
-        type=int,
-        metavar="N",
-        help="OSCQuery HTTP + WebSocket port (default 8001; 0 turns it off)",
-    )
-    osc.add_argument(
-        "--no-zeroconf",
-        action="store_true",
-        help="do not advertise _oscjson._tcp / _osc._udp on the local network",
     )
 
 
@@ -165,7 +108,13 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pix2pix-node", description="Headless real-time pix2pix video node.")
+    parser = _Parser(
+        prog="pix2pix-node",
+        description="Headless real-time pix2pix video node.",
+        epilog="settings (a config file's keys, and the flags of `run` and the other commands;"
+        " `pix2pix-node settings --example` prints a config file):\n" + table_text(SETTINGS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--version",
         action=_VersionAction,
@@ -174,34 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the live node until Ctrl-C / SIGTERM")
-    run.add_argument(
-        "--source",
-        metavar="SPEC",
-        help="webcam:N, file:PATH, ndi:NAME, synthetic (default: webcam:0, else synthetic)",
-    )
-    run.add_argument(
-        "--sink",
-        action="append",
-        metavar="SPEC",
-        help="file:PATH.mp4, preview, ndi[:NAME], vcam, syphon, spout or null (repeatable; "
-        "the control page adds a preview when none shares its address)",
-    )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    run.add_argument(
-        "--no-restore-last",
-        action="store_true",
-        help="start from the defaults, not where the last run ended",
-    )
-    _add_common(run)
-    _add_control(run)
-    add_http_flags(run)
+    _add_start(run)
+    add_flags(run, SETTINGS, "run")
     run.set_defaults(func=cmd_run)
 
     ren = sub.add_parser("render", help="process a whole input offline, every frame, in order")
     ren.add_argument("input", help="a video, image or folder of images (or a source spec)")
     ren.add_argument("output", help="a video file to write: .mp4 .mov .m4v .mkv .avi")
     ren.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_common(ren)
+    _add_start(ren)
+    add_flags(ren, SETTINGS, "render")
     ren.set_defaults(func=cmd_render)
 
     add_models_parser(sub).set_defaults(func=cmd_models)
@@ -215,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     par = sub.add_parser("params", help="print the parameter table (OSC addresses)")
     par.add_argument("--json", action="store_true", help="as a JSON list of objects")
     par.set_defaults(func=cmd_params)
+
+    sets = sub.add_parser("settings", help="print the settings table (config keys and flags)")
+    sets.add_argument("--example", action="store_true", help="as an example config file")
+    sets.set_defaults(func=cmd_settings)
     return parser
 
 

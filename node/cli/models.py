@@ -11,7 +11,7 @@ import numpy as np
 
 from node.app import backend_options
 from node.cli.groups import group_flags
-from node.config import NodeConfig
+from node.config import SETTINGS, NodeConfig
 from node.errors import UserError
 from node.inference.backends import BACKEND_NAMES, BACKENDS, BackendModel, BackendOptions
 from node.inference.library import ModelLibrary, warm_up
@@ -19,6 +19,7 @@ from node.inference.variants import Ranked
 from node.state.params import DEFAULTS
 from node.state.presets import PresetLibrary
 from node.support.files import expand_user
+from node.support.settingtable import add_flags
 
 log = logging.getLogger("node")
 
@@ -215,18 +216,8 @@ def cmd_models_optimize(library: ModelLibrary, args: argparse.Namespace, config:
     return 0
 
 
-def add_models_dir_flag(p: argparse.ArgumentParser, default: object = None) -> None:
-    p.add_argument(
-        "--models-dir",
-        action="append",
-        default=default,
-        metavar="DIR",
-        help="another folder of model descriptors (repeatable)",
-    )
-
-
 def _group_flags(p: argparse.ArgumentParser, default: object) -> None:
-    add_models_dir_flag(p, default)
+    add_flags(p, SETTINGS, "models", default)
     p.add_argument("--config", metavar="FILE", default=default, help="TOML settings file")
 
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 
 from node.cli.groups import group_flags
-from node.config import NodeConfig
+from node.config import PRESETS, SAVE, SETTINGS, NodeConfig
 from node.state.laststate import read_state
 from node.state.params import DEFAULTS, SPECS
 from node.state.presets import Preset, PresetLibrary
+from node.support.settingtable import add_flags
 
 log = logging.getLogger("node")
 
 
-def preset_library(config: NodeConfig, presets_dir: str | None) -> PresetLibrary:
-    return PresetLibrary(Path(presets_dir or config.presets_dir))
+def preset_library(config: NodeConfig) -> PresetLibrary:
+    return PresetLibrary(Path(config.presets_dir))
 
 
 def add_presets_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -32,11 +32,11 @@ def add_presets_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         "save", help="save the node's last live state (or the defaults) as a preset"
     )
     save.add_argument("name")
-    save.add_argument("--set", action="append", metavar="GROUP.NAME=VALUE", help="change a value")
     save.add_argument("--model", help="the preset's model (default: the last state's)")
     save.add_argument("--description", default="", help="one line about the look")
     save.add_argument("--defaults", action="store_true", help="start from the defaults")
     save.add_argument("--overwrite", action="store_true", help="replace a preset of that name")
+    add_flags(save, SETTINGS, SAVE)
     delete = actions.add_parser("delete", help="delete one of your presets")
     delete.add_argument("name")
     rename = actions.add_parser("rename", help="rename one of your presets")
@@ -48,14 +48,13 @@ def add_presets_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def _group_flags(p: argparse.ArgumentParser, default: object) -> None:
-    p.add_argument("--presets-dir", metavar="DIR", default=default, help="your presets folder")
+    add_flags(p, SETTINGS, PRESETS, default)
     p.add_argument("--config", metavar="FILE", default=default, help="TOML settings file")
 
 
-def cmd_presets(
-    args: argparse.Namespace, config: NodeConfig, overrides: Mapping[str, object]
-) -> int:
-    library = preset_library(config, args.presets_dir)
+def cmd_presets(args: argparse.Namespace, config: NodeConfig) -> int:
+    overrides = config.overrides
+    library = preset_library(config)
     if args.action == "list":
         return _list(library)
     if args.action == "show":

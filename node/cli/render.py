@@ -8,8 +8,9 @@ import logging
 from collections.abc import Collection
 
 from node.app import backend_options, capture_options, library_from, load_model
-from node.cli.common import as_spec, config_from_args, setup_logging, start_from
+from node.cli.common import as_spec, setup_logging, start_from
 from node.cli.presets import preset_library
+from node.config import config_from_args
 from node.errors import UserError
 from node.inference.backends import BackendModel as Model
 from node.render import render
@@ -24,8 +25,8 @@ log = logging.getLogger("node")
 def cmd_render(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(config.log_level)
-    models = library_from(config, args.models_dir)
-    presets = preset_library(config, args.presets_dir)
+    models = library_from(config)
+    presets = preset_library(config)
     start = start_from(args, config, models, presets, restore=False)
     table, controls = split_controls(start.params)
     params = ParamStore(table)

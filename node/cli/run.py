@@ -10,8 +10,9 @@ import threading
 from types import FrameType
 
 from node.app import Node, library_from
-from node.cli.common import config_from_args, setup_logging, start_from
+from node.cli.common import setup_logging, start_from
 from node.cli.presets import preset_library
+from node.config import config_from_args
 
 log = logging.getLogger("node")
 
@@ -19,10 +20,9 @@ log = logging.getLogger("node")
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(config.log_level)
-    library = library_from(config, args.models_dir)
-    presets = preset_library(config, args.presets_dir)
-    restore = config.restore_last and not args.no_restore_last
-    start = start_from(args, config, library, presets, restore)
+    library = library_from(config)
+    presets = preset_library(config)
+    start = start_from(args, config, library, presets, config.restore_last)
     node = Node(config, start, library=library, presets=presets)
     stop, reload = threading.Event(), threading.Event()
 
