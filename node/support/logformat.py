@@ -122,7 +122,8 @@ class OneLineFormatter(logging.Formatter):
     """Every record's message as one bounded line; an attached traceback bounded to its end.
 
     Takes the same arguments as `logging.Formatter`, plus `max_chars` (the message, after
-    escaping) and `traceback_lines` (the lines of a traceback that are kept: its first and last).
+    escaping) and `traceback_lines` (the lines of a traceback that are kept: its first and last),
+    or `like`: a formatter whose format and date format it keeps (what `install` replaces).
     """
 
     def __init__(
@@ -133,16 +134,18 @@ class OneLineFormatter(logging.Formatter):
         *,
         max_chars: int = MAX_MESSAGE_CHARS,
         traceback_lines: int = TRACEBACK_LINES,
+        like: logging.Formatter | None = None,
     ) -> None:
-        super().__init__(fmt, datefmt, style)  # type: ignore[arg-type]
+        super().__init__(fmt, like.datefmt if like else datefmt, style)  # type: ignore[arg-type]
         self.max_chars = max_chars
         self.traceback_lines = traceback_lines
+        self._lines: logging.Formatter = like or self  # lays out the line (the format kept)
 
     def format(self, record: logging.LogRecord) -> str:
         record.message = clip(_message(record), self.max_chars)
-        if self.usesTime():
+        if self._lines.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
-        line = self.formatMessage(record)
+        line = self._lines.formatMessage(record)
         tail = self._tail(record)
         return f"{line}\n{tail}" if tail else line
 
@@ -189,7 +192,6 @@ def install(
 ) -> OneLineFormatter:
     """Give `handler` a `OneLineFormatter` with the format (and date format) it has now."""
     old = handler.formatter or logging.Formatter()
-    new = OneLineFormatter(max_chars=max_chars, traceback_lines=traceback_lines)
-    new._style, new._fmt, new.datefmt = old._style, old._fmt, old.datefmt
+    new = OneLineFormatter(max_chars=max_chars, traceback_lines=traceback_lines, like=old)
     handler.setFormatter(new)
     return new

@@ -135,7 +135,7 @@ class Pix2Pix:
             d_opt=self.d_opt,
         )
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(checkpoint_dir), 2)
-        self._train_step = self._make_train_step()
+        self.train_step = self._make_train_step()  # one step on a batch: the losses
 
     def _check_architecture(self) -> None:
         """A resume with another ngf / ndf / size cannot work: say so before touching anything."""
@@ -303,7 +303,7 @@ def train(
             batch_in, batch_tg = to_unit(inputs[pick]), to_unit(targets[pick])
             if rng.random() < 0.5:  # the same mirror on both halves of the pair
                 batch_in, batch_tg = batch_in[:, :, ::-1], batch_tg[:, :, ::-1]
-            result = model._train_step(
+            result = model.train_step(
                 np.ascontiguousarray(batch_in), np.ascontiguousarray(batch_tg)
             )
             values = np.array([float(v) for v in result])
