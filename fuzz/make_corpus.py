@@ -6,12 +6,13 @@ every input that ever broke something, named for what it broke. Run from the rep
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
+
+from node.config import example_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fuzz" / "corpus"
@@ -191,11 +192,8 @@ def descriptor_seeds() -> dict[str, bytes]:
 
 
 def config_seeds() -> dict[str, bytes]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    example = re.search(r"## Config file.*?```toml\n(.*?)```", readme, re.S)
-    assert example, "the README's config example moved"
     return {
-        "readme_example": example.group(1).encode(),
+        "example_config": example_config().encode(),  # every key (docs/config.md)
         "nested_params": b'source = "synthetic?fps=25"\nsinks = ["null", "file:a.mp4"]\n'
         b"[params]\nprocess.canny_t1 = 20\n[params.predict]\nenabled = false\n",
         "osc_settings": b'osc_bind = "127.0.0.1"\nosc_port = 9100\nosc_allow = "10.0.0.0/8"\n',

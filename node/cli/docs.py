@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from node.config import SETTINGS, example_config
 from node.control.namespace import NODE_ADDRESSES
 from node.state.params import PARAMS, ParamSpec
+from node.support.settingtable import table_markdown
 
 
 def _range(spec: ParamSpec) -> str:
@@ -69,6 +71,8 @@ def node_addresses_markdown() -> str:
 GENERATED_SECTIONS: dict[str, tuple[str, Callable[[], str]]] = {
     "params": ("docs/reference/parameters.md", params_markdown),
     "osc": ("docs/reference/addresses.md", node_addresses_markdown),
+    "settings": ("docs/config.md", lambda: table_markdown(SETTINGS)),
+    "settings-example": ("docs/config.md", lambda: f"```toml\n{example_config()}\n```"),
 }
 """Docs sections generated from the tables, so the pages cannot disagree with the code: name ->
 (the page, relative to the repository root; its generator). In the page the section sits between
