@@ -78,3 +78,16 @@ def test_a_broken_link_fails_the_strict_build(tmp_path: Path) -> None:
     done = build(tmp_path, tmp_path / "site")
     assert done.returncode != 0, f"a broken link passed the strict build:\n{done.stderr}"
     assert "no-such-page.md" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/config.md"])
+def test_the_config_examples_in_the_pages_load(page: str, tmp_path: Path) -> None:
+    """A reader copies an example into a file: every TOML block on the page is a valid config."""
+    from node.config import load_config
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / page).read_text(encoding="utf-8"), re.S)
+    assert blocks, f"{page} shows no config example"
+    for block in blocks:
+        path = tmp_path / "node.toml"
+        path.write_text(block, encoding="utf-8")
+        assert load_config(path).params, f"{page}: an example sets no [params]"
