@@ -30,6 +30,7 @@ from pythonosc.parsing import osc_types
 from node.control.commands import NodeCommands
 from node.inference.swap import SwapState
 from node.state.params import PARAMS, Origin, ParamError, ParamSpec, Value
+from node.support.logformat import clip
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,9 @@ class Outgoing:
     norm: bool = False
 
 
-def clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+def echo(text: str) -> str:
+    """`text` as sent back in one OSC string: one line of at most MAX_TEXT characters and "..."."""
+    return clip(text, MAX_TEXT, count=False)
 
 
 class FeedbackHub:
@@ -286,7 +288,7 @@ class FeedbackHub:
     def error(self, peer: Peer | None, address: str, reason: str) -> None:
         """`/node/error <address> <reason>` to the sender (or to every client when the sender
         is unknown)."""
-        args = [clip(address), clip(reason)]
+        args = [echo(address), echo(reason)]
         targets = self.reply_targets(peer) if peer else self._targets()
         for target in targets:
             self._queue(Outgoing(target, self.address("/node/error"), tuple(args)))
@@ -336,7 +338,7 @@ class FeedbackHub:
         self.error(None, address, reason)
 
     def _on_model(self, state: SwapState) -> None:
-        args = [state.status, state.name] + ([clip(state.message)] if state.message else [])
+        args = [state.status, state.name] + ([echo(state.message)] if state.message else [])
         self.broadcast("/node/model/state", args)
         if state.status == "ready":
             self.broadcast("/node/model", [state.name])

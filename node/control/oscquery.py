@@ -35,6 +35,7 @@ from node.control.tree import Node, build_tree, find
 from node.errors import UserError
 from node.state.params import PARAMS, ParamSpec
 from node.support.httpserver import HttpServer
+from node.support.logformat import clip
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -322,11 +323,6 @@ def apply_command(command: WsCommand, listening: set[str], addresses: frozenset[
         raise WsCommandError(f"LISTEN to {clip(repr(command.path), 100)} refused: no such address")
     elif len(listening) < MAX_LISTEN:
         listening.add(command.path)
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters of `text`, for a log line or an error body."""
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class OscQueryServer:

@@ -20,11 +20,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from node.control.commands import CommandError, NodeCommands
-from node.control.feedback import FeedbackHub, Peer, clip
+from node.control.feedback import MAX_TEXT, FeedbackHub, Peer
 from node.control.namespace import NODE_ADDRESSES, Call, Handler, picture_handler
 from node.control.oscparse import MAX_PACKET, OscMessage, OscParseError, parse_packet
 from node.errors import UserError
 from node.state.params import PARAMS, Origin, ParamError, ParamSpec
+from node.support.logformat import clip
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,13 @@ class OscRouter:
         known = path is not None and (self.param_at(path) is not None or path in self._commands)
         key = f"{peer.host if peer else '?'} {path if known else 'other'}"  # bounded key set
         who = peer.key if peer else "a client"
-        limited.warning(key, "OSC from %s: %s: %s", who, clip(address) or "(packet)", clip(reason))
+        limited.warning(
+            key,
+            "OSC from %s: %s: %s",
+            who,
+            clip(address, MAX_TEXT) or "(packet)",
+            clip(reason, MAX_TEXT),
+        )
         self.feedback.error(peer, address, reason)
 
     # -- messages --------------------------------------------------------------------------

@@ -42,9 +42,10 @@ def _escape(char: str) -> str:
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
-def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+def clip(text: str, limit: int = MAX_ECHO_CHARS, *, count: bool = True) -> str:
     """`text` as one line of at most `limit` characters (control characters escaped), plus a
-    marker saying how many characters were cut. Does work bounded by `limit`, not by `text`."""
+    marker saying how many characters were cut (`count=False`: only "...", for a reply with a
+    fixed budget of `limit` + 3). Does work bounded by `limit`, not by `text`."""
     head = text[:limit]
     escaped = _CONTROL.sub(lambda m: _escape(m.group()), head)
     if len(escaped) <= limit and len(text) <= limit:
@@ -62,7 +63,7 @@ def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
         escaped = "".join(pieces)
     else:
         kept = len(head)
-    return f"{escaped}... [{len(text) - kept:,} more characters cut]"
+    return f"{escaped}... [{len(text) - kept:,} more characters cut]" if count else f"{escaped}..."
 
 
 def short_repr(value: object, limit: int = MAX_ECHO_CHARS) -> str:
