@@ -15,6 +15,7 @@ from node.inference.backends.backend import (
     BackendOptions,
     require_file,
 )
+from node.inference.backends.ports import pick_port
 from node.inference.descriptor import ModelDescriptor, ModelError
 from node.inference.tfutil import tensorflow
 
@@ -57,8 +58,9 @@ class LiteRTModel(BackendModel):
             interpreter.allocate_tensors()
         except Exception as exc:
             raise ModelError(f"{desc.path}: LiteRT cannot load it: {exc}") from None
-        inp = _pick(desc, "input", interpreter.get_input_details(), desc.input.opname)
-        out = _pick(desc, "output", interpreter.get_output_details(), desc.output.opname)
+        ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+        inp = pick_port(desc, "input", ins, desc.input.opname, _names, suffixed=True)
+        out = pick_port(desc, "output", outs, desc.output.opname, _names, suffixed=True)
         if inp["dtype"] != np.float32:
             raise ModelError(
                 f"{desc.path}: input is {np.dtype(inp['dtype']).name}, the node feeds float32"
@@ -79,14 +81,6 @@ class LiteRTModel(BackendModel):
         self._interpreter = None
 
 
-def _pick(
-    desc: ModelDescriptor, what: str, details: list[dict[str, Any]], name: str | None
-) -> dict[str, Any]:
-    if name is None:
-        return details[0]
-    plain = name[:-2] if name.endswith(":0") else name
-    for detail in details:
-        if detail["name"] in (name, plain) or detail["name"].endswith(f"{plain}:0"):
-            return detail
-    names = ", ".join(d["name"] for d in details)
-    raise ModelError(f"{desc.path}: no {what} named {name!r} (it has {names})")
+def _names(detail: dict[str, Any]) -> list[str]:
+    """A LiteRT tensor's name."""
+    return [detail["name"]]

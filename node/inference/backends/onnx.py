@@ -15,6 +15,7 @@ from node.inference.backends.backend import (
     BackendOptions,
     require_file,
 )
+from node.inference.backends.ports import pick_port
 from node.inference.descriptor import ModelDescriptor, ModelError
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,8 @@ class OnnxModel(BackendModel):
         except Exception as exc:
             raise ModelError(f"{desc.path}: ONNX Runtime cannot load it: {exc}") from None
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        inp = _pick(desc, "input", inputs, desc.input.opname)
-        out = _pick(desc, "output", outputs, desc.output.opname)
+        inp = pick_port(desc, "input", inputs, desc.input.opname, _names)
+        out = pick_port(desc, "output", outputs, desc.output.opname, _names)
         if inp.type != "tensor(float)":
             raise ModelError(f"{desc.path}: input is {inp.type}, the node feeds float32")
         model = cls(desc, session, inp.name, out.name)
@@ -94,7 +95,7 @@ class OnnxModel(BackendModel):
                     f"{model.input_spec.size}: {exc}"
                 ) from None
             model = cls(desc, session, inp.name, out.name)
-            inp = _pick(desc, "input", session.get_inputs(), inp.name)
+            inp = pick_port(desc, "input", session.get_inputs(), inp.name, _names)
         model.check_controls(inp.name, [i.name for i in inputs])
         model.cheap_first_run = session.get_providers() == ["CPUExecutionProvider"]
         model.check_shape("input", inp.shape)
@@ -138,12 +139,6 @@ def _free_size(desc: ModelDescriptor, in_name: str, out_name: str) -> bytes:
     return bytes(proto.SerializeToString())
 
 
-def _pick(desc: ModelDescriptor, what: str, nodes: list[Any], name: str | None) -> Any:
-    if name is None:
-        return nodes[0]
-    plain = name[:-2] if name.endswith(":0") else name
-    for node in nodes:
-        if node.name in (name, plain):
-            return node
-    names = ", ".join(n.name for n in nodes)
-    raise ModelError(f"{desc.path}: no {what} named {name!r} (it has {names})")
+def _names(node: Any) -> list[str]:
+    """An ONNX Runtime input's or output's name."""
+    return [node.name]

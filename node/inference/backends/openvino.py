@@ -22,6 +22,7 @@ from node.inference.backends.backend import (
     BackendOptions,
     require_file,
 )
+from node.inference.backends.ports import pick_port
 from node.inference.backends.rational_tanh import has_tanh, replace_tanh
 from node.inference.backends.subpixel import (
     has_splittable,
@@ -145,8 +146,8 @@ class OpenVinoModel(BackendModel):
         device = desc.device or options.openvino_device or DEFAULT_DEVICE
         check_device(device)
         check_native_bf16(desc, device)
-        in_port = _pick(desc, "input", network.inputs, desc.input.opname)
-        out_port = _pick(desc, "output", network.outputs, desc.output.opname)
+        in_port = pick_port(desc, "input", network.inputs, desc.input.opname, _names)
+        out_port = pick_port(desc, "output", network.outputs, desc.output.opname, _names)
         if in_port.get_element_type().get_type_name() != "f32":
             raise ModelError(
                 f"{desc.path}: input is {in_port.get_element_type()}, the node feeds float32"
@@ -259,12 +260,6 @@ def _port_name(port: Any) -> str | int:
     return int(port.get_index())
 
 
-def _pick(desc: ModelDescriptor, what: str, ports: list[Any], name: str | None) -> Any:
-    if name is None:
-        return ports[0]
-    plain = name[:-2] if name.endswith(":0") else name
-    for port in ports:
-        if {name, plain} & set(port.get_names()):
-            return port
-    names = ", ".join(sorted(n for p in ports for n in p.get_names()))
-    raise ModelError(f"{desc.path}: no {what} named {name!r} (it has {names})")
+def _names(port: Any) -> list[str]:
+    """An OpenVINO port's names (one tensor may have several)."""
+    return sorted(port.get_names())
