@@ -31,7 +31,6 @@ from node.inference.library import ModelLibrary, median_ms
 from node.sources.synthetic import SyntheticScene
 from node.state.params import DEFAULTS, ParamSnapshot, ParamStore, Value
 from node.support import cpu
-from node.support.boundedread import FileRefusedError, read_bounded
 from node.support.files import remove_path
 from node.support.logformat import clip
 
@@ -102,19 +101,15 @@ def image_files(folder: Path) -> list[Path]:
     return files[:MAX_IMAGES]
 
 
-def read_image(path: Path) -> np.ndarray | None:
+def read_calibration_image(path: Path) -> np.ndarray | None:
     """A BGR image, or None (logged once) for a file that is no image, too big, or special."""
-    import cv2
+    from node.sources.file import UnreadableImage, read_image  # (OpenCV: only when calibrating)
 
     try:
-        data = read_bounded(path, MAX_IMAGE_BYTES)
-    except (FileRefusedError, OSError) as exc:
+        return read_image(path, MAX_IMAGE_BYTES)
+    except UnreadableImage as exc:
         log.warning("calibration: %s skipped: %s", clip(path.name, 120), clip(str(exc), 200))
         return None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        log.warning("calibration: %s skipped: not an image OpenCV can read", clip(path.name, 120))
-    return image
 
 
 def model_input(bgr: np.ndarray, p: ParamSnapshot, desc: ModelDescriptor) -> np.ndarray:
@@ -138,7 +133,11 @@ def gather_inputs(
     held = [model_input(f, p, desc) for f in _scene_frames(synthetic_frames, SCENE_STEP // 2)]
     used, held_user = 0, 0
     if calibration_dir is not None:
-        pictures = [img for img in map(read_image, image_files(calibration_dir)) if img is not None]
+        pictures = [
+            img
+            for img in map(read_calibration_image, image_files(calibration_dir))
+            if img is not None
+        ]
         if not pictures:
             raise ModelError(f"--calibration {clip(str(calibration_dir), 200)}: no readable images")
         for i, img in enumerate(pictures):

@@ -25,9 +25,8 @@ import numpy as np
 from node.errors import UserError
 from node.imaging.preprocess import Preprocessor
 from node.inference.stage import ModelStage
-from node.sources.file import IMAGE_SUFFIXES
+from node.sources.file import IMAGE_SUFFIXES, UnreadableImage, read_image
 from node.state.params import ParamStore
-from node.support.boundedread import FileRefusedError, read_bounded
 
 MAX_PHOTOS = 1000
 MAX_PHOTO_BYTES = 64 * 1024 * 1024
@@ -155,14 +154,9 @@ def read_photo(path: Path) -> np.ndarray:
     """One photo as BGR uint8, read with bounded work (a FIFO or device refused unread); a
     UserError of one line when it is not a readable picture."""
     try:
-        data = read_bounded(path, MAX_PHOTO_BYTES)
-    except (FileRefusedError, OSError) as exc:
+        return read_image(path, MAX_PHOTO_BYTES)
+    except UnreadableImage as exc:
         raise UserError(f"{path}: {exc}") from None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"{path}: not a picture the node can read")
-    out: np.ndarray = image
-    return out
 
 
 def read_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
@@ -174,12 +168,9 @@ def read_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
     photos = []
     for path in files[:MAX_PHOTOS]:
         try:
-            data = read_bounded(path, MAX_PHOTO_BYTES)
-        except (FileRefusedError, OSError):
+            photos.append((path.stem, read_image(path, MAX_PHOTO_BYTES)))
+        except UnreadableImage:
             continue
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if image is not None:
-            photos.append((path.stem, image))
     if not photos:
         raise UserError(f"{folder}: no readable photos")
     return photos
