@@ -31,8 +31,7 @@ def create_sink(text: str, *, realtime: bool = True) -> Sink:
     """A sink built from its spec, not yet opened. Every sink takes `size` and `fit`."""
     spec = parse_spec(text)
     own, shape = split_shape(spec)
-    sink = SINKS.get(spec.scheme).from_spec(own, realtime=realtime)
-    sink.spec = spec  # (named as the user wrote it)
+    sink = SINKS.get(spec.scheme).from_spec(own, realtime=realtime)  # named as the user wrote it
     if shape is not None:
         sink.take_shape(shape)
     return sink

@@ -38,8 +38,9 @@ class OutputShape:
 
 
 def split_shape(spec: Spec) -> tuple[Spec, OutputShape | None]:
-    """The spec without `size` and `fit`, and the shape they ask for (None: the picture as it
-    comes). A bad value is a SpecError that says what it takes."""
+    """The spec without `size` and `fit` (its text, the sink's name, still as the user wrote
+    it), and the shape they ask for (None: the picture as it comes). A bad value is a SpecError
+    that says what it takes."""
     options = dict(spec.options)
     size_text, fit = options.pop("size", None), options.pop("fit", None)
     if size_text is None:
