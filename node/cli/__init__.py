@@ -156,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error said in one line
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     for flag in ("frames", "duration"):
         value = getattr(args, flag, None)
         if value is not None and value <= 0:
