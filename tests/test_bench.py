@@ -83,9 +83,7 @@ def test_bench_bad_flags_are_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["bench", "--json", "/no/such/folder/b.json"]) == 2
     assert "no folder /no/such/folder" in capsys.readouterr().err
     for value in ("0", "-3", "many"):
-        with pytest.raises(SystemExit) as exit_:
-            main(["bench", "--random-generator", value])
-        assert exit_.value.code == 2
+        assert main(["bench", "--random-generator", value]) == 2  # argparse's usage error
     assert "--random-generator" in capsys.readouterr().err
 
 
