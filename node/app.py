@@ -235,14 +235,10 @@ class Node:
         self.params = ParamStore(table)
         self.stats = stats or FrameStats()
         self._start = start
-        self._sinks_open = sinks is not None
+        self._sinks_open = self._sinks_given = sinks is not None
         self._source = source
         self._given_not_open = set(not_open)
-        self.sinks: list[Sink] = (
-            list(sinks)
-            if sinks is not None
-            else [create_sink(text, realtime=True) for text in config.sinks]
-        )
+        self.sinks: list[Sink] = list(sinks) if sinks is not None else []  # else made by start
         self.surfaces = surfaces
         self._on_hand_over = on_hand_over
         self.page: PageServer | None = None
@@ -265,14 +261,18 @@ class Node:
         error (a UserError for what the user can fix) goes to the caller."""
         with contextlib.ExitStack() as undo:
             added: list[Sink] = []
-            page = (
-                start_page_server(self.config.control, self.sinks) if self.surfaces.page else None
-            )
-            if page is not None:
-                undo.callback(page.stop)
-                if page.added is not None:
-                    added.append(page.added)
-                    self.sinks.append(page.added)
+            page: PageServer | None = None
+            if not self._sinks_given:  # the outputs, and the page server their previews share
+                page, self.sinks = (
+                    start_page_server(self.config.control, self.config.sinks)
+                    if self.surfaces.page
+                    else (None, [create_sink(text) for text in self.config.sinks])
+                )
+                if page is not None:
+                    undo.callback(page.stop)
+                    if page.added is not None:
+                        added.append(page.added)
+                        self.sinks.append(page.added)
             if not self.sinks:  # no page, no outputs: frames go nowhere (a test, a benchmark)
                 self.sinks.append(create_sink("null"))
             source = self._source

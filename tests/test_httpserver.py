@@ -23,7 +23,7 @@ from node.config import ControlSettings, load_config
 from node.control.page import ControlPage
 from node.control.pageserver import page_urls, start_page_server
 from node.errors import ConfigError, SinkError, UserError
-from node.sinks import Sink, create_sink, open_sinks
+from node.sinks import open_sinks
 from node.sinks.preview import PreviewSink
 from node.state.params import PARAMS
 from node.support import httpserver
@@ -151,15 +151,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _sinks(*specs: str) -> list[Sink]:
-    return [create_sink(spec) for spec in specs]
-
-
 def test_the_page_binds_where_the_preview_binds_and_shares_it() -> None:
-    sinks = _sinks("null", "preview:127.0.0.1:0")
+    page, sinks = start_page_server(ControlSettings(), ["null", "preview:127.0.0.1:0"])
     preview = sinks[1]
     assert isinstance(preview, PreviewSink)
-    page = start_page_server(ControlSettings(), sinks)
     assert page is not None and page.added is None
     server = page.http
     try:
@@ -176,8 +171,9 @@ def test_the_page_binds_where_the_preview_binds_and_shares_it() -> None:
 
 def test_a_preview_on_the_page_port_shares_it_whatever_host_it_named() -> None:
     port = free_port()
-    sinks = _sinks(f"preview:{port}")  # 127.0.0.1 by default
-    page = start_page_server(ControlSettings(http_bind="0.0.0.0"), sinks)
+    page, sinks = start_page_server(  # the preview names 127.0.0.1 by default
+        ControlSettings(http_bind="0.0.0.0"), [f"preview:{port}"]
+    )
     assert page is not None and page.added is None
     try:
         preview = sinks[0]
@@ -189,16 +185,20 @@ def test_a_preview_on_the_page_port_shares_it_whatever_host_it_named() -> None:
 
 
 def test_without_a_preview_one_is_added_and_others_get_the_token() -> None:
-    sinks = _sinks("preview:127.0.0.1:0?view=raw")
+    specs = ["preview:127.0.0.1:0?view=raw"]
     settings = ControlSettings(http_bind="127.0.0.1", http_port=0, http_token="tok-1234")
-    assert start_page_server(settings, sinks) is None  # --http-port 0: no page
+    page, sinks = start_page_server(settings, specs)
+    assert page is None  # --http-port 0: no page
     elsewhere = sinks[0]
     assert len(sinks) == 1 and isinstance(elsewhere, PreviewSink)
     assert elsewhere.token == "tok-1234"
     settings = replace(settings, http_port=free_port())
     port = settings.http_port
-    page = start_page_server(settings, sinks)
+    page, sinks = start_page_server(settings, specs)
     assert page is not None
+    elsewhere = sinks[0]
+    assert isinstance(elsewhere, PreviewSink) and elsewhere.token == "tok-1234"
+    assert elsewhere.port != port  # on a port of its own, not sharing the page's
     server = page.http
     try:
         added = page.added
@@ -212,10 +212,12 @@ def test_without_a_preview_one_is_added_and_others_get_the_token() -> None:
 
 def test_the_added_preview_does_not_hide_that_no_output_opened(tmp_path: Path) -> None:
     missing = str(tmp_path / "no" / "such" / "out.mp4")
-    sinks = _sinks(f"file:{missing}?fps=30")
-    page = start_page_server(ControlSettings(http_port=0, http_bind="127.0.0.1"), sinks)
+    specs = [f"file:{missing}?fps=30"]
+    page, sinks = start_page_server(ControlSettings(http_port=0, http_bind="127.0.0.1"), specs)
     assert page is None
-    page = start_page_server(ControlSettings(http_bind="127.0.0.1", http_port=free_port()), sinks)
+    page, sinks = start_page_server(
+        ControlSettings(http_bind="127.0.0.1", http_port=free_port()), specs
+    )
     assert page is not None and page.added is not None
     try:
         with pytest.raises(SinkError, match="no such folder"):

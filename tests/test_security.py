@@ -37,7 +37,7 @@ from node.control.feedback import build_packet
 from node.control.page import ControlPage
 from node.control.pageserver import start_page_server
 from node.sinks import create_sink
-from node.sinks.preview import PreviewSink
+from node.sinks.preview import PreviewSetup, PreviewSink
 from node.state.params import DEFAULTS
 from node.support import httpserver
 from node.support.httpserver import HttpServer
@@ -157,7 +157,7 @@ def page_server(rig: Rig, **settings: Any) -> Iterator[HttpServer]:
     """`run`'s page server on a free port of 127.0.0.1: the control page, its /oscquery API
     and WebSocket, and the preview stream it adds, wired to `rig`'s node."""
     control = ControlSettings(http_bind="127.0.0.1", http_port=free_port(), **settings)
-    page = start_page_server(control, [])
+    page, _ = start_page_server(control, [])
     assert page is not None and page.added is not None
     page.added.open(30.0)
     control_page = ControlPage(
@@ -276,9 +276,8 @@ def test_a_subscription_to_a_host_outside_osc_allow_is_refused(
 
 
 def test_a_preview_on_its_own_port_obeys_osc_allow() -> None:
-    sinks = [create_sink("preview:127.0.0.1:0")]  # port 0: never the page's port
     control = ControlSettings(http_bind="127.0.0.1", http_port=free_port(), allow=OUTSIDE)
-    page = start_page_server(control, sinks)
+    page, sinks = start_page_server(control, ["preview:127.0.0.1:0"])  # 0: never the page's
     assert page is not None
     preview = sinks[0]
     assert isinstance(preview, PreviewSink)
@@ -326,9 +325,9 @@ def test_the_token_guards_the_page_its_api_websocket_and_stream(shared: Shared) 
 
 
 def test_a_preview_on_its_own_port_with_a_token_refuses_without_it() -> None:
-    preview = create_sink("preview:127.0.0.1:0")
+    # what `run` gives a preview that does not share the page's server
+    preview = create_sink("preview:127.0.0.1:0", page=PreviewSetup(TOKEN))
     assert isinstance(preview, PreviewSink)
-    preview.token = TOKEN  # what `run` gives a preview that does not share the page's server
     preview.open(30.0)
     try:
         for path in ("/", "/stream.mjpg", "/frame.jpg", "/stats.json"):

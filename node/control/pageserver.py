@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import logging
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
@@ -20,8 +20,15 @@ from node.config import ControlSettings
 from node.control.osc import host_allowed, parse_allow
 from node.control.service import node_name
 from node.errors import UserError
-from node.sinks import Sink
-from node.sinks.preview import DEFAULT_HOST, DEFAULT_PORT, PreviewSink
+from node.sinks import Sink, create_sink
+from node.sinks.base import SinkSpec
+from node.sinks.preview import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    PreviewSetup,
+    PreviewSink,
+    parse_address,
+)
 from node.support.httpserver import HttpServer
 from node.support.spec import parse_spec
 
@@ -45,21 +52,28 @@ class PageServer:
         self.http.stop()
 
 
-def start_page_server(control: ControlSettings, sinks: Sequence[Sink]) -> PageServer | None:
-    """Start the page server (None when `http_port` is 0) and have a preview share it: one of
-    `sinks`, or one made for it (`added`, for the caller to publish to). A taken port or a bad
-    address is a UserError. Previews elsewhere get the token too."""
-    previews = [sink for sink in sinks if isinstance(sink, PreviewSink)]
+def start_page_server(
+    control: ControlSettings, sink_specs: Sequence[str]
+) -> tuple[PageServer | None, list[Sink]]:
+    """Build the outputs the specs ask for, and start the page server (None when `http_port`
+    is 0): the first preview on the page's port is built sharing it, the other previews with
+    the node's token and allow list; when no preview shares it, one is made for the page
+    (`added`, for the caller to publish to as well). A bad spec, a taken port or a bad address
+    is a UserError, and nothing is left running."""
     allow = functools.partial(host_allowed, parse_allow(control.allow))
-    for preview in previews:  # what a preview on its own port obeys too
-        preview.guard(control.http_token, allow)
-    first = previews[0] if previews else None
-    bind = control.http_bind or (first.host if first else DEFAULT_HOST)
+    guard = PreviewSetup(control.http_token, allow)  # what a preview on its own port obeys
+    previews = {
+        index: parse_address(spec)
+        for index, spec in enumerate(parse_spec(text) for text in sink_specs)
+        if spec.scheme == PreviewSink.scheme
+    }
+    first = next(iter(previews.values()), None)
+    bind = control.http_bind or (first[0] if first else DEFAULT_HOST)
     port = control.http_port
     if port is None:
-        port = first.port if first else DEFAULT_PORT
+        port = first[1] if first else DEFAULT_PORT
     elif port == 0:
-        return None
+        return None, _sinks(sink_specs, previews, guard, None, None)
     server = HttpServer(
         node_name(control),
         bind,
@@ -68,6 +82,19 @@ def start_page_server(control: ControlSettings, sinks: Sequence[Sink]) -> PageSe
         allow=allow,
         label="page",
     )
+    # the first preview on the page's port shares it, whatever host it named: two servers
+    # cannot hold one port, and the page's bind (--http-bind) is the one the user chose
+    sharing = next((index for index, (_, at) in previews.items() if at == port), None)
+    sinks = _sinks(sink_specs, previews, guard, server, sharing)
+    added = None
+    if sharing is None:
+        added = PreviewSink.from_spec(
+            SinkSpec("preview", "", page=replace(guard, server=server)), realtime=True
+        )
+    elif previews[sharing][0] != bind:
+        log.info(
+            "%s is served on the control page's address %s:%d", sinks[sharing].name, bind, port
+        )
     try:
         server.start()
     except OSError as exc:
@@ -76,17 +103,25 @@ def start_page_server(control: ControlSettings, sinks: Sequence[Sink]) -> PageSe
             "choose another port with --http-port (0 turns the page off)"
         ) from None
     server.mount("/", starting_page)  # until the control page is ready (the model may load)
-    # the first preview on the page's port shares it, whatever host it named: two servers
-    # cannot hold one port, and the page's bind (--http-bind) is the one the user chose
-    sharing = next((p for p in previews if p.port == port), None)
-    if sharing is not None and sharing.host != bind:
-        log.info("%s is served on the control page's address %s:%d", sharing.name, bind, port)
-    added = None
-    if sharing is None:
-        sharing = added = PreviewSink.from_spec(parse_spec("preview"), realtime=True)
-    sharing.share(server)
     log.info("control page: %s (%s)", " or ".join(page_urls(server)), server.access.describe())
-    return PageServer(server, added)
+    return PageServer(server, added), sinks
+
+
+def _sinks(
+    specs: Sequence[str],
+    previews: Mapping[int, object],
+    guard: PreviewSetup,
+    server: HttpServer | None,
+    sharing: int | None,
+) -> list[Sink]:
+    """Each output, a preview built with what the page gives it."""
+    sinks = []
+    for index, text in enumerate(specs):
+        page = None
+        if index in previews:
+            page = replace(guard, server=server) if index == sharing else guard
+        sinks.append(create_sink(text, realtime=True, page=page))
+    return sinks
 
 
 async def starting_page(request: web.Request) -> web.StreamResponse:

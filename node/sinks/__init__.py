@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from node.errors import SinkError
-from node.sinks.base import Sink
+from node.sinks.base import Sink, SinkSpec
 from node.sinks.shape import split_shape
 from node.support.registry import Registry
 from node.support.spec import parse_spec
+
+if TYPE_CHECKING:
+    from node.sinks.preview import PreviewSetup
 
 SINKS: Registry[Sink] = Registry(
     "sink",
@@ -27,14 +31,15 @@ register_sink = SINKS.register
 log = logging.getLogger(__name__)
 
 
-def create_sink(text: str, *, realtime: bool = True) -> Sink:
-    """A sink built from its spec, not yet opened. Every sink takes `size` and `fit`."""
+def create_sink(
+    text: str, *, realtime: bool = True, page: PreviewSetup | None = None
+) -> Sink:
+    """A sink built from its spec, not yet opened, named as the user wrote it. Every sink takes
+    `size` and `fit`; a preview takes `page` (node/control/pageserver.py decides it)."""
     spec = parse_spec(text)
     own, shape = split_shape(spec)
-    sink = SINKS.get(spec.scheme).from_spec(own, realtime=realtime)  # named as the user wrote it
-    if shape is not None:
-        sink.take_shape(shape)
-    return sink
+    built = SinkSpec(own.scheme, own.target, own.options, own.text, shape=shape, page=page)
+    return SINKS.get(spec.scheme).from_spec(built, realtime=realtime)
 
 
 def open_sinks(sinks: Sequence[Sink], fps: float, added: Collection[Sink] = ()) -> set[Sink]:

@@ -7,14 +7,27 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import replace
-from typing import ClassVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar
 
 from node.errors import SpecError
 from node.frames import PREDICTION, VIEWS, Frame
 from node.sinks.shape import OutputShape, shaped
 from node.support.logformat import short_repr
 from node.support.spec import Spec, SpecOptions
+
+if TYPE_CHECKING:
+    from node.sinks.preview import PreviewSetup
+
+
+@dataclass(frozen=True)
+class SinkSpec(Spec):
+    """A sink's spec as its constructor gets it: its own options, the shape its `size` and
+    `fit` ask for, and for a preview what the node's page server gives it - everything at
+    construction, so no sink is set up further once built."""
+
+    shape: OutputShape | None = None
+    page: PreviewSetup | None = None
 
 
 class Sink(ABC):
@@ -27,7 +40,8 @@ class Sink(ABC):
     def __init__(self, spec: Spec, *, view: str = PREDICTION) -> None:
         self.spec = spec
         self.view = view
-        self.shape: OutputShape | None = None  # `?size=WxH&fit=...` (see shape.py)
+        # `?size=WxH&fit=...` (see shape.py)
+        self.shape: OutputShape | None = spec.shape if isinstance(spec, SinkSpec) else None
 
     @classmethod
     @abstractmethod
@@ -45,10 +59,6 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, frame: Frame) -> None: ...
-
-    def take_shape(self, shape: OutputShape) -> None:
-        """Publish at `shape`; a sink with its own rules for sizes raises SpecError here."""
-        self.shape = shape
 
     def send(self, frame: Frame) -> None:
         """`write` the frame at the sink's `size` and `fit`, scaled here: on the sink's own

@@ -21,6 +21,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import cv2
@@ -28,7 +29,7 @@ from aiohttp import web
 
 from node.errors import SinkError, SpecError
 from node.frames import PREDICTION, Frame
-from node.sinks.base import Sink, view_option
+from node.sinks.base import Sink, SinkSpec, view_option
 from node.sinks.matroska import CONTENT_TYPE as MATROSKA
 from node.sinks.matroska import MatroskaStream
 from node.support.httpserver import Handler, HttpServer
@@ -88,14 +89,36 @@ def parse_address(spec: Spec) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def anyone(host: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class PreviewSetup:
+    """What the node's page server gives a preview as it is built: who may watch (the node's
+    --http-token and --osc-allow, for a preview on a port of its own) and, for the one preview
+    on the page's port, the server it shares (whose `/` is the control page)."""
+
+    token: str = ""
+    allow: Callable[[str], bool] = anyone
+    server: HttpServer | None = None
+
+
 class PreviewSink(Sink):
     scheme = "preview"
 
     def __init__(
-        self, spec: Spec, host: str, port: int, quality: int, *, view: str = PREDICTION
+        self,
+        spec: Spec,
+        host: str,
+        port: int,
+        quality: int,
+        *,
+        view: str = PREDICTION,
+        setup: PreviewSetup = PreviewSetup(),
     ) -> None:
         super().__init__(spec, view=view)
-        self.host, self.port, self.quality = host, port, quality
+        self._host, self._port, self.quality = host, port, quality
         self._latest = NOTHING
         self._fps = 0.0
         self._size = (0, 0)
@@ -103,9 +126,8 @@ class PreviewSink(Sink):
         self._viewers = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HttpServer | None = None  # its own, when it does not share one
-        self._shared: HttpServer | None = None
-        self.token = ""  # the node's --http-token and --osc-allow, for a preview on its own port
-        self.allow: Callable[[str], bool] = lambda host: True
+        self._shared = setup.server
+        self.token, self.allow = setup.token, setup.allow
         self._new_frame: asyncio.Event | None = None  # replaced by a fresh one per frame
 
     @classmethod
@@ -117,22 +139,21 @@ class PreviewSink(Sink):
         opts.done()
         if quality > 100:
             raise SpecError(f"{spec.label}: quality is 1..100, got {quality}")
-        return cls(spec, host, port, quality, view=view)
+        setup = spec.page if isinstance(spec, SinkSpec) and spec.page else PreviewSetup()
+        return cls(spec, host, port, quality, view=view, setup=setup)
+
+    @property
+    def host(self) -> str:
+        """Where it serves: the page server's address when it shares it."""
+        return self._shared.bind if self._shared is not None else self._host
+
+    @property
+    def port(self) -> int:
+        return self._shared.port if self._shared is not None else self._port
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
-
-    def guard(self, token: str, allow: Callable[[str], bool]) -> None:
-        """What a preview on its own port asks of a client: the node's --http-token and
-        --osc-allow (set before `open`)."""
-        self.token, self.allow = token, allow
-
-    def share(self, server: HttpServer) -> None:
-        """Serve the stream on the node's page server (its `/` is the control page) instead
-        of a server of this sink's own. Call before `open`."""
-        self._shared = server
-        self.host, self.port = server.bind, server.port
 
     # -- lifecycle (the sink thread) ---------------------------------------------------------
 
@@ -155,7 +176,7 @@ class PreviewSink(Sink):
                 f"{self.name}: cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
                 "choose another port, e.g. preview:8081"
             ) from None
-        self._server, self.port = server, server.port
+        self._server, self._port = server, server.port
         self._loop = server.loop.loop
 
     def _mount(self, server: HttpServer) -> None:

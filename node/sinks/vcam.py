@@ -18,7 +18,7 @@ import cv2
 
 from node.errors import SinkError, SpecError
 from node.frames import PREDICTION, Frame
-from node.sinks.base import Sink, view_option
+from node.sinks.base import Sink, SinkSpec, view_option
 from node.sinks.shape import OutputShape, shaped
 from node.support.spec import Spec, SpecOptions
 
@@ -59,14 +59,12 @@ class VcamSink(Sink):
         opts.done()
         if width % 2 or height % 2:
             raise SpecError(f"{spec.label}: width and height must be even (camera formats need it)")
+        shape = spec.shape if isinstance(spec, SinkSpec) else None
+        if shape is not None:  # `size` is the camera's size (it wins over width and height)
+            if shape.width % 2 or shape.height % 2:
+                raise SpecError(f"{spec.label}: size must be even (camera formats need it)")
+            width, height = shape.size
         return cls(spec, spec.target.strip() or None, backend, (width, height), fps, view=view)
-
-    def take_shape(self, shape: OutputShape) -> None:
-        """`size` is the camera's size (it wins over width and height)."""
-        if shape.width % 2 or shape.height % 2:
-            raise SpecError(f"{self.spec.label}: size must be even (camera formats need it)")
-        self.width, self.height = shape.size
-        self.shape = shape
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
