@@ -1,5 +1,5 @@
 """Write the seed corpus (fuzz/corpus/<target>/): real OSC messages and bundles built with
-python-osc, the shipped presets and model descriptors, the README's config, real specs - and
+python-osc, the shipped presets and model descriptors, the example config, real specs - and
 every input that ever broke something, named for what it broke. Run from the repository root:
 `python -m fuzz.make_corpus` (it only adds or rewrites these named files)."""
 

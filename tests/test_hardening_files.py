@@ -170,7 +170,7 @@ def test_a_config_that_is_a_fifo_or_dev_zero_is_refused(
 
 
 def test_sighup_with_a_deeply_nested_config_keeps_the_node_running(tmp_path: Path) -> None:
-    """The README's promise: a broken file is logged and changes nothing - the node runs on
+    """docs/soak.md: a broken file is logged and changes nothing - the node runs on
     and still stops cleanly on SIGTERM."""
     config = tmp_path / "node.toml"
     config.write_text('source = "synthetic"\nmodel = "none"\noscquery_port = 0\nzeroconf = false\n')

@@ -258,7 +258,7 @@ def test_an_output_that_another_program_stops_and_starts_again_is_found_again() 
     while the node publishes NDI itself. The capture thread notices, holds the last frame and
     picks the sender up again: its finder is kept across reopens (a new finder, with no mDNS,
     asks NDI's discovery port on 127.0.0.1 and the node's own process answered it, so it only
-    ever found the node's own output). The README says what a program that closes its last
+    ever found the node's own output). docs/outputs.md says what a program that closes its last
     output needs."""
     name = f"program-{time.monotonic_ns() % 100000}"
     program = subprocess.Popen(

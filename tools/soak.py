@@ -102,7 +102,7 @@ class NdiSender:
     Like a VJ program that stops the output the node reads, it keeps another NDI output up
     (`NAME-main`, nothing sent): with no mDNS on one machine, NDI finds sources by asking
     127.0.0.1's discovery port, which only a process with an NDI output answers - a program
-    whose last output closed is found again only by a node restarted after it (README, NDI).
+    whose last output closed is found again only by a node restarted after it (docs/outputs.md).
     """
 
     def __init__(self, name: str) -> None:

@@ -2,7 +2,7 @@
 each row with the handler it runs (as python-osc's `Dispatcher.map(address, handler)` keeps an
 address beside its handler), so the router's dispatch is a lookup.
 
-The OSC router, the OSCQuery tree and the README's address table are generated from this table
+The OSC router, the OSCQuery tree and docs/reference/addresses.md are generated from this table
 and from the parameter table, so they cannot disagree.
 """
 

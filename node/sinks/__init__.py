@@ -31,9 +31,7 @@ register_sink = SINKS.register
 log = logging.getLogger(__name__)
 
 
-def create_sink(
-    text: str, *, realtime: bool = True, page: PreviewSetup | None = None
-) -> Sink:
+def create_sink(text: str, *, realtime: bool = True, page: PreviewSetup | None = None) -> Sink:
     """A sink built from its spec, not yet opened, named as the user wrote it. Every sink takes
     `size` and `fit`; a preview takes `page` (node/control/pageserver.py decides it)."""
     spec = parse_spec(text)

@@ -2,7 +2,7 @@
 
 The model's output (256x256, 512x288) is scaled on the sink's own thread, never the frame
 path, so a slow scale never holds a frame back (it still takes CPU the model may need on two
-cores: see the README's NDI A/B). `contain` fits the whole picture inside
+cores: see docs/benchmarks.md, the NDI A/B). `contain` fits the whole picture inside
 the size on black bars, `cover` fills it and crops what overflows (centred), `stretch` fills it
 and changes the aspect. Upscaling is bicubic, which keeps edges sharper than bilinear without
 nearest's blocks; downscaling averages (INTER_AREA), which does not alias.

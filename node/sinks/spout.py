@@ -4,7 +4,7 @@ is `pix2pix-node`.
 
 Built on Python-SpoutGL's sender: each frame goes out with `sendImage` as RGBA. It cannot run on
 the Linux machine this node is developed on: the tests drive this code through a stand-in with
-the library's API, and the README says so.
+the library's API, and docs/outputs.md says so.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ same Mac. The default NAME is `pix2pix-node`.
 
 Built on syphon-python's Metal server: each frame is copied into a Metal texture of its size and
 published. It cannot run on the Linux machine this node is developed on: the tests drive this
-code through a stand-in with the library's API, and the README says so.
+code through a stand-in with the library's API, and docs/outputs.md says so.
 """
 
 from __future__ import annotations

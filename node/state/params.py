@@ -1,7 +1,7 @@
 """The parameter table and the ParamStore that holds every live value.
 
 The table is the single source of truth: OSC addresses, `--set`, presets, `pix2pix-node params`
-and the README's address table are all generated from `PARAMS`. Adding a parameter is one row.
+and docs/reference/parameters.md are all generated from `PARAMS`. Adding a parameter is one row.
 Beside the table, the store holds the running model's own controls (group `model`, see
 node/inference/controls.py): they come and go with the model.
 
