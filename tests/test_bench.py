@@ -35,6 +35,7 @@ HAS_TF = importlib.util.find_spec("tensorflow") is not None
 
 
 @pytest.mark.skipif(not HAS_TF, reason="the original loop needs TensorFlow: pip install '.[tf]'")
+@pytest.mark.slow
 def test_bench_writes_every_figure_as_json_and_a_plot(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
@@ -61,6 +62,7 @@ def test_bench_writes_every_figure_as_json_and_a_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_bench_random_generator_without_original_loop(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     code = main(
@@ -131,6 +133,7 @@ def test_on_demand_takes_a_yes_or_no() -> None:
         create_source("synthetic?on_demand=maybe")
 
 
+@pytest.mark.slow
 def test_bench_on_a_paced_source_judges_the_source_rate_not_the_ceiling(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     code = main(

@@ -93,6 +93,7 @@ def test_the_bundled_model_follows_real_photos_it_never_saw() -> None:
     assert figures["fixed_pattern"] <= 1.3, figures
 
 
+@pytest.mark.slow
 def test_with_the_stable_preset_a_still_photo_stays_still_and_a_pan_shows_no_trail() -> None:
     from node.bench.flicker import measure_photo
     from node.training.evaluate import read_photo

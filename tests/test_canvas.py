@@ -198,6 +198,7 @@ def test_the_bundled_unet_at_a_wide_canvas_is_a_picture_not_mush() -> None:
         model.close()
 
 
+@pytest.mark.slow
 def test_canvas_in_the_config_and_on_the_command_line(tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text('canvas = "512x288"\n')

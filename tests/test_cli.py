@@ -30,6 +30,7 @@ def bundled_start(key: str) -> object:
     return own.get(key, DEFAULTS[key])
 
 
+@pytest.mark.slow
 def test_render_writes_every_frame(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     result = node(
@@ -76,6 +77,7 @@ def test_render_a_video_file_in_order(tmp_path: Path) -> None:
     assert levels == sorted(levels) and levels[-1] - levels[0] > 150
 
 
+@pytest.mark.slow
 def test_run_stops_cleanly_on_sigterm_with_a_valid_file(tmp_path: Path) -> None:
     out = tmp_path / "live.mp4"
     proc = subprocess.Popen(
@@ -111,6 +113,7 @@ def test_run_stops_cleanly_on_sigterm_with_a_valid_file(tmp_path: Path) -> None:
     assert len(read_video(str(out))) > 5 and not partial.exists()
 
 
+@pytest.mark.slow
 def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path) -> None:
     if Path("/dev/video0").exists():
         pytest.skip("a camera is attached")
@@ -145,6 +148,7 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
         (["run", "--osc-prefix", "/a b"], "OSC prefix"),
     ],
 )
+@pytest.mark.slow
 def test_user_errors_are_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
     result = node(*args, cwd=tmp_path)
     assert result.returncode == 2
@@ -153,6 +157,7 @@ def test_user_errors_are_one_line_and_exit_2(args: list[str], needle: str, tmp_p
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_config_file_is_a_user_error(tmp_path: Path) -> None:
     cfg = tmp_path / "node.toml"
     cfg.write_text('source = "synthetic"\ncolour = "red"\n')
@@ -162,6 +167,7 @@ def test_bad_config_file_is_a_user_error(tmp_path: Path) -> None:
     assert "not valid TOML" in node("run", "--config", str(cfg)).stderr
 
 
+@pytest.mark.slow
 def test_params_json_lists_the_table() -> None:
     result = node("params", "--json")
     rows = json.loads(result.stdout)
@@ -174,6 +180,7 @@ def test_params_json_lists_the_table() -> None:
     assert "/predict/post_time_lerp" in text and "0..1" in text
 
 
+@pytest.mark.slow
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("pix2pix-node")
     if not script.exists():
@@ -184,6 +191,7 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0 and "pix2pix-node" in result.stdout
 
 
+@pytest.mark.slow
 def test_run_is_driven_over_osc_and_read_back_over_oscquery() -> None:
     """The real command: a python-osc client moves a fader, OSCQuery shows the new value."""
     from pythonosc.udp_client import SimpleUDPClient
@@ -206,6 +214,7 @@ def test_run_is_driven_over_osc_and_read_back_over_oscquery() -> None:
     assert f"OSC on 127.0.0.1:{osc} (UDP and TCP), prefix /stage" in stderr
 
 
+@pytest.mark.slow
 def test_a_taken_osc_port_is_one_line_and_exit_2() -> None:
     import socket
 
@@ -217,6 +226,7 @@ def test_a_taken_osc_port_is_one_line_and_exit_2() -> None:
     assert f"cannot listen for OSC on 0.0.0.0:{port}" in result.stderr
 
 
+@pytest.mark.slow
 def test_presets_from_the_command_line(tmp_path: Path) -> None:
     folder = tmp_path / "presets"
     listed = node("presets", "--presets-dir", str(folder), "list")
@@ -284,6 +294,7 @@ def _live_node(*args: str) -> tuple[subprocess.Popen[str], int, int]:
     return proc, osc, query
 
 
+@pytest.mark.slow
 def test_a_node_killed_mid_show_comes_back_where_it_was() -> None:
     """Run 1 is driven over OSC and killed with SIGKILL (no clean exit); run 2 restores."""
     from pythonosc.udp_client import SimpleUDPClient
@@ -330,6 +341,7 @@ def test_a_node_killed_mid_show_comes_back_where_it_was() -> None:
     assert fresh.returncode == 0 and "restored" not in fresh.stderr
 
 
+@pytest.mark.slow
 def test_a_state_model_that_no_longer_loads_does_not_stop_the_node(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
@@ -366,6 +378,7 @@ def test_a_state_model_that_no_longer_loads_does_not_stop_the_node(tmp_path: Pat
     assert "starting with the default model instead" in result.stderr
 
 
+@pytest.mark.slow
 def test_doctor_says_what_works_and_how_to_fix_the_rest() -> None:
     result = node("doctor")
     assert result.returncode == 0, result.stderr
@@ -406,6 +419,7 @@ def test_the_node_logs_one_bounded_line_per_record() -> None:
         ["models", "check", "tiny", "--config", "{cfg}", "--seconds", "0.1"],
     ],
 )
+@pytest.mark.slow
 def test_a_groups_options_work_before_and_after_its_action(
     tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -423,6 +437,7 @@ def test_a_groups_options_work_before_and_after_its_action(
     assert "tiny" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_presets_dir_after_the_action(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from node.cli import main
 
@@ -435,6 +450,7 @@ def test_presets_dir_after_the_action(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "--presets-dir" in node("presets", "--help").stdout
 
 
+@pytest.mark.slow
 def test_version_names_the_libraries_found() -> None:
     result = node("--version")
     assert result.returncode == 0

@@ -26,6 +26,7 @@ def models(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_models_lists_and_checks(models: Path) -> None:
     listing = node("models", "--models-dir", str(models))
     assert listing.returncode == 0, listing.stderr
@@ -43,6 +44,7 @@ def test_models_lists_and_checks(models: Path) -> None:
     assert missing.returncode == 2 and f"available: {available} (in" in missing.stderr
 
 
+@pytest.mark.slow
 def test_run_with_a_model_writes_its_output(models: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     result = node(
@@ -73,6 +75,7 @@ def test_run_with_a_model_writes_its_output(models: Path, tmp_path: Path) -> Non
     assert bad.returncode == 2 and "unknown model 'broken'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_convert_the_original_kind_of_model(tmp_path: Path) -> None:
     models = tmp_path / "models"
     build_checkpoint(models / "gart", ngf=2)
@@ -85,6 +88,7 @@ def test_convert_the_original_kind_of_model(tmp_path: Path) -> None:
     assert "onnx" in listing and "tf1-checkpoint" in listing
 
 
+@pytest.mark.slow
 def test_sighup_reloads_the_config_and_swaps_the_model(models: Path, tmp_path: Path) -> None:
     import signal
     import subprocess

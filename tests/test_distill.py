@@ -23,6 +23,7 @@ def photo(seed: int) -> np.ndarray:
     return img
 
 
+@pytest.mark.slow
 def test_the_webcam_copy_is_damaged_but_the_same_picture() -> None:
     clean = photo(1)
     rng = np.random.default_rng(0)

@@ -62,11 +62,13 @@ def build(root: Path, site: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_docs_site_builds_strict(tmp_path: Path) -> None:
     done = build(ROOT, tmp_path / "site")
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
 
 
+@pytest.mark.slow
 def test_a_broken_link_fails_the_strict_build(tmp_path: Path) -> None:
     """The strictness itself: a page linking to a page that does not exist fails the build."""
     shutil.copytree(ROOT / "docs", tmp_path / "docs")

@@ -30,6 +30,7 @@ def corpus_digest(target: str) -> str:
 
 
 @pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.slow
 def test_fuzz_target_finds_nothing(target: str, tmp_path: Path) -> None:
     before = corpus_digest(target)
     result = run_target(target, tmp_path, seconds=SECONDS)
@@ -42,12 +43,14 @@ def test_fuzz_target_finds_nothing(target: str, tmp_path: Path) -> None:
     assert corpus_digest(target) == before, "the run changed the committed corpus"
 
 
+@pytest.mark.slow
 def test_every_target_has_a_seed_corpus_and_a_module() -> None:
     for target in TARGETS:
         assert any((CORPUS / target).iterdir()), f"no seeds for {target}"
         assert (CORPUS.parent / f"{target}.py").is_file()
 
 
+@pytest.mark.slow
 def test_the_limits_really_fail_a_run(tmp_path: Path) -> None:
     """The guards are not decoration: a target that allocates 100 MiB in Python, one that
     touches 200 MiB outside Python's allocator, and one that sleeps past the per-input timeout

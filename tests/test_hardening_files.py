@@ -169,6 +169,7 @@ def test_a_config_that_is_a_fifo_or_dev_zero_is_refused(
         guarded(lambda: load_config(zero))
 
 
+@pytest.mark.slow
 def test_sighup_with_a_deeply_nested_config_keeps_the_node_running(tmp_path: Path) -> None:
     """docs/soak.md: a broken file is logged and changes nothing - the node runs on
     and still stops cleanly on SIGTERM."""

@@ -515,6 +515,7 @@ def _cli_cases(tmp: Path) -> list[tuple[list[str], str]]:
     ]
 
 
+@pytest.mark.slow
 def test_hostile_sources_at_the_command_line_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, needle in _cli_cases(tmp_path):
         result = subprocess.run(

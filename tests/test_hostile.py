@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import hostile  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_node_shrugs_off_the_hostile_corpus() -> None:
     result = hostile.run(seconds=3.0, corpus=ROOT / "fuzz" / "corpus", trials=4)
     summary = hostile.report(result)

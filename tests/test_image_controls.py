@@ -98,6 +98,7 @@ def test_a_bad_picture_is_refused_in_one_line_and_the_code_stays(rig: Rig) -> No
     assert close_to(rig.params.get("model.style"), RED)
 
 
+@pytest.mark.slow
 def test_presets_keep_the_code_and_a_morph_glides_between_two_pictures(rig: Rig) -> None:
     swap(rig, "coded")
     wait_for(lambda: close_to(rig.params.get("model.style"), RED))
@@ -140,6 +141,7 @@ def test_an_image_control_whose_helper_package_is_missing_is_one_line(tmp_path: 
         load_descriptor(tmp_path / "coded.json")
 
 
+@pytest.mark.slow
 def test_websockets_hear_the_picture_address_come_and_go(rig: Rig) -> None:
     import asyncio
     import contextlib

@@ -75,6 +75,7 @@ def _written(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_the_wheel_runs_its_bundled_model_from_any_folder(installed: Path, tmp_path: Path) -> None:
     home, show = tmp_path / "home", tmp_path / "show"
     home.mkdir()
@@ -98,6 +99,7 @@ def test_the_wheel_runs_its_bundled_model_from_any_folder(installed: Path, tmp_p
     assert not outside, f"written outside the node's folders: {sorted(outside)}"
 
 
+@pytest.mark.slow
 def test_the_wheel_lists_its_bundled_model_and_presets_and_the_users_own(
     installed: Path, tmp_path: Path
 ) -> None:

@@ -72,6 +72,7 @@ def oscsend(*args: str) -> None:
     subprocess.run(["oscsend", *args], check=True, timeout=10)
 
 
+@pytest.mark.slow
 def test_oscsend_over_udp_sets_params_and_oscdump_gets_the_feedback(
     dump_rig: tuple[Rig, Dump],
 ) -> None:
@@ -90,6 +91,7 @@ def test_oscsend_over_udp_sets_params_and_oscdump_gets_the_feedback(
     assert line.startswith('/node/error ss "/process/nope" "unknown address')
 
 
+@pytest.mark.slow
 def test_oscsend_over_tcp(dump_rig: tuple[Rig, Dump]) -> None:
     rig, _ = dump_rig
     oscsend(f"osc.tcp://localhost:{rig.port}", "/process/pre_median/norm", "f", "0.5")

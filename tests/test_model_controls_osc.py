@@ -109,6 +109,7 @@ def oscquery(rig: Rig) -> str:
     return f"http://127.0.0.1:{rig.service.oscquery.port}"
 
 
+@pytest.mark.slow
 def test_oscquery_tree_and_websockets_follow_the_models_controls(rig: Rig) -> None:
     async def session() -> tuple[list[dict[str, str]], list[bytes]]:
         texts: list[dict[str, str]] = []
@@ -179,6 +180,7 @@ def save_with(rig: Rig, name: str, tint: tuple[float, ...]) -> None:
     wait_for(lambda: name in rig.commands.preset_names())
 
 
+@pytest.mark.slow
 def test_a_morph_glides_from_one_vector_to_another(rig: Rig) -> None:
     swap(rig, "tinted")
     for name, tint in (("cool", (0.0, 0.0, 0.5)), ("warm", (0.5, 0.0, 0.0))):

@@ -53,6 +53,7 @@ def load(json_path: Path) -> Any:
 # -- descriptors ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_original_descriptor_is_valid_unchanged(
     gart: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -160,6 +161,7 @@ def deterministic_reference(gart: dict[str, Path]) -> np.ndarray:
         ("savedmodel", None, 1e-5),
     ],
 )
+@pytest.mark.slow
 def test_convert_deterministic_matches_the_graph_without_dropout(
     gart: dict[str, Path],
     tmp_path: Path,
@@ -224,6 +226,7 @@ def test_convert_rejects_what_it_cannot_do(gart: dict[str, Path], tmp_path: Path
 # -- each backend on a tiny real model -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_backend_runs_the_same_tiny_generator(tmp_path: Path) -> None:
     weights = random_weights(ngf=2, layers=5, seed=1)
     tiny_onnx(tmp_path / "tiny.onnx", weights_seed=1)
@@ -355,6 +358,7 @@ def test_library_lists_finds_and_prefers_formats(tmp_path: Path) -> None:
         ModelLibrary([tmp_path], prefer=["pt"])
 
 
+@pytest.mark.slow
 def test_optimize_takes_the_2017_checkpoint_to_an_int8_variant_in_one_command(
     gart: dict[str, Path], tmp_path: Path
 ) -> None:

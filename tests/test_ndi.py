@@ -74,6 +74,7 @@ def publish_and_receive(
     return received, produced, reference
 
 
+@pytest.mark.slow
 def test_the_node_publishes_over_ndi_and_a_receiver_gets_its_frames() -> None:
     name = f"pix2pix-test-{time.monotonic_ns() % 100000}"
     ndi_sink = create_sink(f"ndi:{name}")
@@ -158,6 +159,7 @@ def test_another_ndi_sender_is_the_nodes_source(sender: str) -> None:
     assert source.fps == 25.0  # the sender's rate, not an assumed 30 (audio frames skipped)
 
 
+@pytest.mark.slow
 def test_a_missing_source_says_what_it_found() -> None:
     source = create_source("ndi:nobody-by-this-name?extra_ips=127.0.0.1&timeout=1")
     with pytest.raises(SourceError, match="no NDI source named 'nobody-by-this-name'"):
@@ -171,6 +173,7 @@ def test_names_match_with_or_without_the_host() -> None:
     assert to_bgrx(np.zeros((3, 5, 3), np.uint8)).shape == (3, 6, 4)  # even width
 
 
+@pytest.mark.slow
 def test_a_sender_that_goes_away_is_a_source_error_and_comes_back() -> None:
     """The capture thread reopens a lost source; here its read raises and open finds it anew."""
     lib: Any = ndi.runtime()
@@ -253,6 +256,7 @@ lib.send_destroy(other)
 """
 
 
+@pytest.mark.slow
 def test_an_output_that_another_program_stops_and_starts_again_is_found_again() -> None:
     """A VJ program on the same machine stops the output the node reads and starts it again,
     while the node publishes NDI itself. The capture thread notices, holds the last frame and
@@ -304,6 +308,7 @@ def test_an_output_that_another_program_stops_and_starts_again_is_found_again() 
             program.wait(10)
 
 
+@pytest.mark.slow
 def test_an_ndi_output_at_1080p_reaches_a_receiver_at_that_size() -> None:
     """`?size=1920x1080&fit=cover`: scaled on the sink's thread; the receiver sees a stream of
     1080p frames showing the model's picture. (How many of the frames made reach it depends on

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(
 RECORD_SECONDS = 4.0
 
 
+@pytest.mark.slow
 def test_obs_records_the_nodes_matroska_stream(tmp_path: Path) -> None:
     port = obs_delay.free_port()
     base = f"http://127.0.0.1:{port}"

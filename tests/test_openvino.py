@@ -558,6 +558,7 @@ def test_an_openvino_swap_keeps_frames_flowing(
 
 
 @pytest.mark.parametrize("backend", ["openvino-int8", "openvino"])
+@pytest.mark.slow
 def test_bench_reports_the_openvino_backends(tmp_path: Path, backend: str) -> None:
     out = tmp_path / "bench.json"
     code = main(
@@ -692,6 +693,7 @@ def _rows(out: str, name: str) -> list[str]:
     return [line for line in out.splitlines() if line.split()[1:2] == [name]]
 
 
+@pytest.mark.slow
 def test_the_listing_shows_every_variant_and_one_default(
     int8_copy: Path, capsys: pytest.CaptureFixture[str], private_home: Path
 ) -> None:
@@ -710,6 +712,7 @@ def test_the_listing_shows_every_variant_and_one_default(
     assert any("|openvino-int8|" in key for key in json.loads(cache.read_text()))
 
 
+@pytest.mark.slow
 def test_the_listing_says_when_a_variant_is_the_only_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -767,6 +770,7 @@ def test_a_gate_that_is_no_number_of_db_is_refused_by_the_parser(
     assert "--min-psnr" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_int8_that_misses_the_gate_keeps_its_breaking_layers_in_fp32(
     optimized: Optimized, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

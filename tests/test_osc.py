@@ -120,6 +120,7 @@ def test_changes_are_fed_back_to_the_last_sender_but_never_echoed(rig: Rig) -> N
     assert rig.inbox.all("/process/canny_t1") == []
 
 
+@pytest.mark.slow
 def test_a_subscriber_gets_every_value_then_every_change_and_heartbeats(rig: Rig) -> None:
     other = Inbox()
     try:
@@ -141,6 +142,7 @@ def test_a_subscriber_gets_every_value_then_every_change_and_heartbeats(rig: Rig
         other.close()
 
 
+@pytest.mark.slow
 def test_two_nodes_feeding_each_other_do_not_loop(rig_factory: Callable[..., Rig]) -> None:
     a, b = rig_factory(), rig_factory()
     # each node subscribes the other: a change on one is sent to the other, which stores it
@@ -283,6 +285,7 @@ def test_a_preset_index_sent_as_a_huge_number_says_so(rig: Rig) -> None:
     assert "index" in reason and "longer than" not in reason
 
 
+@pytest.mark.slow
 def test_prefix_and_allow_list(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory(prefix="node1")
     send(rig, "/node1/process/canny_t1", 21)
@@ -298,6 +301,7 @@ def test_prefix_and_allow_list(rig_factory: Callable[..., Rig]) -> None:
     assert closed.params.get("process.canny_t1") == DEFAULTS["process.canny_t1"]
 
 
+@pytest.mark.slow
 def test_port_in_use_is_one_clear_error(rig: Rig, rig_factory: Callable[..., Rig]) -> None:
     from node.errors import UserError
 
@@ -381,6 +385,7 @@ def test_a_flood_of_changes_is_fed_back_newest_value_first_not_all(rig: Rig) -> 
         other.close()
 
 
+@pytest.mark.slow
 def test_an_echoing_bridge_cannot_start_a_loop(rig_factory: Callable[..., Rig]) -> None:
     """A bridge that sends every packet it receives straight back to the node."""
     echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -428,6 +433,7 @@ def test_an_echoing_bridge_cannot_start_a_loop(rig_factory: Callable[..., Rig]) 
         echo.close()
 
 
+@pytest.mark.slow
 def test_two_nodes_wired_both_ways_through_feedback_ports(tmp_path: Path) -> None:
     """Each node's feedback port is the other's OSC port: a swap to 'none' or a model list
     request must die out."""
@@ -473,6 +479,7 @@ def test_unsubscribe_without_arguments_drops_the_hosts_subscriptions(rig: Rig) -
     wait_for(lambda: rig.service.feedback.subscribers() == [])
 
 
+@pytest.mark.slow
 def test_a_stalled_tcp_client_delays_nobody(rig: Rig) -> None:
     send(rig, "/process/canny_t1", 2)  # the inbox's host is now the last sender
     settled(rig, "process.canny_t1", 2)

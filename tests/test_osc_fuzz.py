@@ -88,6 +88,7 @@ def random_packet(rng: random.Random) -> bytes:
     return random_bundle(rng)
 
 
+@pytest.mark.slow
 def test_fuzzing_leaves_every_param_in_range_and_the_frames_flowing(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:

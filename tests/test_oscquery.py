@@ -90,6 +90,7 @@ async def _listen(rig: Rig, path: str, change: Callable[[], None]) -> list[OscMe
     return received
 
 
+@pytest.mark.slow
 def test_websocket_listen_streams_changes_of_that_address_only(rig: Rig) -> None:
     def change() -> None:
         rig.params.set("process.pre_blur", 1)  # not listened to
@@ -122,6 +123,7 @@ def test_websocket_ignore_stops_the_stream_and_binary_osc_is_handled(rig: Rig) -
     assert [(m.address, m.params) for m in received] == [("/process/canny_t1", [77])]
 
 
+@pytest.mark.slow
 def test_zeroconf_advertises_both_services(rig_factory: Callable[..., Rig]) -> None:
     zeroconf = pytest.importorskip("zeroconf")
     rig = rig_factory(oscquery_port=free_port(), zeroconf=True, name="pix2pix-node test")
@@ -165,6 +167,7 @@ def test_osc_allow_covers_oscquery_and_tcp(rig_factory: Callable[..., Rig]) -> N
     assert rig.params.get("process.canny_t1") == 1
 
 
+@pytest.mark.slow
 def test_a_websocket_client_is_not_echoed_its_own_change(rig: Rig) -> None:
     async def session() -> list[OscMessage]:
         received: list[OscMessage] = []
@@ -237,6 +240,7 @@ def raw_get(port: int, headers: str) -> str:
         "Host: 127.0.0.1\r\nUpgrade: websocket\r\nOrigin: http://[::1",
     ],
 )
+@pytest.mark.slow
 def test_a_host_or_origin_that_is_no_url_is_refused_not_an_error(rig: Rig, headers: str) -> None:
     assert rig.service.oscquery is not None
     assert raw_get(rig.service.oscquery.port, headers).startswith("HTTP/1.1 403")

@@ -132,6 +132,7 @@ def test_bad_sizes_and_fits_are_refused(spec: str, says: str) -> None:
         create_sink(spec)
 
 
+@pytest.mark.slow
 def test_a_bad_size_on_the_command_line_is_one_line_and_exit_2(tmp_path: Path) -> None:
     done = node("run", "--sink", "ndi?size=0x0", "--frames", "1", "--no-restore-last")
     assert done.returncode == 2, done.stderr

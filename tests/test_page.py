@@ -179,6 +179,7 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_page_shows_every_parameter_the_models_and_presets(page: Any, live: LiveNode) -> None:
     for spec in PARAMS:
         row = page.locator(f'.param[data-address="{spec.address}"]')
@@ -204,6 +205,7 @@ def test_the_page_shows_every_parameter_the_models_and_presets(page: Any, live: 
     screenshot(page, "control_page.png")
 
 
+@pytest.mark.slow
 def test_moving_a_slider_changes_the_node_and_its_controllers(page: Any, live: LiveNode) -> None:
     live.client().send_message("/process/canny_t2", 10)  # a controller: the last UDP sender
     live.wait_value("/process/canny_t2", 10)
@@ -227,6 +229,7 @@ def test_moving_a_slider_changes_the_node_and_its_controllers(page: Any, live: L
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_an_osc_message_moves_the_slider_on_the_page(page: Any, live: LiveNode) -> None:
     client = live.client()
     client.send_message("/process/canny_t1", 77)
@@ -244,6 +247,7 @@ def test_an_osc_message_moves_the_slider_on_the_page(page: Any, live: LiveNode) 
     assert page.locator('.param[data-address="/capture/freeze"] input').is_checked()
 
 
+@pytest.mark.slow
 def test_two_browsers_follow_each_other(page: Any, browser: Any, live: LiveNode) -> None:
     other = new_context(browser, viewport={"width": 800, "height": 700})
     try:
@@ -264,6 +268,7 @@ def test_two_browsers_follow_each_other(page: Any, browser: Any, live: LiveNode)
     live.wait_value("/process/post_thresh", 200)
 
 
+@pytest.mark.slow
 def test_a_preset_button_recalls_and_morphs(page: Any, live: LiveNode) -> None:
     page.locator('.pads button[data-preset="page test"]').click()
     for key, value in PRESET_VALUES.items():
@@ -284,6 +289,7 @@ def test_a_preset_button_recalls_and_morphs(page: Any, live: LiveNode) -> None:
     assert any(1 < v < 123 for v in seen), f"no step between 1 and 123: {sorted(seen)}"
 
 
+@pytest.mark.slow
 def test_save_as_writes_a_preset_the_page_lists(page: Any, live: LiveNode) -> None:
     slider(page, "/process/canny_t1").fill("321")
     live.wait_value("/process/canny_t1", 321)
@@ -294,6 +300,7 @@ def test_save_as_writes_a_preset_the_page_lists(page: Any, live: LiveNode) -> No
     assert saved["params"]["process.canny_t1"] == 321
 
 
+@pytest.mark.slow
 def test_the_model_menu_swaps_and_shows_the_state(page: Any, live: LiveNode) -> None:
     page.locator("#models").select_option("none")
     page.wait_for_function(
@@ -308,6 +315,7 @@ def test_the_model_menu_swaps_and_shows_the_state(page: Any, live: LiveNode) -> 
     assert live.value("/node/model") == "demo_canny_256"
 
 
+@pytest.mark.slow
 def test_on_a_phone_freeze_and_reset_are_taps(browser: Any, live: LiveNode) -> None:
     live.reset()
     phone = new_context(
@@ -334,6 +342,7 @@ def test_on_a_phone_freeze_and_reset_are_taps(browser: Any, live: LiveNode) -> N
         phone.close()
 
 
+@pytest.mark.slow
 def test_with_a_token_the_page_asks_for_it_and_follows_a_prefix(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -369,6 +378,7 @@ def test_with_a_token_the_page_asks_for_it_and_follows_a_prefix(
         stop_node(node)
 
 
+@pytest.mark.slow
 def test_the_page_comes_back_by_itself_when_the_node_restarts(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -400,6 +410,7 @@ def test_the_page_comes_back_by_itself_when_the_node_restarts(
         stop_node(node)
 
 
+@pytest.mark.slow
 def test_a_models_controls_come_and_go_on_the_page(browser: Any, tmp_path: Path) -> None:
     from helpers import GAIN, TINT, describe, gain_tint_onnx
 
@@ -436,6 +447,7 @@ def test_a_models_controls_come_and_go_on_the_page(browser: Any, tmp_path: Path)
         stop_node(node)
 
 
+@pytest.mark.slow
 def test_an_image_control_is_a_menu_of_style_pictures_on_the_page(
     browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -124,6 +124,7 @@ class FailingSink(ListSink):
         super().write(frame)
 
 
+@pytest.mark.slow
 def test_a_stuck_or_failing_sink_never_stops_the_others(
     running: Callable[..., Pipeline], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -184,6 +185,7 @@ class FlakySource(SyntheticSource):
         return super().read()
 
 
+@pytest.mark.slow
 def test_source_loss_keeps_publishing_reopens_and_logs_once(
     running: Callable[..., Pipeline], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -205,6 +207,7 @@ def test_source_loss_keeps_publishing_reopens_and_logs_once(
     assert len(lost) == 1 and len(back) == 1
 
 
+@pytest.mark.slow
 def test_a_long_outage_says_once_more_why_the_reopens_fail(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -239,6 +242,7 @@ def test_a_long_outage_says_once_more_why_the_reopens_fail(
         capture.stop()
 
 
+@pytest.mark.slow
 def test_freeze_and_capture_disabled(running: Callable[..., Pipeline]) -> None:
     register_source("flaky", FlakySource)
     FlakySource.unplugged.clear()

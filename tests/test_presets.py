@@ -250,6 +250,7 @@ def test_morph_rejects_bad_durations(commands: NodeCommands) -> None:
             commands.preset_morph("dreamy", seconds)
 
 
+@pytest.mark.slow
 def test_a_morph_loads_its_model_at_the_start_and_switches_at_the_end(tmp_path: Path) -> None:
     commands, swapper, installed = _swapping(tmp_path)
     commands.preset_morph("to other", 1.0)
@@ -443,6 +444,7 @@ def _swapping(tmp_path: Path) -> tuple[NodeCommands, ModelSwapper, list[object]]
     return commands, swapper, installed
 
 
+@pytest.mark.slow
 def test_morphs_taking_over_each_other_end_on_the_right_model(tmp_path: Path) -> None:
     commands, swapper, installed = _swapping(tmp_path)
     commands.preset_morph("to none", 10.0)
@@ -457,6 +459,7 @@ def test_morphs_taking_over_each_other_end_on_the_right_model(tmp_path: Path) ->
             model.close()  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_a_new_morph_to_the_same_model_keeps_it_held_until_its_end(tmp_path: Path) -> None:
     commands, swapper, installed = _swapping(tmp_path)
     commands.preset_morph("to other", 10.0)

@@ -109,6 +109,7 @@ def test_the_matroska_stream_carries_each_frames_capture_time() -> None:
     assert [round(float(p.mean()) / 40) for p in pictures] == list(range(6))
 
 
+@pytest.mark.slow
 def test_the_matroska_stream_over_http_plays_in_ffmpeg(preview: PreviewSink) -> None:
     kind, data = asyncio.run(_read_for(preview.url + "stream.mkv", 200_000))
     assert kind == "video/x-matroska"
@@ -127,6 +128,7 @@ async def _get(url: str) -> tuple[int, str, bytes]:
         return response.status, response.headers.get("Content-Type", ""), await response.read()
 
 
+@pytest.mark.slow
 def test_the_stream_decodes_to_the_right_size(preview: PreviewSink) -> None:
     frames = asyncio.run(_mjpeg_frames(preview.url + "stream.mjpg", 3))
     for jpeg in frames:

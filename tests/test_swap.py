@@ -86,6 +86,7 @@ class GatedLibrary(ModelLibrary):
         return super().load(name, options, warm, measure)
 
 
+@pytest.mark.slow
 def test_frames_keep_flowing_while_a_model_loads(
     running: tuple[Pipeline, ModelSwapper, ListSink],
     library: ModelLibrary,
@@ -134,6 +135,7 @@ def test_none_passes_through_and_a_newer_request_wins(
     assert sink.frames[-1].image.shape == (256, 256, 3)  # the default input size
 
 
+@pytest.mark.slow
 def test_a_trial_swap_is_ready_after_the_new_models_first_frame(
     trial_running: tuple[Pipeline, ModelSwapper, ListSink],
 ) -> None:
@@ -147,6 +149,7 @@ def test_a_trial_swap_is_ready_after_the_new_models_first_frame(
     assert pipeline.model_stage.model is not None and pipeline.model_stage.model.name == "big"
 
 
+@pytest.mark.slow
 def test_a_trial_swaps_listeners_hear_ready_off_the_frame_thread(
     trial_running: tuple[Pipeline, ModelSwapper, ListSink],
 ) -> None:
@@ -165,6 +168,7 @@ def test_a_trial_swaps_listeners_hear_ready_off_the_frame_thread(
     assert heard[0].startswith("swap news")
 
 
+@pytest.mark.slow
 def test_a_trial_swap_whose_first_frame_fails_puts_the_old_model_back(
     trial_running: tuple[Pipeline, ModelSwapper, ListSink], library: ModelLibrary
 ) -> None:
@@ -181,6 +185,7 @@ def test_a_trial_swap_whose_first_frame_fails_puts_the_old_model_back(
     assert {f.image.shape for f in sink.frames[mark:]} == {(32, 32, 3)}
 
 
+@pytest.mark.slow
 def test_a_tried_model_that_ran_is_the_running_one_even_when_a_newer_request_fails(
     library: ModelLibrary,
 ) -> None:

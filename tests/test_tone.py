@@ -88,6 +88,7 @@ def test_a_tone_factor_out_of_range_is_refused_not_clamped() -> None:
     assert store.get("process.tone_factor") == 8  # the last good value stays
 
 
+@pytest.mark.slow
 def test_a_tone_factor_out_of_range_at_start_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = node("run", "--set", "process.tone_factor=0", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -125,6 +126,7 @@ def test_a_model_preset_naming_an_unknown_row_is_a_clear_error_live(folder: Path
         assert rig.params.get("process.tone") is False  # none of that preset was applied
 
 
+@pytest.mark.slow
 def test_a_model_preset_naming_an_unknown_row_at_start_is_exit_2(folder: Path) -> None:
     result = node(
         "run",

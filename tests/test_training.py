@@ -38,6 +38,7 @@ def images(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_pairs_are_target_and_the_nodes_own_preprocessing(images: Path, tmp_path: Path) -> None:
     out = tmp_path / "pairs"
     counts = build([images], out, DatasetOptions(size=SIZE, flip=False, val_every=5))
@@ -54,6 +55,7 @@ def test_pairs_are_target_and_the_nodes_own_preprocessing(images: Path, tmp_path
     assert set(np.unique(pair[:, SIZE:])) <= {0, 255}  # edges
 
 
+@pytest.mark.slow
 def test_crops_flips_and_adaptive_threshold(images: Path, tmp_path: Path) -> None:
     options = DatasetOptions(
         size=SIZE,
@@ -66,6 +68,7 @@ def test_crops_flips_and_adaptive_threshold(images: Path, tmp_path: Path) -> Non
     assert counts == {"train": 5 * 3 * 2, "val": 0}
 
 
+@pytest.mark.slow
 def test_the_live_mix_draws_several_processing_settings(images: Path, tmp_path: Path) -> None:
     weights = [w for w, _ in MIXES["live"]]
     assert sum(weights) == pytest.approx(1.0)
@@ -88,6 +91,7 @@ def test_the_live_mix_draws_several_processing_settings(images: Path, tmp_path: 
         build([images], tmp_path / "x", DatasetOptions(size=SIZE, mix="nope"))
 
 
+@pytest.mark.slow
 def test_bad_image_folders_are_clear_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -118,6 +122,7 @@ from node.training.train import (  # noqa: E402
 )
 
 
+@pytest.mark.slow
 def test_a_few_steps_train_then_export_to_the_node(images: Path, tmp_path: Path) -> None:
     pairs, runs = tmp_path / "pairs", tmp_path / "run"
     build([images], pairs, DatasetOptions(size=SIZE, val_every=5))
@@ -157,6 +162,7 @@ def test_a_few_steps_train_then_export_to_the_node(images: Path, tmp_path: Path)
     ]
 
 
+@pytest.mark.slow
 def test_training_reads_pairs_from_several_datasets(images: Path, tmp_path: Path) -> None:
     build([images], tmp_path / "a", DatasetOptions(size=SIZE, val_every=0, flip=False))
     build([images], tmp_path / "b", DatasetOptions(size=SIZE, val_every=0, crops=2, seed=3))
@@ -167,6 +173,7 @@ def test_training_reads_pairs_from_several_datasets(images: Path, tmp_path: Path
         load_pairs([tmp_path / "missing"], SIZE)
 
 
+@pytest.mark.slow
 def test_datasets_are_drawn_by_their_weights() -> None:
     rng = np.random.default_rng(0)
     by_size = PairSampler([10, 0, 30])
@@ -184,6 +191,7 @@ def test_datasets_are_drawn_by_their_weights() -> None:
             PairSampler([10, 5, 30], bad)
 
 
+@pytest.mark.slow
 def test_packaged_free_images_come_with_their_licences(tmp_path: Path) -> None:
     pytest.importorskip("skimage", reason="install the [train] extra (make test does)")
     pytest.importorskip("sklearn", reason="install the [train] extra (make test does)")

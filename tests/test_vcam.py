@@ -109,6 +109,7 @@ def test_no_device_is_a_readable_error_and_bad_specs_are_refused() -> None:
             create_sink(text)
 
 
+@pytest.mark.slow
 def test_a_virtual_camera_that_cannot_open_does_not_stop_the_node() -> None:
     """`run --sink null --sink vcam` with no camera device: the node runs, vcam retries."""
     from helpers import free_port, node
