@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from helpers import wait_for
 
 from node.control.commands import CommandError, NodeCommands
 from node.inference.swap import ModelSwapper
@@ -250,17 +251,14 @@ def test_morph_rejects_bad_durations(commands: NodeCommands) -> None:
             commands.preset_morph("dreamy", seconds)
 
 
-@pytest.mark.slow
 def test_a_morph_loads_its_model_at_the_start_and_switches_at_the_end(tmp_path: Path) -> None:
     commands, swapper, installed = _swapping(tmp_path)
     commands.preset_morph("to other", 1.0)
-    deadline = threading.Event()
-    while not deadline.wait(0.05) and swapper._pending is not None:
-        pass  # the loader took the request
-    deadline.wait(2.0)  # long enough to load a tiny model
+    wait_for(lambda: swapper.held == "other", timeout=10)  # loaded at the start, then held
     assert installed == [] and swapper.state.status == "loading"  # loaded, held
     commands.tick(1.0)
     assert swapper.wait(10).status == "ready" and swapper.state.name == "other"
+    assert swapper.held is None  # released at the morph's end
     assert len(installed) == 1 and commands.get("process.invert") is True
     for model in installed:
         model.close()  # type: ignore[attr-defined]
@@ -444,12 +442,11 @@ def _swapping(tmp_path: Path) -> tuple[NodeCommands, ModelSwapper, list[object]]
     return commands, swapper, installed
 
 
-@pytest.mark.slow
 def test_morphs_taking_over_each_other_end_on_the_right_model(tmp_path: Path) -> None:
     commands, swapper, installed = _swapping(tmp_path)
     commands.preset_morph("to none", 10.0)
     commands.preset_morph("to other", 10.0)  # takes over: "none" must not win over "other"
-    swapper.wait(10)
+    wait_for(lambda: swapper.held == "other", timeout=10)  # loaded, waiting for the morph's end
     assert swapper.state.name == "other" and swapper.state.status == "loading"  # held
     commands.tick(10.0)
     assert swapper.wait(10).status == "ready" and swapper.state.name == "other"
@@ -459,12 +456,11 @@ def test_morphs_taking_over_each_other_end_on_the_right_model(tmp_path: Path) ->
             model.close()  # type: ignore[attr-defined]
 
 
-@pytest.mark.slow
 def test_a_new_morph_to_the_same_model_keeps_it_held_until_its_end(tmp_path: Path) -> None:
     commands, swapper, installed = _swapping(tmp_path)
     commands.preset_morph("to other", 10.0)
     commands.preset_morph("also other", 10.0)  # same model: still switches at the end
-    threading.Event().wait(2.0)
+    wait_for(lambda: swapper.held == "other", timeout=10)  # loaded, waiting for the morph's end
     assert installed == [] and swapper.state.status == "loading"
     commands.tick(10.0)
     assert swapper.wait(10).status == "ready" and len(installed) == 1

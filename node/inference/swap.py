@@ -101,6 +101,7 @@ class ModelSwapper:
         self._thread: threading.Thread | None = None
         self.state = SwapState(current, "ready")
         self.running = current  # the model making frames (not one loading, failed or tried)
+        self.held: str | None = None  # a loaded model waiting for its hold (a morph's end)
         self.running_descriptor = current_descriptor  # its descriptor, at the canvas it runs
         self.listeners: list[StateListener] = []
 
@@ -173,9 +174,11 @@ class ModelSwapper:
         except Exception as exc:
             self._failed(name, exc, generation)
             return
+        self.held = name if hold is not None else None
         while hold is not None and not hold.wait(0.05):
             if generation != self._generation:  # superseded while waiting
                 break
+        self.held = None
 
         def ready(error: Exception | None = None) -> None:
             if isinstance(error, ModelNotRun):  # superseded, or the node stopped: no news
