@@ -42,6 +42,7 @@ from node.support.logformat import clip
 from node.support.stats import FrameStats
 
 log = logging.getLogger("node")
+START_PICTURES_S = 10.0  # how long a start waits for its model's style pictures
 
 TIMINGS_FILE = "variant-timings.json"
 
@@ -308,6 +309,8 @@ class Node:
             commands.remember_controls(self._start.controls)
             if model is not None:
                 commands.use_controls(model.name, model.controls, self._start_controls or None)
+                if not commands.settle_pictures(START_PICTURES_S):  # the first frame in style
+                    log.warning("model %s: its style picture is still being coded", model.name)
                 desc = model.descriptor
                 if desc.default_preset and desc.apply_default_preset:
                     keep = self._start.given

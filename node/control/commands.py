@@ -176,6 +176,10 @@ class NodeCommands:
     ) -> None:
         self._controls.use_controls(model, controls, given)
 
+    def settle_pictures(self, timeout: float) -> bool:
+        """Wait for the style pictures being coded (at start: the first frame in style)."""
+        return self._controls.settle(timeout)
+
     def remember_controls(self, controls: Mapping[str, Mapping[str, Value]]) -> None:
         self._controls.remember_controls(controls)
 

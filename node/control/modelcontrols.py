@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from node.control.commanderror import CommandError
@@ -42,6 +42,7 @@ class ModelControlCommands:
         self._image_controls: dict[str, ModelControl] = {}  # the running model's, by name
         self._coders: dict[Path, PictureCoder] = {}
         self._coding = ThreadPoolExecutor(1, thread_name_prefix="style coder")
+        self._codings: list[Future[None]] = []  # the pictures being coded
 
     @property
     def live_model(self) -> str:
@@ -118,4 +119,13 @@ class ModelControlCommands:
                 self._set_values({wanted.key: values}, origin)
                 log.info("model %s: %s from the picture %s", self._controls_of, control, picture)
 
-        self._coding.submit(code)
+        with self._lock:
+            self._codings = [f for f in self._codings if not f.done()]
+            self._codings.append(self._coding.submit(code))
+
+    def settle(self, timeout: float) -> bool:
+        """Wait (at most `timeout` s) for the pictures being coded: at start, so the first
+        frame has its model's style. True if none is left."""
+        with self._lock:
+            codings = list(self._codings)
+        return not wait(codings, timeout).not_done

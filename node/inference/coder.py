@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Sequence
 
 import cv2
 import numpy as np
 
-from node.inference.controls import Helper
+from node.inference.controls import Helper, ModelControl
 from node.inference.descriptor import ModelError
+from node.inference.pictures import StylePictures
 
 
 class PictureCoder:
@@ -49,3 +51,18 @@ class PictureCoder:
             name = session.get_inputs()[0].name  # type: ignore[attr-defined]
             out = session.run(None, {name: batch})[0]  # type: ignore[attr-defined]
         return tuple(float(v) for v in np.asarray(out, np.float32).ravel())
+
+
+def picture_codes(
+    controls: Sequence[ModelControl], given: Collection[str], pictures: StylePictures
+) -> dict[str, tuple[float, ...]]:
+    """Each image control's code from its default picture, made now, on this thread (the ones
+    whose value is `given` keep it): a render's frames are painted in the model's own style
+    from the first, as a live swap paints them once its style coder is done."""
+    codes: dict[str, tuple[float, ...]] = {}
+    for control in controls:
+        if control.kind != "image" or not control.picture or control.key in given:
+            continue
+        assert control.helper is not None  # (an image control has one: the descriptor says)
+        codes[control.key] = PictureCoder(control.helper).code(pictures.load(control.picture))
+    return codes

@@ -22,6 +22,7 @@ import numpy as np
 from node.errors import SinkError, SpecError
 from node.frames import PREDICTION, Frame
 from node.sinks.base import Sink, view_option
+from node.sinks.shape import OutputShape, shaped
 from node.support.files import HomeFolderError, expand_user
 from node.support.spec import Spec, SpecOptions
 
@@ -93,9 +94,9 @@ class FileSink(Sink):
     def write(self, frame: Frame) -> None:
         writer = self._writer or self._open_writer(frame.size)
         image = frame.image
-        if frame.size != self._size:
+        if frame.size != self._size:  # a picture that changed size keeps its aspect
             assert self._size is not None
-            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+            image = shaped(image, OutputShape(*self._size, "contain"))
         for _ in range(self._copies(frame.t_capture)):
             writer.write(np.ascontiguousarray(image))
             self.frames_written += 1

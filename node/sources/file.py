@@ -154,6 +154,8 @@ class FileSource(Source):
                 self._skip(bad, why)
             self._images, self._position = images, index + 1
             self.frame_count = len(images)
+            # the first picture's size, known before the model is fitted to the capture
+            self.frame_size = (self._pending.shape[1], self._pending.shape[0])
             return
         first, why = next(iter(reasons.items()))
         raise SourceError(
