@@ -194,6 +194,29 @@ def test_model_swap_reports_loading_then_ready_or_error(rig: Rig) -> None:
     assert "not a plain name" in reason
 
 
+def test_the_swap_state_goes_to_its_new_address_and_its_old_one(rig: Rig) -> None:
+    """OSCQuery moved the state to /node/model_state (a method is a leaf there); listeners of
+    /node/model/state, its address before, hear the same messages."""
+    send(rig, "/node/model", "other")
+    for address in ("/node/model_state", "/node/model/state"):
+        assert rig.inbox.wait(address, lambda a: a[0] == "loading") == ["loading", "other"]
+        assert rig.inbox.wait(address, lambda a: a[0] == "ready") == ["ready", "other"]
+    assert rig.inbox.wait("/node/model") == ["other"]  # (sent after the states)
+    rig.inbox.clear()
+    send(rig, "/node/model")  # no argument: which model runs, and how the last swap went
+    assert rig.inbox.wait("/node/model") == ["other"]
+    assert rig.inbox.wait("/node/model_state") == ["ready", "other"]
+    assert rig.inbox.wait("/node/model/state") == ["ready", "other"]
+    for address in ("/node/model/state", "/node/model_state", "/node/canvas", "/node/model"):
+        send(rig, "/node/get", address)  # every readable /node address answers a get
+    round_trip(rig)
+    assert rig.inbox.all("/node/model_state") == [["ready", "other"]] * 2
+    assert rig.inbox.all("/node/model/state") == [["ready", "other"]] * 2
+    assert rig.inbox.wait("/node/canvas") == [rig.commands.canvas()[0]]
+    assert rig.inbox.all("/node/model") == [["other"]] * 2
+    assert rig.inbox.all("/node/error") == []
+
+
 @pytest.mark.parametrize(
     ("address", "args", "reason"),
     [
@@ -229,6 +252,7 @@ def test_the_nodes_own_feedback_addresses_are_never_answered(rig: Rig) -> None:
         ("/node/heartbeat", [1.0, 2.0]),
         ("/node/error", ["/x", "why"]),
         ("/node/model/state", ["ready", "small"]),
+        ("/node/model_state", ["ready", "small"]),
         ("/node/status", [30.0, 20.0, "small", "synthetic", "null"]),
         ("/node/models", [0]),  # another node's reply to /node/models: no models
         ("/other/node/error", ["/x", "why"]),  # another node's errors, whatever its prefix

@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,32 @@ def test_websocket_listen_streams_changes_of_that_address_only(rig: Rig) -> None
         ("/process/canny", [False]),  # bools as T/F, as the TYPE says
         ("/process/canny", [True]),
     ]
+
+
+def test_websocket_listens_to_the_swap_state_at_its_new_address_or_its_old_one(rig: Rig) -> None:
+    """The tree lists /node/model_state; a client made when it was /node/model/state may
+    still LISTEN there. Each hears the swap at the address it asked for, and only there."""
+
+    async def swap(listen: str, model: str) -> list[tuple[str, list[Any]]]:
+        received: list[tuple[str, list[Any]]] = []
+        async with aiohttp.ClientSession() as s, s.ws_connect(base(rig) + "/") as ws:
+            await ws.send_str(json.dumps({"COMMAND": "LISTEN", "DATA": listen}))
+            await ws.send_bytes(build_packet("/node/model", [model]))
+            while not received or received[-1][1][0] != "ready":
+                message = OscMessage((await ws.receive(timeout=10)).data)
+                received.append((message.address, message.params))
+            await ws.send_bytes(build_packet("/node/get", ["/process/canny_t1"]))  # a probe:
+            while received[-1][0] != "/process/canny_t1":  # what was sent before it is here
+                message = OscMessage((await ws.receive(timeout=10)).data)
+                received.append((message.address, message.params))
+        return received
+
+    for listen, model in (("/node/model_state", "other"), ("/node/model/state", "small")):
+        assert asyncio.run(swap(listen, model)) == [
+            (listen, ["loading", model]),
+            (listen, ["ready", model]),
+            ("/process/canny_t1", [rig.params.get("process.canny_t1")]),
+        ]
 
 
 def test_websocket_ignore_stops_the_stream_and_binary_osc_is_handled(rig: Rig) -> None:

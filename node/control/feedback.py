@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from pythonosc.parsing import osc_types
 
 from node.control.commands import NodeCommands
+from node.control.namespace import MODEL_STATE
 from node.inference.swap import SwapState
 from node.state.params import PARAMS, Origin, ParamError, ParamSpec, Value
 from node.support.logformat import clip
@@ -339,7 +340,8 @@ class FeedbackHub:
 
     def _on_model(self, state: SwapState) -> None:
         args = [state.status, state.name] + ([echo(state.message)] if state.message else [])
-        self.broadcast("/node/model/state", args)
+        for address in MODEL_STATE.sent_as:  # the old address too: its listeners go on
+            self.broadcast(address, args)
         if state.status == "ready":
             self.broadcast("/node/model", [state.name])
 

@@ -50,10 +50,15 @@ class Call:
 Handler = Callable[[Call], None]
 
 
+Reader = Callable[["NodeCommands"], list[Any]]
+
+
 @dataclass(frozen=True)
 class NodeAddress:
     """One `/node/...` address. `typetag` and `access` describe it to OSCQuery (None: no
-    value); `handle` runs it (None: an address the node only sends)."""
+    value); `handle` runs it (None: an address the node only sends); `read` is its value now
+    (OSCQuery's VALUE), which every readable address has. `old` is the address it had before
+    OSCQuery clients needed methods to be leaves: still sent and still answered, never listed."""
 
     path: str
     args: str
@@ -62,10 +67,21 @@ class NodeAddress:
     description: str
     reply: str = ""
     handle: Handler | None = None
+    read: Reader | None = None
+    old: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.access & READ) != (self.read is not None):
+            raise ValueError(f"{self.path}: a readable address has a value, no other one has")
 
     @property
     def incoming(self) -> bool:
         return self.handle is not None
+
+    @property
+    def sent_as(self) -> tuple[str, ...]:
+        """Where its messages go: the address, and its old one for the clients that use it."""
+        return (self.path, self.old) if self.old else (self.path,)
 
 
 # -- argument checks -------------------------------------------------------------------------
@@ -111,10 +127,15 @@ def _model(call: Call) -> None:
     if call.arity(1, "a model name or index", optional=1):
         c.load_model(as_name(call.args[0], "model"))
         return
-    state = c.model_state()
     call.reply("/node/model", [c.running_model])  # what runs, even after a failure
-    message = [clip(state.message)] if state.message else []
-    call.reply("/node/model/state", [state.status, state.name, *message])
+    for address in MODEL_STATE.sent_as:
+        call.reply(address, model_state_args(c))
+
+
+def model_state_args(c: NodeCommands) -> list[Any]:
+    """`<loading, ready or error> <name> [reason]`: how the last swap went."""
+    state = c.model_state()
+    return [state.status, state.name] + ([clip(state.message)] if state.message else [])
 
 
 def _canvas(call: Call) -> None:
@@ -158,8 +179,8 @@ def _get(call: Call) -> None:
     if not isinstance(address, str):
         raise CommandError(f"expects an address string, got {clip(repr(address))}")
     path = call.path_of(address)
-    if path == "/node/model":
-        call.reply("/node/model", [call.commands.running_model])
+    if (read := READERS.get(path)) is not None:
+        call.reply(path, read(call.commands))
     elif (found := call.param_at(path)) is not None:
         call.feedback.reply_value(call.peer, *found)
     else:
@@ -172,10 +193,17 @@ def _dump(call: Call) -> None:
 
 
 def _status(call: Call) -> None:
-    s = call.commands.status()
-    call.reply(
-        "/node/status", [float(s.fps), float(s.latency_ms), s.model, s.source, ", ".join(s.sinks)]
-    )
+    call.reply("/node/status", status_args(call.commands))
+
+
+def status_args(c: NodeCommands) -> list[Any]:
+    s = c.status()
+    return [float(s.fps), float(s.latency_ms), s.model, s.source, ", ".join(s.sinks)]
+
+
+def heartbeat_args(c: NodeCommands) -> list[Any]:
+    s = c.status()
+    return [float(s.fps), float(s.latency_ms)]
 
 
 def _subscribe(call: Call) -> None:
@@ -218,6 +246,17 @@ def _unsubscribe(call: Call) -> None:
         call.feedback.unsubscribe(call.peer, None, None)
 
 
+MODEL_STATE = NodeAddress(
+    "/node/model_state",
+    "",
+    "ss",
+    READ,
+    "model swap progress: loading, ready or error, and the model's name (and why, after an "
+    "error); also sent as /node/model/state, its address before OSCQuery needed /node/model "
+    "to be a leaf",
+    read=lambda c: model_state_args(c)[:2],  # (the reason is no part of its TYPE)
+    old="/node/model/state",
+)
 NODE_ADDRESSES: tuple[NodeAddress, ...] = (
     NodeAddress(
         "/node/model",
@@ -226,8 +265,9 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         READ | WRITE,
         "hot-swap the model (loads in the background; 'none' passes the input through); "
         "no argument asks which model runs",
-        "/node/model/state <loading, ready or error> <name> [reason]",
+        "/node/model_state <loading, ready or error> <name> [reason]",
         handle=_model,
+        read=lambda c: [c.running_model],  # what runs, even after a failed swap
     ),
     NodeAddress(
         "/node/canvas",
@@ -239,6 +279,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "background; no argument asks",
         "/node/canvas <setting> <WxH it runs at>",
         handle=_canvas,
+        read=lambda c: [c.canvas()[0]],  # the setting: what a client sends back
     ),
     NodeAddress(
         "/node/models",
@@ -298,7 +339,8 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "<address>",
         "s",
         WRITE,
-        "ask for one value (a parameter, its /norm, or /node/model)",
+        "ask for one value (a parameter, its /norm, or a readable /node address such as "
+        "/node/model)",
         "<address> <value>",
         handle=_get,
     ),
@@ -319,6 +361,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "fps, latency (ms, p50), model, source, sinks",
         "/node/status <fps> <latency_ms> <model> <source> <sinks>",
         handle=_status,
+        read=status_args,
     ),
     NodeAddress(
         "/node/subscribe",
@@ -338,19 +381,14 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "sender's host)",
         handle=_unsubscribe,
     ),
-    NodeAddress(
-        "/node/model/state",
-        "",
-        "ss",
-        READ,
-        "model swap progress: loading, ready or error, and the model's name",
-    ),
+    MODEL_STATE,
     NodeAddress(
         "/node/heartbeat",
         "",
         "ff",
         READ,
         "once a second to subscribers: fps and latency (ms)",
+        read=heartbeat_args,
     ),
     NodeAddress(
         "/node/error",
@@ -360,3 +398,5 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "a refused message: the address it was sent to and why",
     ),
 )
+# every readable address (old ones too) -> its value now, for `/node/get`
+READERS = {name: a.read for a in NODE_ADDRESSES if a.read is not None for name in a.sent_as}

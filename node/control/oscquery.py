@@ -112,8 +112,9 @@ class WsTarget:
 
 def listenable(prefix: str, controls: Sequence[ParamSpec] = ()) -> frozenset[str]:
     """Every address a WebSocket may LISTEN to: the parameters (the running model's controls
-    too), their /norm twins and the /node addresses (anything else would only take memory)."""
-    paths = [a.path for a in NODE_ADDRESSES]
+    too), their /norm twins and the /node addresses, old ones too (anything else would only
+    take memory)."""
+    paths = [path for a in NODE_ADDRESSES for path in a.sent_as]
     for spec in (*PARAMS, *controls):
         paths += [spec.address + ("/norm" if norm else "") for norm in norms(spec)]
     return frozenset(prefix + path for path in paths)

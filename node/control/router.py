@@ -70,9 +70,9 @@ class OscRouter:
             self._params[spec.address] = (spec, False)
             self._params[spec.address + "/norm"] = (spec, True)
         self._commands: dict[str, Handler] = {
-            a.path: a.handle for a in NODE_ADDRESSES if a.handle is not None
+            path: a.handle for a in NODE_ADDRESSES if a.handle is not None for path in a.sent_as
         }
-        self._outgoing = tuple(a.path for a in NODE_ADDRESSES if a.handle is None)
+        self._outgoing = tuple(p for a in NODE_ADDRESSES if a.handle is None for p in a.sent_as)
         self.packets = 0
         self.messages = 0
         self.errors = 0

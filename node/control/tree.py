@@ -4,7 +4,8 @@ parameter table and the `/node/...` table, with the values of this instant.
 Parameters carry FULL_PATH, TYPE, VALUE, RANGE, CLIPMODE, ACCESS and DESCRIPTION; `/node/model`
 lists the models as RANGE VALS, `/node/preset/recall` and `/morph` the presets (the control page
 builds its menus from them). The `/norm` twins of the parameters are left out: a host that
-reads RANGE needs no 0..1 scaling.
+reads RANGE needs no 0..1 scaling. Every method is a leaf and every readable one carries its
+VALUE, as strict clients need (tests/test_oscquery_client.py reads the tree with one).
 """
 
 from __future__ import annotations
@@ -46,36 +47,26 @@ def param_node(spec: ParamSpec, value: Value, full_path: str) -> Node:
     return node
 
 
-def _node_values(commands: NodeCommands) -> dict[str, list[Any]]:
-    state = commands.model_state()
-    status = commands.status()
-    return {
-        "/node/model": [commands.running_model],  # what runs, even after a failed swap
-        "/node/model/state": [state.status, state.name],
-        "/node/status": [
-            status.fps,
-            status.latency_ms,
-            status.model,
-            status.source,
-            ", ".join(status.sinks),
-        ],
-        "/node/heartbeat": [status.fps, status.latency_ms],
-    }
-
-
 def _insert(root: Node, prefix: str, path: str, leaf: Node) -> None:
-    """Put `leaf` at `path`, creating the containers on the way."""
+    """Put `leaf` at `path`, creating the containers on the way. Methods are leaves and
+    containers branches (OSC 1.0; python-oscquery refuses a node that is both), so a path
+    that would make one node both is a bug in the tables (names from a descriptor hold no
+    `/`). A second leaf at one path is dropped: the router, too, takes the first (a model
+    control named `x_image` before the picture address of a control `x`)."""
     parts = [p for p in (prefix + path).split("/") if p]
     node = root
     for depth, part in enumerate(parts[:-1]):
-        contents = node.setdefault("CONTENTS", {})
         full = "/" + "/".join(parts[: depth + 1])
-        node = contents.setdefault(
+        node = node.setdefault("CONTENTS", {}).setdefault(
             part, {"FULL_PATH": full, "DESCRIPTION": GROUPS.get(part, ""), "ACCESS": 0}
         )
-    contents = node.setdefault("CONTENTS", {})
-    existing = contents.get(parts[-1], {})
-    contents[parts[-1]] = {**leaf, **({"CONTENTS": existing["CONTENTS"]} if existing else {})}
+        if "TYPE" in node:
+            raise ValueError(f"{prefix + path} would put a method inside the method {full}")
+    existing = node.setdefault("CONTENTS", {}).setdefault(parts[-1], leaf)
+    if "CONTENTS" in existing:
+        raise ValueError(
+            f"{prefix + path} would make the container {existing['FULL_PATH']} a method"
+        )
 
 
 def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
@@ -95,7 +86,6 @@ def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
             "RANGE": [{"VALS": commands.pictures.names()}],
         }
         _insert(root, prefix, control.picture_address, picture)
-    node_values = _node_values(commands)
     models = commands.models()
     presets = _preset_names(commands)
     for address in NODE_ADDRESSES:
@@ -105,8 +95,8 @@ def build_tree(commands: NodeCommands, prefix: str = "") -> Node:
             "ACCESS": address.access,
             "TYPE": address.typetag,
         }
-        if address.access & READ and address.path in node_values:
-            leaf["VALUE"] = node_values[address.path]
+        if address.read is not None:  # every readable address (the table checks it)
+            leaf["VALUE"] = address.read(commands)
         if address.path == "/node/model":
             leaf["RANGE"] = [{"VALS": ["none", *models]}]
         elif address.path in ("/node/preset/recall", "/node/preset/morph"):

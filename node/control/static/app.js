@@ -323,7 +323,7 @@ function vals(node) {
 function showLists(tree) {
   const model = nodeAt(tree, nodePath("/node/model"));
   showModels(vals(model), model && model.VALUE ? model.VALUE[0] : null);
-  const state_ = nodeAt(tree, nodePath("/node/model/state"));
+  const state_ = nodeAt(tree, nodePath("/node/model_state"));
   if (state_ && state_.VALUE) showModelState(state_.VALUE);
   showPresets(vals(nodeAt(tree, nodePath("/node/preset/recall"))));
 }
@@ -405,7 +405,7 @@ function onMessage({ address, args }) {
     $("fps").textContent = Number(args[0]).toFixed(1);
     $("latency").textContent = Math.round(args[1]);
     state.lastBeat = Date.now();
-  } else if (path === "/node/model/state") {
+  } else if (path === "/node/model_state") {
     showModelState(args);
   } else if (path === "/node/model") {
     showModels(state.models, args[0]);
@@ -431,7 +431,7 @@ function connect() {
     state.retryMs = 500;
     state.lastBeat = Date.now();
     if (state.opens++ > 0) restartPreview();  // the stream may have died with the link
-    const listen = [...state.params.keys(), ...["/node/model", "/node/model/state",
+    const listen = [...state.params.keys(), ...["/node/model", "/node/model_state",
       "/node/heartbeat"].map(nodePath)];
     for (const path of listen) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
     try {
