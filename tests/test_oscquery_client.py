@@ -24,7 +24,8 @@ from pythonoscquery.shared.osc_path_node import OSCPathNode, python_type_list_to
 from zeroconf import ServiceInfo
 
 from node.app import StartState
-from node.control.namespace import NODE_ADDRESSES, READ, WRITE
+from node.control import tree
+from node.control.namespace import NODE_ADDRESSES, READ, WRITE, NodeAddress
 from node.state.params import DEFAULTS, PARAMS
 
 GROUPS = ("capture", "process", "predict", "model")  # `/model`: the running model's controls
@@ -171,3 +172,19 @@ def test_python_oscquery_reads_node_and_the_root_but_for_write_only_methods(rig:
     assert node["/node/canvas"].value == [rig.commands.canvas()[0]]
     # `/node/error` (ACCESS 0: a method only the node sends) reads as an empty container
     assert node["/node/error"].is_container and node["/node/error"].access is OSCAccess.NO_VALUE
+
+
+def test_the_tables_cannot_make_a_method_a_container_or_hide_a_value(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_place = NodeAddress("/node/model/state", "", "ss", READ, "", read=lambda c: ["ready"])
+    monkeypatch.setattr(tree, "NODE_ADDRESSES", (*NODE_ADDRESSES, old_place))
+    with pytest.raises(ValueError, match="method inside the method /node/model"):
+        tree.build_tree(rig.commands)
+    monkeypatch.setattr(tree, "NODE_ADDRESSES", (old_place, *NODE_ADDRESSES))
+    with pytest.raises(ValueError, match="make the container /node/model a method"):
+        tree.build_tree(rig.commands)
+    with pytest.raises(ValueError, match="readable address needs read="):
+        NodeAddress("/node/canvas", "", "s", READ | WRITE, "")
+    with pytest.raises(ValueError, match="readable address needs read="):
+        NodeAddress("/node/reset", "", "N", WRITE, "", read=lambda c: [])

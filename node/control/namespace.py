@@ -72,7 +72,7 @@ class NodeAddress:
 
     def __post_init__(self) -> None:
         if bool(self.access & READ) != (self.read is not None):
-            raise ValueError(f"{self.path}: a readable address has a value, no other one has")
+            raise ValueError(f"{self.path}: a readable address needs read=, and only one has it")
 
     @property
     def incoming(self) -> bool:
