@@ -140,8 +140,11 @@ def test_optimize_writes_a_gated_int8_ir_the_library_loads(optimized: Optimized)
     folder = optimized.descriptor.json_path.parent
     xml, binary = folder / "gen_int8.xml", folder / "gen_int8.bin"
     json_path = folder / "gen.openvino-int8.json"
-    assert set(optimized.written) == {xml, binary, json_path}
-    assert listing(folder) == {"gen.onnx", "gen.json", xml.name, binary.name, json_path.name}
+    checks = {json_path.parent / "check" / f"{k:02d}.png" for k in range(4)}
+    assert set(optimized.written) == {xml, binary, json_path, *checks}
+    assert listing(folder) == {
+        "gen.onnx", "gen.json", xml.name, binary.name, json_path.name, "check"
+    }  # fmt: skip
     assert "FakeQuantize" in xml.read_text()  # really quantized, not a copy of the fp32 graph
     desc = load_descriptor(json_path)
     assert (desc.format, desc.quantization, desc.variant) == ("openvino", "int8", "openvino-int8")
@@ -451,7 +454,9 @@ def test_measuring_fills_the_timings_cache_once(int8_copy: Path, tmp_path: Path)
     assert all(r.ms is not None and r.ms > 0 for r in ranked)
     stored = json.loads(cache.read_text())
     descs = library.find("gen")
-    assert set(stored) == {Timings.key(d, None, None) for d in descs} and len(stored) == 2
+    timed = {Timings.key(d, None, None) for d in descs}
+    judged = {Timings.judged(Timings.key(d, None, None)) for d in descs if d.reduced}
+    assert set(stored) == timed | judged and len(stored) == 3  # int8 also judged against fp32
     again = ModelLibrary([int8_copy], timings=Timings(cache))
     assert [r.ms for r in again.ranked("gen", measure=True)] == [r.ms for r in ranked]
 
@@ -800,3 +805,68 @@ def test_int8_that_misses_the_gate_keeps_its_breaking_layers_in_fp32(
         count = result.descriptor.path.read_text().count('type="FakeQuantize"')
         assert 0 < count < plain_fq
     assert tried == [gate]
+
+
+# -- a reduced variant judged on the CPU it runs on ------------------------------------------
+
+
+def test_optimize_leaves_check_frames_for_other_cpus(optimized: Optimized) -> None:
+    from node.inference.checkframes import read_check_frames
+
+    desc = optimized.descriptor
+    checks = [p for p in optimized.written if p.parent.name == "check"]
+    assert len(checks) == 4 and all(p.suffix == ".png" and p.exists() for p in checks)
+    frames = read_check_frames(desc)
+    assert len(frames) == 4 and frames[0].shape == (1, *desc.input.spec.shape)
+    low, high = desc.input.spec.range
+    assert all(float(f.min()) >= low and float(f.max()) <= high for f in frames)
+
+
+def _judged_folder(tmp_path: Path, weights_seed: int) -> tuple[Path, Timings]:
+    """gen (fp32) and an "int8" variant that recorded a passed gate where it was made: in
+    truth the same network in fp32 (seed 2: faithful) or another one (what a CPU whose int8
+    kernels saturate makes of a variant)."""
+    from node.inference.checkframes import write_check_frames
+
+    folder = model_folder(tmp_path / "models")
+    trained_like(folder / "reduced.onnx", weights_seed, 32)
+    write_json(
+        folder / "gen.openvino-int8.json", name="gen", format="openvino", path="reduced.onnx",
+        quantization="int8", accuracy={"psnr_db": 50.0, "gate_db": 35.0},
+    )  # fmt: skip
+    desc = by_variant(ModelLibrary([folder]), "gen")["onnx"]
+    write_check_frames(folder, [scene_input(desc, k) for k in (100, 300, 500, 700)], (-1, 1))
+    return folder, Timings(tmp_path / "timings.json")
+
+
+def test_a_variant_under_its_gate_on_this_cpu_is_not_picked_and_models_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, timings = _judged_folder(tmp_path, weights_seed=7)
+    library = ModelLibrary([folder], timings=timings)
+    ranking = library.ranked("gen", measure=True)
+    reduced = next(r for r in ranking if r.descriptor.variant == "openvino-int8")
+    assert reduced.here_db is not None and reduced.here_db < 35.0
+    assert (
+        not reduced.allowed and "dB against fp32 on this CPU, under its 35 dB gate" in reduced.why
+    )
+    assert ranking[0].descriptor.variant == "onnx" and ranking[0].allowed
+    model = library.load("gen", measure=True)
+    try:
+        assert model.descriptor.variant == "onnx"
+    finally:
+        model.close()
+    again = ModelLibrary([folder], timings=Timings(tmp_path / "timings.json"))
+    assert not next(r for r in again.ranked("gen") if r.descriptor.reduced).allowed  # kept
+    assert main(["models", "--models-dir", str(folder), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "under its 35 dB gate" in out
+
+
+def test_a_faithful_variant_passes_on_this_cpu_and_is_judged_once(tmp_path: Path) -> None:
+    folder, timings = _judged_folder(tmp_path, weights_seed=2)
+    library = ModelLibrary([folder], timings=timings)
+    reduced = next(r for r in library.ranked("gen", measure=True) if r.descriptor.reduced)
+    assert reduced.allowed and reduced.here_db is not None and reduced.here_db >= 35.0
+    key = Timings.judged(Timings.key(reduced.descriptor, None, None))
+    assert Timings(tmp_path / "timings.json").get(key) == reduced.here_db

@@ -4,6 +4,7 @@ and a file whose picture changes size keeps its aspect."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -83,7 +84,8 @@ def test_render_paints_each_picture_as_run_shows_it(model: str, tmp_path: Path) 
     for image in offline:
         assert image.shape[0] == image.shape[1], "a square input is painted square"
         assert float(image.std()) > 10, f"{model}: a flat picture (an image control not coded?)"
-    live = _live_frames(config, model, 2 * PICTURES)
+    # live, each picture for a quarter of a second: the model takes every one, none dropped
+    live = _live_frames(replace(config, source=f"file:{folder}?fps=4"), model, PICTURES + 1)
     assert live[0].image.shape == offline[0].shape  # the first live frame already fitted
     compared = 0
     for frame in live:

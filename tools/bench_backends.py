@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from node.inference.accuracy import compare
 from node.inference.affinelayer import GeneratorWeights, random_weights
 from node.inference.backends import BACKENDS, BackendOptions
 from node.inference.descriptor import load_descriptor
 from node.inference.export import to_onnx, weights_from_onnx
 from node.inference.library import ModelLibrary
-from node.inference.optimize import compare, gather_inputs, optimize
+from node.inference.optimize import gather_inputs, optimize
 from node.state.params import DEFAULTS
 from node.support import cpu
 

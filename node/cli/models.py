@@ -46,7 +46,9 @@ def cmd_models_list(library: ModelLibrary, options: BackendOptions) -> int:
             if ranked.ms is not None:
                 status += f" [{ranked.ms:.1f} ms here]"
             if desc.accuracy and "psnr_db" in desc.accuracy:
-                status += f" [PSNR {desc.accuracy['psnr_db']} dB vs fp32]"
+                status += f" [PSNR {desc.accuracy['psnr_db']} dB vs fp32"
+                here = "" if ranked.here_db is None else f", {ranked.here_db:.1f} dB on this CPU"
+                status += here + "]"
             shape = "x".join(str(d) for d in desc.input.spec.shape)
             out = "x".join(str(d) for d in desc.output.spec.shape)
             rows.append(

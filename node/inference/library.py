@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from node.inference.accuracy import compare
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
 from node.inference.canvas import CanvasError, check_size, choose, padded
+from node.inference.checkframes import read_check_frames
 from node.inference.descriptor import (
     DescriptorRefusedError,
     ModelDescriptor,
@@ -133,13 +135,57 @@ class ModelLibrary:
         found = self.find(name)
         ranking = rank(found, self.prefer, self.timings, options.threads, options.openvino_device)
         untimed = [r for r in ranking if r.allowed and r.ms is None]
+        unjudged = [r for r in ranking if r.allowed and r.descriptor.reduced and r.here_db is None]
         if measure and not self.prefer and len([r for r in ranking if r.allowed]) > 1 and untimed:
             for r in untimed:
                 self._time(r.descriptor, options)
+        if measure and not self.prefer:
+            for r in unjudged:  # (with the timing: once per CPU and file, at start-up)
+                self._judge(r.descriptor, found, options)
+        if measure and not self.prefer and (untimed or unjudged):
             ranking = rank(
                 found, self.prefer, self.timings, options.threads, options.openvino_device
             )
         return ranking
+
+    def _judge(
+        self, desc: ModelDescriptor, siblings: Sequence[ModelDescriptor], options: BackendOptions
+    ) -> None:
+        """A reduced variant's PSNR against its fp32 model on this CPU, on the model's check
+        frames (none shipped: not judged here, its recorded gate stands)."""
+        reference = next(
+            (d for d in siblings if not d.reduced and d.format in ("onnx", "openvino")), None
+        )
+        frames = read_check_frames(desc)
+        if reference is None or not frames:
+            return
+        outputs = []
+        for d in (reference, desc):
+            backend = BACKENDS.get(d.format)
+            if backend.unavailable_reason():
+                return
+            try:
+                model = backend.load(d, options)
+            except ModelError:
+                return  # `load` says why when it tries this variant
+            try:
+                outputs.append([model.predict(frame).copy() for frame in frames])
+            except ModelError:
+                return
+            finally:
+                model.close()
+        accuracy = compare(outputs[0], outputs[1], reference.output.spec.range)
+        key = Timings.key(desc, options.threads, options.openvino_device)
+        self.timings.put(Timings.judged(key), accuracy.psnr_db)
+        gate = (desc.accuracy or {}).get("gate_db")
+        log.info(
+            "model %s: %s is %.1f dB against fp32 on this CPU's %d check frames (its gate %s)",
+            desc.name,
+            desc.variant,
+            accuracy.psnr_db,
+            len(frames),
+            gate,
+        )
 
     def _at_canvas(
         self, ranked: Ranked, backend: type[BackendModel], options: BackendOptions, measure: bool

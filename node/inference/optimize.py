@@ -25,7 +25,9 @@ import numpy as np
 
 from node.imaging.postprocess import from_model_range, to_model_range
 from node.imaging.preprocess import Preprocessor
+from node.inference.accuracy import Accuracy, compare
 from node.inference.backends import BACKENDS, BackendModel, BackendOptions
+from node.inference.checkframes import write_check_frames
 from node.inference.descriptor import ModelDescriptor, ModelError, save_descriptor
 from node.inference.library import ModelLibrary, median_ms
 from node.sources.synthetic import SyntheticScene
@@ -57,17 +59,6 @@ class Inputs:
     heldout: list[np.ndarray]
     user_images: int  # how many of the user's images went in (both sets)
     heldout_user: int = 0  # the last this many held-out batches are the user's images
-
-
-@dataclass(frozen=True)
-class Accuracy:
-    psnr_db: float  # over all held-out pixels, 0..255
-    worst_psnr_db: float  # the worst held-out frame
-    max_abs_error: float  # in 0..255
-    frames: int
-
-    def passes(self, gate_db: float) -> bool:
-        return self.psnr_db >= gate_db
 
 
 @dataclass(frozen=True)
@@ -147,29 +138,6 @@ def gather_inputs(
             held_user += heldout
         used = len(pictures)
     return Inputs(calib, held, used, held_user)
-
-
-def compare(
-    reference: Sequence[np.ndarray], result: Sequence[np.ndarray], value_range: tuple[float, float]
-) -> Accuracy:
-    """PSNR (all pixels, and the worst frame) and the largest error, as the picture a sink gets:
-    both outputs mapped to 0..255 the way the node publishes them."""
-    errors = []
-    for ref, out in zip(reference, result, strict=True):
-        a = from_model_range(ref, value_range) * 255.0
-        b = from_model_range(out, value_range) * 255.0
-        errors.append(np.abs(a.astype(np.float64) - b))
-    mses = [float(np.mean(e * e)) for e in errors]
-
-    def psnr(mse: float) -> float:
-        return 99.0 if mse <= 1e-10 else 10.0 * math.log10(255.0**2 / mse)
-
-    return Accuracy(
-        psnr_db=psnr(float(np.mean(mses))),
-        worst_psnr_db=psnr(max(mses)),
-        max_abs_error=float(max(float(e.max()) for e in errors)),
-        frames=len(errors),
-    )
 
 
 def source_of(library: ModelLibrary, name: str) -> ModelDescriptor:
@@ -391,7 +359,15 @@ def optimize(
         for path in written:
             remove_path(path)
         raise ModelError(f"cannot write {variant.json_path}: {exc}") from None
-    return Optimized(variant, accuracy, fp32_ms, variant_ms, (*written, variant.json_path))
+    # a few held-out inputs (the user's pictures where there are enough), so another CPU can
+    # judge the variant against fp32 where it runs (checkframes.py)
+    pool = inputs.heldout[-inputs.heldout_user :] if inputs.heldout_user >= 4 else inputs.heldout
+    try:
+        checks = write_check_frames(folder, pool, source.input.spec.range)
+    except OSError as exc:  # the variant stands on its recorded gate alone
+        log.warning("cannot write the check frames in %s: %s", folder, exc)
+        checks = []
+    return Optimized(variant, accuracy, fp32_ms, variant_ms, (*written, variant.json_path, *checks))
 
 
 def _run_variant(

@@ -80,6 +80,11 @@ class Timings:
         where = desc.device or device or ""
         return f"{cpu.identity(threads)}|{desc.variant}|{where}|{desc.path}|{stamp}"
 
+    @staticmethod
+    def judged(key: str) -> str:
+        """Where a reduced variant's PSNR against fp32 on this CPU is kept, beside its time."""
+        return key + "|psnr vs fp32"
+
     def _load(self) -> dict[str, float]:
         if self._data is None:
             self._data = {}
@@ -123,6 +128,7 @@ class Ranked:
     ms: float | None  # timed on this CPU (cached), or None
     allowed: bool  # may be loaded automatically
     why: str
+    here_db: float | None = None  # (reduced) its PSNR against fp32 on this CPU, once judged
 
 
 def rank(
@@ -146,12 +152,18 @@ def rank(
         ]
     ranked = []
     for d in descs:
-        ms = timings.get(Timings.key(d, threads, device))
+        key = Timings.key(d, threads, device)
+        ms, here = timings.get(key), timings.get(Timings.judged(key)) if d.reduced else None
+        gate = (d.accuracy or {}).get("gate_db")
         if d.reduced and not d.gate_passed:
             why = "not picked: no passed accuracy gate (run `models optimize`)"
             ranked.append(Ranked(d, ms, False, why))
+        elif here is not None and isinstance(gate, int | float) and here < gate:
+            why = f"not picked: {here:.1f} dB against fp32 on this CPU, under its {gate:g} dB gate"
+            ranked.append(Ranked(d, ms, False, why, here))
         else:
-            ranked.append(Ranked(d, ms, True, "timed on this CPU" if ms else "not timed yet"))
+            why = "timed on this CPU" if ms else "not timed yet"
+            ranked.append(Ranked(d, ms, True, why, here))
     ranked.sort(
         key=lambda r: (not r.allowed, r.ms if r.ms is not None else 1e9, static_rank(r.descriptor))
     )
