@@ -51,9 +51,7 @@ def render_file(
     them: (frames written, the source's name). The sink is closed, or aborted on an error."""
     models = library_from(config)
     presets = preset_library(config)
-    start = start_state(
-        config, presets, models, preset=preset, restore=False, cli_model=model
-    )
+    start = start_state(config, presets, models, preset=preset, restore=False, cli_model=model)
     table, controls = split_controls(start.params)
     params = ParamStore(table)
     source = create_source(as_spec(given_input, SOURCES.schemes()), loop=False)
