@@ -94,7 +94,7 @@ def test_the_tree_finds_nodes_and_lists_models(commands: NodeCommands) -> None:
     assert node is not None and node["VALUE"] == [0.5] and node["TYPE"] == "f"
     model = find(tree, "/n1/node/model")
     assert model is not None and model["RANGE"] == [{"VALS": ["none", "bad", "other", "small"]}]
-    state = find(tree, "/n1/node/model/state")
+    state = find(tree, "/n1/node/model_state")
     assert state is not None and state["VALUE"] == ["ready", "small"]
     assert find(tree, "/predict/post_time_lerp") is None
 
