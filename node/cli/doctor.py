@@ -18,7 +18,7 @@ from node.errors import SinkError, SourceError
 from node.inference.backends import BACKEND_NAMES, BACKENDS
 from node.sinks import create_sink
 from node.sources import create_source
-from node.support import cpu
+from node.support import cpu, platforms
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,25 @@ def _cpu() -> str:
     return f"{cpu.model_name()}; {' '.join(cpu.flags_of_note()) or 'no flags read'}; {verdict}"
 
 
+def _with_platform(checks: list[Check]) -> list[Check]:
+    """This platform's line(s) first, then the checks; a failure that a missing wheel explains
+    says so (its own "pip install" advice would not help here)."""
+    system, machine, python = platforms.here()
+    where = f"{platforms.name(system, machine)}, Python {python[0]}.{python[1]}"
+    missing = platforms.missing_here()
+    if not missing:
+        return [Check("platform", where, True, "every part of [all] has a wheel here"), *checks]
+
+    def explained(check: Check) -> Check:
+        gap = next((g for g in missing if g.feature.lower() in check.name.lower()), None)
+        return (
+            check if check.ok or gap is None else Check(check.group, check.name, False, gap.line())
+        )
+
+    head = [Check("platform", where, False, gap.line()) for gap in missing]
+    return head + [explained(check) for check in checks]
+
+
 def run_checks() -> list[Check]:
     control = ControlSettings()
     checks = [
@@ -128,6 +147,7 @@ def run_checks() -> list[Check]:
         for fmt in BACKEND_NAMES
     ]
     checks.append(_try("model backend", "CPU", _cpu))
+    checks = _with_platform(checks)
     checks += [
         _try("control", f"OSC UDP {control.port}", _port(socket.SOCK_DGRAM, control.port)),
         _try("control", f"OSC TCP {control.port}", _port(socket.SOCK_STREAM, control.port)),

@@ -13,6 +13,7 @@ from node.app import Node, library_from
 from node.cli.common import setup_logging, start_from
 from node.cli.presets import preset_library
 from node.config import config_from_args
+from node.support import platforms
 
 log = logging.getLogger("node")
 
@@ -20,6 +21,8 @@ log = logging.getLogger("node")
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(config.log_level)
+    for gap in platforms.missing_here():  # once, before anything asks for what is not there
+        log.info("%s", gap.line())
     library = library_from(config)
     presets = preset_library(config)
     start = start_from(args, config, library, presets, config.restore_last)
