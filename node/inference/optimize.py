@@ -198,9 +198,9 @@ def _same_sums_everywhere() -> Any:
     """int8 whose arithmetic is the same on every CPU: weights in 7 bits in every layer. AVX2
     without VNNI adds u8 x s8 products in pairs into 16 bits, which full 8-bit weights can
     saturate (VNNI sums in 32 bits): the demo model, gated at 43.9 dB on a VNNI CPU, measured a
-    median of 35.9 dB on an AVX2 one. 255 x 63 x 2 fits in 16 bits, so both compute the exact same sums. Measured on the
-    bundled painter (avx2): 36.7 dB on its held-out frames against 36.0 with NNCF's default
-    (the first layer only), and no slower."""
+    median of 35.9 dB on an AVX2 one. 255 x 63 x 2 fits in 16 bits, so both compute the exact
+    same sums. Measured on the bundled painter (avx2): 36.7 dB on its held-out frames against
+    36.0 with NNCF's default (the first layer only), and no slower."""
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     return AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)
