@@ -870,3 +870,17 @@ def test_a_faithful_variant_passes_on_this_cpu_and_is_judged_once(tmp_path: Path
     assert reduced.allowed and reduced.here_db is not None and reduced.here_db >= 35.0
     key = Timings.judged(Timings.key(reduced.descriptor, None, None))
     assert Timings(tmp_path / "timings.json").get(key) == reduced.here_db
+
+
+def test_int8_weights_are_7_bit_so_every_cpu_sums_the_same(optimized: Optimized) -> None:
+    """NNCF's overflow fix in every layer: AVX2's 16-bit pair sums cannot saturate."""
+    desc = optimized.descriptor
+    assert desc.accuracy is not None and "7-bit" in str(desc.accuracy["int8_weights"])
+    network = core().read_model(str(desc.path))
+    weights = [
+        op.get_data()
+        for op in network.get_ordered_ops()
+        if op.get_type_name() == "Constant" and op.get_element_type().get_type_name() == "i8"
+    ]
+    assert weights, "no int8 weights: not quantized"
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
