@@ -20,8 +20,10 @@ from node.inference.coder import PictureCoder
 from node.inference.controls import ModelControl
 from node.inference.pictures import StylePictures
 from node.state.params import Origin, ParamError, ParamStore, Value
+from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
+pictured = LogLimiter(log, interval=1.0)
 
 SetValues = Callable[[Mapping[str, object], Origin | str], object]
 
@@ -117,7 +119,14 @@ class ModelControlCommands:
                 return
             if self._image_controls.get(control) is wanted:  # the model still runs
                 self._set_values({wanted.key: values}, origin)
-                log.info("model %s: %s from the picture %s", self._controls_of, control, picture)
+                pictured.log(  # alternating pictures (a storm) are one line a second
+                    logging.INFO,
+                    f"picture:{control}",
+                    "model %s: %s from the picture %s",
+                    self._controls_of,
+                    control,
+                    picture,
+                )
 
         with self._lock:
             self._codings = [f for f in self._codings if not f.done()]

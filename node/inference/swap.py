@@ -27,6 +27,8 @@ from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
 limited = LogLimiter(log)
+STORM_LOG_S = 1.0  # a storm of swaps or canvases (a controller gone wrong): one line a second
+storm = LogLimiter(log, interval=STORM_LOG_S)
 
 SwapStatus = Literal["loading", "ready", "error"]
 
@@ -159,7 +161,9 @@ class ModelSwapper:
         size = self.library.canvas_size(desc, options)
         if size == desc.input.spec.size:
             return False
-        log.info("model %s: to the canvas %dx%d", desc.name, *size)
+        storm.log(
+            logging.INFO, f"canvas:{desc.name}", "model %s: to the canvas %dx%d", desc.name, *size
+        )
         self.request(self.running, refit=True)
         return True
 
@@ -189,7 +193,9 @@ class ModelSwapper:
                 return
             # even if a newer request is on its way: this one runs now
             self.running, self.running_descriptor = name, model.descriptor
-            log.info(
+            storm.log(
+                logging.INFO,
+                f"ready:{name}",
                 "model %s ready (%s, %s, %dx%d, %.0f ms to load and warm up)",
                 name,
                 model.variant,
