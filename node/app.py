@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from node.config import NodeConfig
+from node.config import LIVE_SETTINGS, SETTINGS, NodeConfig, setting_of
 from node.control.commands import NodeCommands
 from node.control.pageserver import PageServer, start_page_server
 from node.control.service import ControlService
@@ -422,8 +422,9 @@ class Node:
             )
 
     def reload(self, config: NodeConfig, where: str = "the config file") -> None:
-        """Apply a re-read config: its parameters and, if it names another model, a swap to it
-        in the background. A broken value changes nothing. (Ports and sources need a restart.)"""
+        """Apply a re-read config: its parameters, its canvas, its log level and, if it names
+        another model, a swap to it in the background; a broken value changes nothing. The
+        settings that need a restart (ports, the source, the outputs, ...) are named, once."""
         assert self.commands is not None, "start the node first"
         try:
             self.commands.set_values(config.start_params(), origin="config")
@@ -434,6 +435,33 @@ class Node:
             return
         if config.model is not None:  # a file that names no model keeps the one that runs
             self._reload_model(config.model)
+        if config.canvas != self.config.canvas:
+            try:
+                self.commands.set_canvas(str(config.canvas))
+            except UserError as exc:
+                log.error("config reload: %s; keeping the canvas", clip(str(exc), 400))
+        if config.log_level != self.config.log_level:
+            logging.getLogger().setLevel(config.log_level)
+        later = [
+            item.key
+            for item in SETTINGS
+            if item.key not in LIVE_SETTINGS
+            and setting_of(config, item) != setting_of(self.config, item)
+        ]
+        if later:
+            log.warning(
+                "config reload: %s take effect at the next start (the rest is applied)",
+                ", ".join(later),
+            )
+        # what runs now: the live settings from the file, the others as the node started
+        self.config = replace(
+            self.config,
+            params=config.params,
+            overrides=config.overrides,
+            model=config.model,
+            canvas=config.canvas,
+            log_level=config.log_level,
+        )
         log.info("config reloaded from %s", where)
 
     def _reload_model(self, wanted: str) -> None:

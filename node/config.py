@@ -410,6 +410,18 @@ class NodeConfig:
 
 
 SETTINGS: tuple[Setting, ...] = tuple(settings_of(NodeConfig))
+# what a re-read config (SIGHUP) changes in a running node; the others wait for a restart
+LIVE_SETTINGS = frozenset({"", "params", "model", "canvas", "log_level"})
+
+
+def setting_of(config: NodeConfig, item: Setting) -> object:
+    """The value `item` has in `config`."""
+    value: object = config
+    for part in item.attr:
+        value = getattr(value, part)
+    return value
+
+
 BY_KEY: Mapping[str, Setting] = {item.key: item for item in SETTINGS if item.key}
 KEYS = tuple(BY_KEY)
 

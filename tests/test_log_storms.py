@@ -57,3 +57,34 @@ def test_alternating_style_pictures_are_a_few_lines_a_second(
     time.sleep(0.2)  # (the coder may still be on a picture it already took)
     assert _lines(caplog, "from the picture") <= 3
     assert RED != BLUE
+
+
+def test_a_reload_applies_the_canvas_and_names_what_waits_for_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGHUP's re-read config: a valid canvas is applied (it was ignored), a changed port is
+    named as waiting for the next start, the parameters are set."""
+    from dataclasses import replace
+
+    from node.inference.canvas import parse_canvas
+
+    caplog.set_level(logging.INFO)
+    with running_rigs(tmp_path, stride=32) as make:
+        rig = make()
+        old = rig.node.config
+        new = replace(
+            old,
+            canvas=parse_canvas("64x32"),
+            params={"process.canny_t1": 33},
+            control=replace(old.control, port=old.control.port + 1, prefix="/left"),
+        )
+        rig.node.reload(new, "test.toml")
+        wait_for(lambda: rig.commands.canvas() == ("64x32", "64x32"), timeout=30)
+        assert rig.params.get("process.canny_t1") == 33
+        waits = [r.getMessage() for r in caplog.records if "at the next start" in r.getMessage()]
+        assert len(waits) == 1 and "osc_port, osc_prefix take effect" in waits[0]
+        assert rig.node.config.canvas == parse_canvas("64x32")
+        assert rig.node.config.control.port == old.control.port  # (it still listens there)
+        caplog.clear()
+        rig.node.reload(new, "test.toml")  # the same file again: the port still waits
+        assert [r for r in caplog.records if "at the next start" in r.getMessage()] != []
