@@ -10,7 +10,8 @@ listens on 127.0.0.1 by default: `preview:0.0.0.0:8080` shows it to the network.
 
 JPEG encoding happens on this sink's own thread and only while someone watches; every viewer
 gets the newest frame when it is ready for one, so a slow browser sees fewer frames and
-never slows the node.
+never slows the node. A viewer that takes nothing for STALL_S (its socket stays full) is
+dropped, and each host has at most a few streams (the server's MAX_STREAMS_PER_HOST).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,11 +35,16 @@ from node.sinks.base import Sink, SinkSpec, view_option
 from node.sinks.matroska import CONTENT_TYPE as MATROSKA
 from node.sinks.matroska import MatroskaStream
 from node.support.httpserver import Handler, HttpServer
+from node.support.ratelimit import LogLimiter
 from node.support.spec import Spec, SpecOptions
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 BOUNDARY = "pix2pixframe"
 MAX_VIEWERS = 16
+STALL_S = 8.0  # a viewer whose socket takes no frame for this long is dropped
+
+log = logging.getLogger(__name__)
+limited = LogLimiter(log)
 
 
 class Encoded(NamedTuple):
@@ -181,7 +188,7 @@ class PreviewSink(Sink):
 
     def _mount(self, server: HttpServer) -> None:
         for path, handler in self._routes().items():
-            server.mount(path, handler)
+            server.mount(path, handler, stream=path.startswith("/stream."))
 
     def _routes(self) -> dict[str, Handler]:
         return {
@@ -264,7 +271,9 @@ class PreviewSink(Sink):
         self, request: web.Request, kind: str, encode: Callable[[Encoded], bytes]
     ) -> web.StreamResponse:
         """Each new frame, `encode`d, while the viewer is connected (a slow one gets the
-        newest, never a queue); the viewer counts as watching meanwhile, so frames get encoded."""
+        newest, never a queue); the viewer counts as watching meanwhile, so frames get encoded.
+        A write that does not drain in STALL_S (the viewer reads nothing) drops the viewer; one
+        that went away ends the stream quietly."""
         if self._viewers >= MAX_VIEWERS:
             return web.Response(status=503, text=f"already {MAX_VIEWERS} viewers\n")
         response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-store"})
@@ -277,9 +286,17 @@ class PreviewSink(Sink):
                 if not frame.jpeg:
                     continue  # (and see whether the viewer is still there)
                 last = frame
-                await response.write(encode(frame))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+                try:
+                    await asyncio.wait_for(response.write(encode(frame)), STALL_S)
+                except TimeoutError:
+                    host = request.remote or ""
+                    what = "%s: dropped a viewer on %s that took no frame in %g s"
+                    limited.log(logging.INFO, f"stalled {host}", what, self.name, host, STALL_S)
+                    if request.transport is not None:
+                        request.transport.abort()  # close() would wait for the full buffer
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the viewer went away
         finally:
             self._viewers -= 1
         return response

@@ -10,6 +10,8 @@ Access is decided here, once, for every path:
   re-points its own name at this machine (DNS rebinding) gets nothing;
 - a WebSocket's Origin, when the browser sends one, must be the page's own: another site's page
   may not drive the node through its visitor's browser;
+- a stream (a path mounted with `stream=True`) counts against its host's own small budget, so
+  one host's streams, stalled or not, never take the connections its page needs;
 - when a token is set, the token - as `?token=` (which also sets a cookie, so the page's own
   requests, the stream and the WebSocket carry it), as that cookie, or as
   `Authorization: Bearer TOKEN` for scripts.
@@ -25,6 +27,7 @@ import ipaddress
 import logging
 import socket
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -45,6 +48,7 @@ TOKEN_DAYS = 30
 MAX_REQUEST_BYTES = 64 * 1024  # the page only GETs; nothing legitimate is bigger
 MAX_LINE_BYTES, MAX_HEADERS = 2048, 32  # headers: 64 KiB at most (a browser sends ~1 KiB)
 MAX_CONNECTIONS, MAX_PER_HOST = 64, 24  # open at once; one host cannot hold every slot
+MAX_STREAMS_PER_HOST = 4  # of a host's connections, streams hold at most these: the page keeps 20
 IDLE_S = 30.0  # a kept-alive connection with no request is closed after this
 LOCAL_BINDS = ("127.0.0.1", "localhost", "::1")
 
@@ -60,14 +64,17 @@ REFUSED_PAGE = """<!doctype html><meta charset="utf-8">
 
 class QuietAiohttpErrors(logging.Filter):
     """aiohttp logs every malformed request with a traceback (a scanner or a fuzzer on the
-    network would fill the log): a bad request becomes one line per kind per 10 s, and a
-    handler's own error keeps its traceback, just as rarely."""
+    network would fill the log): a bad request becomes one line per kind per 10 s, a client
+    that went away mid-answer (a closed tab, a dropped stream) a DEBUG line, and a handler's
+    own error keeps its traceback, just as rarely."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if error is None:
             return True
-        if isinstance(error, HttpProcessingError):
+        if isinstance(error, ConnectionError):  # aiohttp's "Connection lost" is one too
+            log.debug("HTTP: a client went away mid-answer (%s)", error)
+        elif isinstance(error, HttpProcessingError):
             what = str(error).splitlines()[0] if str(error) else type(error).__name__
             limited.warning(f"bad request {what}", "HTTP: a malformed request refused (%s)", what)
         else:
@@ -125,6 +132,8 @@ class HttpServer:
         self._lock = threading.Lock()
         self._exact: dict[str, Handler] = {}
         self._prefixes: dict[str, Handler] = {}
+        self._stream_paths: set[str] = set()
+        self._streaming: Counter[str] = Counter()  # streams open per host (on the loop)
         self._closers: list[Closer] = []
         self._thread: LoopThread | None = None
         self._runner: web.AppRunner | None = None
@@ -147,16 +156,26 @@ class HttpServer:
 
     # -- routes ----------------------------------------------------------------------------
 
-    def mount(self, path: str, handler: Handler, *, prefix: bool = False) -> None:
-        """Serve `path` (or, with `prefix`, `path` and everything under `path/`)."""
+    def mount(
+        self, path: str, handler: Handler, *, prefix: bool = False, stream: bool = False
+    ) -> None:
+        """Serve `path` (or, with `prefix`, `path` and everything under `path/`). A `stream`
+        (an exact path whose response lasts while someone watches) is one of at most
+        MAX_STREAMS_PER_HOST per host; more are answered 503 and closed."""
+        key = path.rstrip("/") or "/"
         with self._lock:
-            (self._prefixes if prefix else self._exact)[path.rstrip("/") or "/"] = handler
+            (self._prefixes if prefix else self._exact)[key] = handler
+            if stream:
+                self._stream_paths.add(key)
+            else:
+                self._stream_paths.discard(key)
 
     def unmount(self, path: str) -> None:
         with self._lock:
             key = path.rstrip("/") or "/"
             self._exact.pop(key, None)
             self._prefixes.pop(key, None)
+            self._stream_paths.discard(key)
 
     def serves(self, path: str) -> bool:
         return self._find(path) is not None
@@ -252,7 +271,10 @@ class HttpServer:
             return web.json_response({"error": "only GET here"}, status=405)
         if request.body_exists:  # never read: refused, so nobody can park bytes here
             return web.json_response({"error": "a GET carries no body"}, status=413)
-        response = await handler(request)
+        if request.path in self._stream_paths:
+            response = await self._stream(request, host, handler)
+        else:
+            response = await handler(request)
         if self.token and request.query.get("token") and not response.prepared:
             response.set_cookie(
                 self.cookie,
@@ -262,6 +284,32 @@ class HttpServer:
                 samesite="Lax",
             )
         return response
+
+    async def _stream(
+        self, request: web.Request, host: str, handler: Handler
+    ) -> web.StreamResponse:
+        """A stream, within its host's budget; past it, a 503 that closes the connection (a
+        refused viewer that never reads must not hold a kept-alive slot for IDLE_S)."""
+        if self._streaming[host] >= MAX_STREAMS_PER_HOST:
+            limited.warning(
+                f"streams {host}",
+                "%s server: %s already has %d streams open; refusing one more",
+                self.label,
+                host,
+                MAX_STREAMS_PER_HOST,
+            )
+            refused = web.Response(
+                status=503, text=f"at most {MAX_STREAMS_PER_HOST} streams per host\n"
+            )
+            refused.force_close()
+            return refused
+        self._streaming[host] += 1
+        try:
+            return await handler(request)
+        finally:
+            self._streaming[host] -= 1
+            if not self._streaming[host]:
+                del self._streaming[host]
 
     def _refusal(self, request: web.Request, host: str) -> web.StreamResponse | None:
         """Why this request may not go on (a response), or None."""
