@@ -19,7 +19,7 @@ from node.errors import UserError
 from node.inference.coder import PictureCoder
 from node.inference.controls import ModelControl
 from node.inference.pictures import StylePictures
-from node.state.params import Origin, ParamError, ParamStore, Value
+from node.state.params import Origin, ParamError, ParamSpec, ParamStore, Value
 from node.support.ratelimit import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ class ModelControlCommands:
         self._lock = threading.Lock()
         self._controls_of = ""  # the model whose controls are live
         self._remembered: dict[str, dict[str, Value]] = {}  # other models' control values
+        self._given_by: dict[str, str] = {}  # who gave a model's remembered values ("preset x")
+        # (address, reason) of a problem no request caused - a control value that does not fit
+        # the model swapped in - for the clients (the feedback hub sends /node/error)
+        self.problem_listeners: list[Callable[[str, str], None]] = []
         self._image_controls: dict[str, ModelControl] = {}  # the running model's, by name
         self._coders: dict[Path, PictureCoder] = {}
         self._coding = ThreadPoolExecutor(1, thread_name_prefix="style coder")
@@ -74,10 +78,16 @@ class ModelControlCommands:
                     ParamStore().set_controls(specs, given, strict=True)
                 except ParamError as exc:
                     raise CommandError(f"model {model}: {exc}") from None
+            images = {c.key for c in controls if c.kind == "image"}
+            misfits = self._drop_misfits(model, specs, images)
             start = {**self._remembered.get(model, {}), **(given or {})}
             self._image_controls = {c.name: c for c in controls if c.kind == "image"}
             # (its listeners see the new image controls too)
             self.params.set_controls(specs, start)
+        for address, reason in misfits:
+            log.error("%s", reason)
+            for listener in list(self.problem_listeners):
+                listener(address, reason)
         for control in self._image_controls.values():
             if control.picture and control.key not in (start or {}):
                 try:  # its code starts from its default picture (made off this thread)
@@ -85,12 +95,39 @@ class ModelControlCommands:
                 except CommandError as exc:
                     log.error("model %s: %s", model, exc)
 
-    def remember_controls(self, controls: Mapping[str, Mapping[str, Value]]) -> None:
+    def _drop_misfits(
+        self, model: str, specs: Sequence[ParamSpec], images: set[str]
+    ) -> list[tuple[str, str]]:
+        """Forget the remembered values of `model` that do not fit its controls (so each
+        starts at its default, an image control at its default picture's code); (address,
+        why) of each. Under the lock."""
+        remembered = self._remembered.get(model, {})
+        by_key = {spec.key: spec for spec in specs}
+        misfits: list[tuple[str, str]] = []
+        for key, value in list(remembered.items()):
+            spec = by_key.get(key)
+            if spec is None:
+                continue
+            try:
+                spec.coerce(value)
+            except ParamError as exc:
+                del remembered[key]
+                instead = "its default picture's code" if key in images else "its default"
+                given_by = self._given_by.get(model, "its last values")
+                misfits.append((spec.address, f"model {model}, {given_by}: {exc}; {instead}"))
+        return misfits
+
+    def remember_controls(
+        self, controls: Mapping[str, Mapping[str, Value]], given_by: str = ""
+    ) -> None:
         """Starting values of models' controls, by model (`{model: {key: value}}`, from the
-        last state or a preset): used when that model runs, dropped where they do not fit."""
+        last state or a preset, `given_by` says which): used when that model runs; one that
+        does not fit is said (a log line, `problem_listeners`) and its default used."""
         with self._lock:
             for model, values in controls.items():
                 self._remembered[model] = {**self._remembered.get(model, {}), **values}
+                if given_by:
+                    self._given_by[model] = given_by
 
     def image_controls(self) -> list[ModelControl]:
         """The running model's image controls (each also takes a picture's name)."""

@@ -21,7 +21,7 @@ from node.control.modelcommands import ModelCommands
 from node.control.modelcontrols import ModelControlCommands
 from node.inference.swap import SwapState
 from node.state.morph import Morpher
-from node.state.params import ParamStore, Value
+from node.state.params import ParamError, ParamStore, Value
 from node.state.presets import Preset, PresetError, PresetLibrary
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ class PresetCommands:
         self._from_preset: str | None = None  # a model a preset asked for: keep its values
         self._needed: dict[str, Value] | None = None  # what a model's needed preset replaced
         # (address, reason) of a problem no request caused - a model swapped in whose preset
-        # cannot be set - for the clients (the feedback hub sends /node/error)
-        self.problem_listeners: list[Callable[[str, str], None]] = []
+        # or control values cannot be set - for the clients (the feedback hub sends /node/error)
+        self.problem_listeners = controls.problem_listeners
 
     def preset_names(self) -> list[str]:
         """Preset names in recall order: index N is pad N."""
@@ -65,25 +65,35 @@ class PresetCommands:
         """Apply a preset now (its model, if it names one, swaps in the background); a morph
         in progress stops where it is. Returns the preset's name."""
         preset = self._find(name_or_index)
-        self.morpher.apply(self._preset_values(preset), origin)
+        values, misfits = self._preset_values(preset)
+        self.morpher.apply(values, origin, fitting=True)  # (checked; a swap may come between)
         if preset.model and self.models.can_swap:
             self._preset_model(preset.model)
+        _refuse_misfits(preset, misfits)
         return preset.name
 
-    def _preset_values(self, preset: Preset) -> dict[str, Value]:
+    def _preset_values(self, preset: Preset) -> tuple[dict[str, Value], list[str]]:
         """What `preset` sets now: the table's values, and the running model's controls if
-        it holds them and keeps that model. Controls for another model wait for it: they
-        are its starting values when it swaps in."""
+        it holds them and keeps that model; and why each of its controls that does not fit
+        that model is left out. Controls for another model wait for it: they are its
+        starting values when it swaps in (checked then)."""
         values: dict[str, Value] = preset.values(self.params.snapshot())
+        misfits: list[str] = []
         target = preset.model or self.models.running_model
-        live = {spec.key for spec in self.params.controls()}
+        live = {spec.key: spec for spec in self.params.controls()}
         for model in preset.controls:
             wanted = preset.control_values(model)
             if model == target == self.controls.live_model:
-                values.update((k, v) for k, v in wanted.items() if k in live)
+                for key, value in wanted.items():
+                    if key not in live:
+                        continue
+                    try:  # checked here: never a ParamError on the frame thread
+                        values[key] = live[key].coerce(value)[0]
+                    except ParamError as exc:
+                        misfits.append(str(exc))
             else:
-                self.controls.remember_controls({model: wanted})
-        return values
+                self.controls.remember_controls({model: wanted}, f"preset {preset.name}")
+        return values, misfits
 
     def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
         """Save every parameter and the running model as preset `name` in the user folder
@@ -109,12 +119,14 @@ class PresetCommands:
         elif model and model.lower() != "none":
             hold = _ModelHold(model, threading.Event())
         end = functools.partial(self._end_morph, hold, model)
+        values, misfits = self._preset_values(preset)
         # start first: a morph taken over finishes its own model switch before ours is asked for
-        self.morpher.start(self._preset_values(preset), seconds, self.clock(), end)
+        self.morpher.start(values, seconds, self.clock(), end)
         if hold is not None:
             self._hold = hold
             if not handed_over:
                 self._preset_model(hold.model, hold.event)
+        _refuse_misfits(preset, misfits)
         return preset.name
 
     def _end_morph(self, hold: _ModelHold | None, model: str | None) -> None:
@@ -227,6 +239,13 @@ class PresetCommands:
         needed, self._needed = self._needed, None
         if needed:
             self.morpher.apply(needed, "model preset")
+
+
+def _refuse_misfits(preset: Preset, misfits: list[str]) -> None:
+    """After the rest of `preset` is set: its controls that do not fit, as one error."""
+    if misfits:
+        left = "; ".join(misfits)
+        raise CommandError(f"preset {preset.name}: {left} (left as it was; the rest is set)")
 
 
 class _ModelHold:

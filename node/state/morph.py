@@ -76,17 +76,20 @@ class Morpher:
     ) -> None:
         """Glide from the live values (wherever a running morph left them) to `end`."""
         current = self.params.snapshot()
-        changing = {k: v for k, v in end.items() if current[k] != v}
+        changing = {k: v for k, v in end.items() if k in current and current[k] != v}
         morph = Morph({k: current[k] for k in changing}, changing, now, seconds, on_done)
         with self._lock:
             old, self._morph = self._morph, morph
         _finish(old)
 
-    def apply(self, values: Mapping[str, object], origin: Origin | str) -> dict[str, Value]:
-        """Store `values` now, ending any morph (a recall takes over from wherever it is)."""
+    def apply(
+        self, values: Mapping[str, object], origin: Origin | str, *, fitting: bool = False
+    ) -> dict[str, Value]:
+        """Store `values` now, ending any morph (a recall takes over from wherever it is);
+        `fitting`: as ParamStore.update's (a preset checked before a swap changed controls)."""
         with self._lock:
             old, self._morph = self._morph, None
-            stored = self.params.update(values, origin)
+            stored = self.params.update(values, origin, fitting=fitting)
         _finish(old)
         return stored
 
@@ -100,8 +103,8 @@ class Morpher:
             done = morph.progress(now) >= 1.0
             if done:
                 self._morph = None
-            values = morph.values_at(now)  # (a model's control gone with a swap: left out)
-            self.params.update({k: v for k, v in values.items() if self.params.has(k)}, "morph")
+            # (a model's control a swap took away or reshaped: left out, never an error here)
+            self.params.update(morph.values_at(now), "morph", fitting=True)
         if done:
             _finish(morph)
 

@@ -459,13 +459,20 @@ class ParamStore:
         return self.update({spec.key: value}, origin)[spec.key]
 
     def update(
-        self, values: Mapping[str, object], origin: Origin | str = "api"
+        self, values: Mapping[str, object], origin: Origin | str = "api", *, fitting: bool = False
     ) -> dict[str, Value]:
-        """Set several parameters at once: all are validated before any is stored."""
+        """Set several parameters at once: all are validated before any is stored.
+        `fitting`: a value that has no parameter or does not fit it (a model's control a swap
+        took away or reshaped meanwhile) is left out instead of a ParamError."""
         accepted: dict[str, tuple[ParamSpec, Value]] = {}
         for name, raw in values.items():
-            spec = self.spec(name)
-            value, clamped = spec.coerce(raw)
+            try:
+                spec = self.spec(name)
+                value, clamped = spec.coerce(raw)
+            except ParamError:
+                if fitting:
+                    continue
+                raise
             if clamped:
                 self._log_clamp_once(spec, raw, value)
             accepted[spec.key] = (spec, value)
