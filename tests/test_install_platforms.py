@@ -295,3 +295,29 @@ def test_all_resolves_to_wheels(
     got = {canonicalize_name(item["metadata"]["name"]) for item in report["install"]}
     kept, _left = expected(target, python)
     assert kept <= got, f"left out where it has wheels: {sorted(kept - got)}"
+
+
+def test_asking_for_ndi_where_it_has_no_wheel_says_why_not_pip_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On an Intel Mac `--sink ndi` gives the platform's reason; `pip install` cannot help."""
+    import builtins
+
+    from node.support import ndi
+
+    monkeypatch.setattr(platforms, "here", lambda: ("darwin", "x86_64", (3, 11)))
+    monkeypatch.setattr(platforms, "installed", lambda module: False)
+    real_import = builtins.__import__
+
+    def without_ndi(name: str, *args: object, **kwargs: object) -> object:
+        if name == "NDIlib":
+            raise ImportError("No module named 'NDIlib'")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", without_ndi)
+    monkeypatch.setattr(ndi, "_module", None)
+    monkeypatch.setattr(ndi, "_failure", None)
+    with pytest.raises(RuntimeError) as info:
+        ndi.runtime()
+    assert "no ndi-python wheel for macOS x86_64; use Syphon" in str(info.value)
+    assert "pip install 'pix2pix-node[ndi]'" not in str(info.value)

@@ -27,9 +27,17 @@ def runtime() -> ModuleType:
         try:
             import NDIlib
         except ImportError as exc:
+            from node.support.platforms import missing_here
+
+            gap = next((g for g in missing_here() if g.package == "ndi-python"), None)
             _failure = (
-                f"ndi-python is not installed ({exc}): pip install 'pix2pix-node[ndi]'; on Linux "
-                "the NDI runtime also needs libavahi-client3 (apt-get install libavahi-client3)"
+                gap.line()
+                if gap is not None
+                # no wheel: installing cannot help
+                else (
+                    f"ndi-python is not installed ({exc}): pip install 'pix2pix-node[ndi]'; on Linux "
+                    "the NDI runtime also needs libavahi-client3 (apt-get install libavahi-client3)"
+                )
             )
             raise RuntimeError(_failure) from None
         if not NDIlib.initialize():
