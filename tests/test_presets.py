@@ -487,3 +487,19 @@ def test_a_presets_model_does_not_bring_its_default_preset_over_it(tmp_path: Pat
     assert library.find("saved").model == "inked"  # the model that runs
     for model in installed:
         model.close()  # type: ignore[attr-defined]
+
+
+def test_a_morph_after_a_swap_asks_for_its_model_again(tmp_path: Path) -> None:
+    """A morph heading to the model an earlier morph was loading, after a swap asked for since
+    took the swapper elsewhere, asks for it again (found by the cross-model property test:
+    the node settled on the swap's model, not the last request's)."""
+    commands, swapper, installed = _swapping(tmp_path)
+    commands.preset_morph("to other", 10.0)  # loads "other", held to its end
+    commands.load_model("small")  # a swap asked for since: the swapper goes there
+    commands.preset_morph("also other", 10.0)  # the last request: "other" again
+    commands.tick(10.0)
+    wait_for(lambda: swapper.state.name == "other" and swapper.state.status == "ready", 10)
+    assert [m.name for m in installed if m is not None][-1:] == ["other"]  # type: ignore[attr-defined]
+    for model in installed:
+        if model is not None:
+            model.close()  # type: ignore[attr-defined]

@@ -114,8 +114,10 @@ class PresetCommands:
             return self.preset_recall(preset.name)
         model = preset.model if self.models.can_swap else None
         held, hold, handed_over = self._hold, None, False
-        if model and held and held.model == model and not held.event.is_set():
+        on_its_way = held is not None and self.models.model_state().name == held.model
+        if model and held and held.model == model and not held.event.is_set() and on_its_way:
             hold, handed_over = held.handed_over(), True  # already on its way: keep waiting
+        # (not when a swap asked for since has taken the swapper elsewhere: ask again)
         elif model and model.lower() != "none":
             hold = _ModelHold(model, threading.Event())
         end = functools.partial(self._end_morph, hold, model)
