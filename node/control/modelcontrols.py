@@ -81,6 +81,9 @@ class ModelControlCommands:
             images = {c.key for c in controls if c.kind == "image"}
             misfits = self._drop_misfits(model, specs, images)
             start = {**self._remembered.get(model, {}), **(given or {})}
+            for key in images:  # a code never made (swapped away before its picture was
+                if key not in (given or {}) and _uncoded(start.get(key)):  # coded) is not kept
+                    start.pop(key, None)
             self._image_controls = {c.name: c for c in controls if c.kind == "image"}
             # (its listeners see the new image controls too)
             self.params.set_controls(specs, start)
@@ -175,3 +178,8 @@ class ModelControlCommands:
         with self._lock:
             codings = list(self._codings)
         return not wait(codings, timeout).not_done
+
+
+def _uncoded(value: object) -> bool:
+    """An image control's value that no picture made: its all-zero default."""
+    return isinstance(value, tuple) and not any(value)
