@@ -30,15 +30,12 @@ def runtime() -> ModuleType:
             from node.support.platforms import missing_here
 
             gap = next((g for g in missing_here() if g.package == "ndi-python"), None)
-            _failure = (
-                gap.line()
-                if gap is not None
-                # no wheel: installing cannot help
-                else (
-                    f"ndi-python is not installed ({exc}): pip install 'pix2pix-node[ndi]'; on Linux "
-                    "the NDI runtime also needs libavahi-client3 (apt-get install libavahi-client3)"
-                )
+            install = (
+                f"ndi-python is not installed ({exc}): pip install 'pix2pix-node[ndi]'; on "
+                "Linux the NDI runtime also needs libavahi-client3 (apt-get install "
+                "libavahi-client3)"
             )
+            _failure = gap.line() if gap is not None else install  # no wheel: say so instead
             raise RuntimeError(_failure) from None
         if not NDIlib.initialize():
             _failure = "the NDI runtime did not start (this CPU may lack SSE4.2)"
