@@ -59,6 +59,7 @@ class Prepared:
     t_capture: float
     params: ParamSnapshot
     raw: np.ndarray  # the capture it came from (for sinks showing the 'raw' view)
+    t_params: float = 0.0  # when its parameters were read (clock)
 
 
 class Pipeline:
@@ -174,6 +175,7 @@ class Pipeline:
             except Exception as exc:  # a control hook must not stop the frames
                 self._log_error("before_frame", exc)
         p = self.params.snapshot()  # taken after the wait, so it holds the newest fader moves
+        t_params = self.clock()
         frozen = p.as_bool("capture.freeze") and held is not None
         # With no new capture (source lost, disabled, late) the held frame is processed again,
         # as a repeat: temporal steps keep their state instead of diffing a frame with itself.
@@ -185,7 +187,7 @@ class Pipeline:
         if held is None:
             return None
         t_capture = new.t_capture if new is not None and held is new else self.clock()
-        self._prepared.put(self._prepare(held, t_capture, p, repeat, fetched))
+        self._prepared.put(self._prepare(held, t_capture, p, repeat, fetched, t_params))
         return held
 
     def _note_size(self, image: np.ndarray) -> None:
@@ -213,7 +215,13 @@ class Pipeline:
         )
 
     def _prepare(
-        self, frame: Frame, t_capture: float, p: ParamSnapshot, repeat: bool, fetched: float
+        self,
+        frame: Frame,
+        t_capture: float,
+        p: ParamSnapshot,
+        repeat: bool,
+        fetched: float,
+        t_params: float,
     ) -> Prepared:
         start = time.perf_counter()
         spec = self.model_stage.input_spec
@@ -222,7 +230,7 @@ class Pipeline:
         self.stats.stage("preprocess", elapsed)
         # (an on-demand frame is read on the way: the start delay makes room for it too)
         self._preprocess_ema = smooth(self._preprocess_ema, elapsed + fetched)
-        return Prepared(processed.image, frame.index, t_capture, p, frame.image)
+        return Prepared(processed.image, frame.index, t_capture, p, frame.image, t_params)
 
     # -- the model thread ------------------------------------------------------------------
 
@@ -243,7 +251,7 @@ class Pipeline:
                     self._inference_ema = smooth(self._inference_ema, time.perf_counter() - start)
                 views = self._views(item)
                 frame = Frame(step.image, item.index, item.t_capture, item.params.version, views)
-                self._publish(frame)
+                self._publish(frame, item.t_params)
                 self.handover.published()  # "ready" means its frame is out
             except Exception as exc:  # a bug must not freeze the picture: log it, go on
                 self._log_error("model", exc)
@@ -257,9 +265,9 @@ class Pipeline:
             views["raw"] = item.raw
         return views
 
-    def _publish(self, frame: Frame) -> None:
+    def _publish(self, frame: Frame, t_params: float | None = None) -> None:
         start = time.perf_counter()
         for runner in self.sinks:
             runner.offer(frame)
         self.stats.stage("publish", time.perf_counter() - start)
-        self.stats.published(frame.t_capture)
+        self.stats.published(frame.t_capture, t_params)

@@ -40,7 +40,7 @@ def test_the_tree_describes_every_parameter(rig: Rig) -> None:
         node = tree["CONTENTS"][spec.group]["CONTENTS"][spec.name]
         assert node["FULL_PATH"] == spec.address
         assert node["VALUE"] == [spec.default] and node["ACCESS"] == 3
-        assert node["TYPE"] == {"bool": "T", "int": "i", "float": "f"}[spec.type]
+        assert node["TYPE"] == {"bool": "T", "int": "i", "float": "f", "text": "s"}[spec.type]
         assert node["DESCRIPTION"] == spec.doc
         if spec.min is not None:
             assert node["RANGE"] == [{"MIN": spec.min, "MAX": spec.max}]

@@ -7,16 +7,40 @@ from collections.abc import Callable
 
 from node.config import SETTINGS, example_config
 from node.control.namespace import NODE_ADDRESSES
-from node.state.params import PARAMS, ParamSpec
+from node.state.params import MOD_SLOTS, PARAMS, ParamSpec
 from node.support.settingtable import table_markdown
 
 
 def _range(spec: ParamSpec) -> str:
+    if spec.choices:
+        return " ".join(spec.choices)
     return "" if spec.min is None else f"{spec.min:g}..{spec.max:g}"
 
 
 def _default(spec: ParamSpec) -> str:
+    if spec.type == "text":
+        return f'"{spec.default}"'
+    if spec.choices and isinstance(spec.default, int):
+        return spec.choices[spec.default]
     return str(spec.default).lower() if spec.type == "bool" else f"{spec.default:g}"
+
+
+def _type(spec: ParamSpec) -> str:
+    return "menu" if spec.choices else spec.type
+
+
+SLOT = "modN"  # the modulator slots, alike but for their number: listed once
+
+
+def _listed() -> list[tuple[str, str, ParamSpec]]:
+    """(address, key, row) for people: the modulator slots once, as /modN/... (N = 1..16)."""
+    rows = []
+    for p in PARAMS:
+        if p.group.startswith("mod") and p.group != "mod1":
+            continue
+        group = SLOT if p.group == "mod1" else p.group
+        rows.append((f"/{group}/{p.name}", f"{group}.{p.name}", p))
+    return rows
 
 
 def params_json() -> str:
@@ -38,7 +62,7 @@ def params_json() -> str:
 
 def params_text() -> str:
     header = ("address", "type", "default", "range", "doc")
-    rows = [header] + [(p.address, p.type, _default(p), _range(p), p.doc) for p in PARAMS]
+    rows = [header] + [(a, _type(p), _default(p), _range(p), p.doc) for a, _, p in _listed()]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows
@@ -51,9 +75,11 @@ def params_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| `{p.address}` | `{p.key}` | {p.type} | {_default(p)} | {_range(p)} | {p.doc} |"
-        for p in PARAMS
+        f"| `{a}` | `{k}` | {_type(p)} | {_default(p)} | {_range(p)} | {p.doc} |"
+        for a, k, p in _listed()
     ]
+    lines.append("")
+    lines.append(f"`{SLOT}`: the modulator slots `mod1` .. `mod{MOD_SLOTS}`, each with these rows.")
     return "\n".join(lines)
 
 

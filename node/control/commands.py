@@ -14,6 +14,7 @@ the status (modelcommands.py), the model's own controls and style pictures
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -24,6 +25,7 @@ from node.control.modelcommands import ModelCommands, NodeStatus
 from node.control.modelcontrols import ModelControlCommands
 from node.control.paramcommands import ParamCommands
 from node.control.presetcommands import MAX_MORPH, PresetCommands
+from node.control.tempocommands import TempoCommands
 from node.inference.controls import ModelControl
 from node.inference.pictures import StylePictures
 from node.inference.swap import ModelSwapper, StateListener, SwapState
@@ -31,8 +33,24 @@ from node.state.morph import Morpher
 from node.state.params import Listener, Origin, ParamSnapshot, ParamStore, Value
 from node.state.presets import PresetLibrary
 from node.support.stats import FrameStats
+from node.tempo.beatclock import SourceFactory
 
 __all__ = ["MAX_MORPH", "CommandError", "NodeCommands", "NodeStatus"]
+
+MAX_MORPH_BEATS = 1024.0
+Refuse = Callable[[str], None]  # tells the sender why a change on the beat was refused then
+
+
+def _refusing(action: Callable[[], None], refuse: Refuse) -> Callable[[], None]:
+    """`action`, whose refusal (when its beat comes) goes back to the sender."""
+
+    def run() -> None:
+        try:
+            action()
+        except CommandError as exc:
+            refuse(str(exc))
+
+    return run
 
 
 class NodeCommands:
@@ -50,6 +68,7 @@ class NodeCommands:
         apply_model_presets: bool = False,
         pictures: StylePictures | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tempo_sources: dict[str, SourceFactory] | None = None,
     ) -> None:
         self.params = params
         self.swapper = swapper
@@ -68,6 +87,12 @@ class NodeCommands:
             clock=clock,
         )
         self.pictures = self._controls.pictures
+        self.tempo = TempoCommands(
+            params,
+            clock=clock,
+            shown_latency=(lambda: stats.shown_s) if stats else (lambda: 0.0),
+            factories=tempo_sources,
+        )
         # (address, reason) of a problem no request caused - a model swapped in whose preset
         # cannot be set - for the clients (the feedback hub sends /node/error)
         self.problem_listeners = self._presets.problem_listeners
@@ -81,6 +106,7 @@ class NodeCommands:
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
         self._presets.clock = clock
+        self.tempo.clock = clock
 
     def _on_model(self, state: SwapState) -> None:
         """A model swapped in: its controls go live, then the presets it brings are set."""
@@ -94,7 +120,28 @@ class NodeCommands:
     def set_values(
         self, values: Mapping[str, object], origin: Origin | str = "api"
     ) -> dict[str, Value]:
+        self.tempo.take(values)  # (the clock first: a tempo it cannot take is not stored)
         return self._params.set_values(values, origin)
+
+    def set_values_on_beat(
+        self,
+        values: Mapping[str, object],
+        origin: Origin,
+        every: float,
+        refuse: Refuse = lambda reason: None,
+    ) -> None:
+        """Set `values` on the next boundary of `every` beats (now when 0)."""
+        if every <= 0:
+            self.set_values(values, origin)
+            return
+
+        def land(checked: dict[str, object]) -> None:
+            try:
+                self._params.set_values(checked, origin)
+            except CommandError as exc:  # (a control its model took away meanwhile)
+                refuse(str(exc))
+
+        self.tempo.values_at_beat(every, values, origin.name, land)
 
     def norm_value(self, name: str, norm: object) -> tuple[str, Value]:
         return self._params.norm_value(name, norm)
@@ -152,6 +199,52 @@ class NodeCommands:
     def preset_recall(self, name_or_index: str, origin: str = "preset") -> str:
         return self._presets.preset_recall(name_or_index, origin)
 
+    def preset_recall_on_beat(
+        self, name_or_index: str, quant: object | None = None, refuse: Refuse = lambda r: None
+    ) -> str:
+        """Recall a preset on the next boundary of `quant` (None: the node's `tempo.quant`);
+        a model it names loads now and switches in on the boundary."""
+        every = self.tempo.every(quant)
+        if every <= 0:
+            return self.preset_recall(name_or_index)
+        name, land = self._presets.recall_later(name_or_index)
+        self.tempo.at_beat(every, f"preset {name}", _refusing(land, refuse))
+        return name
+
+    def preset_morph_on_beat(
+        self,
+        name_or_index: str,
+        seconds: float | None = None,
+        beats: float | None = None,
+        quant: object | None = None,
+        refuse: Refuse = lambda r: None,
+    ) -> str:
+        """A morph that starts on the next boundary of `quant` and lasts `seconds`, or
+        `beats` at the tempo of its start."""
+        every = self.tempo.every(quant)
+        if beats is not None and (not math.isfinite(beats) or not 0 <= beats <= MAX_MORPH_BEATS):
+            raise CommandError(f"a morph lasts 0..{MAX_MORPH_BEATS} beats, got {beats:.6g}")
+        name = self._presets.find_name(name_or_index)  # (an unknown preset: refused now)
+
+        def start() -> None:
+            length = self.tempo.seconds_of(beats) if beats is not None else seconds or 0.0
+            self.preset_morph(name, length)
+
+        self.tempo.at_beat(every, f"morph to {name}", _refusing(start, refuse))
+        return name
+
+    def load_model_on_beat(
+        self, name_or_index: str, quant: object | None = None, refuse: Refuse = lambda r: None
+    ) -> str:
+        """Swap models on the next boundary of `quant`: it loads now, shows on the beat."""
+        every = self.tempo.every(quant)
+        if every <= 0:
+            return self.load_model(name_or_index)
+        hold = threading.Event()
+        name = self.load_model(name_or_index, hold)
+        self.tempo.at_beat(every, f"model {name}", hold.set)
+        return name
+
     def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
         return self._presets.preset_save(name, overwrite, description)
 
@@ -159,6 +252,9 @@ class NodeCommands:
         return self._presets.preset_morph(name_or_index, seconds)
 
     def tick(self, now: float | None = None) -> None:
+        """Once per frame, before its parameters are read: the beat clock, the changes due on
+        this beat, the modulators, then a morph's step."""
+        self.tempo.tick(now)
         self._presets.tick(now)
 
     def apply_needed_preset(

@@ -40,6 +40,11 @@ limited = LogLimiter(log)
 MAX_SUBSCRIBERS = 32
 OUTBOX_SIZE = 20000
 MAX_TEXT = 200  # longest address or reason echoed back in /node/error
+# A burst (a new subscriber's every value: some 500 messages) goes out in runs of PACE_RUN with
+# PACE_S between: a phone or a Python client reading UDP drops what its socket buffer (a few
+# hundred datagrams) cannot hold, so a burst at full speed loses its tail.
+PACE_RUN = 64
+PACE_S = 0.005
 
 
 class Target(Protocol):
@@ -98,7 +103,7 @@ def osc_args(value: Value, typed_bools: bool) -> list[Any]:
 
 def norms(spec: ParamSpec) -> tuple[bool, ...]:
     """The addresses a parameter has: its value and its /norm (a vector has no /norm)."""
-    return (False,) if spec.type == "vector" else (False, True)
+    return (False,) if spec.type in ("vector", "text") else (False, True)
 
 
 def build_packet(address: str, args: Sequence[Any]) -> bytes:
@@ -183,6 +188,7 @@ class FeedbackHub:
         self.commands.params.add_controls_listener(self._on_controls)
         self.commands.add_model_listener(self._on_model)
         self.commands.problem_listeners.append(self._on_problem)
+        self.commands.tempo.beat_listeners.append(self._on_beat)
         self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)
         self._thread.start()
 
@@ -192,6 +198,8 @@ class FeedbackHub:
         self.commands.remove_model_listener(self._on_model)
         if self._on_problem in self.commands.problem_listeners:
             self.commands.problem_listeners.remove(self._on_problem)
+        if self._on_beat in self.commands.tempo.beat_listeners:
+            self.commands.tempo.beat_listeners.remove(self._on_beat)
         self._stop.set()
         with self._wake:
             self._wake.notify()
@@ -335,6 +343,10 @@ class FeedbackHub:
                 if target.wants(self.address(spec.address)):
                     self._queue(self._param_message(target, spec, False))
 
+    def _on_beat(self, beat: int, phase: float) -> None:
+        """Each beat, to every client: a TouchOSC LED, a Max metro can follow the band."""
+        self.broadcast("/tempo/beat", [beat, float(phase)])
+
     def _on_problem(self, address: str, reason: str) -> None:
         self.error(None, address, reason)
 
@@ -370,7 +382,9 @@ class FeedbackHub:
                 batch = [*self._outbox, *self._values.values()]
                 self._outbox.clear()
                 self._values.clear()
-            for item in batch:
+            for index, item in enumerate(batch):
+                if index and index % PACE_RUN == 0 and self._stop.wait(PACE_S):
+                    return
                 try:
                     args = self._param_args(item) if item.param else item.args
                     item.target.send(build_packet(item.address, args))

@@ -65,7 +65,7 @@ class ModelControlCommands:
         of the model before are kept, so a model swapped back in starts where it was.
         `given`: values the user set (`--set model.style=7`), checked strictly: a CommandError
         names what is wrong."""
-        current = self.params.snapshot()
+        current = self.params.bases()
         with self._lock:
             if self._controls_of:
                 self._remembered[self._controls_of] = {

@@ -37,6 +37,8 @@ class Call:
     param_at: Callable[[str], tuple[ParamSpec, bool] | None]  # a path -> (spec, is /norm)
     path_of: Callable[[str], str]  # an address sent with or without this node's prefix -> path
     allow: Callable[[str], bool]  # may feedback go to this host (--osc-allow)?
+    quant: object | None = None  # sent as /quant/<q>/...: when it lands (None: the default)
+    refuse: Callable[[str], None] = lambda reason: None  # a refusal when its beat comes
 
     def arity(self, count: int, what: str, optional: int = 0) -> list[Any]:
         if not count - optional <= len(self.args) <= count:
@@ -125,7 +127,7 @@ def as_name(value: object, what: str) -> str:
 def _model(call: Call) -> None:
     c = call.commands
     if call.arity(1, "a model name or index", optional=1):
-        c.load_model(as_name(call.args[0], "model"))
+        c.load_model_on_beat(as_name(call.args[0], "model"), call.quant, call.refuse)
         return
     call.reply("/node/model", [c.running_model])  # what runs, even after a failure
     for address in MODEL_STATE.sent_as:
@@ -156,7 +158,8 @@ def _presets(call: Call) -> None:
 
 
 def _recall(call: Call) -> None:
-    call.commands.preset_recall(as_name(call.arity(1, "a preset name")[0], "preset"))
+    name = as_name(call.arity(1, "a preset name")[0], "preset")
+    call.commands.preset_recall_on_beat(name, call.quant, call.refuse)
 
 
 def _save(call: Call) -> None:
@@ -167,7 +170,38 @@ def _morph(call: Call) -> None:
     name, seconds = call.arity(2, "a preset name and seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise CommandError(f"seconds must be a number, got {clip(repr(seconds))}")
-    call.commands.preset_morph(as_name(name, "preset"), float(seconds))
+    c = call.commands
+    if c.tempo.every(call.quant) <= 0:
+        c.preset_morph(as_name(name, "preset"), float(seconds))
+    else:
+        name = as_name(name, "preset")
+        c.preset_morph_on_beat(name, float(seconds), None, call.quant, call.refuse)
+
+
+def _morph_beats(call: Call) -> None:
+    name, beats = call.arity(2, "a preset name and beats")
+    if isinstance(beats, bool) or not isinstance(beats, int | float):
+        raise CommandError(f"beats must be a number, got {clip(repr(beats))}")
+    call.commands.preset_morph_on_beat(
+        as_name(name, "preset"), None, float(beats), call.quant, call.refuse
+    )
+
+
+def _tap(call: Call) -> None:
+    call.arity(1, "nothing (or a button's value)", optional=1)
+    if call.args and call.args[0] in (0, False, 0.0):  # a button's release: no tap
+        return
+    call.commands.tempo.tap()
+
+
+def _clear(call: Call) -> None:
+    call.arity(0, "nothing")
+    call.commands.tempo.quantizer.clear()
+
+
+def tempo_args(c: NodeCommands) -> list[Any]:
+    """`<beat> <phase in the bar>`: where the band is."""
+    return [int(c.tempo.beat_now() // 1), float(c.tempo.phase_now())]
 
 
 def _reset(call: Call) -> None:
@@ -233,6 +267,29 @@ def picture_handler(path: str) -> Handler | None:
         if not isinstance(picture, str):
             raise CommandError(f"expects a style picture's name, got {clip(repr(picture))}")
         call.commands.set_picture(control, picture, call.origin)
+
+    return handle
+
+
+FIRE = "/fire"
+
+
+def fire_handler(path: str) -> Handler | None:
+    """`/modN/fire [gate]`: fire modulator N's envelope - 1 opens its gate, 0 closes it (a
+    TouchOSC button sends both), no argument a hit that closes itself."""
+    group = path[1:].removesuffix(FIRE)
+    if not (path.endswith(FIRE) and group.startswith("mod") and group[3:].isdigit()):
+        return None
+    slot = int(group[3:]) if len(group) <= 6 else 0
+
+    def handle(call: Call) -> None:
+        args = call.arity(1, "nothing, or 1 / 0 (a gate)", optional=1)
+        gate = None
+        if args:
+            if isinstance(args[0], str) or not isinstance(args[0], int | float | bool):
+                raise CommandError(f"a gate is 1 or 0, got {clip(repr(args[0]))}")
+            gate = bool(args[0])
+        call.commands.tempo.fire(slot, gate)
 
     return handle
 
@@ -326,6 +383,15 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         handle=_morph,
     ),
     NodeAddress(
+        "/node/preset/morph_beats",
+        "<name or index> <beats>",
+        "sf",
+        WRITE,
+        "glide to a preset over a number of beats (at the tempo when it starts)",
+        "feedback at each step",
+        handle=_morph_beats,
+    ),
+    NodeAddress(
         "/node/reset",
         "",
         "N",
@@ -389,6 +455,39 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         READ,
         "once a second to subscribers: fps and latency (ms)",
         read=heartbeat_args,
+    ),
+    NodeAddress(
+        "/tempo/tap",
+        "[1 or 0]",
+        "N",
+        WRITE,
+        "tap the tempo (switches the internal clock to tap; a button's 0 is ignored)",
+        "/tempo/bpm",
+        handle=_tap,
+    ),
+    NodeAddress(
+        "/tempo/beat",
+        "",
+        "if",
+        READ,
+        "sent on every beat: the beat's number and the phase in the bar (0..4)",
+        read=tempo_args,
+    ),
+    NodeAddress(
+        "/tempo/peers",
+        "",
+        "i",
+        READ,
+        "Ableton Link peers in the session (0 for the other sources)",
+        read=lambda c: [c.tempo.peers()],
+    ),
+    NodeAddress(
+        "/tempo/clear",
+        "",
+        "N",
+        WRITE,
+        "drop every change waiting for its beat",
+        handle=_clear,
     ),
     NodeAddress(
         "/node/error",

@@ -10,7 +10,15 @@ from collections.abc import Mapping
 
 from node.control.commanderror import CommandError
 from node.state.morph import Morpher
-from node.state.params import Listener, Origin, ParamError, ParamSnapshot, ParamStore, Value
+from node.state.params import (
+    SPECS,
+    Listener,
+    Origin,
+    ParamError,
+    ParamSnapshot,
+    ParamStore,
+    Value,
+)
 
 
 class ParamCommands:
@@ -25,8 +33,13 @@ class ParamCommands:
     ) -> dict[str, Value]:
         """Set several parameters in one step (one frame sees all or none of them); returns
         the stored values, after clamping."""
+        band = {k: v for k, v in values.items() if _band(k)}
+        look = {k: v for k, v in values.items() if k not in band}
         try:
-            return self.morpher.apply(values, origin)  # a fader move takes over from a morph
+            stored = self.morpher.apply(look, origin) if look else {}  # takes over from a morph
+            if band:  # (the tempo rows: never a look's, so no morph is stopped for them)
+                stored.update(self.params.update(band, origin))
+            return stored
         except ParamError as exc:
             raise CommandError(str(exc)) from None
 
@@ -48,11 +61,18 @@ class ParamCommands:
         return self.params.snapshot()
 
     def reset(self, origin: Origin | str = "reset") -> None:
-        """Every parameter back to its default."""
-        self.morpher.apply(self.params.defaults(), origin)
+        """Every parameter of the look back to its default (the tempo stays the band's)."""
+        look = {k: v for k, v in self.params.defaults().items() if not _band(k)}
+        self.morpher.apply(look, origin)
 
     def add_param_listener(self, listener: Listener) -> None:
         self.params.add_listener(listener)
 
     def remove_param_listener(self, listener: Listener) -> None:
         self.params.remove_listener(listener)
+
+
+def _band(key: str) -> bool:
+    """A tempo row: the band's, not the look's."""
+    spec = SPECS.get(key.strip("/").replace("/", "."))
+    return spec is not None and not spec.in_presets

@@ -72,12 +72,34 @@ class PresetCommands:
         _refuse_misfits(preset, misfits)
         return preset.name
 
+    def recall_later(self, name_or_index: str) -> tuple[str, Callable[[], None]]:
+        """A recall made later, on a beat: (the preset's name, what sets it). A model it names
+        starts loading now and switches in when it is set, so the swap, too, lands on time."""
+        preset = self._find(name_or_index)
+        hold: threading.Event | None = None
+        if preset.model and self.models.can_swap and preset.model != self.models.running_model:
+            hold = threading.Event()
+            self._preset_model(preset.model, hold)
+
+        def land() -> None:
+            values, misfits = self._preset_values(preset)
+            self.morpher.apply(values, "preset", fitting=True)
+            if hold is not None:
+                hold.set()
+            _refuse_misfits(preset, misfits)
+
+        return preset.name, land
+
+    def find_name(self, name_or_index: str) -> str:
+        """The name of a preset (a CommandError for one that does not exist)."""
+        return self._find(name_or_index).name
+
     def _preset_values(self, preset: Preset) -> tuple[dict[str, Value], list[str]]:
         """What `preset` sets now: the table's values, and the running model's controls if
         it holds them and keeps that model; and why each of its controls that does not fit
         that model is left out. Controls for another model wait for it: they are its
         starting values when it swaps in (checked then)."""
-        values: dict[str, Value] = preset.values(self.params.snapshot())
+        values: dict[str, Value] = preset.values(self.params.bases())
         misfits: list[str] = []
         target = preset.model or self.models.running_model
         live = {spec.key: spec for spec in self.params.controls()}
@@ -181,7 +203,7 @@ class PresetCommands:
         """A model's `default_preset` (descriptor field) is recalled when it is swapped in."""
         try:
             preset = self._find(wanted)
-            self.morpher.apply(preset.values(self.params.snapshot()), "model preset")
+            self.morpher.apply(preset.values(self.params.bases()), "model preset")
             log.info("model %s: applied its default preset %s", model, preset.name)
         except CommandError as exc:
             log.error("model %s: default preset not applied: %s", model, exc)
@@ -230,7 +252,7 @@ class PresetCommands:
         before: Mapping[str, Value] | None = None,
         keep: Collection[str] = frozenset(),
     ) -> None:
-        current = before or self.params.snapshot()
+        current = before or self.params.bases()
         values = {k: v for k, v in preset.params.items() if k not in keep}
         self._needed = {k: current[k] for k in values if k in current}
         self.morpher.apply(values, "model preset")

@@ -14,17 +14,24 @@ one at a time (a lock), never one thread per message racing each other.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from node.control.commands import CommandError, NodeCommands
-from node.control.feedback import MAX_TEXT, FeedbackHub, Peer
-from node.control.namespace import NODE_ADDRESSES, Call, Handler, picture_handler
+from node.control.feedback import MAX_TEXT, FeedbackHub, Peer, norms
+from node.control.namespace import (
+    NODE_ADDRESSES,
+    Call,
+    Handler,
+    fire_handler,
+    picture_handler,
+)
 from node.control.oscparse import MAX_PACKET, OscMessage, OscParseError, parse_packet
 from node.errors import UserError
-from node.state.params import PARAMS, Origin, ParamError, ParamSpec
+from node.state.params import MOVED_GROUPS, PARAMS, QUANTS, Origin, ParamError, ParamSpec
 from node.support.logformat import clip
 from node.support.ratelimit import LogLimiter
 
@@ -37,7 +44,15 @@ REPLIES = (
     "/node/models",
     "/node/presets",
 )  # requests without arguments, replies with them
-RESERVED = {p.group for p in PARAMS} | {"node"}
+RESERVED = {p.group for p in PARAMS} | {"node", "quant"}
+QUANT = "/quant/"  # /quant/<now|beat|bar|2bars|4bars>/<address>: that message on the beat
+# the commands that can wait for the beat; the others answer at once
+ON_THE_BEAT = (
+    "/node/preset/recall",
+    "/node/preset/morph",
+    "/node/preset/morph_beats",
+    "/node/model",
+)
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -67,8 +82,8 @@ class OscRouter:
         self._lock = threading.Lock()
         self._params: dict[str, tuple[ParamSpec, bool]] = {}
         for spec in PARAMS:
-            self._params[spec.address] = (spec, False)
-            self._params[spec.address + "/norm"] = (spec, True)
+            for norm in norms(spec):
+                self._params[spec.address + ("/norm" if norm else "")] = (spec, norm)
         self._commands: dict[str, Handler] = {
             path: a.handle for a in NODE_ADDRESSES if a.handle is not None for path in a.sent_as
         }
@@ -135,6 +150,7 @@ class OscRouter:
     def _apply(self, messages: Sequence[OscMessage], peer: Peer) -> None:
         batch: dict[str, object] = {}
         exact: set[tuple[str, bool]] = set()
+        later: dict[float, dict[str, object]] = {}  # parameters waiting for a beat, by quant
         seen = False
         for message in messages:
             self.messages += 1
@@ -153,15 +169,43 @@ class OscRouter:
                 seen = True
                 self.feedback.saw_sender(peer)
             try:
+                quant, path = self._quant(path)
                 found = self.param_at(path)
                 if found is not None:
-                    self._stage_param(*found, args, batch, exact)
+                    every = self._param_beats(found[0], quant)
+                    if every > 0:
+                        self._stage_param(*found, args, later.setdefault(every, {}), set())
+                    else:
+                        self._stage_param(*found, args, batch, exact)
                 else:
                     self._flush(batch, exact, peer)
-                    self._command(path, args, peer)
+                    self._command(path, args, peer, quant, address)
             except CommandError as exc:
                 self._refuse(peer, address, str(exc))
         self._flush(batch, exact, peer)
+        for every, values in later.items():
+            refuse = functools.partial(self._refuse, peer, "/quant")
+            self.commands.set_values_on_beat(values, self._origin(peer), every, refuse)
+
+    @staticmethod
+    def _quant(path: str) -> tuple[str | None, str]:
+        """`/quant/<q>/<address>`: (q, the address); any other path: (None, itself)."""
+        if not path.startswith(QUANT):
+            return None, path
+        quant, _, rest = path[len(QUANT) :].partition("/")
+        if quant not in QUANTS or not rest:
+            raise CommandError(
+                f"send /quant/<{'|'.join(QUANTS)}>/<address> <value...>, e.g. "
+                "/quant/bar/node/preset/recall 3"
+            )
+        return quant, "/" + rest
+
+    def _param_beats(self, spec: ParamSpec, quant: str | None) -> float:
+        """Beats between the boundaries a parameter change waits for (0: now): its /quant,
+        else the node's `tempo.quant_params` for what a modulator may move."""
+        if quant is None and spec.group not in MOVED_GROUPS:
+            return 0.0
+        return self.commands.tempo.every(quant, "tempo.quant_params")
 
     def _stage_param(
         self,
@@ -206,10 +250,14 @@ class OscRouter:
     def _origin(peer: Peer, exact: set[tuple[str, bool]] | None = None) -> Origin:
         return Origin(f"osc {peer.key}", peer.key, peer.host, frozenset(exact or ()))
 
-    def _command(self, path: str, args: list[Any], peer: Peer) -> None:
-        handle = self._commands.get(path) or picture_handler(path)
+    def _command(
+        self, path: str, args: list[Any], peer: Peer, quant: str | None = None, address: str = ""
+    ) -> None:
+        handle = self._commands.get(path) or picture_handler(path) or fire_handler(path)
         if handle is None:
             raise CommandError("unknown address (see `pix2pix-node params` or OSCQuery)")
+        if quant is not None and path not in ON_THE_BEAT:
+            raise CommandError(f"{path} cannot wait for the beat (only {', '.join(ON_THE_BEAT)})")
         handle(
             Call(
                 args,
@@ -220,6 +268,8 @@ class OscRouter:
                 self.param_at,
                 self._path_of,
                 self.allow,
+                quant,
+                functools.partial(self._refuse, peer, address or path),
             )
         )
 

@@ -26,7 +26,7 @@ GROUPS = {
     "model": "the running model's own controls (they change with the model)",
     "node": "commands, model swap, presets, status",
 }
-OSC_TYPES = {"bool": "T", "int": "i", "float": "f"}
+OSC_TYPES = {"bool": "T", "int": "i", "float": "f", "text": "s"}
 
 
 def param_node(spec: ParamSpec, value: Value, full_path: str) -> Node:

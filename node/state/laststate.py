@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from node.inference.swap import SwapState
-from node.state.params import Origin, ParamSpec, ParamStore, Value
+from node.state.params import MODULATOR, Origin, ParamSpec, ParamStore, Value
 from node.state.presets import Preset, PresetError, load_preset
 from node.support.files import atomic_write
 
@@ -88,7 +88,8 @@ class LastStateSaver:
             self._mark()
 
     def _on_param(self, spec: ParamSpec, value: Value, origin: Origin) -> None:
-        self._mark()
+        if origin.name != MODULATOR and spec.in_presets:  # (a modulator's swing: no new state)
+            self._mark()
 
     def _mark(self) -> None:
         now = self.clock()

@@ -25,7 +25,7 @@ def interpolate(key: str, start: Value, end: Value, t: float) -> Value:
     spec = SPECS.get(key)  # None: a model's control, typed by its values
     if t >= 1.0:
         return end
-    if (spec.type == "bool") if spec else isinstance(end, bool):
+    if spec.switches if spec else isinstance(end, bool):  # a bool, a menu, text
         return start
     t = max(0.0, t)
     if isinstance(start, tuple) or isinstance(end, tuple):  # a vector: each number glides
@@ -75,7 +75,7 @@ class Morpher:
         on_done: Callable[[], None] | None = None,
     ) -> None:
         """Glide from the live values (wherever a running morph left them) to `end`."""
-        current = self.params.snapshot()
+        current = self.params.bases()
         changing = {k: v for k, v in end.items() if k in current and current[k] != v}
         morph = Morph({k: current[k] for k in changing}, changing, now, seconds, on_done)
         with self._lock:

@@ -15,19 +15,21 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from node.support.logformat import short_repr
 
 log = logging.getLogger(__name__)
 
-ParamType = Literal["bool", "int", "float", "vector"]
-Value = bool | int | float | tuple[float, ...]
+ParamType = Literal["bool", "int", "float", "vector", "text"]
+Value = bool | int | float | tuple[float, ...] | str
 CONTROL_GROUP = "model"  # the running model's controls: /model/<name>
+MODULATOR = "modulator"  # the origin of the values modulators move
 
 MAX_NUMBER_CHARS = 64  # a number sent as text; longer is refused before it is parsed
 MAX_NAME_ECHO = 64  # of an unknown parameter name, echoed in the error
+MAX_TEXT_CHARS = 100  # a text row (a modulator's target address)
 
 
 class ParamError(ValueError):
@@ -52,6 +54,12 @@ class ParamSpec:
     pick: bool = False  # a vector that one whole number sets one-hot (a mix: pick one choice)
     # out of range is refused, not clamped: a value no fader gives, so a mistake to report
     strict: bool = False
+    # an int row that is a menu: these names, by index (a name is taken as its index)
+    choices: tuple[str, ...] = ()
+    # part of a look: saved in presets (the tempo is the band's, not the look's)
+    in_presets: bool = True
+    # a text row's check: the text as stored, or a ParamError
+    check_text: Callable[[str], str] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -71,6 +79,13 @@ class ParamSpec:
             return _to_bool(self, value), False
         if self.type == "vector":
             return self._coerce_vector(value)
+        if self.type == "text":
+            return self._coerce_text(value), False
+        if self.choices and isinstance(value, str):
+            if value.strip() in self.choices:
+                return self.choices.index(value.strip()), False
+            if not value.strip().isdigit():
+                raise self._not_a_choice(value)
         if isinstance(value, str):
             value = _parse_number(self, value)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -84,6 +99,8 @@ class ParamSpec:
             clamped = self.min
         if self.max is not None and clamped > self.max:
             clamped = self.max
+        if self.choices and (clamped != value or not float(value).is_integer()):
+            raise self._not_a_choice(value)
         if self.strict and clamped != value:
             raise ParamError(
                 f"{self.key} takes {self.min:g}..{self.max:g}, got {short_repr(value)}"
@@ -125,18 +142,42 @@ class ParamSpec:
             clamped = clamped or was_clamped
         return tuple(numbers), clamped
 
+    def _not_a_choice(self, value: object) -> ParamError:
+        return ParamError(
+            f"{self.key} is one of {', '.join(self.choices)} (or 0..{len(self.choices) - 1}), "
+            f"got {short_repr(value)}"
+        )
+
+    def _coerce_text(self, value: object) -> str:
+        if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
+            raise ParamError(
+                f"{self.key} expects text of at most {MAX_TEXT_CHARS} characters, "
+                f"got {short_repr(value)}"
+            )
+        return self.check_text(value) if self.check_text else value
+
+    @property
+    def numeric(self) -> bool:
+        """A number a fader or a modulator moves (not a bool, a menu, a vector or text)."""
+        return self.type in ("int", "float") and not self.choices
+
+    @property
+    def switches(self) -> bool:
+        """Whether a morph switches it at the end instead of gliding (a bool, a menu, text)."""
+        return self.type in ("bool", "text") or bool(self.choices)
+
     def to_norm(self, value: Value) -> float:
         """Scale a value to 0..1 over the range (for faders); bools are 0 or 1."""
-        if isinstance(value, tuple):
-            raise ParamError(f"{self.key} is a vector: it has no /norm")
+        if isinstance(value, tuple | str):
+            raise ParamError(f"{self.key} is a {self.type}: it has no /norm")
         if self.min is None or self.max is None or self.max == self.min:
             return float(bool(value))
         return (float(value) - self.min) / (self.max - self.min)
 
     def from_norm(self, norm: object) -> Value:
         """Map a 0..1 fader position onto the range, clamped and typed."""
-        if self.type == "vector":
-            raise ParamError(f"{self.key} is a vector: it has no /norm")
+        if self.type in ("vector", "text"):
+            raise ParamError(f"{self.key} is a {self.type}: it has no /norm")
         if isinstance(norm, bool):
             norm = float(norm)
         if isinstance(norm, str):
@@ -186,6 +227,92 @@ def _i(group: str, name: str, default: int, lo: int, hi: int, doc: str) -> Param
 def _f(group: str, name: str, default: float, lo: float, hi: float, doc: str) -> ParamSpec:
     return ParamSpec(group, name, "float", default, lo, hi, doc)
 
+
+def _choice(
+    group: str, name: str, choices: tuple[str, ...], doc: str, in_presets: bool = True
+) -> ParamSpec:
+    top = len(choices) - 1
+    return ParamSpec(group, name, "int", 0, 0, top, doc, choices=choices, in_presets=in_presets)
+
+
+QUANTS = ("now", "beat", "bar", "2bars", "4bars")
+QUANT_BEATS = {"now": 0.0, "beat": 1.0, "bar": 4.0, "2bars": 8.0, "4bars": 16.0}
+TEMPO_SOURCES = ("internal", "tap", "midi", "link")
+MOVED_GROUPS = ("capture", "process", "predict", CONTROL_GROUP)  # what a modulator may move
+
+
+def _band(name: str, default: Value, doc: str, **kw: object) -> ParamSpec:
+    """A tempo row: the band's, not a look's, so no preset carries it."""
+    kind = "float" if isinstance(default, float) else "int"
+    lo, hi = kw.pop("lo", None), kw.pop("hi", None)
+    return ParamSpec("tempo", name, kind, default, lo, hi, doc, in_presets=False, **kw)  # type: ignore[arg-type]
+
+
+TEMPO_PARAMS: tuple[ParamSpec, ...] = (
+    _band("bpm", 120.0, "the tempo, beats a minute (sets a Link session's tempo)", lo=20.0,
+          hi=999.0, strict=True),
+    _choice("tempo", "source", TEMPO_SOURCES,
+            "where the beat comes from: internal, tap (/tempo/tap), midi (MIDI clock in) or "
+            "link (Ableton Link)", in_presets=False),
+    _choice("tempo", "quant", QUANTS,
+            "when a preset recall, a morph or a model swap lands: now, or on the next beat, "
+            "bar, 2 or 4 bars", in_presets=False),
+    _choice("tempo", "quant_params", QUANTS,
+            "when a parameter sent over OSC lands (/capture, /process, /predict, /model)",
+            in_presets=False),
+    _band("lookahead", -1.0, "ms a quantised change is made before its beat, so it shows on "
+          "the beat; below 0: the pipeline's measured latency", lo=-1.0, hi=1000.0),
+)  # fmt: skip
+
+MOD_SLOTS = 16
+SHAPES = ("off", "sine", "triangle", "saw", "square", "sample_hold", "smooth_random", "envelope")
+TRIGGERS = ("osc", "beat", "bar", "note")
+
+
+def check_target(text: str) -> str:
+    """A modulator's target: '' (none), or a number a fader moves - `/process/canny_t1`,
+    `process.canny_t1` or a model control `/model/<name>` (checked when its model runs)."""
+    path = text.strip()
+    if not path:
+        return ""
+    key = path.strip("/").replace("/", ".")
+    group, _, name = key.partition(".")
+    if group == CONTROL_GROUP and name and all(c.isalnum() or c == "_" for c in name):
+        return f"/{key}"
+    spec = SPECS.get(key)
+    if spec is None or group not in MOVED_GROUPS:
+        named = short_repr(text, MAX_NAME_ECHO)
+        raise ParamError(f"a modulator moves a parameter; {named} is none")
+    if not spec.numeric:
+        raise ParamError(f"a modulator moves a number; {spec.address} is a {spec.type}")
+    return spec.address
+
+
+def _mod_rows(slot: int) -> tuple[ParamSpec, ...]:
+    g = f"mod{slot}"
+    return (
+        _choice(g, "shape", SHAPES, "the modulator's wave, or envelope (off: it rests)"),
+        ParamSpec(g, "target", "text", "", None, None,
+                  "the parameter it moves: /process/canny_t1, /model/<control> ('' none)",
+                  check_text=check_target),
+        _b(g, "sync", True, "on: rate is beats a cycle (follows the tempo); off: cycles a second"),
+        _f(g, "rate", 4.0, 0.01, 64.0, "beats a cycle with sync, else Hz"),
+        _f(g, "depth", 0.25, 0.0, 1.0, "how far it swings each way, as part of the target's range"),
+        _f(g, "offset", 0.0, -1.0, 1.0, "added to the swing, as part of the target's range"),
+        _f(g, "phase", 0.0, 0.0, 1.0, "where in its cycle it starts (0..1)"),
+        _f(g, "attack", 0.01, 0.0, 10.0, "envelope: seconds to rise"),
+        _f(g, "decay", 0.2, 0.0, 10.0, "envelope: seconds to fall to sustain"),
+        _f(g, "sustain", 0.5, 0.0, 1.0, "envelope: level held while the gate is on"),
+        _f(g, "release", 0.5, 0.0, 10.0, "envelope: seconds to fall after the gate"),
+        _choice(g, "trigger", TRIGGERS,
+                "envelope fired by /modN/fire (osc), each beat, each bar or a MIDI note"),
+        _i(g, "note", 60, 0, 127, "envelope: the MIDI note that fires it (trigger note)"),
+    )  # fmt: skip
+
+
+MOD_PARAMS: tuple[ParamSpec, ...] = tuple(
+    row for slot in range(1, MOD_SLOTS + 1) for row in _mod_rows(slot)
+)
 
 PARAMS: tuple[ParamSpec, ...] = (
     _b("capture", "enabled", True, "if off, the source is not read (the last frame stays)"),
@@ -246,6 +373,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     _b("predict", "enabled", True, "off: the processed input passes through"),
     _f("predict", "pre_time_lerp", 0.0, 0.0, 1.0, "model input = old*lerp + new*(1-lerp); 0 = off"),
     _f("predict", "post_time_lerp", 0.5, 0.0, 1.0, "model output = old*lerp + new*(1-lerp)"),
+    *TEMPO_PARAMS,
+    *MOD_PARAMS,
 )
 
 SPECS: Mapping[str, ParamSpec] = {p.key: p for p in PARAMS}
@@ -273,6 +402,13 @@ def spec_for(name: str) -> ParamSpec:
             f"unknown parameter {short_repr(name, MAX_NAME_ECHO)}; valid names: {', '.join(SPECS)}"
         )
     return spec
+
+
+def number(key: str, value: Value) -> bool | int | float:
+    """A scalar row's value as a number (a TypeError for a vector or text: a bug)."""
+    if isinstance(value, tuple | str):
+        raise TypeError(f"{key} is not a number")
+    return value
 
 
 class ParamSnapshot(Mapping[str, Value]):
@@ -303,10 +439,11 @@ class ParamSnapshot(Mapping[str, Value]):
         return float(self._scalar(key))
 
     def _scalar(self, key: str) -> bool | int | float:
+        return number(key, self._values[key])
+
+    def text(self, key: str) -> str:
         value = self._values[key]
-        if isinstance(value, tuple):
-            raise TypeError(f"{key} is a vector")
-        return value
+        return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -359,6 +496,11 @@ class ParamStore:
         self._listeners: list[Listener] = []
         self._controls_listeners: list[ControlsListener] = []
         self._clamp_logged: set[str] = set()
+        # modulators (node/tempo/modulators.py): an offset per parameter they move, and the
+        # value it makes (the base value, where a fader or a preset put it, plus the offset,
+        # clamped): that is what the frames, feedback and LISTEN see
+        self._offsets: dict[str, float] = {}
+        self._moved: dict[str, Value] = {}
         if initial:
             self.update(initial, origin="init")
 
@@ -381,6 +523,10 @@ class ParamStore:
                 f"unknown parameter {short_repr(name, MAX_NAME_ECHO)}; valid names: {known}"
             )
         return spec
+
+    def find(self, key: str) -> ParamSpec | None:
+        """The parameter `key` (group.name) now, or None (a control its model does not have)."""
+        return self._specs.get(key)
 
     def has(self, key: str) -> bool:
         """Whether `key` (group.name) is a parameter now (a model's control: while it runs)."""
@@ -431,6 +577,8 @@ class ParamStore:
             removed = self._controls
             for old in removed:
                 self._values.pop(old.key, None)
+                self._offsets.pop(old.key, None)
+                self._moved.pop(old.key, None)
             specs_now = dict(SPECS)
             specs_now.update({spec.key: spec for spec in specs})
             self._specs = specs_now
@@ -444,14 +592,67 @@ class ParamStore:
             except Exception:
                 log.exception("controls listener %r failed", listener)
 
+    def number(self, name: str) -> float:
+        """A scalar parameter's value now, as a float."""
+        spec = self.spec(name)
+        return float(number(spec.key, self.get(spec.key)))
+
     def get(self, name: str) -> Value:
+        """The value now: with a modulator on it, where the modulator has moved it."""
         spec = self.spec(name)
         with self._lock:
-            return self._values[spec.key]
+            return self._moved.get(spec.key, self._values[spec.key])
 
     def snapshot(self) -> ParamSnapshot:
+        """Every value now, as the frames use it (modulators applied)."""
+        with self._lock:
+            values = {**self._values, **self._moved} if self._moved else self._values
+            return ParamSnapshot(values, self._version)
+
+    def bases(self) -> ParamSnapshot:
+        """Every value as set by hand, a preset or a morph - the centre each modulator swings
+        around: what a preset saves and a morph starts from."""
         with self._lock:
             return ParamSnapshot(self._values, self._version)
+
+    def modulate(self, offsets: Mapping[str, float], origin: Origin | str = MODULATOR) -> None:
+        """Set the modulators' offsets (all of them: a parameter left out is let go). A key
+        that is no parameter now (a control of a model swapped out), or no number, is left
+        out. Listeners hear each moved value that changed."""
+        changed: list[tuple[ParamSpec, Value]] = []
+        with self._lock:
+            for key in [k for k in self._offsets if k not in offsets]:
+                del self._offsets[key]
+                before = self._moved.pop(key, None)
+                if key in self._values and before != self._values[key]:
+                    changed.append((self._specs[key], self._values[key]))
+            for key, offset in offsets.items():
+                spec = self._specs.get(key)
+                if spec is None or not spec.numeric:
+                    continue
+                self._offsets[key] = offset
+                value = self._move(spec, self._values[key], offset)
+                if self._moved.get(key) != value:
+                    self._moved[key] = value
+                    changed.append((spec, value))
+            if changed:
+                self._version += 1
+            listeners = list(self._listeners)
+        self._notify(listeners, changed, as_origin(origin))
+
+    def moved(self) -> frozenset[str]:
+        """The parameters a modulator moves now."""
+        with self._lock:
+            return frozenset(self._moved)
+
+    @staticmethod
+    def _move(spec: ParamSpec, base: Value, offset: float) -> Value:
+        value = float(number(spec.key, base)) + offset  # (numeric rows only: int or float)
+        if spec.min is not None:
+            value = max(spec.min, value)
+        if spec.max is not None:
+            value = min(spec.max, value)
+        return round(value) if spec.type == "int" else value
 
     def set(self, name: str, value: object, origin: Origin | str = "api") -> Value:
         """Set one parameter; returns the value actually stored (after clamping)."""
@@ -483,6 +684,8 @@ class ParamStore:
                     continue
                 if self._values[key] != value or type(self._values[key]) is not type(value):
                     self._values[key] = value
+                    if key in self._offsets:  # the new centre it swings around
+                        value = self._moved[key] = self._move(spec, value, self._offsets[key])
                     changed.append((spec, value))
             if changed:
                 self._version += 1

@@ -38,7 +38,6 @@ from node.state.params import (
     ParamError,
     ParamStore,
     Value,
-    is_control,
     spec_for,
 )
 from node.support.boundedread import (
@@ -56,6 +55,7 @@ log = logging.getLogger(__name__)
 limited = LogLimiter(log, interval=600.0)  # a listing runs per /node/get; say a bad file rarely
 
 PRESET_VERSION = 1
+LOOK = frozenset(p.key for p in PARAMS if p.in_presets)  # the rows a preset holds
 SHIPPED_PRESETS = bundled_dir("presets")  # in the wheel, or the checkout's presets/
 MAX_PRESET_BYTES = 256 * 1024  # a preset is a few hundred bytes; anything huge is not one
 
@@ -80,15 +80,16 @@ class Preset:
     def values(self, current: Mapping[str, Value]) -> dict[str, Value]:
         """Every parameter as this preset sets it, starting from `current` (or the defaults
         for a complete preset)."""
-        table = {k: v for k, v in current.items() if not is_control(k)}
-        return {**(DEFAULTS if self.complete else table), **self.params}
+        start = DEFAULTS if self.complete else current
+        table = {k: v for k, v in start.items() if k in LOOK}
+        return {**table, **{k: v for k, v in self.params.items() if k in LOOK}}
 
     @classmethod
     def of_live(cls, name: str, params: ParamStore, model: str, description: str = "") -> Preset:
         """Every live value as a complete preset: the table's, and the running model's
         controls under that model's name."""
-        snapshot = params.snapshot()
-        values = {k: v for k, v in snapshot.items() if not is_control(k)}
+        snapshot = params.bases()  # (what modulators swing around, not where they are)
+        values = {k: v for k, v in snapshot.items() if k in LOOK}
         controls = {s.name: snapshot[s.key] for s in params.controls() if s.key in snapshot}
         per_model = {model: controls} if controls and model else {}
         return cls(name, values, description, model, complete=True, controls=per_model)

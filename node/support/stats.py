@@ -97,6 +97,9 @@ class FrameStats:
         self._published: deque[tuple[float, float]] = deque(maxlen=maxlen)  # (when, latency)
         self.frames = 0
         self.dropped_sources: list[tuple[str, Callable[[], int]]] = []
+        # seconds from the instant a frame reads its parameters to its outputs (an average):
+        # how early a change on the beat is made so that it shows on the beat
+        self.shown_s = 0.0
 
     def stage(self, name: str, seconds: float) -> None:
         now = self._clock()
@@ -105,12 +108,15 @@ class FrameStats:
             samples.append((now, seconds))
             self._forget(samples, now)
 
-    def published(self, t_capture: float) -> None:
+    def published(self, t_capture: float, t_params: float | None = None) -> None:
         now = self._clock()
         with self._lock:
             self.frames += 1
             self._published.append((now, now - t_capture))
             self._forget(self._published, now)
+            if t_params is not None:
+                shown, last = now - t_params, self.shown_s
+                self.shown_s = shown if last == 0.0 else last + 0.1 * (shown - last)
 
     def _forget(self, samples: deque[tuple[float, float]], now: float) -> None:
         """Drop samples older than the window, keeping the newest (see `recent`)."""
