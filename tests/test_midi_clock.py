@@ -83,7 +83,7 @@ def test_the_beat_phase_follows_the_fit_not_the_last_jittery_tick() -> None:
     clock.feed(START, T0 - 0.001)
     ticks(clock, times)
     nominal = T0 + (len(times) - 1) * 60.0 / (120.0 * PPQN)
-    assert beat(clock, nominal) == pytest.approx((len(times) - 1) / PPQN, abs=0.001 * 2)
+    assert beat(clock, nominal) == pytest.approx((len(times) - 1) / PPQN, abs=0.002)  # 1 ms
 
 
 def test_a_tempo_change_is_followed_within_two_beats() -> None:
@@ -214,20 +214,21 @@ def test_a_clock_storm_keeps_the_last_good_tempo() -> None:
 
 
 def test_a_ragged_storm_too_fast_for_any_tempo_never_reads_invalid() -> None:
-    """Ticks at about 1,500 BPM with +-1 ms jitter: some intervals look plausible and reach
-    the fit, whose tempo is out of range; the last good one stays, never an invalid one."""
+    """Ticks at 1,200 BPM, every other one 1 ms late: half the intervals (3.1 ms) look like
+    a tick of a valid tempo and reach the fit, whose tempo (1,200) is out of range: it is
+    thrown away and the last good tempo stays, never an invalid one."""
     clock = MidiClock()
     good = tick_times(120.0, 4)
     ticks(clock, good)
-    storm = tick_times(1500.0, 40, start=good[-1] + 0.02, jitter=0.001, seed=6)
+    period = 60.0 / (1200.0 * PPQN)
+    storm = [good[-1] + 0.02 + k * period + 0.001 * (k % 2) for k in range(40 * PPQN)]
     fitted = 0
-    for t in sorted(storm):
-        before = len(clock._window)
+    for t in storm:
         clock.feed(CLOCK, t)
-        fitted += len(clock._window) != before or clock._window[-1][1] == t
+        fitted += clock._window[-1][1] == t
         assert clock.bpm is not None and valid_bpm(clock.bpm)
         assert clock.bpm == pytest.approx(120.0, abs=0.05)
-    assert fitted > 10  # the storm did reach the fit
+    assert fitted > len(storm) / 3  # the storm did reach the fit
     ticks(clock, tick_times(120.0, 3, start=storm[-1] + 0.05))
     assert clock.bpm == pytest.approx(120.0, abs=1e-6)
 
