@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 PPQN = 24  # MIDI clock ticks a beat (a quarter note)
 TICKS_PER_SONGPOS = 6  # a song position pointer counts 16th notes
 WINDOW = 48  # ticks in the tempo fit: two beats
-MIN_TICKS = 12  # ticks a fit needs before it gives a tempo (half a beat)
+MIN_TICKS = 24  # ticks a fit needs before it gives a tempo (a beat)
 LOST_S = 1.0  # running with no tick this long: the clock is lost
 MIN_TICK_S = 60.0 / (MAX_BPM * PPQN)  # a tick closer to the last one is faster than any tempo
 MAX_TICK_S = 60.0 / (MIN_BPM * PPQN)  # a tick further from the last one follows a break
 STORM_RUN = 6  # too-close ticks in a row: a storm, not a USB packet holding two ticks
 OUTLIER_FLOOR_S = 0.001  # residuals within this are never outliers (a clock with tiny jitter)
 OUTLIER_MADS = 3.0  # a tick this many median absolute residuals off the line is an outlier
+INLIERS = 0.75  # the share of the window a line must fit: a clear majority, not half of two
 
 RELIST_S = 2.0  # MidiClockInput lists the ports at most this often
 TRANSPORT = frozenset({"clock", "start", "stop", "continue", "songpos"})
@@ -55,8 +56,12 @@ class MidiClock:
     Tempo: a least-squares line of tick time against tick count over the last `WINDOW` ticks
     (two beats). Its start is robust (the median tick interval and the median offset); ticks
     off that line by more than `OUTLIER_MADS` median absolute residuals (or 1 ms when jitter is
-    tiny) are left out, the line is fitted to the rest, and the outliers are judged once more
-    against that fit. A fit is a few passes over 48 ticks, whatever arrives.
+    tiny; never half a tick or more) are left out, the line is fitted to the rest, and the
+    outliers are judged once more against that fit. A fit is a few passes over 48 ticks,
+    whatever arrives. A line must fit `INLIERS` (3/4) of the window, or the last one holds: a
+    window half at one tempo and half at another (a tempo change, the end of a storm) reads
+    as neither, not as a tempo between them. So a change of tempo is taken up once it fills
+    most of the window: within two beats.
 
     Guards, so only a valid tempo is ever reported (`bpm` keeps the last good one):
 
@@ -187,15 +192,16 @@ class MidiClock:
         points = list(self._window)
         if len(points) >= MIN_TICKS:
             line = _fit(points)
-            if line is not None:
-                bpm = 60.0 / (PPQN * line[2]) if line[2] > 0 else math.inf
-                if valid_bpm(bpm):
-                    self._bpm, self._line = bpm, line
-                    return
-                # no tempo is this fast or slow: the window holds no clock; start it afresh
-                self._window.clear()
-                self._window.append(points[-1])
-                points = points[-1:]
+            if line is None:
+                return  # no majority of the ticks agrees on a line: keep the one there is
+            bpm = 60.0 / (PPQN * line[2]) if line[2] > 0 else math.inf
+            if valid_bpm(bpm):
+                self._bpm, self._line = bpm, line
+                return
+            # no tempo is this fast or slow: the window holds no clock; start it afresh
+            self._window.clear()
+            self._window.append(points[-1])
+            points = points[-1:]
         if self._bpm is not None:  # hold the tempo, anchored on the ticks there are
             slope = 60.0 / (PPQN * self._bpm)
             n_ref = points[-1][0]
@@ -204,8 +210,8 @@ class MidiClock:
 
 
 def _fit(points: Sequence[tuple[int, float]]) -> _Line | None:
-    """The tempo line through (tick count, time), outliers left out; None if no majority of
-    the ticks agrees on one."""
+    """The tempo line through (tick count, time), outliers left out; None unless `INLIERS` of
+    the ticks agree on one (half of them at one tempo and half at another agree on none)."""
     n_ref, t_ref = points[-1]  # centred on the latest tick: large clock values lose nothing
     xs = [float(n - n_ref) for n, _ in points]
     ys = [t - t_ref for _, t in points]
@@ -213,7 +219,7 @@ def _fit(points: Sequence[tuple[int, float]]) -> _Line | None:
     offset = statistics.median(y - slope * x for x, y in zip(xs, ys, strict=True))
     for _ in range(2):  # judge against the robust start, then against the first fit
         keep = _inliers(xs, ys, slope, offset)
-        if 2 * len(keep) < len(xs):
+        if len(keep) < INLIERS * len(xs):
             return None
         fitted = _least_squares([xs[i] for i in keep], [ys[i] for i in keep])
         if fitted is None:
@@ -223,8 +229,12 @@ def _fit(points: Sequence[tuple[int, float]]) -> _Line | None:
 
 
 def _inliers(xs: list[float], ys: list[float], slope: float, offset: float) -> list[int]:
+    """The ticks near the line: within `OUTLIER_MADS` median absolute residuals (at least
+    `OUTLIER_FLOOR_S`), and never half a tick or more off, which is nearer another tick's place
+    (when nearly half the window is another clock, the median is no longer the jitter's)."""
     residuals = [abs(y - (offset + slope * x)) for x, y in zip(xs, ys, strict=True)]
     limit = max(OUTLIER_MADS * statistics.median(residuals), OUTLIER_FLOOR_S)
+    limit = min(limit, 0.5 * abs(slope))
     return [i for i, r in enumerate(residuals) if r <= limit]
 
 
