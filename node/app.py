@@ -234,6 +234,8 @@ class Node:
         self._model = model
         table, self._start_controls = split_controls(start.params)
         self.params = ParamStore(table)
+        if config.tempo != "internal":  # (--tempo; /tempo/source switches it live)
+            self.params.update({"tempo.source": config.tempo}, "config")
         self.stats = stats or FrameStats()
         self._start = start
         self._sinks_open = self._sinks_given = sinks is not None
@@ -305,6 +307,7 @@ class Node:
                 sinks=lambda: [sink.describe() for sink in self.sinks],
                 presets=self.presets,
                 apply_model_presets=self.config.apply_model_presets,
+                midi_in=self.config.midi_in,
             )
             commands.remember_controls(self._start.controls)
             if model is not None:
@@ -369,6 +372,8 @@ class Node:
                 self.pipeline.stop()
             if self.saver is not None:
                 self.saver.stop()
+            if self.commands is not None:
+                self.commands.tempo.close()  # (a Link session, MIDI ports)
             if self.swapper is not None:
                 self.swapper.wait(10.0)
             if self.page is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from node.errors import ConfigError
 from node.inference.canvas import MODEL_CANVAS, Canvas, CanvasError, parse_canvas
+from node.state.params import TEMPO_SOURCES
 from node.support.boundedread import FileRefusedError, read_text_bounded
 from node.support.files import HomeFolderError, expand_user
 from node.support.logformat import clip, short_repr
@@ -48,13 +49,14 @@ _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
 RUN, RENDER, MODELS, PRESETS, BENCH = "run", "render", "models", "presets", "bench"
 SAVE = "presets save"  # the one presets action that takes --set
 MODEL_USERS = frozenset({RUN, RENDER})
-INPUT, MODEL, OSC, PAGE, STATE, LOGS = (
+INPUT, MODEL, OSC, PAGE, STATE, LOGS, TEMPO = (
     "the video in and out",
     "the model",
     "OSC and OSCQuery (docs/reference/addresses.md lists the addresses)",
     "the control page (a browser on a phone or laptop)",
     "presets and the last state",
     "logging",
+    "tempo: the beat clock and MIDI in (docs/tempo.md)",
 )
 
 # -- checks: (value from the file or a flag, where it came from) -> the value to keep ----------
@@ -122,6 +124,12 @@ def seconds(value: object, where: str) -> float:
 def flag(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where} must be true or false, got {short_repr(value)}")
+    return value
+
+
+def tempo_source(value: object, where: str) -> str:
+    if not isinstance(value, str) or value not in TEMPO_SOURCES:
+        raise ConfigError(f"{where} must be one of {', '.join(TEMPO_SOURCES)}")
     return value
 
 
@@ -367,6 +375,18 @@ class NodeConfig:
         5.0, kind="seconds > 0", check=seconds, example=5.0, flag="--stats-interval",
         metavar="S", flag_type=float, section=LOGS,
         help="seconds between the fps / latency log lines",
+    )  # fmt: skip
+    tempo: str = setting(
+        "internal", kind=" | ".join(TEMPO_SOURCES), check=tempo_source, example="link",
+        flag="--tempo", choices=list(TEMPO_SOURCES), section=TEMPO,
+        help="where the beat comes from: the node's own clock, taps (/tempo/tap), MIDI clock "
+        "in (the [midi] extra) or Ableton Link (the [link] extra); /tempo/source switches live",
+    )  # fmt: skip
+    midi_in: str = setting(
+        "", kind="port name part, or *", check=text("a MIDI port name"), example="*",
+        flag="--midi-in", metavar="NAME", section=TEMPO,
+        help="the MIDI input ports to read (a part of their name, * for all; none: all, once "
+        "the tempo source is midi): clock for the tempo, notes for the envelopes",
     )  # fmt: skip
     presets_dir: str = setting(
         "~/.config/pix2pix-node/presets", kind="folder", check=file_path,

@@ -69,6 +69,7 @@ class NodeCommands:
         pictures: StylePictures | None = None,
         clock: Callable[[], float] = time.monotonic,
         tempo_sources: dict[str, SourceFactory] | None = None,
+        midi_in: str = "",
     ) -> None:
         self.params = params
         self.swapper = swapper
@@ -92,6 +93,7 @@ class NodeCommands:
             clock=clock,
             shown_latency=(lambda: stats.shown_s) if stats else (lambda: 0.0),
             factories=tempo_sources,
+            midi_in=midi_in,
         )
         # (address, reason) of a problem no request caused - a model swapped in whose preset
         # cannot be set - for the clients (the feedback hub sends /node/error)

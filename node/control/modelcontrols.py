@@ -87,16 +87,16 @@ class ModelControlCommands:
             self._image_controls = {c.name: c for c in controls if c.kind == "image"}
             # (its listeners see the new image controls too)
             self.params.set_controls(specs, start)
-        for address, reason in misfits:
-            log.error("%s", reason)
-            for listener in list(self.problem_listeners):
-                listener(address, reason)
         for control in self._image_controls.values():
             if control.picture and control.key not in (start or {}):
                 try:  # its code starts from its default picture (made off this thread)
                     self.set_picture(control.name, control.picture, "model default")
                 except CommandError as exc:
                     log.error("model %s: %s", model, exc)
+        for address, reason in misfits:  # (after the pictures are on their way: `settle`)
+            log.error("%s", reason)
+            for listener in list(self.problem_listeners):
+                listener(address, reason)
 
     def _drop_misfits(
         self, model: str, specs: Sequence[ParamSpec], images: set[str]

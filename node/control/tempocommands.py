@@ -25,6 +25,7 @@ from node.state.params import (
     number,
 )
 from node.support.ratelimit import LogLimiter
+from node.tempo import sources
 from node.tempo.beatclock import BeatClock, SourceFactory
 from node.tempo.modulators import Modulators
 from node.tempo.quantize import QuantizeError, Quantizer, quant_beats
@@ -49,10 +50,15 @@ class TempoCommands:
         clock: Callable[[], float] = time.monotonic,
         shown_latency: Callable[[], float] = lambda: 0.0,
         factories: dict[str, SourceFactory] | None = None,
+        midi_in: str = "",
     ) -> None:
+        """`midi_in`: the MIDI ports the midi source reads (a part of their names; '' all);
+        `factories` replace the outside sources (a test's)."""
         self.params = params
         self.clock = clock
         self.shown_latency = shown_latency  # seconds from a frame's parameters to its outputs
+        if factories is None:
+            factories = sources.factories(midi_in, self.note)
         self.beats = BeatClock(params.number("tempo.bpm"), clock, factories)
         self.quantizer = Quantizer()
         self.modulators = Modulators()
@@ -98,6 +104,7 @@ class TempoCommands:
         if found is None and self.beats.source not in ("internal", "tap"):
             raise CommandError(f"the tempo follows {self.beats.source}; tap needs source tap")
         timeline = self.beats.timeline(now)
+        self._write_source()
         self._write_bpm(timeline.bpm, force=found is not None)
         return timeline
 
@@ -186,6 +193,12 @@ class TempoCommands:
         if offsets or self._modulating:
             self.params.modulate(offsets)
         self._modulating = bool(offsets)
+
+    def _write_source(self) -> None:
+        """The source row follows the clock (a tap switches the internal clock to tap)."""
+        index = TEMPO_SOURCES.index(self.beats.source)
+        if int(self.params.number("tempo.source")) != index:
+            self.params.update({"tempo.source": index}, TEMPO)
 
     def _write_bpm(self, bpm: float, force: bool = False) -> None:
         shown = self.params.number("tempo.bpm")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 # sys.platform -> the name people know; platform.machine() spells x86_64 "AMD64" on Windows.
 SYSTEMS = {"darwin": "macOS", "win32": "Windows", "linux": "Linux"}
 MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "aarch64"}
+ANY = "*"
 
 
 @dataclass(frozen=True)
@@ -24,20 +25,20 @@ class Gap:
     feature: str  # what the user misses, e.g. "NDI"
     package: str  # the distribution with no wheel
     modules: tuple[str, ...]  # any of these importable (built from source, say): no gap after all
-    system: str  # sys.platform
-    machine: str  # normalised platform.machine(): x86_64, arm64, aarch64
+    system: str  # sys.platform ("*": every one)
+    machine: str  # normalised platform.machine(): x86_64, arm64, aarch64 ("*": every one)
     instead: str
     python_from: tuple[int, int] | None = None  # None: no wheel for any Python version
 
     def applies(self, system: str, machine: str, python: tuple[int, int]) -> bool:
         return (
-            system == self.system
-            and machine == self.machine
+            self.system in (system, ANY)
+            and self.machine in (machine, ANY)
             and (self.python_from is None or python >= self.python_from)
         )
 
     def line(self) -> str:
-        where = name(self.system, self.machine)
+        where = "any platform" if self.system == ANY else name(self.system, self.machine)
         if self.python_from:
             where += f" on Python {self.python_from[0]}.{self.python_from[1]}+"
         return f"{self.feature}: no {self.package} wheel for {where}; {self.instead}"
@@ -50,6 +51,10 @@ GAPS = (
     Gap("LiteRT", "ai-edge-litert", ("ai_edge_litert", "tensorflow"), "darwin", "x86_64",
         "the bundled models run on ONNX Runtime and OpenVINO; for .tflite use Python 3.11",
         python_from=(3, 12)),
+    # python-rtmidi 1.5.8 (the newest) has wheels up to CPython 3.12 on every platform
+    Gap("MIDI", "python-rtmidi", ("rtmidi",), ANY, ANY,
+        "MIDI clock in needs Python 3.12 or older; Link (--tempo link) and tap tempo work",
+        python_from=(3, 13)),
 )  # fmt: skip
 
 
