@@ -184,6 +184,8 @@ class OscRouter:
                 self._refuse(peer, address, str(exc))
         self._flush(batch, exact, peer)
         for every, values in later.items():
+            if not values:  # (its only message was refused)
+                continue
             refuse = functools.partial(self._refuse, peer, "/quant")
             self.commands.set_values_on_beat(values, self._origin(peer), every, refuse)
 
