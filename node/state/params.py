@@ -429,6 +429,11 @@ class ParamSnapshot(Mapping[str, Value]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def as_dict(self) -> Mapping[str, Value]:
+        """The values as a plain mapping (read-only): the fastest reads, for a per-frame step
+        that reads many."""
+        return self._values
+
     def as_bool(self, key: str) -> bool:
         return bool(self._values[key])
 
@@ -647,7 +652,7 @@ class ParamStore:
 
     @staticmethod
     def _move(spec: ParamSpec, base: Value, offset: float) -> Value:
-        value = float(number(spec.key, base)) + offset  # (numeric rows only: int or float)
+        value = base + offset  # type: ignore[operator]  # (numeric rows only: int or float)
         if spec.min is not None:
             value = max(spec.min, value)
         if spec.max is not None:

@@ -19,6 +19,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from node.state.params import MOD_SLOTS, SHAPES, TRIGGERS, ParamSnapshot, ParamSpec
 from node.tempo.timeline import QUANTUM, Timeline
@@ -117,11 +118,11 @@ class Modulators:
     def note(self, note: int, on: bool, now: float, values: ParamSnapshot) -> None:
         """A MIDI note: the envelopes whose trigger is `note` and whose note it is."""
         for slot in range(1, self.slots + 1):
-            g = f"mod{slot}"
+            keys = SLOT_KEYS[slot]
             if (
-                SHAPES[values.as_int(f"{g}.shape")] == "envelope"
-                and TRIGGERS[values.as_int(f"{g}.trigger")] == "note"
-                and values.as_int(f"{g}.note") == note
+                values.as_int(keys.shape) == ENVELOPE
+                and TRIGGERS[values.as_int(keys.trigger)] == "note"
+                and values.as_int(keys.note) == note
             ):
                 self.fire(slot, now, on)
 
@@ -136,59 +137,49 @@ class Modulators:
     ) -> dict[str, float]:
         """The offset each target gets at `now` (target key -> offset in its own units), from
         the slots in `values`; `spec_of` gives the targets' ranges (a model's control: only
-        while its model runs)."""
+        while its model runs). Every frame: the rows are read straight from the snapshot."""
         beat = timeline.beat_at(now)
         last, self._last_beat = self._last_beat, beat
+        raw: Any = values.as_dict()  # (checked rows: types as the table says)
         offsets: dict[str, float] = {}
         for slot in range(1, self.slots + 1):
-            g = f"mod{slot}"
-            shape = SHAPES[values.as_int(f"{g}.shape")]
-            target = values.text(f"{g}.target")
-            if shape == "off" or not target:
+            keys = SLOT_KEYS[slot]
+            shape = raw[keys.shape]
+            target = raw[keys.target]
+            if not shape or not target:  # (0: off)
                 continue
-            key = target.strip("/").replace("/", ".")
+            key = target[1:].replace("/", ".")  # (stored as /group/name)
             spec = spec_of(key)
             if spec is None or not spec.numeric:  # (a control its model does not have)
                 continue
-            if shape == "envelope":
-                amount = self._envelope(slot, g, now, timeline, last, values)
+            if shape == ENVELOPE:
+                amount = self._envelope(slot, keys, now, timeline, last, raw)
             else:
-                amount = self._lfo(slot, g, shape, now, beat, values)
-            swing = amount * values.as_float(f"{g}.depth") + values.as_float(f"{g}.offset")
+                rate = raw[keys.rate]
+                cycles = beat / rate if raw[keys.sync] else now * rate
+                amount = wave(SHAPES[shape], cycles + raw[keys.phase], slot)
+            swing = amount * raw[keys.depth] + raw[keys.offset]
             span = (spec.max - spec.min) if spec.min is not None and spec.max is not None else 1.0
             offsets[key] = offsets.get(key, 0.0) + swing * span
         return offsets
 
-    @staticmethod
-    def _lfo(
-        slot: int, g: str, shape: str, now: float, beat: float, values: ParamSnapshot
-    ) -> float:
-        rate = values.as_float(f"{g}.rate")
-        cycles = beat / rate if values.as_bool(f"{g}.sync") else now * rate
-        return wave(shape, cycles + values.as_float(f"{g}.phase"), slot)
-
     def _envelope(
         self,
         slot: int,
-        g: str,
+        keys: SlotKeys,
         now: float,
         timeline: Timeline,
         last: float | None,
-        values: ParamSnapshot,
+        raw: Any,
     ) -> float:
         beat = timeline.beat_at(now)
-        trigger = TRIGGERS[values.as_int(f"{g}.trigger")]
+        trigger = TRIGGERS[raw[keys.trigger]]
         every = {"beat": 1.0, "bar": QUANTUM}.get(trigger)
         if every is not None and last is not None and beat >= last:
             crossed = math.floor(beat / every) > math.floor(last / every)
             if crossed:  # fired at the boundary itself, not at this frame
                 self.fire(slot, min(now, timeline.time_at(math.floor(beat / every) * every)))
-        adsr = Adsr(
-            values.as_float(f"{g}.attack"),
-            values.as_float(f"{g}.decay"),
-            values.as_float(f"{g}.sustain"),
-            values.as_float(f"{g}.release"),
-        )
+        adsr = Adsr(raw[keys.attack], raw[keys.decay], raw[keys.sustain], raw[keys.release])
         with self._lock:
             gate = self._gates.get(slot)
             if gate is None:
@@ -205,3 +196,28 @@ class Modulators:
                         del self._gates[slot]
             self._levels[slot] = level
         return level
+
+
+class SlotKeys(NamedTuple):
+    """The row keys of one slot (`mod3.rate`, ...), made once: a frame reads them all."""
+
+    shape: str
+    target: str
+    sync: str
+    rate: str
+    depth: str
+    offset: str
+    phase: str
+    attack: str
+    decay: str
+    sustain: str
+    release: str
+    trigger: str
+    note: str
+
+
+SLOT_KEYS = {
+    slot: SlotKeys(*(f"mod{slot}.{name}" for name in SlotKeys._fields))
+    for slot in range(1, MOD_SLOTS + 1)
+}
+ENVELOPE = SHAPES.index("envelope")
