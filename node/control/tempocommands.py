@@ -57,9 +57,15 @@ class TempoCommands:
         self.params = params
         self.clock = clock
         self.shown_latency = shown_latency  # seconds from a frame's parameters to its outputs
+        self.midi = sources.MidiPorts(midi_in, self.note, clock)
         if factories is None:
-            factories = sources.factories(midi_in, self.note)
+            factories = sources.factories(self.midi)
         self.beats = BeatClock(params.number("tempo.bpm"), clock, factories)
+        if midi_in:  # (notes for the envelopes, whatever the tempo source)
+            try:
+                self.midi.open()
+            except UserError as exc:
+                log.error("%s; the node runs without MIDI in", exc)
         self.quantizer = Quantizer()
         self.modulators = Modulators()
         self.beat_listeners: list[BeatListener] = []
@@ -175,6 +181,8 @@ class TempoCommands:
         if self._last_tick is not None and 0 < now - self._last_tick < 1.0:
             self._frame += 0.1 * (now - self._last_tick - self._frame)
         self._last_tick = now
+        if self.beats.source != "midi":
+            self.midi.poll(now)  # (ports that come and go, for the notes)
         news = self.beats.poll(now)
         if news:
             limited.warning("tempo news", "tempo: %s", news)
@@ -223,3 +231,4 @@ class TempoCommands:
 
     def close(self) -> None:
         self.beats.close()
+        self.midi.close()

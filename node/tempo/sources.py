@@ -19,26 +19,59 @@ log = logging.getLogger(__name__)
 NoteListener = Callable[[int, bool, float], None]  # (note, on?, when)
 
 
-class MidiSource:
-    """MIDI clock in: 24 ticks a beat from a DAW or a drum machine. It rules the tempo (a BPM
-    set by hand is refused); notes on the same ports go to `on_note` (envelopes)."""
-
-    name = "midi"
-    peers = 0
+class MidiPorts:
+    """The node's MIDI input ports, opened once (Windows opens a port for one reader only):
+    clock messages feed the midi tempo source, notes go to `on_note` (envelopes). Opened at
+    start when `--midi-in` names ports, else when the midi source is chosen."""
 
     def __init__(
         self, match: str, on_note: NoteListener | None, clock: Callable[[], float]
     ) -> None:
-        self._on_note = on_note
-        self.input = MidiClockInput(match, on_message=self._message, clock=clock)
-        self._lost_said = False
+        self.match = match
+        self.on_note = on_note
+        self.clock = clock
+        self.input: MidiClockInput | None = None
+
+    def open(self) -> MidiClockInput:
+        if self.input is None:
+            self.input = MidiClockInput(
+                self.match or "*", on_message=self._message, clock=self.clock
+            )
+        return self.input
 
     def _message(self, message: Any, t: float) -> None:
         kind = getattr(message, "type", "")
-        if self._on_note is None or kind not in ("note_on", "note_off"):
+        if self.on_note is None or kind not in ("note_on", "note_off"):
             return
         velocity = getattr(message, "velocity", 0)
-        self._on_note(int(getattr(message, "note", 0)), kind == "note_on" and velocity > 0, t)
+        self.on_note(int(getattr(message, "note", 0)), kind == "note_on" and velocity > 0, t)
+
+    def poll(self, now: float) -> None:
+        if self.input is not None:
+            self.input.poll(now)  # (ports gone and back: said by the input itself)
+
+    def release(self) -> None:
+        """The midi source is done with the ports: closed unless `--midi-in` wants notes."""
+        if not self.match:
+            self.close()
+
+    def close(self) -> None:
+        if self.input is not None:
+            self.input.close()
+            self.input = None
+
+
+class MidiSource:
+    """MIDI clock in: 24 ticks a beat from a DAW or a drum machine. It rules the tempo (a BPM
+    set by hand is refused)."""
+
+    name = "midi"
+    peers = 0
+
+    def __init__(self, ports: MidiPorts) -> None:
+        self.ports = ports
+        self.input = ports.open()
+        self._lost_said = False
 
     def timeline(self, now: float) -> Timeline | None:
         return self.input.timeline(now)
@@ -47,7 +80,7 @@ class MidiSource:
         return "the tempo follows the MIDI clock (set it on the sender, or pick another source)"
 
     def poll(self, now: float) -> str | None:
-        self.input.poll(now)  # (ports gone and back: said by the input itself)
+        self.ports.poll(now)
         lost = self.input.lost(now)
         if lost and not self._lost_said:
             self._lost_said = True
@@ -59,7 +92,7 @@ class MidiSource:
         return None
 
     def close(self) -> None:
-        self.input.close()
+        self.ports.release()
 
 
 class LinkSource:
@@ -94,11 +127,11 @@ class LinkSource:
         self.link.close()
 
 
-def factories(midi_in: str = "*", on_note: NoteListener | None = None) -> dict[str, SourceFactory]:
+def factories(ports: MidiPorts) -> dict[str, SourceFactory]:
     """The outside sources a node can switch to, by name."""
 
     def midi(start: Timeline, clock: Callable[[], float] = time.monotonic) -> MidiSource:
-        return MidiSource(midi_in or "*", on_note, clock)
+        return MidiSource(ports)
 
     def link(start: Timeline, clock: Callable[[], float] = time.monotonic) -> LinkSource:
         return LinkSource(start)
