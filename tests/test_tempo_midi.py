@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-mido = pytest.importorskip("mido", reason="install the [midi] extra (make test does)")
+pytest.importorskip("mido", reason="install the [midi] extra (make test does)")
 
+import mido
 from test_midi_clock import FakeMido
 
 from node.control.commands import CommandError, NodeCommands
