@@ -102,7 +102,9 @@ def test_the_beat_goes_to_the_clients(rig: Rig) -> None:
     first = rig.inbox.all("/tempo/beat")[-1]
     rig.inbox.wait("/tempo/beat", lambda a: a[0] >= first[0] + 2, timeout=3)
     beats = [a[0] for a in rig.inbox.all("/tempo/beat")]
-    assert beats == sorted(beats) and all(0 <= a[1] < 4 for a in rig.inbox.all("/tempo/beat"))
+    assert beats == sorted(beats)
+    assert {a[0] for a in rig.inbox.all("/tempo/phase")} <= {0, 1, 2, 3}
+    assert rig.inbox.all("/tempo/phase")
 
 
 def test_a_modulator_moves_a_fader_every_client_sees_and_rests_when_off(rig: Rig) -> None:
@@ -126,7 +128,9 @@ def test_the_oscquery_tree_lists_the_tempo_and_the_modulators(rig: Rig) -> None:
     status, tree = get_json(f"http://127.0.0.1:{rig.service.oscquery.port}/")
     assert status == 200
     beat = find(tree, "/tempo/beat")
-    assert beat is not None and beat["TYPE"] == "if" and len(beat["VALUE"]) == 2
+    assert beat is not None and beat["TYPE"] == "i" and len(beat["VALUE"]) == 1
+    phase = find(tree, "/tempo/phase")
+    assert phase is not None and 0 <= phase["VALUE"][0] < 4
     target = find(tree, "/mod16/target")
     assert target is not None and target["TYPE"] == "s" and target["VALUE"] == [""]
     shape = find(tree, "/mod1/shape")
@@ -141,7 +145,17 @@ def test_link_as_the_source_live_and_back(rig: Rig) -> None:
     send(rig, "/tempo/bpm", 133.0)
     wait_for(lambda: rig.params.get("tempo.bpm") == 133.0, timeout=3)
     assert rig.commands.tempo.beats.timeline(time.monotonic()).bpm == pytest.approx(133.0, abs=0.01)
+    from node.tempo.link import LinkClock
+
+    peer = LinkClock(100.0)  # another app on the network joins the session, at its tempo
+    try:
+        rig.inbox.wait("/tempo/peers", lambda a: a == [1], timeout=5)
+        peer.set_bpm(141.0)  # and moves it: every client hears the node's tempo follow
+        rig.inbox.wait("/tempo/bpm", lambda a: a[0] == pytest.approx(141.0, abs=0.01), timeout=3)
+    finally:
+        peer.close()
+    rig.inbox.wait("/tempo/peers", lambda a: a == [0], timeout=5)
     send(rig, "/tempo/source", "internal")
     wait_for(lambda: rig.commands.tempo.beats.source == "internal", timeout=5)
-    assert rig.commands.tempo.beats.timeline(time.monotonic()).bpm == pytest.approx(133.0, abs=0.01)
+    assert rig.commands.tempo.beats.timeline(time.monotonic()).bpm == pytest.approx(141.0, abs=0.01)
     assert not errors(rig)

@@ -69,7 +69,8 @@ def params_text() -> str:
     )
 
 
-def params_markdown() -> str:
+def params_markdown(groups: tuple[str, ...] = ()) -> str:
+    """The parameter table (only `groups`' rows, when given)."""
     lines = [
         "| OSC address | `--set` name | type | default | range | what it does |",
         "|---|---|---|---|---|---|",
@@ -77,10 +78,35 @@ def params_markdown() -> str:
     lines += [
         f"| `{a}` | `{k}` | {_type(p)} | {_default(p)} | {_range(p)} | {p.doc} |"
         for a, k, p in _listed()
+        if not groups or k.split(".")[0] in groups
     ]
     lines.append("")
     lines.append(f"`{SLOT}`: the modulator slots `mod1` .. `mod{MOD_SLOTS}`, each with these rows.")
     return "\n".join(lines)
+
+
+def tempo_markdown() -> str:
+    """docs/tempo.md's reference: the tempo and modulator rows, then their other addresses."""
+    lines = [params_markdown(("tempo", SLOT)), "", "| address | arguments | what it does |",
+             "|---|---|---|"]  # fmt: skip
+    for a in NODE_ADDRESSES:
+        if a.path.startswith("/tempo/") or a.path == "/node/preset/morph_beats":
+            args = f"`{a.args}`" if a.args else ""
+            does = a.description if a.incoming else f"*sent by the node:* {a.description}"
+            lines.append(f"| `{a.path}` | {args} | {does} |")
+    lines.append(f"| `/{SLOT}/fire` | `[1 or 0]` | {FIRE_DOC} |")
+    lines.append(f"| `/quant/<q>/<address>` | that address's | {QUANT_DOC} |")
+    return "\n".join(lines)
+
+
+FIRE_DOC = (
+    "fire modulator N's envelope: 1 opens its gate, 0 closes it (a TouchOSC button sends "
+    "both), no argument a hit that falls by itself"
+)
+QUANT_DOC = (
+    "that message on the next boundary of q (now, beat, bar, 2bars, 4bars): any parameter, "
+    "/node/preset/recall, /node/preset/morph, /node/preset/morph_beats, /node/model"
+)
 
 
 def node_addresses_markdown() -> str:
@@ -97,6 +123,7 @@ def node_addresses_markdown() -> str:
 GENERATED_SECTIONS: dict[str, tuple[str, Callable[[], str]]] = {
     "params": ("docs/reference/parameters.md", params_markdown),
     "osc": ("docs/reference/addresses.md", node_addresses_markdown),
+    "tempo": ("docs/tempo.md", tempo_markdown),
     "settings": ("docs/config.md", lambda: table_markdown(SETTINGS)),
     "settings-example": ("docs/config.md", lambda: f"```toml\n{example_config()}\n```"),
 }

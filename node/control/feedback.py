@@ -188,7 +188,7 @@ class FeedbackHub:
         self.commands.params.add_controls_listener(self._on_controls)
         self.commands.add_model_listener(self._on_model)
         self.commands.problem_listeners.append(self._on_problem)
-        self.commands.tempo.beat_listeners.append(self._on_beat)
+        self.commands.tempo.listeners.append(self._on_tempo)
         self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)
         self._thread.start()
 
@@ -198,8 +198,8 @@ class FeedbackHub:
         self.commands.remove_model_listener(self._on_model)
         if self._on_problem in self.commands.problem_listeners:
             self.commands.problem_listeners.remove(self._on_problem)
-        if self._on_beat in self.commands.tempo.beat_listeners:
-            self.commands.tempo.beat_listeners.remove(self._on_beat)
+        if self._on_tempo in self.commands.tempo.listeners:
+            self.commands.tempo.listeners.remove(self._on_tempo)
         self._stop.set()
         with self._wake:
             self._wake.notify()
@@ -343,9 +343,10 @@ class FeedbackHub:
                 if target.wants(self.address(spec.address)):
                     self._queue(self._param_message(target, spec, False))
 
-    def _on_beat(self, beat: int, phase: float) -> None:
-        """Each beat, to every client: a TouchOSC LED, a Max metro can follow the band."""
-        self.broadcast("/tempo/beat", [beat, float(phase)])
+    def _on_tempo(self, address: str, args: list[object]) -> None:
+        """Each beat (its number and its place in the bar), and Link's peers when they come
+        and go, to every client: a TouchOSC LED, a Max metro can follow the band."""
+        self.broadcast(address, args)
 
     def _on_problem(self, address: str, reason: str) -> None:
         self.error(None, address, reason)

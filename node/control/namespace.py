@@ -9,6 +9,7 @@ and from the parameter table, so they cannot disagree.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -199,9 +200,8 @@ def _clear(call: Call) -> None:
     call.commands.tempo.quantizer.clear()
 
 
-def tempo_args(c: NodeCommands) -> list[Any]:
-    """`<beat> <phase in the bar>`: where the band is."""
-    return [int(c.tempo.beat_now() // 1), float(c.tempo.phase_now())]
+def _beat(c: NodeCommands) -> list[Any]:
+    return [math.floor(c.tempo.beat_now())]
 
 
 def _reset(call: Call) -> None:
@@ -468,17 +468,26 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
     NodeAddress(
         "/tempo/beat",
         "",
-        "if",
+        "i",
         READ,
-        "sent on every beat: the beat's number and the phase in the bar (0..4)",
-        read=tempo_args,
+        "the beat's number, sent on every beat",
+        read=_beat,
+    ),
+    NodeAddress(
+        "/tempo/phase",
+        "",
+        "f",
+        READ,
+        "where in the bar it is, 0 to 4 (Link's phase); sent on every beat as the beat in "
+        "the bar (0, 1, 2, 3)",
+        read=lambda c: [float(c.tempo.phase_now())],
     ),
     NodeAddress(
         "/tempo/peers",
         "",
         "i",
         READ,
-        "Ableton Link peers in the session (0 for the other sources)",
+        "Ableton Link peers in the session (0 for the other sources); sent when it changes",
         read=lambda c: [c.tempo.peers()],
     ),
     NodeAddress(

@@ -37,7 +37,7 @@ limited = LogLimiter(log)
 TEMPO = "tempo"  # the origin of the tempo rows the clock writes back
 BPM_STEP = 0.05  # a tempo from outside is written back when it moved this much (a fitted
 # MIDI clock moves by hundredths at every tick: feedback would flood for nothing)
-BeatListener = Callable[[int, float], None]  # (beat number, phase in the bar)
+TempoListener = Callable[[str, list[object]], None]  # (address, args): the beat, its phase, peers
 
 
 class TempoCommands:
@@ -68,8 +68,9 @@ class TempoCommands:
                 log.error("%s; the node runs without MIDI in", exc)
         self.quantizer = Quantizer()
         self.modulators = Modulators()
-        self.beat_listeners: list[BeatListener] = []
+        self.listeners: list[TempoListener] = []  # the feedback hub: to every client
         self._beat: int | None = None
+        self._peers = 0
         self._last_tick: float | None = None
         self._frame = 1.0 / 30.0  # the frame interval, measured from the ticks
         self._modulating = False
@@ -193,8 +194,16 @@ class TempoCommands:
         beat = math.floor(timeline.beat_at(now))
         if beat != self._beat:
             self._beat = beat
-            for listener in list(self.beat_listeners):
-                listener(beat, timeline.phase_at(now))
+            self._tell("/tempo/beat", [beat])
+            self._tell("/tempo/phase", [float(math.floor(timeline.phase_at(now)))])
+        peers = self.beats.peers
+        if peers != self._peers:
+            self._peers = peers
+            self._tell("/tempo/peers", [peers])
+
+    def _tell(self, address: str, args: list[object]) -> None:
+        for listener in list(self.listeners):
+            listener(address, args)
 
     def _modulate(self, now: float, timeline: Timeline) -> None:
         offsets = self.modulators.tick(now, timeline, self.params.bases(), self.params.find)
