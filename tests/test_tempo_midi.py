@@ -100,3 +100,16 @@ def test_no_midi_backend_is_one_clear_refusal(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(CommandError, match="MIDI input is not available"):
         commands.set_values({"tempo.source": "midi"})
     assert commands.tempo.beats.source == "internal" and commands.get("tempo.source") == 0
+
+
+def test_a_node_started_on_midi_without_a_backend_runs_on_its_own_clock(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> list[str]:
+        raise RuntimeError("no ALSA sequencer")
+
+    monkeypatch.setattr(mido, "get_input_names", broken)
+    with caplog.at_level(logging.ERROR):
+        commands = NodeCommands(ParamStore({"tempo.source": "midi"}), clock=Clock())
+    assert commands.tempo.beats.source == "internal" and commands.get("tempo.source") == 0
+    assert any("the internal clock runs" in r.getMessage() for r in caplog.records)
