@@ -45,6 +45,14 @@ def test_the_tree_describes_every_parameter(rig: Rig) -> None:
         if spec.min is not None:
             assert node["RANGE"] == [{"MIN": spec.min, "MAX": spec.max}]
             assert node["CLIPMODE"] == ["both"]
+        if spec.choices:  # a menu: an int that strict clients read, its names in TAGS
+            assert node["TYPE"] == "i" and node["RANGE"] == [{"MIN": 0, "MAX": spec.max}]
+            assert node["TAGS"] == ["menu", *spec.choices]
+        else:
+            assert "TAGS" not in node
+    assert tree["CONTENTS"]["tempo"]["CONTENTS"]["quant"]["TAGS"] == [
+        "menu", "now", "beat", "bar", "2bars", "4bars"
+    ]  # fmt: skip
     model = tree["CONTENTS"]["node"]["CONTENTS"]["model"]
     assert model["VALUE"] == ["small"] and model["RANGE"] == [
         {"VALS": ["none", "bad", "other", "small"]}

@@ -28,14 +28,19 @@ from node.control import tree
 from node.control.namespace import NODE_ADDRESSES, READ, WRITE, NodeAddress
 from node.state.params import DEFAULTS, PARAMS
 
-GROUPS = ("capture", "process", "predict", "model")  # `/model`: the running model's controls
-MEASURED = ("/node/status", "/node/heartbeat")  # values that move between two requests
+# `/model`: the running model's controls; `/mod1`: menu rows (TAGS name them) and a text row
+GROUPS = ("capture", "process", "predict", "model", "mod1")
+# values that move between two requests
+MEASURED = ("/node/status", "/node/heartbeat", "/tempo/beat", "/tempo/phase")
 READABLE_NODE = [
     "/node/model",
     "/node/canvas",
     "/node/status",
     "/node/model_state",
     "/node/heartbeat",
+    "/tempo/beat",
+    "/tempo/phase",
+    "/tempo/peers",
 ]
 
 
@@ -135,6 +140,9 @@ def test_python_oscquery_reads_every_parameter_group_as_the_node_serves_it(rig: 
             assert python_type_list_to_osc_type(leaf.type) == served[spec.name]["TYPE"]
             assert leaf.description == spec.doc
             # (python-oscquery 0.4.0 does not read RANGE or CLIPMODE: test_oscquery.py does)
+    for spec in (s for s in specs if s.group == "tempo"):  # (/tempo holds write-only /tap)
+        leaf = client.query_node(spec.address)
+        assert leaf is not None and leaf.value == [rig.params.get(spec.key)], spec.address
     assert client.query_node("/process/canny_t1").value == [42]  # type: ignore[union-attr]
     assert client.query_node("/model/tint").value == [0.25, 0.0, -0.5]  # type: ignore[union-attr]
     info = client.get_host_info()
@@ -155,7 +163,8 @@ def test_python_oscquery_reads_node_and_the_root_but_for_write_only_methods(rig:
     parsed = {}
     for path in ("/", "/node"):
         served = get_json(base(rig) + path)[1]
-        assert {n["FULL_PATH"] for n in walk(served) if write_only(n)} == refused
+        inside = {p for p in refused if p.startswith(path)}  # (/tempo/tap is not in /node)
+        assert {n["FULL_PATH"] for n in walk(served) if write_only(n)} == inside
         parsed[path] = OSCPathNode.from_json(without_write_only(served))
         assert [n.full_path for n in parsed[path]] == [
             n["FULL_PATH"] for n in walk(served) if not write_only(n)

@@ -6,6 +6,13 @@ lists the models as RANGE VALS, `/node/preset/recall` and `/morph` the presets (
 builds its menus from them). The `/norm` twins of the parameters are left out: a host that
 reads RANGE needs no 0..1 scaling. Every method is a leaf and every readable one carries its
 VALUE, as strict clients need (tests/test_oscquery_client.py reads the tree with one).
+
+TAGS (the proposal's list of strings) says what a plain TYPE cannot:
+- a menu row (`/tempo/quant`, `/modN/shape`, ...) stays TYPE "i" with RANGE MIN 0, MAX n-1,
+  and its TAGS are `["menu", <name 0>, <name 1>, ...]`: "menu" first, then its names in index
+  order, so `TAGS[1 + i]` names the value i (`/tempo/quant`: ["menu", "now", "beat", "bar",
+  "2bars", "4bars"]). The row takes a name or its index; the node sends the index.
+- a mix control's TAGS are `["pick"]`: a vector that one whole number sets one-hot.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def param_node(spec: ParamSpec, value: Value, full_path: str) -> Node:
         lo, hi = (int(spec.min), int(spec.max)) if spec.type == "int" else (spec.min, spec.max)
         node["RANGE"] = [{"MIN": lo, "MAX": hi}] * (spec.size if vector else 1)
         node["CLIPMODE"] = ["both"] * (spec.size if vector else 1)
+    if spec.choices:  # a menu: "menu", then its names in index order (see the docstring)
+        node["TAGS"] = ["menu", *spec.choices]
     if spec.pick:  # a mix: one whole number picks one choice (the page shows a menu)
         node["TAGS"] = ["pick"]
     return node
