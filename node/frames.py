@@ -34,6 +34,7 @@ class Frame:
     t_capture: float
     params_version: int = 0  # the ParamStore version a published frame was processed under
     views: Mapping[str, np.ndarray] = field(default_factory=dict)  # other views, by name
+    t_params: float = 0.0  # when its parameters were read (how long until a change shows)
 
     def view(self, name: str) -> Frame:
         """This frame showing another view ('prediction' is the frame itself): 'processed'

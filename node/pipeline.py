@@ -92,7 +92,9 @@ class Pipeline:
         self._captured: LatestSlot[Frame] = LatestSlot()
         self._prepared: LatestSlot[Prepared] = LatestSlot(clock)
         self.capture = CaptureThread(source, self._captured, params, self.stats, clock=clock)
-        self.sinks = [SinkRunner(sink, source.fps, sink not in not_open) for sink in sinks]
+        self.sinks = [
+            SinkRunner(sink, source.fps, sink not in not_open, self._written) for sink in sinks
+        ]
         self._wanted_views = {sink.view for sink in sinks}
         self.model_stage = ModelStage(model, timer=self.stats.stage)
         self.handover = ModelHandover(self.model_stage)
@@ -250,11 +252,17 @@ class Pipeline:
                 if step.timed:  # a swap's first frame is a warm-up: not a pacing sample
                     self._inference_ema = smooth(self._inference_ema, time.perf_counter() - start)
                 views = self._views(item)
-                frame = Frame(step.image, item.index, item.t_capture, item.params.version, views)
-                self._publish(frame, item.t_params)
+                version = item.params.version
+                frame = Frame(step.image, item.index, item.t_capture, version, views, item.t_params)
+                self._publish(frame)
                 self.handover.published()  # "ready" means its frame is out
             except Exception as exc:  # a bug must not freeze the picture: log it, go on
                 self._log_error("model", exc)
+
+    def _written(self, frame: Frame) -> None:
+        """A sink wrote a frame: how long from its parameters until it is out (a sink thread)."""
+        if frame.t_params:
+            self.stats.shown(self.clock() - frame.t_params)
 
     def _views(self, item: Prepared) -> dict[str, np.ndarray]:
         """The other views some sink asked for, made only then (a few tenths of a ms)."""
@@ -265,9 +273,9 @@ class Pipeline:
             views["raw"] = item.raw
         return views
 
-    def _publish(self, frame: Frame, t_params: float | None = None) -> None:
+    def _publish(self, frame: Frame) -> None:
         start = time.perf_counter()
         for runner in self.sinks:
             runner.offer(frame)
         self.stats.stage("publish", time.perf_counter() - start)
-        self.stats.published(frame.t_capture, t_params)
+        self.stats.published(frame.t_capture)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from node.frames import Frame, LatestSlot
 from node.sinks.base import Sink
@@ -15,13 +16,21 @@ log = logging.getLogger(__name__)
 
 
 class SinkRunner:
-    def __init__(self, sink: Sink, fps: float, opened: bool = True) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        fps: float,
+        opened: bool = True,
+        on_written: Callable[[Frame], None] | None = None,
+    ) -> None:
+        """`on_written` hears each frame once it is out (how late a change shows)."""
         """`opened=False`: the sink failed to open; it is reopened with backoff first."""
         self.sink = sink
         self.fps = fps
         self.mailbox: LatestSlot[Frame] = LatestSlot()
         self.errors = 0
         self.write_s = 0.0  # last write's duration, for status lines
+        self.on_written = on_written
         self._stop = threading.Event()
         self._reopener = Reopener(
             sink.name, lambda: sink.open(self.fps), self._stop, failures=0 if opened else 1
@@ -75,6 +84,8 @@ class SinkRunner:
             if reopener.recovered():
                 log.info("%s is writing again", self.sink.name)
             self.write_s = time.perf_counter() - start
+            if self.on_written is not None:
+                self.on_written(frame)
 
     def _close_quietly(self) -> None:
         try:

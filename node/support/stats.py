@@ -108,15 +108,18 @@ class FrameStats:
             samples.append((now, seconds))
             self._forget(samples, now)
 
-    def published(self, t_capture: float, t_params: float | None = None) -> None:
+    def published(self, t_capture: float) -> None:
         now = self._clock()
         with self._lock:
             self.frames += 1
             self._published.append((now, now - t_capture))
             self._forget(self._published, now)
-            if t_params is not None:
-                shown, last = now - t_params, self.shown_s
-                self.shown_s = shown if last == 0.0 else last + 0.1 * (shown - last)
+
+    def shown(self, seconds: float) -> None:
+        """A frame is out of a sink `seconds` after its parameters were read (an average)."""
+        with self._lock:
+            last = self.shown_s
+            self.shown_s = seconds if last == 0.0 else last + 0.1 * (seconds - last)
 
     def _forget(self, samples: deque[tuple[float, float]], now: float) -> None:
         """Drop samples older than the window, keeping the newest (see `recent`)."""
