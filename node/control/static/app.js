@@ -7,11 +7,13 @@ const PARAM_TYPES = new Set(["i", "f", "T", "F"]);
 const READ_WRITE = 3;
 const REFRESH_MS = 5000;           // preset and model lists: new files appear without a reload
 const SILENCE_MS = 5000;           // no heartbeat for this long: the link is dead, open a new one
+const MOVED_GROUPS = ["capture", "process", "predict", "model"];  // what a modulator may move
+const BEAT_ADDRESSES = ["/tempo/beat", "/tempo/phase"];  // LISTENed to when the node has them
 
 const $ = (id) => document.getElementById(id);
 const state = {
   info: null, prefix: "", ws: null, retryMs: 500, params: new Map(), lastBeat: 0,
-  opens: 0, presets: [], models: [], model: null,
+  opens: 0, presets: [], models: [], model: null, beatListen: [], beats: 0,
 };
 
 // ---- OSC: the subset the node speaks (i f s T F h d, bundles) -------------------------------
@@ -107,7 +109,7 @@ function groupsOf(tree) {
   const groups = [];
   (function walk(node) {
     const params = Object.values(node.CONTENTS || {}).filter(
-      (c) => isPicker(c) || isChoices(c)
+      (c) => isPicker(c) || isChoices(c) || isTarget(c)
         || (PARAM_TYPES.has(c.TYPE) && c.ACCESS === READ_WRITE && c.VALUE !== undefined));
     if (params.length) groups.push({ node, params });
     for (const child of Object.values(node.CONTENTS || {})) if (child.CONTENTS) walk(child);
@@ -133,6 +135,16 @@ function numberText(param, value) {
 
 function showValue(param, value) {
   param.value = value;
+  if (param.type === "menu" || param.type === "target") {
+    const text = String(value);
+    if (![...param.input.options].some((option) => option.value === text)) {
+      // a number past the names, or a target this node lacks now (a model's control)
+      param.input.append(new Option(param.type === "target" ? `${text} (not here now)` : text, text));
+    }
+    param.input.value = text;
+    if (param.onShow) param.onShow(value);
+    return;
+  }
   if (param.type === "T" || param.type === "F") {
     param.input.checked = Boolean(value);
     if (param.onShow) param.onShow(Boolean(value));
@@ -161,6 +173,12 @@ function sendParam(param, value) {
   }
 }
 
+function floatStep(span) {
+  // a power of ten near a thousandth of the range, so round values sit on a step
+  // (120 BPM on 20..999 is a step of 0.1; a step of 0.979 would show it as 119.858)
+  return span > 0 ? 10 ** Math.floor(Math.log10(span / 1000)) : 0.001;
+}
+
 function makeSlider(leaf, row) {
   const range = (leaf.RANGE && leaf.RANGE[0]) || {};
   const param = {
@@ -171,7 +189,7 @@ function makeSlider(leaf, row) {
   input.type = "range";
   input.min = String(param.min);
   input.max = String(param.max);
-  input.step = leaf.TYPE === "i" ? "1" : String((param.max - param.min) / 1000);
+  input.step = leaf.TYPE === "i" ? "1" : String(floatStep(param.max - param.min));
   input.dataset.address = leaf.FULL_PATH;
   input.id = "p" + leaf.FULL_PATH.replaceAll("/", "-");
   const out = document.createElement("span");
@@ -236,12 +254,71 @@ function makePicker(leaf, row) {
 }
 
 // a mix control (TAGS "pick"): a menu that picks one of its choices with one whole number
-const isChoices = (c) => Array.isArray(c.TAGS) && c.TAGS.includes("pick") && Array.isArray(c.VALUE);
+const isChoices = (c) => Array.isArray(c.TAGS) && c.TAGS[0] === "pick" && Array.isArray(c.VALUE);
 
 function makeChoices(leaf, row) {
   const name = leaf.FULL_PATH.split("/").pop();
   const choices = leaf.VALUE.map((_, index) => [`${name} ${index}`, String(index)]);
   makeMenu(leaf, row, "a blend", choices, (v) => ({ t: "i", v: Number(v) }));
+}
+
+// a menu row (TAGS ["menu", name 0, name 1, ...], see node/control/tree.py): its names, sending
+// the index; a modulator's target (a text row): "none" and every number a modulator can move
+const isMenu = (c) => c.TYPE === "i" && Array.isArray(c.TAGS) && c.TAGS[0] === "menu";
+const isTarget = (c) => c.TYPE === "s" && c.ACCESS === READ_WRITE && Array.isArray(c.VALUE)
+  && /\/mod\d+\/target$/.test(c.FULL_PATH || "");
+
+function makeSelectParam(leaf, row, type, options, toArg) {
+  const select = document.createElement("select");
+  select.dataset.address = leaf.FULL_PATH;
+  select.id = "p" + leaf.FULL_PATH.replaceAll("/", "-");
+  select.append(...options);
+  row.classList.add("menu");
+  row.querySelector("label").htmlFor = select.id;
+  row.append(select);
+  const param = { path: leaf.FULL_PATH, type, input: select, held: false };
+  select.addEventListener("change", () => {
+    const value = type === "menu" ? Number(select.value) : select.value;
+    param.value = value;
+    if (param.onShow) param.onShow(value);
+    send(param.path, [toArg(value)]);
+  });
+  return param;
+}
+
+function makeMenuRow(leaf, row) {
+  const options = leaf.TAGS.slice(1).map((name, index) => new Option(name, String(index)));
+  return makeSelectParam(leaf, row, "menu", options, (v) => ({ t: "i", v }));
+}
+
+function targetsOf(tree) {
+  // [group, address without the prefix] of every number a modulator can move
+  const out = [];
+  for (const group of MOVED_GROUPS) {
+    const node = nodeAt(tree, nodePath("/" + group));
+    for (const leaf of Object.values((node && node.CONTENTS) || {})) {
+      if ((leaf.TYPE === "i" || leaf.TYPE === "f") && leaf.ACCESS === READ_WRITE
+          && leaf.VALUE !== undefined && !isMenu(leaf)) {
+        out.push([group, leaf.FULL_PATH.slice(state.prefix.length)]);
+      }
+    }
+  }
+  return out;
+}
+
+function makeTargetRow(leaf, row, targets) {
+  const options = [new Option("none", "")];
+  const groups = new Map();
+  for (const [group, address] of targets) {
+    if (!groups.has(group)) {
+      const optgroup = document.createElement("optgroup");
+      optgroup.label = group;
+      groups.set(group, optgroup);
+      options.push(optgroup);
+    }
+    groups.get(group).append(new Option(address, address));  // shown closed: the whole address
+  }
+  return makeSelectParam(leaf, row, "target", options, (v) => ({ t: "s", v }));
 }
 
 function makeToggle(leaf, row) {
@@ -258,25 +335,33 @@ function makeToggle(leaf, row) {
   return param;
 }
 
+const isModGroup = (name) => /^mod\d+$/.test(name);
+
 function buildParams(tree) {
   const holder = $("params");
   holder.innerHTML = "";
   state.params.clear();
+  const targets = targetsOf(tree);
+  state.beatListen = BEAT_ADDRESSES.map(nodePath).filter((path) => nodeAt(tree, path));
   for (const { node, params } of groupsOf(tree)) {
     const name = node.FULL_PATH.split("/").pop();
     const details = document.createElement("details");
     details.dataset.group = name;
-    details.open = localStorage.getItem("fold " + name) !== "closed";
+    // the 16 modulators start folded (a wall of faders otherwise); the rest start open
+    const fold = localStorage.getItem("fold " + name);
+    details.open = isModGroup(name) ? fold === "open" : fold !== "closed";
     details.addEventListener("toggle", () =>
       localStorage.setItem("fold " + name, details.open ? "open" : "closed"));
     const summary = document.createElement("summary");
     summary.textContent = name;
-    if (node.DESCRIPTION) {
+    if (node.DESCRIPTION || isModGroup(name)) {
       const small = document.createElement("small");
       small.textContent = node.DESCRIPTION;
       summary.append(small);
     }
     details.append(summary);
+    if (name === "tempo") details.append(makeTempoBar());
+    if (isModGroup(name)) details.append(makeFireBar(name));
     for (const leaf of params) {
       const row = document.createElement("div");
       row.className = "param";
@@ -290,12 +375,16 @@ function buildParams(tree) {
         details.append(row);
         continue;
       }
-      const param = leaf.TYPE === "i" || leaf.TYPE === "f"
-        ? makeSlider(leaf, row) : makeToggle(leaf, row);
+      let param;
+      if (isMenu(leaf)) param = makeMenuRow(leaf, row);
+      else if (isTarget(leaf)) param = makeTargetRow(leaf, row, targets);
+      else if (leaf.TYPE === "i" || leaf.TYPE === "f") param = makeSlider(leaf, row);
+      else param = makeToggle(leaf, row);
       state.params.set(leaf.FULL_PATH, param);
       showValue(param, leaf.VALUE[0]);
       details.append(row);
     }
+    if (isModGroup(name)) showModSummary(details, summary.querySelector("small"), node.FULL_PATH);
     holder.append(details);
   }
   const freeze = state.params.get(nodePath("/capture/freeze"));
@@ -304,6 +393,95 @@ function buildParams(tree) {
     freeze.onShow(Boolean(freeze.value));
   }
   $("freeze").hidden = !freeze;
+}
+
+// ---- tempo and modulators ---------------------------------------------------------------------
+
+function makeTempoBar() {
+  // a big tap button (on the finger's touch, not its release: a tap's timing is the point)
+  // and a light that flashes on each /tempo/beat, the beat in the bar in it
+  const bar = document.createElement("div");
+  bar.className = "tempo-bar";
+  const tap = document.createElement("button");
+  tap.id = "tap";
+  tap.className = "big";
+  tap.textContent = "Tap";
+  tap.title = "tap the tempo (/tempo/tap): the beat follows your taps";
+  const tapNow = () => {
+    if (send(nodePath("/tempo/tap"))) tap.dataset.taps = String(Number(tap.dataset.taps || 0) + 1);
+  };
+  tap.addEventListener("pointerdown", (event) => { if (event.button === 0) tapNow(); });
+  tap.addEventListener("click", (event) => { if (event.detail === 0) tapNow(); });  // a key
+  const light = document.createElement("span");
+  light.id = "beat-light";
+  light.className = "beat-light";
+  light.title = "the node's beat (/tempo/beat); brighter on the bar";
+  light.dataset.beats = "0";
+  bar.append(tap, light);
+  return bar;
+}
+
+function flashBeat() {
+  const light = $("beat-light");
+  if (!light) return;
+  state.beats += 1;
+  light.dataset.beats = String(state.beats);
+  light.classList.remove("flash");
+  void light.offsetWidth;  // restart the animation
+  light.classList.add("flash");
+}
+
+function showPhase(phase) {
+  const light = $("beat-light");
+  if (!light || !Number.isFinite(phase)) return;
+  const inBar = Math.floor(phase);
+  light.textContent = String(inBar + 1);
+  light.classList.toggle("bar", inBar === 0);
+}
+
+function makeFireBar(name) {
+  // the envelope's gate: held down it is open (/modN/fire 1), let go it closes (0)
+  const bar = document.createElement("div");
+  bar.className = "mod-bar";
+  const fire = document.createElement("button");
+  fire.className = "fire";
+  fire.textContent = "Fire";
+  fire.dataset.fire = name;
+  fire.title = `fire the envelope (/${name}/fire): open while held`;
+  const path = nodePath(`/${name}/fire`);
+  let down = false;
+  const gate = (on) => {
+    if (on === down) return;
+    down = on;
+    fire.classList.toggle("down", on);
+    send(path, [{ t: "i", v: on ? 1 : 0 }]);
+  };
+  fire.addEventListener("pointerdown", (event) => { if (event.button === 0) gate(true); });
+  for (const type of ["pointerup", "pointerleave", "pointercancel", "blur"]) {
+    fire.addEventListener(type, () => gate(false));
+  }
+  fire.addEventListener("click", (event) => { if (event.detail === 0) send(path); });  // a key: a hit
+  fire.addEventListener("contextmenu", (event) => event.preventDefault());  // a long press
+  bar.append(fire);
+  return bar;
+}
+
+function showModSummary(details, small, groupPath) {
+  // a folded modulator still says what it does: "sine -> /process/canny_t1"
+  const shape = state.params.get(groupPath + "/shape");
+  const target = state.params.get(groupPath + "/target");
+  if (!shape || !target || !small) return;
+  const show = () => {
+    const option = shape.input.selectedOptions[0];
+    const wave = option ? option.textContent : String(shape.value);
+    const on = Number(shape.value) !== 0 && Boolean(target.value);
+    small.textContent = Number(shape.value) === 0 ? "off"
+      : `${wave} \u2192 ${target.value || "no target"}`;
+    details.classList.toggle("active", on);
+  };
+  shape.onShow = show;
+  target.onShow = show;
+  show();
 }
 
 function updateValues(tree) {
@@ -411,9 +589,24 @@ function onMessage({ address, args }) {
     showModels(state.models, args[0]);
   } else if (path === "/node/presets") {
     showPresets(args.slice(1));
+  } else if (path === "/tempo/beat") {
+    flashBeat();
+  } else if (path === "/tempo/phase") {
+    showPhase(Number(args[0]));
   } else if (path === "/node/error") {
     toast(`${args[0]}: ${args[1]}`, true);
+    refetch(String(args[0]));
   }
+}
+
+async function refetch(address) {
+  // a refused value (a bad target, say): show the node's again, not the one chosen
+  const param = state.params.get(address) || state.params.get(nodePath(address));
+  if (!param) return;
+  try {
+    const body = await getJson(`${API}${param.path}?VALUE`);
+    if (body && Array.isArray(body.VALUE)) received(param, body.VALUE[0]);
+  } catch (err) { /* gone meanwhile */ }
 }
 
 function setLink(text, kind) {
@@ -432,7 +625,7 @@ function connect() {
     state.lastBeat = Date.now();
     if (state.opens++ > 0) restartPreview();  // the stream may have died with the link
     const listen = [...state.params.keys(), ...["/node/model", "/node/model_state",
-      "/node/heartbeat"].map(nodePath)];
+      "/node/heartbeat"].map(nodePath), ...state.beatListen];
     for (const path of listen) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
     try {
       updateValues(await getJson(API));  // what changed while we were away
