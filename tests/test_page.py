@@ -24,7 +24,7 @@ import pytest
 from osc_helpers import Inbox
 from pythonosc.udp_client import SimpleUDPClient
 
-from node.state.params import PARAMS, SPECS
+from node.state.params import MOD_SLOTS, PARAMS, QUANTS, SPECS
 from node.state.presets import Preset, PresetLibrary
 
 sync_api = pytest.importorskip(
@@ -171,6 +171,19 @@ def slider(page: Any, address: str) -> Any:
     return page.locator(f'input[type=range][data-address="{address}"]')
 
 
+def menu(page: Any, address: str) -> Any:
+    return page.locator(f'select[data-address="{address}"]')
+
+
+def option_texts(select: Any) -> list[str]:
+    """A menu's names (textContent: a folded group's options have no innerText)."""
+    return list(select.locator("option").evaluate_all("o => o.map(e => e.textContent)"))
+
+
+def is_open(page: Any, group: str) -> bool:
+    return bool(page.locator(f'details[data-group="{group}"]').evaluate("d => d.open"))
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
@@ -186,13 +199,20 @@ def test_the_page_shows_every_parameter_the_models_and_presets(page: Any, live: 
         assert row.count() == 1, spec.address
         if spec.type == "bool":
             assert row.locator("input[type=checkbox]").is_checked() == live.value(spec.address)
+        elif spec.choices:  # a menu of its names, each sending its index
+            select = row.locator("select")
+            assert option_texts(select) == list(spec.choices), spec.address
+            assert int(select.input_value()) == live.value(spec.address), spec.address
+        elif spec.type == "text":  # a modulator's target: a menu of addresses
+            assert row.locator("select").input_value() == live.value(spec.address)
         else:
             control = row.locator("input[type=range]")
             assert float(control.get_attribute("min")) == spec.min, spec.address
             assert float(control.get_attribute("max")) == spec.max, spec.address
             assert float(control.input_value()) == pytest.approx(live.value(spec.address))
     groups = page.locator("details[data-group]").evaluate_all("e => e.map(d => d.dataset.group)")
-    assert groups == ["capture", "process", "predict"]
+    mods = [f"mod{n}" for n in range(1, MOD_SLOTS + 1)]
+    assert groups == ["capture", "process", "predict", "tempo", *mods]
     models = page.locator("#models option").all_inner_texts()
     assert models[0] == "none" and "demo_canny_256" in models
     assert page.locator("#model-state").get_attribute("data-status") == "ready"
@@ -498,3 +518,135 @@ def _blue(node: LiveNode) -> bool:
     with urllib.request.urlopen(url, timeout=5) as response:
         code = json.load(response)["VALUE"]
     return bool(abs(code[2] - 1.0) < 1e-3 and abs(code[0]) < 1e-3)
+
+
+@pytest.mark.slow
+def test_a_menu_row_shows_its_names_sends_its_index_and_follows_the_node(
+    page: Any, live: LiveNode
+) -> None:
+    quant = menu(page, "/tempo/quant")
+    assert option_texts(quant) == list(QUANTS)
+    quant.select_option("bar")
+    live.wait_value("/tempo/quant", 2)
+    live.client().send_message("/tempo/quant", "4bars")  # a name over OSC: the menu follows
+    page.wait_for_function(
+        "document.querySelector('select[data-address=\"/tempo/quant\"]').value === '4'",
+        timeout=WAIT_MS,
+    )
+    assert quant.locator("option:checked").inner_text() == "4bars"
+    live.client().send_message("/tempo/quant", 1)  # and an index
+    page.wait_for_function(
+        "document.querySelector('select[data-address=\"/tempo/quant\"]').value === '1'",
+        timeout=WAIT_MS,
+    )
+
+
+@pytest.mark.slow
+def test_a_modulator_chosen_on_the_page_moves_its_target_slider(page: Any, live: LiveNode) -> None:
+    page.locator('details[data-group="mod1"] > summary').click()  # folded until opened
+    target = menu(page, "/mod1/target")
+    addresses = target.locator("option").evaluate_all("o => o.map(e => e.value)")
+    assert addresses[0] == "" and "/process/canny_t1" in addresses
+    assert "/predict/post_time_lerp" in addresses
+    for never in ("/process/invert", "/tempo/bpm", "/tempo/quant", "/mod2/rate"):
+        assert never not in addresses  # a bool, the band's tempo, a menu, a modulator
+    target.select_option("/process/canny_t1")
+    live.wait_value("/mod1/target", "/process/canny_t1")
+    menu(page, "/mod1/shape").select_option("sine")
+    live.wait_value("/mod1/shape", 1)
+    summary = page.locator('details[data-group="mod1"] > summary small')
+    assert summary.inner_text() == "sine \u2192 /process/canny_t1"
+    canny = slider(page, "/process/canny_t1")
+    seen: set[str] = set()
+    deadline = time.monotonic() + 10
+    while len(seen) < 4:  # nobody touches it: the modulator moves it
+        assert time.monotonic() < deadline, f"the slider stayed at {sorted(seen)}"
+        seen.add(canny.input_value())
+        time.sleep(0.1)
+    live.client().send_message("/mod1/target", "/process/canny_t2")  # the menu follows OSC
+    page.wait_for_function(
+        "document.querySelector('select[data-address=\"/mod1/target\"]').value"
+        " === '/process/canny_t2'",
+        timeout=WAIT_MS,
+    )
+    page.evaluate(  # a bool is not offered; forced in, the node refuses it ...
+        """() => {
+            const select = document.querySelector('select[data-address="/mod1/target"]');
+            select.append(new Option('/process/invert', '/process/invert'));
+            select.value = '/process/invert';
+            select.dispatchEvent(new Event('change'));
+        }"""
+    )
+    page.wait_for_function(  # ... and the menu shows the node's target again
+        "document.querySelector('select[data-address=\"/mod1/target\"]').value"
+        " === '/process/canny_t2'",
+        timeout=WAIT_MS,
+    )
+    assert "a bool" in page.locator("#toast").inner_text()
+    live.client().send_message("/mod1/shape", "off")
+    live.wait_value("/process/canny_t1", SPECS["process.canny_t1"].default)
+
+
+@pytest.mark.slow
+def test_the_tap_button_taps_the_tempo_and_the_light_follows_the_beat(
+    page: Any, live: LiveNode
+) -> None:
+    light = page.locator("#beat-light")
+    page.wait_for_function(  # the beat reaches the page (LISTEN /tempo/beat)
+        "Number(document.getElementById('beat-light').dataset.beats) >= 2", timeout=WAIT_MS
+    )
+    assert light.inner_text() in ("1", "2", "3", "4")  # the beat in the bar (/tempo/phase)
+    tap = page.locator("#tap")
+    for _ in range(6):
+        tap.click()
+        time.sleep(0.3)  # about 200 BPM
+    live.wait_value("/tempo/source", 1)  # tap
+    assert tap.get_attribute("data-taps") == "6"
+    bpm = live.value("/tempo/bpm")
+    assert 150 < bpm < 260, bpm
+    page.wait_for_function(  # the source menu follows
+        "document.querySelector('select[data-address=\"/tempo/source\"]').value === '1'",
+        timeout=WAIT_MS,
+    )
+    beats = int(light.get_attribute("data-beats"))
+    page.wait_for_function(
+        f"Number(document.getElementById('beat-light').dataset.beats) >= {beats + 2}",
+        timeout=WAIT_MS,
+    )
+
+
+@pytest.mark.slow
+def test_the_fire_button_holds_an_envelope_open(page: Any, live: LiveNode) -> None:
+    client = live.client()
+    client.send_message("/mod2/target", "/process/canny_t2")
+    client.send_message("/mod2/sustain", 1.0)
+    client.send_message("/mod2/shape", "envelope")  # trigger osc: /mod2/fire
+    live.wait_value("/mod2/shape", 7)
+    base = SPECS["process.canny_t2"].default
+    page.locator('details[data-group="mod2"] > summary').click()
+    fire = page.locator('button[data-fire="mod2"]')
+    fire.hover()
+    page.mouse.down()  # the gate opens and stays open while held
+    deadline = time.monotonic() + 10
+    while live.value("/process/canny_t2") <= base:
+        assert time.monotonic() < deadline, "the envelope never opened"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert live.value("/process/canny_t2") > base  # still open
+    page.mouse.up()  # let go: it closes and falls back
+    live.wait_value("/process/canny_t2", base)
+
+
+@pytest.mark.slow
+def test_the_modulators_start_folded_until_opened(page: Any, live: LiveNode) -> None:
+    for n in range(1, MOD_SLOTS + 1):
+        assert not is_open(page, f"mod{n}")
+    assert is_open(page, "tempo") and is_open(page, "process")
+    assert page.locator('input[data-address="/mod3/rate"]').is_hidden()
+    page.locator('details[data-group="mod3"] > summary').click()
+    page.locator('details[data-group="process"] > summary').click()
+    assert is_open(page, "mod3") and not is_open(page, "process")
+    page.reload()  # the page remembers what the user opened and closed
+    page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
+    assert is_open(page, "mod3") and not is_open(page, "process")
+    assert not is_open(page, "mod1") and is_open(page, "capture")
