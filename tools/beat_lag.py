@@ -100,10 +100,10 @@ def beat_errors(bpm: float, beats: int, model: str, lookahead_ms: float) -> list
                     landed.append((at, commands.params.snapshot().version))
 
             tempo.values_at_beat(1.0, {"process.invert": n % 2 == 1}, f"beat {n}", land)
-            while True:  # the next change is asked for once this one has landed
-                with lock:
-                    if len(landed) > n:
-                        break
+            while True:  # the next change is asked for once this one's beat has passed
+                with lock:  # (asked for between its moment and its beat, it would land
+                    if len(landed) > n and time.monotonic() > landed[-1][0] + 0.01:
+                        break  # late on the same beat: the pipeline has no earlier frame)
                 time.sleep(0.002)
         time.sleep(0.5)
     finally:

@@ -50,6 +50,7 @@ ATTRIBUTES = (
     "ACCESS",
     "DESCRIPTION",
     "CLIPMODE",
+    "TAGS",
 )
 EXTENSIONS = {
     "ACCESS": True,
