@@ -185,8 +185,8 @@ class TempoCommands:
         if self.beats.source != "midi":
             self.midi.poll(now)  # (ports that come and go, for the notes)
         news = self.beats.poll(now)
-        if news:
-            limited.warning("tempo news", "tempo: %s", news)
+        if news:  # (a source says each loss and each return once)
+            log.warning("tempo: %s", news)
         timeline = self.beats.timeline(now)
         self._write_bpm(timeline.bpm)
         self.quantizer.tick(now, timeline, self.lookahead(), self._frame / 2.0)

@@ -11,6 +11,7 @@ one immutable `ParamSnapshot` per frame; control surfaces only validate and stor
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import threading
@@ -398,10 +399,26 @@ def spec_for(name: str) -> ParamSpec:
     key = name.strip("/").replace("/", ".")
     spec = SPECS.get(key)
     if spec is None:
-        raise ParamError(
-            f"unknown parameter {short_repr(name, MAX_NAME_ECHO)}; valid names: {', '.join(SPECS)}"
-        )
+        raise unknown_name(name, SPECS)
     return spec
+
+
+def unknown_name(name: str, known: Iterable[str]) -> ParamError:
+    """The error for a name that is no parameter: the closest names first, then every name,
+    the sixteen modulator slots written once (`modN.rate`), so the line stays short."""
+    every = list(known)
+    names = [k for k in every if not _slot_beyond_first(k)]
+    listed = [f"modN.{k.split('.', 1)[1]}" if k.startswith("mod1.") else k for k in names]
+    wanted = short_repr(name, MAX_NAME_ECHO)
+    key = name[:MAX_NAME_ECHO].strip("/").replace("/", ".")
+    close = difflib.get_close_matches(key, every, n=3, cutoff=0.75)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return ParamError(f"unknown parameter {wanted}{hint}; valid names: {', '.join(listed)}")
+
+
+def _slot_beyond_first(key: str) -> bool:
+    group = key.split(".", 1)[0]
+    return group.startswith("mod") and group[3:].isdigit() and group != "mod1"
 
 
 def number(key: str, value: Value) -> bool | int | float:
@@ -521,12 +538,10 @@ class ParamStore:
     def spec(self, name: str) -> ParamSpec:
         """A parameter by `group.name` or `/group/name`: the table's or the running model's."""
         key = name.strip("/").replace("/", ".")
-        spec = self._specs.get(key)  # (a dict read: safe beside a swap replacing the dict)
+        specs = self._specs  # (a dict read: safe beside a swap replacing the dict)
+        spec = specs.get(key)
         if spec is None:
-            known = ", ".join(self._specs)
-            raise ParamError(
-                f"unknown parameter {short_repr(name, MAX_NAME_ECHO)}; valid names: {known}"
-            )
+            raise unknown_name(name, specs)
         return spec
 
     def find(self, key: str) -> ParamSpec | None:
