@@ -32,6 +32,7 @@ from node.inference.library import BUNDLED_MODEL, ModelLibrary, default_dirs
 from node.inference.model import Model
 from node.inference.swap import ModelSwapper
 from node.inference.variants import Timings, cache_dir
+from node.midi.ports import MidiPorts
 from node.pipeline import Pipeline
 from node.sinks import Sink, create_sink, open_sinks
 from node.sources import Source, create_source
@@ -191,6 +192,19 @@ def open_source(text: str | None) -> Source:
     return source
 
 
+def open_midi(config: NodeConfig) -> MidiPorts:
+    """The MIDI ports the config names, open (a missing backend or extra: said, the node runs
+    without); with none named they open when the tempo source is MIDI clock."""
+    ports = MidiPorts(config.midi_in, config.midi_out)
+    try:
+        if config.midi_in:
+            ports.open()
+        ports.open_outputs()
+    except UserError as exc:
+        log.error("%s; the node runs without MIDI", exc)
+    return ports
+
+
 # -- the node ------------------------------------------------------------------------------
 
 
@@ -307,7 +321,7 @@ class Node:
                 sinks=lambda: [sink.describe() for sink in self.sinks],
                 presets=self.presets,
                 apply_model_presets=self.config.apply_model_presets,
-                midi_in=self.config.midi_in,
+                midi=open_midi(self.config),
             )
             commands.remember_controls(self._start.controls)
             if model is not None:

@@ -56,7 +56,7 @@ INPUT, MODEL, OSC, PAGE, STATE, LOGS, TEMPO = (
     "the control page (a browser on a phone or laptop)",
     "presets and the last state",
     "logging",
-    "tempo: the beat clock and MIDI in (docs/tempo.md)",
+    "tempo and MIDI: the beat clock, MIDI in and out (docs/tempo.md, docs/midi.md)",
 )
 
 # -- checks: (value from the file or a flag, where it came from) -> the value to keep ----------
@@ -387,6 +387,12 @@ class NodeConfig:
         flag="--midi-in", metavar="NAME", section=TEMPO,
         help="the MIDI input ports to read (a part of their name, * for all; none: all, once "
         "the tempo source is midi): clock for the tempo, notes for the envelopes",
+    )  # fmt: skip
+    midi_out: str = setting(
+        "", kind="port name part, or *", check=text("a MIDI port name"), example="APC40",
+        flag="--midi-out", metavar="NAME", section=TEMPO,
+        help="the MIDI output ports the controller's lights and motor faders listen on (none: "
+        "those named like --midi-in)",
     )  # fmt: skip
     presets_dir: str = setting(
         "~/.config/pix2pix-node/presets", kind="folder", check=file_path,

@@ -16,6 +16,7 @@ import mido
 from test_midi_clock import FakeMido
 
 from node.control.commands import CommandError, NodeCommands
+from node.midi.ports import MidiPorts
 from node.state.params import ParamStore
 
 
@@ -40,7 +41,9 @@ def test_the_node_follows_a_midi_clock_and_notes_fire_envelopes(
 ) -> None:
     clock = Clock()
     params = ParamStore({"tempo.source": "midi", "process.tone_mix": 0.0})
-    commands = NodeCommands(params, clock=clock, midi_in="iac")
+    midi = MidiPorts("iac", clock=clock)
+    midi.open()
+    commands = NodeCommands(params, clock=clock, midi=midi)
     try:
         port = ports.port("IAC Driver Bus 1")
         assert [p.name for p in ports.opened] == ["IAC Driver Bus 1"]  # opened once

@@ -29,6 +29,7 @@ from node.control.tempocommands import TempoCommands
 from node.inference.controls import ModelControl
 from node.inference.pictures import StylePictures
 from node.inference.swap import ModelSwapper, StateListener, SwapState
+from node.midi.ports import MidiPorts
 from node.state.morph import Morpher
 from node.state.params import Listener, Origin, ParamSnapshot, ParamStore, Value
 from node.state.presets import PresetLibrary
@@ -69,7 +70,7 @@ class NodeCommands:
         pictures: StylePictures | None = None,
         clock: Callable[[], float] = time.monotonic,
         tempo_sources: dict[str, SourceFactory] | None = None,
-        midi_in: str = "",
+        midi: MidiPorts | None = None,
     ) -> None:
         self.params = params
         self.swapper = swapper
@@ -93,7 +94,7 @@ class NodeCommands:
             clock=clock,
             shown_latency=(lambda: stats.shown_s) if stats else (lambda: 0.0),
             factories=tempo_sources,
-            midi_in=midi_in,
+            midi=midi,
         )
         # (address, reason) of a problem no request caused - a model swapped in whose preset
         # cannot be set - for the clients (the feedback hub sends /node/error)

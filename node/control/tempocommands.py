@@ -14,9 +14,11 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from node.control.commanderror import CommandError
 from node.errors import UserError
+from node.midi.ports import MidiPorts
 from node.state.params import (
     MOD_SLOTS,
     QUANTS,
@@ -50,22 +52,18 @@ class TempoCommands:
         clock: Callable[[], float] = time.monotonic,
         shown_latency: Callable[[], float] = lambda: 0.0,
         factories: dict[str, SourceFactory] | None = None,
-        midi_in: str = "",
+        midi: MidiPorts | None = None,
     ) -> None:
-        """`midi_in`: the MIDI ports the midi source reads (a part of their names; '' all);
+        """`midi`: the node's MIDI ports (clock for the midi source, notes for the envelopes);
         `factories` replace the outside sources (a test's)."""
         self.params = params
         self.clock = clock
         self.shown_latency = shown_latency  # seconds from a frame's parameters to its outputs
-        self.midi = sources.MidiPorts(midi_in, self.note, clock)
+        self.midi = midi or MidiPorts(clock=clock)
+        self.midi.listeners.append(self._midi_message)
         if factories is None:
             factories = sources.factories(self.midi)
         self.beats = BeatClock(params.number("tempo.bpm"), clock, factories)
-        if midi_in:  # (notes for the envelopes, whatever the tempo source)
-            try:
-                self.midi.open()
-            except UserError as exc:
-                log.error("%s; the node runs without MIDI in", exc)
         self.quantizer = Quantizer()
         self.modulators = Modulators()
         self.listeners: list[TempoListener] = []  # the feedback hub: to every client
@@ -169,6 +167,12 @@ class TempoCommands:
             raise CommandError(f"modulators are mod1..mod{MOD_SLOTS}, got mod{slot}")
         self.modulators.fire(slot, self.clock(), gate)
 
+    def _midi_message(self, message: Any, t: float) -> None:
+        kind = getattr(message, "type", "")
+        if kind in ("note_on", "note_off"):
+            velocity = getattr(message, "velocity", 0)
+            self.note(int(getattr(message, "note", 0)), kind == "note_on" and velocity > 0, t)
+
     def note(self, note: int, on: bool, t: float | None = None) -> None:
         """A MIDI note (any thread): the envelopes it triggers."""
         now = self.clock() if t is None else t
@@ -183,7 +187,7 @@ class TempoCommands:
             self._frame += 0.1 * (now - self._last_tick - self._frame)
         self._last_tick = now
         if self.beats.source != "midi":
-            self.midi.poll(now)  # (ports that come and go, for the notes)
+            self.midi.poll(now)  # (ports that come and go: notes, mappings, the lights)
         news = self.beats.poll(now)
         if news:  # (a source says each loss and each return once)
             log.warning("tempo: %s", news)

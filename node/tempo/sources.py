@@ -8,57 +8,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
+from node.midi.ports import MidiPorts
 from node.tempo.beatclock import SourceFactory
-from node.tempo.midiclock import MidiClockInput
 from node.tempo.timeline import Timeline
 
 log = logging.getLogger(__name__)
-
-NoteListener = Callable[[int, bool, float], None]  # (note, on?, when)
-
-
-class MidiPorts:
-    """The node's MIDI input ports, opened once (Windows opens a port for one reader only):
-    clock messages feed the midi tempo source, notes go to `on_note` (envelopes). Opened at
-    start when `--midi-in` names ports, else when the midi source is chosen."""
-
-    def __init__(
-        self, match: str, on_note: NoteListener | None, clock: Callable[[], float]
-    ) -> None:
-        self.match = match
-        self.on_note = on_note
-        self.clock = clock
-        self.input: MidiClockInput | None = None
-
-    def open(self) -> MidiClockInput:
-        if self.input is None:
-            self.input = MidiClockInput(
-                self.match or "*", on_message=self._message, clock=self.clock
-            )
-        return self.input
-
-    def _message(self, message: Any, t: float) -> None:
-        kind = getattr(message, "type", "")
-        if self.on_note is None or kind not in ("note_on", "note_off"):
-            return
-        velocity = getattr(message, "velocity", 0)
-        self.on_note(int(getattr(message, "note", 0)), kind == "note_on" and velocity > 0, t)
-
-    def poll(self, now: float) -> None:
-        if self.input is not None:
-            self.input.poll(now)  # (ports gone and back: said by the input itself)
-
-    def release(self) -> None:
-        """The midi source is done with the ports: closed unless `--midi-in` wants notes."""
-        if not self.match:
-            self.close()
-
-    def close(self) -> None:
-        if self.input is not None:
-            self.input.close()
-            self.input = None
 
 
 class MidiSource:
