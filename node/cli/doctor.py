@@ -89,6 +89,31 @@ def _port(kind: int, port: int) -> Callable[[], str]:
     return probe
 
 
+def _midi(direction: str) -> str:
+    """The MIDI ports of one direction, by name (what `--midi-in` / `--midi-out` match)."""
+    try:
+        import mido
+    except ImportError:
+        raise SourceError("MIDI needs the [midi] extra: pip install 'pix2pix-node[midi]'") from None
+    try:
+        names = mido.get_input_names() if direction == "in" else mido.get_output_names()
+    except Exception as exc:
+        raise SourceError(
+            f"no MIDI backend ({exc}); on Linux the ALSA sequencer (/dev/snd/seq) is needed"
+        ) from None
+    if not names:
+        return "no ports now (plug a controller in; the node opens it when it comes)"
+    return "; ".join(names)
+
+
+def _tempo_link() -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("aalink") is None:
+        raise SourceError("Ableton Link needs the [link] extra: pip install 'pix2pix-node[link]'")
+    return "aalink installed (--tempo link)"
+
+
 def _backend(fmt: str) -> str:
     missing = BACKENDS.get(fmt).unavailable_reason()
     if missing:
@@ -147,6 +172,11 @@ def run_checks() -> list[Check]:
         for fmt in BACKEND_NAMES
     ]
     checks.append(_try("model backend", "CPU", _cpu))
+    checks += [
+        _try("tempo", "MIDI in", functools.partial(_midi, "in")),
+        _try("tempo", "MIDI out", functools.partial(_midi, "out")),
+        _try("tempo", "Ableton Link", _tempo_link),
+    ]
     checks = _with_platform(checks)
     checks += [
         _try("control", f"OSC UDP {control.port}", _port(socket.SOCK_DGRAM, control.port)),
