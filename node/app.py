@@ -22,6 +22,7 @@ from pathlib import Path
 
 from node.config import LIVE_SETTINGS, SETTINGS, NodeConfig, setting_of
 from node.control.commands import NodeCommands
+from node.control.dmxinput import open_dmx
 from node.control.pageserver import PageServer, start_page_server
 from node.control.service import ControlService
 from node.errors import SourceError, UserError
@@ -323,6 +324,15 @@ class Node:
                 apply_model_presets=self.config.apply_model_presets,
                 midi=open_midi(self.config),
             )
+            commands.dmx = open_dmx(
+                self.config.dmx_patch,
+                self.config.dmx_protocols,
+                self.config.dmx_bind,
+                self.config.control.name or "pix2pix-node",
+                self.params.find,
+            )
+            if commands.dmx is not None:
+                undo.callback(commands.dmx.stop)
             commands.remember_controls(self._start.controls)
             if model is not None:
                 commands.use_controls(model.name, model.controls, self._start_controls or None)
@@ -388,6 +398,8 @@ class Node:
                 self.saver.stop()
             if self.commands is not None:
                 self.commands.tempo.close()  # (a Link session, MIDI ports)
+                if self.commands.dmx is not None:
+                    self.commands.dmx.stop()
             if self.swapper is not None:
                 self.swapper.wait(10.0)
             if self.page is not None:

@@ -49,7 +49,7 @@ _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
 RUN, RENDER, MODELS, PRESETS, BENCH = "run", "render", "models", "presets", "bench"
 SAVE = "presets save"  # the one presets action that takes --set
 MODEL_USERS = frozenset({RUN, RENDER})
-INPUT, MODEL, OSC, PAGE, STATE, LOGS, TEMPO = (
+INPUT, MODEL, OSC, PAGE, STATE, LOGS, TEMPO, DMX = (
     "the video in and out",
     "the model",
     "OSC and OSCQuery (docs/reference/addresses.md lists the addresses)",
@@ -57,7 +57,9 @@ INPUT, MODEL, OSC, PAGE, STATE, LOGS, TEMPO = (
     "presets and the last state",
     "logging",
     "tempo and MIDI: the beat clock, MIDI in and out (docs/tempo.md, docs/midi.md)",
+    "DMX in from a lighting desk: Art-Net and sACN (docs/midi.md)",
 )
+DMX_PROTOCOLS = ("artnet", "sacn")
 
 # -- checks: (value from the file or a flag, where it came from) -> the value to keep ----------
 
@@ -125,6 +127,15 @@ def flag(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where} must be true or false, got {short_repr(value)}")
     return value
+
+
+def dmx_protocols(value: object, where: str) -> list[str]:
+    """artnet, sacn or both: a list, or one string of them separated by commas."""
+    items = [value] if isinstance(value, str) else value
+    names = [p.strip() for item in texts(items, where) for p in item.split(",") if p.strip()]
+    if not names or any(n not in DMX_PROTOCOLS for n in names):
+        raise ConfigError(f"{where} must name artnet, sacn or both, got {short_repr(value)}")
+    return sorted(set(names))
 
 
 def tempo_source(value: object, where: str) -> str:
@@ -393,6 +404,23 @@ class NodeConfig:
         flag="--midi-out", metavar="NAME", section=TEMPO,
         help="the MIDI output ports the controller's lights and motor faders listen on (none: "
         "those named like --midi-in)",
+    )  # fmt: skip
+    dmx_patch: list[str] = setting(
+        [], kind="list of files or folders", check=folder_paths, example=["~/show/desk.json"],
+        flag="--dmx-patch", metavar="FILE", repeat=True, section=DMX,
+        help="patch files (or folders of them) mapping DMX channels to parameters; with one "
+        "the node listens for Art-Net and sACN on the universes they name",
+    )  # fmt: skip
+    dmx_protocols: list[str] = setting(
+        list(DMX_PROTOCOLS), kind="artnet, sacn or both", check=dmx_protocols,
+        example=["artnet", "sacn"], flag="--dmx-protocol", metavar="NAME", repeat=True,
+        section=DMX, help="which DMX-over-network protocols to listen for",
+    )  # fmt: skip
+    dmx_bind: str = setting(
+        "0.0.0.0", kind="IP address", check=text("an IP address"), example="0.0.0.0",
+        flag="--dmx-bind", metavar="IP", section=DMX,
+        help="where to listen for Art-Net (UDP 6454) and sACN (UDP 5568, its multicast "
+        "groups joined there); a desk broadcasts, so the default is every network",
     )  # fmt: skip
     presets_dir: str = setting(
         "~/.config/pix2pix-node/presets", kind="folder", check=file_path,

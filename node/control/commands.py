@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from node.control.commanderror import CommandError
+from node.control.dmxinput import DmxInput
 from node.control.modelcommands import ModelCommands, NodeStatus
 from node.control.modelcontrols import ModelControlCommands
 from node.control.paramcommands import ParamCommands
@@ -99,6 +100,7 @@ class NodeCommands:
         # (address, reason) of a problem no request caused - a model swapped in whose preset
         # cannot be set - for the clients (the feedback hub sends /node/error)
         self.problem_listeners = self._presets.problem_listeners
+        self.dmx: DmxInput | None = None  # the lighting desk (set by the node when patched)
         self.add_model_listener(self._on_model)
 
     @property
@@ -257,6 +259,8 @@ class NodeCommands:
     def tick(self, now: float | None = None) -> None:
         """Once per frame, before its parameters are read: the beat clock, the changes due on
         this beat, the modulators, then a morph's step."""
+        if self.dmx is not None:
+            self.dmx.step(self.set_values)
         self.tempo.tick(now)
         self._presets.tick(now)
 
