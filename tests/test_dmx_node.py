@@ -120,6 +120,6 @@ def test_patches_from_files_and_folders_and_one_clear_line_for_a_broken_one(
         patches = read_patches([str(patch_file), str(folder)])
     assert sorted(p.universe for p in patches) == [3, 7]
     assert any("b.json" in r.getMessage() for r in caplog.records)
-    with pytest.raises(UserError, match="b.json"):
+    with pytest.raises(UserError, match=r"b\.json"):
         read_patches([str(folder / "b.json")])  # named on its own: the node does not start
     assert open_dmx([], ["artnet"], LOOPBACK, "n", ParamStore().find) is None
