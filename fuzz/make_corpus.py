@@ -236,6 +236,82 @@ def spec_seeds() -> dict[str, bytes]:
     return seeds
 
 
+def artnet_seeds() -> dict[str, bytes]:
+    from node.dmx.artnet import build_dmx, build_poll, poll_replies
+
+    dmx = build_dmx(1, bytes(range(256)) * 2, sequence=1)
+    return {
+        "dmx_universe_1_512_slots": dmx,
+        "dmx_universe_4_two_slots": build_dmx(4, b"\xff\x00", sequence=200),
+        "dmx_net_sub_universe_0x1234": build_dmx(0x1234, b"\x80" * 24),
+        "poll": build_poll(0x02),
+        "poll_targeted": build_poll(0x02, target=(1, 16)),
+        "poll_reply_of_another_node": poll_replies("10.0.0.9", [1, 2], "desk", "a desk")[0],
+        "art_sync": b"Art-Net\x00\x00\x52\x00\x0e\x00\x00",
+        "broke_length_past_data": dmx[:16] + b"\x02\x00" + dmx[18:100],
+        "broke_protocol_version_13": dmx[:10] + b"\x00\x0d" + dmx[12:],
+        "broke_truncated_header": dmx[:17],
+    }
+
+
+def sacn_seeds() -> dict[str, bytes]:
+    from node.dmx.sacn import build_data
+
+    data = build_data(1, bytes(range(256)) * 2, sequence=1)
+    sync = bytearray(build_data(1, b""))
+    sync[18:22] = (8).to_bytes(4, "big")  # VECTOR_ROOT_E131_EXTENDED
+    return {
+        "data_universe_1_512_slots": data,
+        "data_universe_2_24_slots": build_data(2, b"\x10" * 24, sequence=7),
+        "data_priority_200_other_source": build_data(3, b"\x01", priority=200, cid=b"B" * 16),
+        "data_preview": build_data(1, b"\x01" * 8, options=0x80),
+        "data_stream_terminated": build_data(1, b"", options=0x40),
+        "data_start_code_0xdd": build_data(4, b"\xff" * 8, start_code=0xDD),
+        "extended_sync": bytes(sync),
+        "broke_universe_0": data[:113] + b"\x00\x00" + data[115:],
+        "broke_property_count": data[:123] + b"\x03\x00" + data[125:],
+        "broke_source_name_0xff": data[:44] + b"\xff" * 64 + data[108:],
+    }
+
+
+def dmx_patch_seeds() -> dict[str, bytes]:
+    example = {
+        "name": "desk",
+        "universe": 1,
+        "start": 1,
+        "channels": [
+            {"channel": 1, "address": "/process/canny_t1", "bits": 8},
+            {
+                "channel": 2,
+                "address": "/predict/post_time_lerp",
+                "bits": 16,
+                "min": 0.2,
+                "max": 0.9,
+            },
+            {"channel": 4, "address": "/process/invert"},
+        ],
+    }
+    ranges = {
+        "universe": 2,
+        "start": 500,
+        "channels": [
+            {"channel": 1, "address": "tempo.quant", "min": 3, "max": 1},
+            {"channel": 2, "address": "/process/accum_w1", "min": 1, "max": 0},
+            {"channel": 3, "address": "/model/style"},
+            {"channel": 4, "address": "/model/gain", "bits": 16, "min": 0.5, "max": 1.5},
+            {"channel": 6, "address": "/process/canny_t2", "min": -5, "max": 900},
+        ],
+    }
+    return {
+        "example": json.dumps(example).encode(),
+        "ranges_menus_model_controls": json.dumps(ranges).encode(),
+        "broke_unknown_address_and_channel_513": json.dumps(
+            {"universe": 0, "channels": [{"channel": 513, "address": "/x/y"}]}
+        ).encode(),
+        "broke_json_nested_100000_deep": b'{"channels": ' + b"[" * 100000 + b"}",
+    }
+
+
 def write(target: str, seeds: dict[str, bytes]) -> None:
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -255,6 +331,9 @@ def main() -> None:
     write("descriptor", descriptor_seeds())
     write("config", config_seeds())
     write("spec", spec_seeds())
+    write("artnet", artnet_seeds())
+    write("sacn", sacn_seeds())
+    write("dmx_patch", dmx_patch_seeds())
 
 
 if __name__ == "__main__":

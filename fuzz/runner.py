@@ -41,6 +41,9 @@ TARGETS = (
     "descriptor",
     "config",
     "spec",
+    "artnet",
+    "sacn",
+    "dmx_patch",
 )
 TIMEOUT_S = 10  # per input: every parser here answers in milliseconds; this only catches hangs
 MIN_MAX_LEN = 4096
