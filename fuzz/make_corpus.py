@@ -312,6 +312,71 @@ def dmx_patch_seeds() -> dict[str, bytes]:
     }
 
 
+def midi_profile_seeds() -> dict[str, bytes]:
+    from node.midi.files import profile_json
+    from node.midi.mapping import Control, Mapping
+
+    def cc(n: int, channel: int = 0) -> Control:
+        return Control("cc", channel, n)
+
+    every_mode = [
+        Mapping(cc(7), "/process/canny_t1", "pickup", min=10, max=200),
+        Mapping(cc(16), "/process/canny_t2", "relative", "offset", step=0.01),
+        Mapping(cc(17), "/process/pre_blur", "relative", "sign"),
+        Mapping(cc(18), "/process/post_blur", "relative"),
+        Mapping(cc(1), "/predict/post_time_lerp", fine=True, curve="exp"),
+        Mapping(Control("note", 9, 36), "/capture/freeze", "toggle"),
+        Mapping(Control("note", 9, 37), "/node/preset/recall", "trigger", args=("next", 2, 0.5)),
+        Mapping(Control("pitchbend", 0), "/process/tone_mix", min=0.8, max=0.2, curve="log"),
+        Mapping(cc(127, 15), "/model/style"),
+        Mapping(cc(20), "/tempo/quant", "pickup"),
+        Mapping(cc(21), "/process/invert", "toggle"),
+        Mapping(cc(22), "/tempo/tap", "trigger"),
+    ]
+    faders = ["/process/canny_t1", "/process/canny_t2", "/process/pre_blur", "/process/post_blur",
+              "/process/accum_w1", "/process/accum_w2", "/predict/pre_time_lerp",
+              "/predict/post_time_lerp"]  # fmt: skip
+    nanokontrol = [Mapping(cc(i), a, "pickup") for i, a in enumerate(faders)]
+    nanokontrol += [
+        Mapping(cc(16), "/mod1/rate", curve="exp"),
+        *(
+            Mapping(cc(32 + i), a, "toggle")
+            for i, a in enumerate(["/capture/freeze", "/process/invert", "/process/canny"])
+        ),
+        Mapping(cc(41), "/node/preset/recall", "trigger", args=("dreamy",)),
+        Mapping(cc(42), "/node/reset", "trigger"),
+    ]
+    encoders = [
+        Mapping(cc(i, 1), faders[i % 8], "relative", ("twos", "offset", "sign")[i % 3])
+        for i in range(16)
+    ]
+    fine = [Mapping(cc(i, 2), faders[i], fine=True) for i in range(4)]
+    fine += [Mapping(Control("pitchbend", ch), faders[4 + ch], "pickup") for ch in range(4)]
+    entry = {"kind": "cc", "channel": 0, "number": 1, "address": "/process/invert"}
+    odd = {
+        "version": 1,
+        "name": "odd",
+        "colour": "red",
+        "mappings": [
+            {**entry, "address": "/process/gone"},
+            {**entry, "number": 33},
+            {**entry, "fine": True, "address": "/process/canny_t1", "curv": "exp"},
+            {"kind": "note", "channel": 0, "number": 3, "address": "/node/x", "mode": "trigger"},
+        ],
+    }
+    return {
+        "every_mode": profile_json(every_mode).encode(),
+        "nanokontrol": profile_json(nanokontrol).encode(),
+        "encoders_each_encoding": profile_json(encoders).encode(),
+        "fine_pairs_and_pitch_bends": profile_json(fine).encode(),
+        "empty": profile_json([]).encode(),
+        "unknown_address_field_and_same_control": json.dumps(odd).encode(),
+        "broke_channel_16": json.dumps({"mappings": [{**entry, "channel": 16}]}).encode(),
+        "broke_1025_mappings": json.dumps({"mappings": [entry] * 1025}).encode(),
+        "broke_json_nested_100000_deep": b'{"mappings": ' + b"[" * 100000 + b"}",
+    }
+
+
 def write(target: str, seeds: dict[str, bytes]) -> None:
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -334,6 +399,7 @@ def main() -> None:
     write("artnet", artnet_seeds())
     write("sacn", sacn_seeds())
     write("dmx_patch", dmx_patch_seeds())
+    write("midi_profile", midi_profile_seeds())
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ TARGETS = (
     "artnet",
     "sacn",
     "dmx_patch",
+    "midi_profile",
 )
 TIMEOUT_S = 10  # per input: every parser here answers in milliseconds; this only catches hangs
 MIN_MAX_LEN = 4096
