@@ -22,6 +22,7 @@ from pathlib import Path
 
 from node.control.commanderror import CommandError
 from node.control.dmxinput import DmxInput
+from node.control.midicommands import MidiCommands
 from node.control.modelcommands import ModelCommands, NodeStatus
 from node.control.modelcontrols import ModelControlCommands
 from node.control.paramcommands import ParamCommands
@@ -101,6 +102,7 @@ class NodeCommands:
         # cannot be set - for the clients (the feedback hub sends /node/error)
         self.problem_listeners = self._presets.problem_listeners
         self.dmx: DmxInput | None = None  # the lighting desk (set by the node when patched)
+        self.midi = MidiCommands(params, self.tempo.midi)
         self.add_model_listener(self._on_model)
 
     @property
@@ -250,6 +252,18 @@ class NodeCommands:
         self.tempo.at_beat(every, f"model {name}", hold.set)
         return name
 
+    def preset_step(
+        self, step: int, quant: object | None = None, refuse: Refuse = lambda r: None
+    ) -> str:
+        """Recall the preset `step` places from the one recalled last (a pad's next/previous),
+        in the list's order, round the end."""
+        names = self.preset_names()
+        if not names:
+            raise CommandError("there are no presets")
+        last = self._presets.last_recalled
+        index = names.index(last) if last in names else (-1 if step > 0 else 0)
+        return self.preset_recall_on_beat(names[(index + step) % len(names)], quant, refuse)
+
     def preset_save(self, name: str, overwrite: bool = True, description: str = "") -> Path:
         return self._presets.preset_save(name, overwrite, description)
 
@@ -263,6 +277,7 @@ class NodeCommands:
             self.dmx.step(self.set_values)
         self.tempo.tick(now)
         self._presets.tick(now)
+        self.midi.flush()  # (last: the controller shows this frame's values)
 
     def apply_needed_preset(
         self, model: str, wanted: str, keep: Collection[str] = frozenset()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from node.control.commands import CommandError
+from node.state.params import MOD_SLOTS
 from node.support.logformat import clip
 
 if TYPE_CHECKING:
@@ -271,6 +272,95 @@ def picture_handler(path: str) -> Handler | None:
     return handle
 
 
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"expects {what}, got {clip(repr(value))}")
+    return value
+
+
+def _learn(call: Call) -> None:
+    if not call.args:
+        call.commands.midi.cancel_learn()
+        return
+    address = call.path_of(_text(call.args[0], "an address to learn"))
+    call.commands.midi.learn(address, call.args[1:])
+
+
+def _midi_mode(call: Call) -> None:
+    address, mode, *rest = call.arity(3, "an address, a mode [and an encoding]", optional=1)
+    fields: dict[str, Any] = {"mode": _text(mode, "a mode")}
+    if rest:
+        fields["encoding"] = _text(rest[0], "an encoding")
+    call.commands.midi.change(call.path_of(_text(address, "an address")), **fields)
+
+
+def _midi_range(call: Call) -> None:
+    address, lo, hi = call.arity(3, "an address, a min and a max")
+    for bound in (lo, hi):
+        if isinstance(bound, bool) or not isinstance(bound, int | float):
+            raise CommandError(f"min and max are numbers, got {clip(repr(bound))}")
+    call.commands.midi.change(call.path_of(_text(address, "an address")), min=lo, max=hi)
+
+
+def _midi_curve(call: Call) -> None:
+    address, curve = call.arity(2, "an address and a curve")
+    call.commands.midi.change(
+        call.path_of(_text(address, "an address")), curve=_text(curve, "a curve")
+    )
+
+
+def _midi_fine(call: Call) -> None:
+    address, fine = call.arity(2, "an address and 1 or 0")
+    if fine not in (0, 1, True, False):
+        raise CommandError(f"fine is 1 (14-bit) or 0, got {clip(repr(fine))}")
+    call.commands.midi.change(call.path_of(_text(address, "an address")), fine=bool(fine))
+
+
+def _midi_forget(call: Call) -> None:
+    args = call.arity(1, "[an address]", optional=1)
+    call.commands.midi.forget(call.path_of(_text(args[0], "an address")) if args else None)
+
+
+def _midi_mappings(call: Call) -> None:
+    lines = call.commands.midi.mappings()
+    call.reply("/midi/mappings", [len(lines), *lines])
+
+
+def _midi_profiles(call: Call) -> None:
+    names = call.commands.midi.profiles()
+    call.reply("/midi/profiles", [len(names), *names])
+
+
+def _midi_save(call: Call) -> None:
+    call.commands.midi.save(_text(call.arity(1, "a profile name")[0], "a profile name"))
+
+
+def _midi_load(call: Call) -> None:
+    name = _text(call.arity(1, "a profile name")[0], "a profile name")
+    call.commands.midi.load(name, command_addresses())
+
+
+def _midi_ports(call: Call) -> None:
+    ins, outs = call.commands.midi.ports.names()
+    call.reply("/midi/ports", ["; ".join(ins), "; ".join(outs)])
+
+
+def _preset_step(step: int) -> Handler:
+    def handle(call: Call) -> None:
+        call.arity(1, "nothing (or a button's value)", optional=1)
+        if call.args and call.args[0] in (0, False, 0.0):  # a button's release
+            return
+        call.commands.preset_step(step, call.quant, call.refuse)
+
+    return handle
+
+
+def command_addresses() -> list[str]:
+    """Every address a MIDI trigger may fire: the commands, and each modulator's fire."""
+    paths = [path for a in NODE_ADDRESSES if a.handle is not None for path in a.sent_as]
+    return [*paths, *(f"/mod{n}{FIRE}" for n in range(1, MOD_SLOTS + 1))]
+
+
 FIRE = "/fire"
 
 
@@ -392,6 +482,25 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         handle=_morph_beats,
     ),
     NodeAddress(
+        "/node/preset/next",
+        "[1 or 0]",
+        "N",
+        WRITE,
+        "recall the preset after the one recalled last (in the list's order; a pad's 0 is "
+        "ignored); waits for the beat as recalls do",
+        "feedback",
+        handle=_preset_step(1),
+    ),
+    NodeAddress(
+        "/node/preset/previous",
+        "[1 or 0]",
+        "N",
+        WRITE,
+        "recall the preset before the one recalled last",
+        "feedback",
+        handle=_preset_step(-1),
+    ),
+    NodeAddress(
         "/node/reset",
         "",
         "N",
@@ -497,6 +606,107 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         WRITE,
         "drop every change waiting for its beat",
         handle=_clear,
+    ),
+    NodeAddress(
+        "/midi/learn",
+        "[address] [args...]",
+        "s",
+        WRITE,
+        "MIDI learn: the next control moved, pressed or bent drives this address (a command's "
+        "args follow it); no argument: stop waiting",
+        "/midi/learned <address> <control>",
+        handle=_learn,
+    ),
+    NodeAddress(
+        "/midi/learned",
+        "",
+        "ss",
+        0,
+        "a control was learned: the address and the control (e.g. 'cc 7 (channel 0)')",
+    ),
+    NodeAddress(
+        "/midi/mode",
+        "<address> <mode> [encoding]",
+        "sss",
+        WRITE,
+        "how the controls of an address drive it: absolute, relative (encoding twos, offset "
+        "or sign), pickup (soft takeover), toggle or trigger",
+        handle=_midi_mode,
+    ),
+    NodeAddress(
+        "/midi/range",
+        "<address> <min> <max>",
+        "sff",
+        WRITE,
+        "the part of the address's range its controls cover (max < min turns them round)",
+        handle=_midi_range,
+    ),
+    NodeAddress(
+        "/midi/curve",
+        "<address> <curve>",
+        "ss",
+        WRITE,
+        "linear, exp (fine at the bottom) or log",
+        handle=_midi_curve,
+    ),
+    NodeAddress(
+        "/midi/fine",
+        "<address> <1 or 0>",
+        "si",
+        WRITE,
+        "1: its CC n is the 14-bit pair n (MSB) and n+32 (LSB)",
+        handle=_midi_fine,
+    ),
+    NodeAddress(
+        "/midi/forget",
+        "[address]",
+        "s",
+        WRITE,
+        "unmap the controls of an address (no argument: every mapping)",
+        handle=_midi_forget,
+    ),
+    NodeAddress(
+        "/midi/mappings",
+        "",
+        "N",
+        WRITE,
+        "list the mappings",
+        "/midi/mappings <count> <control -> address mode> ...",
+        handle=_midi_mappings,
+    ),
+    NodeAddress(
+        "/midi/profiles",
+        "",
+        "N",
+        WRITE,
+        "list the saved mapping profiles (one a controller)",
+        "/midi/profiles <count> <name> ...",
+        handle=_midi_profiles,
+    ),
+    NodeAddress(
+        "/midi/save",
+        "<name>",
+        "s",
+        WRITE,
+        "save the mappings as a profile",
+        handle=_midi_save,
+    ),
+    NodeAddress(
+        "/midi/load",
+        "<name>",
+        "s",
+        WRITE,
+        "replace the mappings with a profile's (a preset recall never touches them)",
+        handle=_midi_load,
+    ),
+    NodeAddress(
+        "/midi/ports",
+        "",
+        "N",
+        WRITE,
+        "the MIDI ports open now",
+        "/midi/ports <inputs> <outputs>",
+        handle=_midi_ports,
     ),
     NodeAddress(
         "/node/error",

@@ -53,6 +53,7 @@ class PresetCommands:
         self._hold: _ModelHold | None = None  # the model a morph loaded, waiting for its end
         self._from_preset: str | None = None  # a model a preset asked for: keep its values
         self._needed: dict[str, Value] | None = None  # what a model's needed preset replaced
+        self.last_recalled: str | None = None  # the preset a recall or morph went to last
         # (address, reason) of a problem no request caused - a model swapped in whose preset
         # or control values cannot be set - for the clients (the feedback hub sends /node/error)
         self.problem_listeners = controls.problem_listeners
@@ -65,6 +66,7 @@ class PresetCommands:
         """Apply a preset now (its model, if it names one, swaps in the background); a morph
         in progress stops where it is. Returns the preset's name."""
         preset = self._find(name_or_index)
+        self.last_recalled = preset.name
         values, misfits = self._preset_values(preset)
         self.morpher.apply(values, origin, fitting=True)  # (checked; a swap may come between)
         if preset.model and self.models.can_swap:
@@ -82,6 +84,7 @@ class PresetCommands:
             self._preset_model(preset.model, hold)
 
         def land() -> None:
+            self.last_recalled = preset.name
             values, misfits = self._preset_values(preset)
             self.morpher.apply(values, "preset", fitting=True)
             if hold is not None:
@@ -143,6 +146,7 @@ class PresetCommands:
         elif model and model.lower() != "none":
             hold = _ModelHold(model, threading.Event())
         end = functools.partial(self._end_morph, hold, model)
+        self.last_recalled = preset.name
         values, misfits = self._preset_values(preset)
         # start first: a morph taken over finishes its own model switch before ours is asked for
         self.morpher.start(values, seconds, self.clock(), end)

@@ -22,6 +22,7 @@ from typing import Any
 
 from node.control.commands import CommandError, NodeCommands
 from node.control.feedback import MAX_TEXT, FeedbackHub, Peer, norms
+from node.control.midicommands import MIDI
 from node.control.namespace import (
     NODE_ADDRESSES,
     Call,
@@ -43,6 +44,9 @@ REPLIES = (
     "/node/status",
     "/node/models",
     "/node/presets",
+    "/midi/mappings",
+    "/midi/profiles",
+    "/midi/ports",
 )  # requests without arguments, replies with them
 RESERVED = {p.group for p in PARAMS} | {"node", "quant"}
 QUANT = "/quant/"  # /quant/<now|beat|bar|2bars|4bars>/<address>: that message on the beat
@@ -51,6 +55,8 @@ ON_THE_BEAT = (
     "/node/preset/recall",
     "/node/preset/morph",
     "/node/preset/morph_beats",
+    "/node/preset/next",
+    "/node/preset/previous",
     "/node/model",
 )
 
@@ -63,6 +69,24 @@ def normalize_prefix(prefix: str) -> str:
     if prefix.split("/")[0] in RESERVED:  # '/node' would make '/node/error' ambiguous
         raise UserError(f"OSC prefix {prefix!r} may not start with {', '.join(sorted(RESERVED))}")
     return f"/{prefix}" if prefix else ""
+
+
+class MidiReplies:
+    """Where the answers to a MIDI control's messages go: nowhere (a controller reads no OSC);
+    a refusal is already in the log (the router logs every one, rate-limited)."""
+
+    key = host = owner = MIDI
+    typed_bools = False
+    dropped = 0
+
+    def wants(self, address: str) -> bool:
+        return False
+
+    def send(self, packet: bytes) -> None:
+        MidiReplies.dropped += 1
+
+
+MIDI_REPLIES = MidiReplies()
 
 
 class OscRouter:
@@ -121,6 +145,17 @@ class OscRouter:
                     logging.ERROR, "internal", "OSC packet from %s failed", peer.key, exc_info=exc
                 )
                 self.feedback.error(peer, "", f"internal error: {type(exc).__name__}")
+
+    def route_midi(self, address: str, args: list[Any], control: str) -> None:
+        """A mapped MIDI control's message (rtmidi's thread), as if a client sent it: the
+        same checks, quantisation and feedback; its origin names the control."""
+        peer = Peer(MIDI, control, 0, stream=MIDI_REPLIES)
+        with self._lock:
+            self.packets += 1
+            try:
+                self._apply([OscMessage(self.prefix + address, args)], peer)
+            except Exception as exc:  # a bug must not take the port's thread down
+                limited.log(logging.ERROR, "internal", "MIDI %s failed", control, exc_info=exc)
 
     def _refuse(self, peer: Peer | None, address: str, reason: str) -> None:
         self.errors += 1

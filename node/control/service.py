@@ -11,6 +11,7 @@ from node.config import ControlSettings
 from node.control.commands import NodeCommands
 from node.control.discovery import Advertiser
 from node.control.feedback import FeedbackHub
+from node.control.namespace import command_addresses
 from node.control.osc import OscServer, host_allowed, parse_allow
 from node.control.oscquery import OscQueryServer
 from node.control.page import ControlPage
@@ -50,6 +51,7 @@ class ControlService:
         self.router = OscRouter(
             commands, self.feedback, prefix, allow=lambda host: host_allowed(allow, host)
         )
+        commands.midi.attach(self.router.route_midi, command_addresses())
         self.osc = OscServer(
             self.router, self.feedback, bind=settings.bind, port=settings.port, allow=allow
         )

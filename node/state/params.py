@@ -192,6 +192,20 @@ class ParamSpec:
         return self.coerce(self.min + max(0.0, min(1.0, norm)) * (self.max - self.min))[0]
 
 
+def _same(old: Value, new: Value) -> bool:
+    """Whether storing `new` over `old` changes nothing. A float that came back through OSC's
+    32 bits (0.01 returns as 0.0099999998) is the same value: two nodes or an echoing bridge
+    feeding it back and forth would otherwise drift and never stop."""
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, float) and isinstance(new, float):
+        return math.isclose(old, new, rel_tol=1e-6, abs_tol=1e-9)
+    if isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new):
+        pairs = zip(old, new, strict=True)
+        return all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in pairs)
+    return old == new
+
+
 def _to_bool(spec: ParamSpec, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -702,7 +716,7 @@ class ParamStore:
             for key, (spec, value) in accepted.items():
                 if self._specs.get(key) is not spec:  # a control its model took away meanwhile
                     continue
-                if self._values[key] != value or type(self._values[key]) is not type(value):
+                if not _same(self._values[key], value):
                     self._values[key] = value
                     if key in self._offsets:  # the new centre it swings around
                         value = self._moved[key] = self._move(spec, value, self._offsets[key])
