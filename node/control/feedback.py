@@ -189,6 +189,7 @@ class FeedbackHub:
         self.commands.add_model_listener(self._on_model)
         self.commands.problem_listeners.append(self._on_problem)
         self.commands.tempo.listeners.append(self._on_tempo)
+        self.commands.midi.learned_listeners.append(self._on_learned)
         self._thread = threading.Thread(target=self._run, name="osc feedback", daemon=True)
         self._thread.start()
 
@@ -200,6 +201,8 @@ class FeedbackHub:
             self.commands.problem_listeners.remove(self._on_problem)
         if self._on_tempo in self.commands.tempo.listeners:
             self.commands.tempo.listeners.remove(self._on_tempo)
+        if self._on_learned in self.commands.midi.learned_listeners:
+            self.commands.midi.learned_listeners.remove(self._on_learned)
         self._stop.set()
         with self._wake:
             self._wake.notify()
@@ -347,6 +350,10 @@ class FeedbackHub:
         """Each beat (its number and its place in the bar), and Link's peers when they come
         and go, to every client: a TouchOSC LED, a Max metro can follow the band."""
         self.broadcast(address, args)
+
+    def _on_learned(self, address: str, control: str) -> None:
+        """MIDI learn found its control: every client (the page's learn button) hears it."""
+        self.broadcast("/midi/learned", [address, control])
 
     def _on_problem(self, address: str, reason: str) -> None:
         self.error(None, address, reason)
