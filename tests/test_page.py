@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from osc_helpers import Inbox
+from helpers import wait_for
+from osc_helpers import RIG_SOURCE, Inbox, model_library
 from pythonosc.udp_client import SimpleUDPClient
 
-from node.state.params import MOD_SLOTS, PARAMS, QUANTS, SPECS
+from node.app import Node, StartState, Surfaces
+from node.config import ControlSettings, NodeConfig
+from node.sources import create_source
+from node.state.params import DEFAULTS, MOD_SLOTS, PARAMS, QUANTS, SPECS
 from node.state.presets import Preset, PresetLibrary
 
 sync_api = pytest.importorskip(
@@ -650,3 +654,132 @@ def test_the_modulators_start_folded_until_opened(page: Any, live: LiveNode) -> 
     page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
     assert is_open(page, "mod3") and not is_open(page, "process")
     assert not is_open(page, "mod1") and is_open(page, "capture")
+
+
+@pytest.fixture
+def midi_node(tmp_path: Path) -> Iterator[Node]:
+    """A node in this process with its page on, so a test can play the MIDI controller: the
+    rtmidi thread's way in (`commands.midi._message`) with a real mido message."""
+    source = create_source(RIG_SOURCE, loop=True)
+    source.open()
+    settings = ControlSettings(
+        bind="127.0.0.1",
+        port=0,
+        oscquery_port=0,
+        zeroconf=False,
+        http_bind="127.0.0.1",
+        http_port=free_port(),
+    )
+    node = Node(
+        NodeConfig(sinks=["null"], control=settings),
+        StartState(dict(DEFAULTS), "small"),
+        library=model_library(tmp_path),
+        presets=PresetLibrary(tmp_path / "presets"),
+        source=source,
+        surfaces=Surfaces(last_state=False),
+    )
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
+        source.close()
+
+
+def learn_button(page: Any, address: str) -> Any:
+    return page.locator(f'button.learn[data-learn="{address}"]')
+
+
+@pytest.mark.slow
+def test_a_learn_button_beside_a_fader_maps_the_next_midi_control(
+    browser: Any, midi_node: Node
+) -> None:
+    mido = pytest.importorskip("mido")
+    assert midi_node.commands is not None
+    midi = midi_node.commands.midi
+    http = midi_node.config.control.http_port
+    context = new_context(browser, viewport={"width": 1280, "height": 900})
+    try:
+        page = open_page(context, f"http://127.0.0.1:{http}/")
+        # sliders, switches and menus have one; a modulator's target and the mix do not
+        for address in ("/process/canny_t1", "/process/invert", "/tempo/source", "/mod1/rate"):
+            assert learn_button(page, address).count() == 1, address
+        assert learn_button(page, "/mod1/target").count() == 0
+        button = learn_button(page, "/process/canny_t1")
+        assert button.inner_text() == "MIDI"
+        button.click()  # armed: the node waits for a control
+        wait_for(lambda: midi.learner.armed == "/process/canny_t1")
+        assert button.inner_text() == "waiting\u2026"
+        button.click()  # again: it stops waiting
+        wait_for(lambda: midi.learner.armed is None)
+        assert button.inner_text() == "MIDI"
+        learn_button(page, "/process/invert").click()
+        wait_for(lambda: midi.learner.armed == "/process/invert")
+        button.click()  # another row: the node waits for this one, the first one stops
+        wait_for(lambda: midi.learner.armed == "/process/canny_t1")
+        assert learn_button(page, "/process/invert").inner_text() == "MIDI"
+        assert button.inner_text() == "waiting\u2026"
+        midi._message(mido.Message("control_change", control=7, value=10), 0.0)  # a fader
+        page.wait_for_function(  # the page hears /midi/learned and shows the control
+            "document.querySelector('button[data-learn=\"/process/canny_t1\"]').textContent"
+            " === 'cc 7 ch 0'",
+            timeout=WAIT_MS,
+        )
+        assert midi.learner.armed is None
+        assert midi.mappings() == ["cc 7 (channel 0) -> /process/canny_t1 absolute"]
+        assert button.get_attribute("data-control") == "cc 7 (channel 0)"
+        assert "cc 7 (channel 0)" in (button.get_attribute("title") or "")
+        page.wait_for_function(  # a moment later: back to its word, the row marked mapped
+            "document.querySelector('button[data-learn=\"/process/canny_t1\"]').textContent"
+            " === 'MIDI'",
+            timeout=WAIT_MS,
+        )
+        assert "mapped" in (button.get_attribute("class") or "")
+        midi._message(mido.Message("control_change", control=7, value=127), 0.0)
+        spec = SPECS["process.canny_t1"]
+        wait_for(lambda: midi_node.params.get("process.canny_t1") == spec.max)
+        page.wait_for_function(  # the controller moves the slider on the page too
+            f"Number(document.querySelector('input[data-address=\"/process/canny_t1\"]').value)"
+            f" === {spec.max}",
+            timeout=WAIT_MS,
+        )
+        page.reload()  # a page opened later marks the mapped rows (/midi/mappings)
+        page.wait_for_selector("body[data-state=live]", timeout=WAIT_MS)
+        page.wait_for_selector('button.learn.mapped[data-learn="/process/canny_t1"]')
+        assert learn_button(page, "/process/invert").get_attribute("class") == "learn"
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+def test_the_learn_buttons_fit_a_phone(browser: Any, live: LiveNode) -> None:
+    live.reset()
+    phone = new_context(
+        browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = open_page(phone, live.url)
+        button = learn_button(page, "/process/canny_t1")
+        button.tap()
+        page.wait_for_function(
+            "document.querySelector('button[data-learn=\"/process/canny_t1\"]')"
+            ".getAttribute('aria-pressed') === 'true'",
+            timeout=WAIT_MS,
+        )
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+        for address in ("/process/canny_t1", "/process/invert", "/tempo/source"):
+            row = page.locator(f'.param[data-address="{address}"]').bounding_box()
+            box = learn_button(page, address).bounding_box()
+            assert box["height"] <= 30 and box["width"] <= 90, (address, box)
+            assert box["x"] + box["width"] <= row["x"] + row["width"], address
+        page.locator('.param[data-address="/process/canny_t1"]').scroll_into_view_if_needed()
+        screenshot(page, "control_page_phone_learn.png")
+        button.tap()  # stop waiting
+        page.wait_for_function(
+            "document.querySelector('button[data-learn=\"/process/canny_t1\"]')"
+            ".getAttribute('aria-pressed') === 'false'",
+            timeout=WAIT_MS,
+        )
+    finally:
+        phone.close()

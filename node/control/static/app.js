@@ -9,11 +9,15 @@ const REFRESH_MS = 5000;           // preset and model lists: new files appear w
 const SILENCE_MS = 5000;           // no heartbeat for this long: the link is dead, open a new one
 const MOVED_GROUPS = ["capture", "process", "predict", "model"];  // what a modulator may move
 const BEAT_ADDRESSES = ["/tempo/beat", "/tempo/phase"];  // LISTENed to when the node has them
+const LEARN_SHOW_MS = 2500;        // how long a learn button shows the control it just learned
 
 const $ = (id) => document.getElementById(id);
 const state = {
   info: null, prefix: "", ws: null, retryMs: 500, params: new Map(), lastBeat: 0,
   opens: 0, presets: [], models: [], model: null, beatListen: [], beats: 0,
+  // MIDI learn: the node's /midi/learn, whether the page can use it; the address (no prefix)
+  // this page armed; each row's learn button and the control mapped to each address
+  midi: false, armed: null, learnButtons: new Map(), mapped: new Map(),
 };
 
 // ---- OSC: the subset the node speaks (i f s T F h d, bundles) -------------------------------
@@ -341,6 +345,8 @@ function buildParams(tree) {
   const holder = $("params");
   holder.innerHTML = "";
   state.params.clear();
+  state.learnButtons.clear();
+  state.midi = Boolean(nodeAt(tree, nodePath("/midi/learn")) && nodeAt(tree, nodePath("/midi/learned")));
   const targets = targetsOf(tree);
   state.beatListen = BEAT_ADDRESSES.map(nodePath).filter((path) => nodeAt(tree, path));
   for (const { node, params } of groupsOf(tree)) {
@@ -382,6 +388,7 @@ function buildParams(tree) {
       else param = makeToggle(leaf, row);
       state.params.set(leaf.FULL_PATH, param);
       showValue(param, leaf.VALUE[0]);
+      if (state.midi && param.type !== "target") makeLearnButton(leaf, row);
       details.append(row);
     }
     if (isModGroup(name)) showModSummary(details, summary.querySelector("small"), node.FULL_PATH);
@@ -393,6 +400,88 @@ function buildParams(tree) {
     freeze.onShow(Boolean(freeze.value));
   }
   $("freeze").hidden = !freeze;
+}
+
+// ---- MIDI learn ------------------------------------------------------------------------------
+
+const shortControl = (text) => text.replace(/\s*\(channel (\d+)\)/, " ch $1");  // "cc 7 ch 0"
+
+function makeLearnButton(leaf, row) {
+  // a small button beside the fader: click, move a control on the MIDI controller, and that
+  // control drives this row (/midi/learn); click again while it waits to stop waiting
+  const path = leaf.FULL_PATH.slice(state.prefix.length);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "learn";
+  button.dataset.learn = path;
+  button.addEventListener("click", () => {
+    if (state.armed === path) {
+      if (send(nodePath("/midi/learn"))) showArmed(null);
+    } else if (send(nodePath("/midi/learn"), [{ t: "s", v: leaf.FULL_PATH }])) {
+      showArmed(path);
+    }
+  });
+  state.learnButtons.set(path, button);
+  row.classList.add("learnable");
+  row.append(button);
+  showLearn(path);
+}
+
+function showLearn(path, text) {
+  // the button's face: waiting, the control just learned (`text`), or at rest (mapped or not)
+  const button = state.learnButtons.get(path);
+  if (!button) return;
+  const control = state.mapped.get(path);
+  const armed = state.armed === path;
+  clearTimeout(button.timer);
+  button.timer = 0;
+  button.classList.toggle("armed", armed);
+  button.classList.toggle("mapped", Boolean(control));
+  button.setAttribute("aria-pressed", String(armed));
+  button.dataset.control = control || "";
+  if (armed) {
+    button.textContent = "waiting\u2026";
+    button.title = `move a control on the MIDI controller: it will drive ${path} (click to stop)`;
+    return;
+  }
+  button.textContent = text || "MIDI";
+  button.title = control
+    ? `MIDI: ${control} drives ${path} (click to learn another control)`
+    : `MIDI learn: click, then move a control on the controller to drive ${path}`;
+  if (text) button.timer = setTimeout(() => showLearn(path), LEARN_SHOW_MS);
+}
+
+function showArmed(path) {
+  // the node waits for one address at a time: arming a row stops the one armed before
+  const before = state.armed;
+  state.armed = path;
+  if (before) showLearn(before);
+  if (path) showLearn(path);
+}
+
+function learned(address, control) {
+  // /midi/learned: whoever armed it, the node waits for nothing more now
+  state.mapped.set(address, control);
+  const before = state.armed;
+  state.armed = null;
+  if (before && before !== address) showLearn(before);
+  showLearn(address, shortControl(control));
+  if (before === address) toast(`${control} drives ${address}`);
+}
+
+function showMappings(lines) {
+  // /midi/mappings: "cc 7 (channel 0) -> /process/canny_t1 absolute", one a mapping
+  const mapped = new Map();
+  for (const line of lines) {
+    const match = /^(.*?) -> (\S+)/.exec(String(line));
+    if (match) mapped.set(match[2], match[1]);
+  }
+  const changed = new Set([...state.mapped.keys(), ...mapped.keys()]);
+  state.mapped = mapped;
+  for (const path of changed) {
+    const button = state.learnButtons.get(path);
+    if (button && !button.timer) showLearn(path);
+  }
 }
 
 // ---- tempo and modulators ---------------------------------------------------------------------
@@ -589,6 +678,10 @@ function onMessage({ address, args }) {
     showModels(state.models, args[0]);
   } else if (path === "/node/presets") {
     showPresets(args.slice(1));
+  } else if (path === "/midi/learned") {
+    learned(String(args[0]), String(args[1]));
+  } else if (path === "/midi/mappings") {
+    showMappings(args.slice(1));
   } else if (path === "/tempo/beat") {
     flashBeat();
   } else if (path === "/tempo/phase") {
@@ -626,7 +719,9 @@ function connect() {
     if (state.opens++ > 0) restartPreview();  // the stream may have died with the link
     const listen = [...state.params.keys(), ...["/node/model", "/node/model_state",
       "/node/heartbeat"].map(nodePath), ...state.beatListen];
+    if (state.midi) listen.push(nodePath("/midi/learned"));
     for (const path of listen) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
+    if (state.midi) ws.send(encodeMessage(nodePath("/midi/mappings"), []));  // the rows' marks
     try {
       updateValues(await getJson(API));  // what changed while we were away
       setLink("live", "ok");
