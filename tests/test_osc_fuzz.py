@@ -26,7 +26,10 @@ from node.pipeline import Pipeline
 from node.sources import create_source
 from node.state.params import PARAMS, SPECS
 
-ADDRESSES = [p.address for p in PARAMS] + [p.address + "/norm" for p in PARAMS]
+# every row once (the sixteen modulator slots are alike: the first stands for them, so the
+# refusals spread over about as many kinds as before they came)
+ROWS = [p for p in PARAMS if not (p.group.startswith("mod") and p.group != "mod1")]
+ADDRESSES = [p.address for p in ROWS] + [p.address + "/norm" for p in ROWS]
 ADDRESSES += [a.path for a in NODE_ADDRESSES] + ["/", "/x" * 300]
 
 
@@ -131,7 +134,7 @@ def test_fuzzing_leaves_every_param_in_range_and_the_frames_flowing(
 
     for spec in PARAMS:
         value = rig.params.get(spec.key)
-        assert type(value) is {"bool": bool, "int": int, "float": float}[spec.type], spec.key
+        assert type(value) is {"bool": bool, "int": int, "float": float, "text": str}[spec.type]
         if spec.min is not None and spec.max is not None:
             assert not isinstance(value, tuple | str)
             assert spec.min <= value <= spec.max, (spec.key, value)
