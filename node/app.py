@@ -21,8 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from node.config import LIVE_SETTINGS, SETTINGS, NodeConfig, setting_of
+from node.control.commanderror import CommandError
 from node.control.commands import NodeCommands
 from node.control.dmxinput import open_dmx
+from node.control.namespace import command_addresses
 from node.control.pageserver import PageServer, start_page_server
 from node.control.service import ControlService
 from node.errors import SourceError, UserError
@@ -333,6 +335,11 @@ class Node:
             )
             if commands.dmx is not None:
                 undo.callback(commands.dmx.stop)
+            if self.config.midi_profile:  # (a profile that cannot be read: one line, exit 2)
+                try:
+                    commands.midi.load(self.config.midi_profile, command_addresses())
+                except CommandError as exc:
+                    raise UserError(str(exc)) from None
             commands.remember_controls(self._start.controls)
             if model is not None:
                 commands.use_controls(model.name, model.controls, self._start_controls or None)

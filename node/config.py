@@ -405,6 +405,12 @@ class NodeConfig:
         help="the MIDI output ports the controller's lights and motor faders listen on (none: "
         "those named like --midi-in)",
     )  # fmt: skip
+    midi_profile: str = setting(
+        "", kind="profile name or file", check=file_path, example="apc40",
+        flag="--midi-profile", metavar="NAME", section=TEMPO,
+        help="the MIDI mappings to start with: a profile saved with /midi/save (in "
+        "~/.config/pix2pix-node/midi/) or a profile file",
+    )  # fmt: skip
     dmx_patch: list[str] = setting(
         [], kind="list of files or folders", check=folder_paths, example=["~/show/desk.json"],
         flag="--dmx-patch", metavar="FILE", repeat=True, section=DMX,

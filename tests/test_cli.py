@@ -146,6 +146,10 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
         (["run", "--oscquery-port", "-1"], "--oscquery-port must be a port number 0..65535"),
         (["run", "--osc-allow", "10.0.0.0/8,everyone"], "'everyone' is not an IP address"),
         (["run", "--osc-prefix", "/a b"], "OSC prefix"),
+        (["run", "--midi-profile", "no-such-controller"], "no-such-controller"),
+        (["run", "--dmx-patch", "/no/such/patch.json"], "/no/such/patch.json"),
+        (["run", "--dmx-protocol", "dmx512"], "artnet, sacn or both"),
+        (["run", "--tempo", "ableton"], "--tempo must be one of internal, tap, midi, link"),
     ],
 )
 @pytest.mark.slow
