@@ -93,3 +93,26 @@ def test_the_config_examples_in_the_pages_load(page: str, tmp_path: Path) -> Non
         path = tmp_path / "node.toml"
         path.write_text(block, encoding="utf-8")
         assert load_config(path).params, f"{page}: an example sets no [params]"
+
+
+def test_the_midi_profile_and_dmx_patch_examples_load(tmp_path: Path) -> None:
+    """docs/midi.md's JSON examples are files the node reads as they are."""
+    from node.control.namespace import command_addresses
+    from node.dmx.patch import load_patch
+    from node.midi.files import load_profile
+
+    text = (ROOT / "docs" / "midi.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    profiles = [b for b in blocks if '"mappings"' in b]
+    patches = [b for b in blocks if '"channels"' in b]
+    assert profiles and patches
+    for n, block in enumerate(profiles):
+        path = tmp_path / f"profile{n}.json"
+        path.write_text(block)
+        mappings, warnings = load_profile(path, command_addresses())
+        assert mappings and not warnings, warnings
+    for n, block in enumerate(patches):
+        path = tmp_path / f"patch{n}.json"
+        path.write_text(block)
+        patch = load_patch(path)
+        assert patch.entries
