@@ -34,7 +34,9 @@ from typing import Any
 
 from node.errors import UserError
 from node.state.params import CONTROL_GROUP, SPECS, ParamSpec, Value
-from node.support.boundedread import FileTooLargeError, NotRegularFileError, read_text_bounded
+from node.support.boundedread import (
+    read_json_bounded,
+)
 from node.support.files import atomic_write
 from node.support.logformat import clip, short_repr
 from node.support.names import BadNameError, check_name
@@ -325,22 +327,9 @@ class PatchFileRefusedError(PatchError):
 
 def load_patch(path: Path) -> Patch:
     """Read and check one patch file with bounded work; its warnings are logged once here."""
-    try:
-        data = json.loads(read_text_bounded(path, MAX_PATCH_BYTES))
-    except FileNotFoundError:
-        raise PatchError(f"{path}: no such patch file") from None
-    except NotRegularFileError as exc:
-        raise PatchFileRefusedError(f"{exc}; not a patch") from None
-    except FileTooLargeError:
-        raise PatchError(
-            f"{path}: larger than {MAX_PATCH_BYTES // 1024} KiB; not a patch"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise PatchError(f"{path}: not valid JSON: {exc}") from None
-    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
-        raise PatchError(f"{path}: cannot read: {clip(str(exc))}") from None
-    except RecursionError:
-        raise PatchError(f"{path}: nested too deeply to be a patch") from None
+    data = read_json_bounded(
+        path, MAX_PATCH_BYTES, "patch", PatchError, refused=PatchFileRefusedError
+    )
     patch = parse_patch(data, path, name=path.stem)
     for warning in patch.warnings:
         log.warning("DMX patch: %s", clip(warning, 300))

@@ -55,7 +55,9 @@ from node.midi.mapping import (
     target_of,
 )
 from node.state.params import SPECS
-from node.support.boundedread import FileTooLargeError, NotRegularFileError, read_text_bounded
+from node.support.boundedread import (
+    read_json_bounded,
+)
 from node.support.bundled import user_dir
 from node.support.files import HomeFolderError, atomic_write, expand_user
 from node.support.logformat import clip
@@ -227,22 +229,9 @@ def load_profile(
     ProfileError of one line. `known_commands`: the command addresses a trigger may send (the
     node passes its namespace's); `spec_of` finds parameters (ParamStore.find adds the running
     model's controls; `/model/<identifier>` is accepted either way)."""
-    try:
-        data = json.loads(read_text_bounded(path, MAX_PROFILE_BYTES))
-    except FileNotFoundError:
-        raise ProfileError(f"{_shown(path)}: no such MIDI profile") from None
-    except NotRegularFileError as exc:
-        raise ProfileError(f"{exc}; not a MIDI profile") from None
-    except FileTooLargeError:
-        raise ProfileError(
-            f"{_shown(path)}: larger than {MAX_PROFILE_BYTES // 1024} KiB; not a MIDI profile"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"{_shown(path)}: not valid JSON: {exc}") from None
-    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
-        raise ProfileError(f"{_shown(path)}: cannot read: {clip(str(exc))}") from None
-    except RecursionError:
-        raise ProfileError(f"{_shown(path)}: nested too deeply to be a MIDI profile") from None
+    data = read_json_bounded(
+        path, MAX_PROFILE_BYTES, "MIDI profile", ProfileError, shown=_shown(path)
+    )
     return parse_profile(data, path, known_commands, spec_of)
 
 

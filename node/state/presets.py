@@ -41,9 +41,7 @@ from node.state.params import (
     spec_for,
 )
 from node.support.boundedread import (
-    FileTooLargeError,
-    NotRegularFileError,
-    read_text_bounded,
+    read_json_bounded,
 )
 from node.support.bundled import bundled_dir
 from node.support.files import HomeFolderError, atomic_write, expand_user
@@ -243,22 +241,9 @@ class PresetFileRefusedError(PresetError):
 def load_preset(path: Path) -> Preset:
     """Read and check one preset file with bounded work: a regular file of at most
     MAX_PRESET_BYTES (a FIFO or device is refused unread), or a PresetError of one line."""
-    try:
-        data = json.loads(read_text_bounded(path, MAX_PRESET_BYTES))
-    except FileNotFoundError:
-        raise PresetError(f"{path}: no such preset file") from None
-    except NotRegularFileError as exc:
-        raise PresetFileRefusedError(f"{exc}; not a preset") from None
-    except FileTooLargeError:
-        raise PresetError(
-            f"{path}: larger than {MAX_PRESET_BYTES // 1024} KiB; not a preset"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise PresetError(f"{path}: not valid JSON: {exc}") from None
-    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
-        raise PresetError(f"{path}: cannot read: {clip(str(exc))}") from None
-    except RecursionError:
-        raise PresetError(f"{path}: nested too deeply to be a preset") from None
+    data = read_json_bounded(
+        path, MAX_PRESET_BYTES, "preset", PresetError, refused=PresetFileRefusedError
+    )
     return parse_preset(data, path, name=path.stem)
 
 

@@ -8,8 +8,10 @@ anything but a regular file, and read at most cap + 1 bytes, refusing beyond the
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from node.support.logformat import clip
@@ -99,3 +101,31 @@ def read_bounded(path: Path, cap: int) -> bytes:
 def read_text_bounded(path: Path, cap: int) -> str:
     """`read_bounded` decoded as UTF-8 (UnicodeDecodeError for anything else)."""
     return read_bounded(path, cap).decode("utf-8")
+
+
+def read_json_bounded(
+    path: Path,
+    cap: int,
+    what: str,
+    error: Callable[[str], Exception],
+    refused: Callable[[str], Exception] | None = None,
+    shown: str | None = None,
+) -> object:
+    """A JSON file (a preset, a patch, a MIDI profile) read with bounded work, or `error` of
+    one line naming the file (`shown`, else the path) and saying it is no `what`; a FIFO or a
+    device is `refused` (default: `error`), never read."""
+    name = shown or str(path)
+    try:
+        return json.loads(read_text_bounded(path, cap))
+    except FileNotFoundError:
+        raise error(f"{name}: no such {what} file") from None
+    except NotRegularFileError as exc:
+        raise (refused or error)(f"{exc}; not a {what}") from None
+    except FileTooLargeError:
+        raise error(f"{name}: larger than {cap // 1024} KiB; not a {what}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{name}: not valid JSON: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
+        raise error(f"{name}: cannot read: {clip(str(exc))}") from None
+    except RecursionError:
+        raise error(f"{name}: nested too deeply to be a {what}") from None
