@@ -759,6 +759,7 @@ function onNamespaceChange(ws, text) {
       for (const path of state.params.keys()) {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: path }));
       }
+      updateValues(await getJson(API));  // a value set before those LISTENs were in
     } catch (err) { setLink(err.message, "bad"); }
   }, 100);
 }
