@@ -31,9 +31,7 @@ from node.inference.controls import ControlError, ModelControl, controls_data, p
 from node.inference.model import TensorSpec
 from node.inference.packages import PackageMissingError, package_folder
 from node.support.boundedread import (
-    FileTooLargeError,
-    NotRegularFileError,
-    read_text_bounded,
+    read_json_bounded,
 )
 from node.support.files import atomic_write
 from node.support.logformat import clip, short_repr
@@ -408,20 +406,14 @@ def _controls(json_path: Path, data: object) -> tuple[ModelControl, ...]:
 def load_descriptor(json_path: Path) -> ModelDescriptor:
     """Read and check one descriptor with bounded work: a regular file of at most
     MAX_DESCRIPTOR_BYTES (a FIFO or device is refused unread), or a ModelError of one line."""
-    try:
-        data = json.loads(read_text_bounded(json_path, MAX_DESCRIPTOR_BYTES))
-    except FileNotFoundError:
-        raise ModelError(f"{json_path}: no such descriptor") from None
-    except NotRegularFileError as exc:
-        raise DescriptorRefusedError(f"{exc}; not a model descriptor") from None
-    except FileTooLargeError as exc:
-        raise ModelError(f"{exc}; not a model descriptor") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{json_path}: not valid JSON: {exc}") from None
-    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, an int of over 4300 digits
-        raise ModelError(f"{json_path}: cannot read: {clip(str(exc))}") from None
-    except RecursionError:
-        raise ModelError(f"{json_path}: nested too deeply to be a model descriptor") from None
+    data = read_json_bounded(
+        json_path,
+        MAX_DESCRIPTOR_BYTES,
+        "model descriptor",
+        ModelError,
+        refused=DescriptorRefusedError,
+        missing="descriptor",
+    )
     return parse_descriptor(data, json_path)
 
 

@@ -110,15 +110,17 @@ def read_json_bounded(
     error: Callable[[str], Exception],
     refused: Callable[[str], Exception] | None = None,
     shown: str | None = None,
+    missing: str = "",
 ) -> object:
     """A JSON file (a preset, a patch, a MIDI profile) read with bounded work, or `error` of
     one line naming the file (`shown`, else the path) and saying it is no `what`; a FIFO or a
-    device is `refused` (default: `error`), never read."""
+    device is `refused` (default: `error`), never read. `missing`: how a file that is not
+    there is named (default: "WHAT file")."""
     name = shown or str(path)
     try:
         return json.loads(read_text_bounded(path, cap))
     except FileNotFoundError:
-        raise error(f"{name}: no such {what} file") from None
+        raise error(f"{name}: no such {missing or what + ' file'}") from None
     except NotRegularFileError as exc:
         raise (refused or error)(f"{exc}; not a {what}") from None
     except FileTooLargeError:
