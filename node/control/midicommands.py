@@ -115,7 +115,10 @@ class MidiCommands:
         spec = self.params.find(key_of(address))
         if spec is None or (not spec.numeric and spec.type != "bool"):
             return None
-        return number(spec.key, self.params.bases()[spec.key])
+        try:
+            return number(spec.key, self.params.base(spec.key))
+        except KeyError:  # (a control its model took away this instant)
+            return None
 
     def _learned(self, mapping: Mapping) -> None:
         self._remap()

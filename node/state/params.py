@@ -643,6 +643,12 @@ class ParamStore:
             values = {**self._values, **self._moved} if self._moved else self._values
             return ParamSnapshot(values, self._version)
 
+    def base(self, key: str) -> Value:
+        """One value as set by hand (KeyError for no parameter): what `bases` holds, without
+        copying them all (a MIDI fader's pickup asks at every message)."""
+        with self._lock:
+            return self._values[key]
+
     def bases(self) -> ParamSnapshot:
         """Every value as set by hand, a preset or a morph - the centre each modulator swings
         around: what a preset saves and a morph starts from."""
