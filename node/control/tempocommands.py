@@ -21,12 +21,10 @@ from node.errors import UserError
 from node.midi.ports import MidiPorts
 from node.state.params import (
     MOD_SLOTS,
-    QUANTS,
     TEMPO_SOURCES,
     ParamStore,
     number,
 )
-from node.support.ratelimit import LogLimiter
 from node.tempo import sources
 from node.tempo.beatclock import BeatClock, SourceFactory
 from node.tempo.modulators import Modulators
@@ -34,7 +32,6 @@ from node.tempo.quantize import QuantizeError, Quantizer, quant_beats
 from node.tempo.timeline import Timeline
 
 log = logging.getLogger(__name__)
-limited = LogLimiter(log)
 
 TEMPO = "tempo"  # the origin of the tempo rows the clock writes back
 BPM_STEP = 0.05  # a tempo from outside is written back when it moved this much (a fitted
@@ -238,9 +235,6 @@ class TempoCommands:
 
     def peers(self) -> int:
         return self.beats.peers
-
-    def quant_names(self) -> tuple[str, ...]:
-        return QUANTS
 
     def close(self) -> None:
         self.beats.close()

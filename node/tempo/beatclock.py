@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from node.errors import UserError
 from node.state.params import TEMPO_SOURCES
@@ -169,8 +169,3 @@ class BeatClock:
 
     def close(self) -> None:
         self._source.close()
-
-
-def describe(timeline: Timeline, now: float) -> dict[str, Any]:
-    """The timeline for people and tests: bpm, beat, phase."""
-    return {"bpm": timeline.bpm, "beat": timeline.beat_at(now), "phase": timeline.phase_at(now)}
