@@ -95,6 +95,7 @@ def test_taps_over_osc_set_the_tempo_every_client_sees(rig: Rig) -> None:
 
 
 def test_the_beat_goes_to_the_clients(rig: Rig) -> None:
+    send(rig, "/node/subscribe", rig.inbox.port)  # (like the heartbeat: to those who ask)
     send(rig, "/tempo/bpm", 600.0)
     wait_for(lambda: rig.params.get("tempo.bpm") == 600.0, timeout=3)
     rig.inbox.clear()
@@ -140,6 +141,7 @@ def test_the_oscquery_tree_lists_the_tempo_and_the_modulators(rig: Rig) -> None:
 
 def test_link_as_the_source_live_and_back(rig: Rig) -> None:
     pytest.importorskip("aalink", reason="install the [link] extra (make test does)")
+    send(rig, "/node/subscribe", rig.inbox.port)  # (/tempo/peers: to those who ask)
     send(rig, "/tempo/source", "link")
     wait_for(lambda: rig.commands.tempo.beats.source == "link", timeout=5)
     send(rig, "/tempo/bpm", 133.0)

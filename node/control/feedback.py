@@ -348,8 +348,9 @@ class FeedbackHub:
 
     def _on_tempo(self, address: str, args: list[object]) -> None:
         """Each beat (its number and its place in the bar), and Link's peers when they come
-        and go, to every client: a TouchOSC LED, a Max metro can follow the band."""
-        self.broadcast(address, args)
+        and go: a TouchOSC LED, a Max metro can follow the band. Like the heartbeat, only to
+        those who asked (subscribers, LISTENers), never to whoever sent the last message."""
+        self.broadcast(address, args, include_last_sender=False)
 
     def _on_learned(self, address: str, control: str) -> None:
         """MIDI learn found its control: every client (the page's learn button) hears it."""

@@ -579,7 +579,7 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "",
         "i",
         READ,
-        "the beat's number, sent on every beat",
+        "the beat's number, sent on every beat to subscribers and LISTENers",
         read=_beat,
     ),
     NodeAddress(
