@@ -4,6 +4,7 @@ to its stride and cropped back, at the capture's aspect, set from the CLI, the c
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from node.inference.canvas import (
 )
 from node.inference.descriptor import ModelError, descriptor_data, load_descriptor
 from node.inference.library import PACKAGE_MODELS, ModelLibrary
+from node.inference.swap import ModelSwapper
 
 SIDE = 16
 KERNEL = np.random.default_rng(7).normal(0, 0.3, (3, 3, 3, 3)).astype(np.float32)  # O I kh kw
@@ -65,13 +67,17 @@ def expected_conv(batch: np.ndarray, run: tuple[int, int]) -> np.ndarray:
 
 @pytest.fixture
 def conv_models(tmp_path: Path) -> ModelLibrary:
+    write_conv_models(tmp_path)
+    return ModelLibrary([tmp_path])
+
+
+def write_conv_models(tmp_path: Path) -> None:
     conv_onnx(tmp_path / "conv.onnx")
     tensor = {"shape": [SIDE, SIDE, 3], "range": [0, 1]}
     common = {"path": "conv.onnx", "layout": "NCHW", "input": tensor, "output": tensor}
     write_json(tmp_path / "conv.json", name="conv", stride=8, **common)
     write_json(tmp_path / "conv_ov.json", name="conv_ov", format="openvino", stride=8, **common)
     write_json(tmp_path / "fixed.json", name="fixed", **common)  # no stride
-    return ModelLibrary([tmp_path])
 
 
 def test_canvas_settings_parse_and_bad_ones_say_what_they_take() -> None:
@@ -236,3 +242,39 @@ def test_the_canvas_changes_live_over_osc_and_follows_the_capture(tmp_path: Path
         wait_for(lambda: rig.commands.canvas() == ("model", "32x32"), timeout=30)
         rig.node._capture_resized((96, 32))  # a 3:1 capture: the model canvas is 64x32 there
         wait_for(lambda: rig.commands.canvas() == ("model", "64x32"), timeout=30)
+
+
+class _SlowLibrary(ModelLibrary):
+    """A load that waits for the test, holding the options it was started with."""
+
+    entered = threading.Event()
+    gate = threading.Event()
+
+    def load(self, name, options=None, warm=True, measure=False):  # type: ignore[no-untyped-def]
+        self.entered.set()
+        assert self.gate.wait(30)
+        return super().load(name, options, warm, measure)
+
+
+def test_the_last_canvas_wins_even_when_set_back_while_a_load_runs(tmp_path: Path) -> None:
+    """16x16 runs; 24x16 starts loading; 16x16 again (the size that runs) before it ends: the
+    node must end at 16x16, not at the 24x16 the slow load was started with (a fader scrubbing
+    sizes left a node at the wrong size, its setting saying another)."""
+    write_conv_models(tmp_path)
+    library = _SlowLibrary([tmp_path])
+    desc = library.find("conv")[0].at_canvas(16, 16)
+    installed: list[object] = []
+    swapper = ModelSwapper(
+        library,
+        lambda model, outcome: installed.append(model),
+        current="conv",
+        current_descriptor=desc,
+    )
+    assert swapper.refit(BackendOptions(1, canvas=Canvas("size", 24, 16)))
+    assert library.entered.wait(30)  # the load at 24x16 has begun
+    assert not swapper.refit(BackendOptions(1, canvas=Canvas("size", 16, 16)))  # runs at that
+    library.gate.set()
+    wait_for(lambda: swapper.state.status == "ready" and swapper._thread is None, timeout=30)
+    assert swapper.running_descriptor is not None
+    assert swapper.running_descriptor.input.spec.size == (16, 16)
+    assert installed[-1].input_spec.size == (16, 16)  # type: ignore[attr-defined]

@@ -171,8 +171,9 @@ class ModelSwapper:
         self, name: str, generation: int, hold: threading.Event | None, refit: bool = False
     ) -> None:
         start = time.perf_counter()
+        options = self.options  # a canvas change while this loads is checked once it runs
         try:  # warmed up here unless its first live frame can be, at no cost to the show
-            model = self.library.load(name, self.options, warm=not self._trial)
+            model = self.library.load(name, options, warm=not self._trial)
             if self._trial and not model.cheap_first_run:
                 warm_up(model)  # (a GPU provider may build engines for seconds on first run)
         except Exception as exc:
@@ -212,6 +213,10 @@ class ModelSwapper:
                 refit=refit,
             )
             self._set_state(ready_state, generation)
+            if self.options is not options and generation == self._generation:
+                # the canvas changed while this loaded (a fader scrubbing sizes): the last
+                # setting wins, even when it equals the size that ran before this load
+                self.refit(self.options)
 
         with self._lock:  # checked and installed together, so a newer request cannot slip between
             current = generation == self._generation
