@@ -42,6 +42,7 @@ from node.sources import Source, create_source
 from node.state.laststate import LastStateSaver, read_state
 from node.state.params import DEFAULTS, ParamError, ParamStore, Value, split_controls
 from node.state.presets import Preset, PresetLibrary
+from node.support import ndi
 from node.support.logformat import clip
 from node.support.stats import FrameStats
 
@@ -82,6 +83,7 @@ def start_state(
     """Where a run starts: defaults, the config file's `[params]`, the last run's state (if
     restoring: a node restarted after a crash comes back where it was), `--preset`, then
     `--set` (`config.overrides`). The model likewise: config file, state, preset, `--model`."""
+    ndi.configure(config.ndi_discovery)  # run and render: before an ndi: source or sink opens
     cli_params = config.overrides
     values: dict[str, object] = {**DEFAULTS}
     values.update((k, v) for k, v in config.params.items() if k not in cli_params)

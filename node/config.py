@@ -9,6 +9,7 @@ key); flags win over it. A config is built once and frozen: a re-read file (SIGH
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 import sys
 from collections.abc import Mapping
@@ -45,6 +46,11 @@ MAX_PARAMS_DEPTH = 4  # parameter keys are group.name; deeper tables name no par
 MAX_NAME_CHARS = 63  # a zeroconf service instance name is at most 63 bytes
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{4,200}")
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
+MAX_DISCOVERY_CHARS = 1024  # a few servers; the NDI runtime's own field is a short string
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
 
 RUN, RENDER, MODELS, PRESETS, BENCH = "run", "render", "models", "presets", "bench"
 SAVE = "presets save"  # the one presets action that takes --set
@@ -204,6 +210,43 @@ def node_name(value: object, where: str) -> str:
     return value.strip()
 
 
+def _discovery_server(entry: str) -> str | None:
+    """`HOST` or `HOST:PORT` normalised, or None: a host name or an IPv4 address (the NDI 6.3
+    runtime connected to neither `[::1]:PORT` nor `::1:PORT`), a port 1..65535."""
+    host, sep, port = entry.rpartition(":") if ":" in entry else (entry, "", "")
+    if sep and not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
+        return None
+    if not host.isascii() or not _HOST_NAME.fullmatch(host):
+        return None
+    if host.rstrip(".").replace(".", "").isdigit():  # all digits: an IPv4 address or nothing
+        try:
+            host = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            return None
+    return f"{host}:{int(port)}" if sep else host
+
+
+def ndi_discovery(value: object, where: str) -> str:
+    """NDI Discovery Servers, `HOST[:PORT][,HOST[:PORT]]` (the port defaults to 5959), as
+    the runtime's `networks.discovery` takes them; "" is mDNS."""
+    _expect(where, value, str, "HOST[:PORT][,HOST[:PORT]] (NDI discovery servers)")
+    assert isinstance(value, str)
+    if len(value) > MAX_DISCOVERY_CHARS:
+        raise ConfigError(f"{where} must be at most {MAX_DISCOVERY_CHARS} characters")
+    servers: list[str] = []
+    for entry in value.split(","):
+        if not entry.strip():  # "a," as NDI's own examples write it
+            continue
+        server = _discovery_server(entry.strip())
+        if server is None:
+            raise ConfigError(
+                f"{where}: {short_repr(entry.strip(), 80)} is not HOST or HOST:PORT (a host "
+                "name or IPv4 address, a port 1..65535); servers are separated by commas"
+            )
+        servers.append(server)
+    return ",".join(servers)
+
+
 def _flatten(
     where: str, table: dict[str, Any], prefix: str = "", depth: int = 1
 ) -> dict[str, object]:
@@ -331,6 +374,14 @@ class NodeConfig:
         metavar="SPEC", repeat=True, section=INPUT,
         help="the outputs: file:PATH.mp4, preview, ndi[:NAME], vcam, syphon, spout or null "
         "(repeatable; the control page adds a preview when none shares its address)",
+    )  # fmt: skip
+    ndi_discovery: str = setting(
+        "", kind="HOST[:PORT], comma-separated", check=ndi_discovery, example="10.0.0.5:5959",
+        flag="--ndi-discovery", metavar="HOST[:PORT][,HOST[:PORT]]", commands=MODEL_USERS,
+        section=INPUT,
+        help="NDI Discovery Servers for ndi: outputs to register with and ndi: sources to "
+        "ask, where the network blocks multicast (a port is 5959 unless given; none: mDNS "
+        "alone)",
     )  # fmt: skip
     model: str | None = setting(
         None, kind="model name", check=text("a model name"), example="tone_painter_256",
