@@ -25,6 +25,7 @@ from node.control.commanderror import CommandError
 from node.control.commands import NodeCommands
 from node.control.dmxinput import open_dmx
 from node.control.namespace import command_addresses
+from node.control.page import STREAM_PATH
 from node.control.pageserver import PageServer, start_page_server
 from node.control.service import ControlService
 from node.errors import SourceError, UserError
@@ -36,9 +37,12 @@ from node.inference.model import Model
 from node.inference.swap import ModelSwapper
 from node.inference.variants import Timings, cache_dir
 from node.midi.ports import MidiPorts
+from node.network.directory import shared_directory
 from node.pipeline import Pipeline
 from node.sinks import Sink, create_sink, open_sinks
+from node.sinks.ndi import NdiSink
 from node.sources import Source, create_source
+from node.sources.peer import is_peer_spec
 from node.state.laststate import LastStateSaver, read_state
 from node.state.params import DEFAULTS, ParamError, ParamStore, Value, split_controls
 from node.state.presets import Preset, PresetLibrary
@@ -288,7 +292,13 @@ class Node:
                 page, self.sinks = (
                     start_page_server(self.config.control, self.config.sinks)
                     if self.surfaces.page
-                    else (None, [create_sink(text) for text in self.config.sinks])
+                    else (
+                        None,
+                        [
+                            create_sink(text, node_name=self.config.control.name)
+                            for text in self.config.sinks
+                        ],
+                    )
                 )
                 if page is not None:
                     undo.callback(page.stop)
@@ -298,6 +308,10 @@ class Node:
             if not self.sinks:  # no page, no outputs: frames go nowhere (a test, a benchmark)
                 self.sinks.append(create_sink("null"))
             source = self._source
+            if (self.surfaces.control and self.config.control.zeroconf) or is_peer_spec(
+                self.config.source
+            ):  # browsing from the start: a `node:NAME` source looks there first
+                shared_directory(self.config.control.bind)
             if source is None:
                 source = open_source(self.config.source)
                 undo.callback(source.close)
@@ -370,7 +384,15 @@ class Node:
             undo.callback(setattr, self, "pipeline", None)
             control = None
             if self.surfaces.control:
-                control = ControlService(commands, self.config.control, page.http if page else None)
+                ndi_out = next((s for s in self.sinks if isinstance(s, NdiSink)), None)
+                control = ControlService(
+                    commands,
+                    self.config.control,
+                    page.http if page else None,
+                    ndi_name=ndi_out.ndi_name if ndi_out else "",
+                    ndi_port=ndi_out.port if ndi_out else 0,
+                    preview=STREAM_PATH if page is not None else "",
+                )
                 control.start()
             undo.pop_all()
         self.page, self._source, self.swapper, self.commands = page, source, swapper, commands

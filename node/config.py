@@ -366,8 +366,8 @@ class NodeConfig:
     source: str | None = setting(
         None, kind="spec", check=text("a spec string"), example="webcam:0", flag="--source",
         metavar="SPEC", section=INPUT,
-        help="the video in: webcam:N, file:PATH, ndi:NAME, synthetic (none: webcam:0, else "
-        "the synthetic scene)",
+        help="the video in: webcam:N, file:PATH, ndi:NAME, node:NAME (another node, by its "
+        "--name), synthetic (none: webcam:0, else the synthetic scene)",
     )  # fmt: skip
     sinks: list[str] = setting(
         [], kind="list of specs", check=texts, example=["file:show.mp4"], flag="--sink",

@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from node.network.origin import Origin
+
 T = TypeVar("T")
 
 PREDICTION = "prediction"
@@ -35,6 +37,7 @@ class Frame:
     params_version: int = 0  # the ParamStore version a published frame was processed under
     views: Mapping[str, np.ndarray] = field(default_factory=dict)  # other views, by name
     t_params: float = 0.0  # when its parameters were read (how long until a change shows)
+    origin: Origin | None = None  # the capture it shows, when another node made it (NDI)
 
     def view(self, name: str) -> Frame:
         """This frame showing another view ('prediction' is the frame itself): 'processed'

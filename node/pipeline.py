@@ -30,6 +30,7 @@ from node.imaging.preprocess import Preprocessor
 from node.inference.handover import ModelHandover, SwapOutcome, trial_wait
 from node.inference.model import Model
 from node.inference.stage import ModelStage
+from node.network.origin import Origin
 from node.sinks.base import Sink
 from node.sinks.runner import SinkRunner
 from node.sources.base import Source
@@ -60,6 +61,7 @@ class Prepared:
     params: ParamSnapshot
     raw: np.ndarray  # the capture it came from (for sinks showing the 'raw' view)
     t_params: float = 0.0  # when its parameters were read (clock)
+    origin: Origin | None = None  # where the capture was born, when another node made it
 
 
 class Pipeline:
@@ -232,7 +234,9 @@ class Pipeline:
         self.stats.stage("preprocess", elapsed)
         # (an on-demand frame is read on the way: the start delay makes room for it too)
         self._preprocess_ema = smooth(self._preprocess_ema, elapsed + fetched)
-        return Prepared(processed.image, frame.index, t_capture, p, frame.image, t_params)
+        return Prepared(
+            processed.image, frame.index, t_capture, p, frame.image, t_params, frame.origin
+        )
 
     # -- the model thread ------------------------------------------------------------------
 
@@ -253,7 +257,15 @@ class Pipeline:
                     self._inference_ema = smooth(self._inference_ema, time.perf_counter() - start)
                 views = self._views(item)
                 version = item.params.version
-                frame = Frame(step.image, item.index, item.t_capture, version, views, item.t_params)
+                frame = Frame(
+                    step.image,
+                    item.index,
+                    item.t_capture,
+                    version,
+                    views,
+                    item.t_params,
+                    item.origin,
+                )
                 self._publish(frame)
                 self.handover.published()  # "ready" means its frame is out
             except Exception as exc:  # a bug must not freeze the picture: log it, go on

@@ -127,7 +127,7 @@ def test_run_without_a_camera_falls_back_to_synthetic_in_one_line(tmp_path: Path
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["run", "--source", "camera:0"], "known sources: file, ndi, synthetic, webcam"),
+        (["run", "--source", "camera:0"], "known sources: file, ndi, node, synthetic, webcam"),
         (["run", "--source", "file:/no/such.mp4"], "no such file"),
         (["run", "--set", "process.nope=1"], "valid names: capture.enabled"),
         (["run", "--set", "process.canny_t1=high"], "process.canny_t1 expects int"),

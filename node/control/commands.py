@@ -32,6 +32,7 @@ from node.inference.controls import ModelControl
 from node.inference.pictures import StylePictures
 from node.inference.swap import ModelSwapper, StateListener, SwapState
 from node.midi.ports import MidiPorts
+from node.network.directory import NetworkView
 from node.state.morph import Morpher
 from node.state.params import Listener, Origin, ParamSnapshot, ParamStore, Value
 from node.state.presets import PresetLibrary
@@ -102,6 +103,7 @@ class NodeCommands:
         # cannot be set - for the clients (the feedback hub sends /node/error)
         self.problem_listeners = self._presets.problem_listeners
         self.dmx: DmxInput | None = None  # the lighting desk (set by the node when patched)
+        self.network: NetworkView | None = None  # the show network (set by the control service)
         self.midi = MidiCommands(params, self.tempo.midi)
         self.add_model_listener(self._on_model)
 

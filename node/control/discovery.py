@@ -31,11 +31,28 @@ def local_addresses(bind: str) -> list[str]:
     return found or ["127.0.0.1"]  # loopback only when there is nothing else to announce
 
 
+def open_zeroconf(bind: str) -> object:
+    """A Zeroconf on the interfaces `bind` names (a wildcard: every one), IPv4."""
+    from zeroconf import IPVersion, Zeroconf
+
+    if bind in WILDCARDS:
+        return Zeroconf(ip_version=IPVersion.V4Only)
+    return Zeroconf(interfaces=[bind], ip_version=IPVersion.V4Only)
+
+
 class Advertiser:
     """Registers the services on `start` (in the background) and withdraws them on `stop`."""
 
-    def __init__(self, name: str, osc_port: int, oscquery_port: int, bind: str = "0.0.0.0"):
+    def __init__(
+        self,
+        name: str,
+        osc_port: int,
+        oscquery_port: int,
+        bind: str = "0.0.0.0",
+        properties: dict[str, str] | None = None,
+    ):
         self.name = name
+        self.properties = properties or {"txtvers": "1"}  # the OSCQuery record's TXT
         self.osc_port = osc_port
         self.oscquery_port = oscquery_port
         self.bind = bind
@@ -50,15 +67,11 @@ class Advertiser:
 
     def _register(self) -> None:
         try:
-            from zeroconf import IPVersion, ServiceInfo, Zeroconf
+            from zeroconf import ServiceInfo, Zeroconf
 
             addresses = local_addresses(self.bind)
-            interfaces = addresses if self.bind not in WILDCARDS else None
-            zc = (
-                Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
-                if interfaces
-                else Zeroconf(ip_version=IPVersion.V4Only)
-            )
+            zc = open_zeroconf(self.bind)
+            assert isinstance(zc, Zeroconf)
             packed = [socket.inet_aton(a) for a in addresses]
             host = f"{socket.gethostname().split('.')[0] or 'pix2pix-node'}.local."
             services = [("_oscjson._tcp.local.", self.oscquery_port)] if self.oscquery_port else []
@@ -76,7 +89,7 @@ class Advertiser:
                     addresses=packed,
                     port=port,
                     server=host,
-                    properties={"txtvers": "1"},
+                    properties=self.properties if kind.startswith("_oscjson") else {"txtvers": "1"},
                 )
                 zc.register_service(info, allow_name_change=True)
             log.info(

@@ -9,6 +9,7 @@ and from the parameter table, so they cannot disagree.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from node.control.commands import CommandError
 from node.state.params import MOD_SLOTS
 from node.support.logformat import clip
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from node.control.commands import NodeCommands
@@ -343,6 +346,32 @@ def _midi_load(call: Call) -> None:
 def _midi_ports(call: Call) -> None:
     ins, outs = call.commands.midi.ports.names()
     call.reply("/midi/ports", ["; ".join(ins), "; ".join(outs)])
+
+
+def _network_recall(call: Call) -> None:
+    from node.control.networkcommands import forward_recall
+    from node.state.params import QUANTS
+
+    name = as_name(call.arity(1, "a preset name")[0], "preset")
+    quant = call.quant if call.quant is not None else call.commands.params.get("tempo.quant")
+    if isinstance(quant, int) and not isinstance(quant, bool) and 0 <= quant < len(QUANTS):
+        quant = QUANTS[quant]
+    quant = str(quant) if quant in QUANTS else "now"
+    sent = forward_recall(call.commands.network, name, quant)  # the others, even if not here
+    log.info(
+        "network recall of %s (%s): here and on %d other node(s)%s",
+        clip(name, 80),
+        quant,
+        len(sent),
+        f": {clip(', '.join(sent), 300)}" if sent else "",
+    )
+    call.commands.preset_recall_on_beat(name, quant, call.refuse)
+
+
+def _network_nodes(call: Call) -> None:
+    network = call.commands.network
+    names = [p.record.name for p in network.peers(nodes_only=True)] if network else []
+    call.reply("/network/nodes", [len(names), *names])
 
 
 def _preset_step(step: int) -> Handler:
@@ -707,6 +736,25 @@ NODE_ADDRESSES: tuple[NodeAddress, ...] = (
         "the MIDI ports open now",
         "/midi/ports <inputs> <outputs>",
         handle=_midi_ports,
+    ),
+    NodeAddress(
+        "/network/recall",
+        "<name>",
+        "s",
+        WRITE,
+        "recall a preset of that name on this node and every node the show network lists "
+        "(on the beat, as tempo.quant or /quant/<q>/ says)",
+        "feedback",
+        handle=_network_recall,
+    ),
+    NodeAddress(
+        "/network/nodes",
+        "",
+        "N",
+        WRITE,
+        "the other nodes the show network lists (zeroconf)",
+        "/network/nodes <count> <name> ...",
+        handle=_network_nodes,
     ),
     NodeAddress(
         "/node/error",

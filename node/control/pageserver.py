@@ -73,7 +73,7 @@ def start_page_server(
     if port is None:
         port = first[1] if first else DEFAULT_PORT
     elif port == 0:
-        return None, _sinks(sink_specs, previews, guard, None, None)
+        return None, _sinks(sink_specs, previews, guard, None, None, control.name)
     server = HttpServer(
         node_name(control),
         bind,
@@ -85,7 +85,7 @@ def start_page_server(
     # the first preview on the page's port shares it, whatever host it named: two servers
     # cannot hold one port, and the page's bind (--http-bind) is the one the user chose
     sharing = next((index for index, (_, at) in previews.items() if at == port), None)
-    sinks = _sinks(sink_specs, previews, guard, server, sharing)
+    sinks = _sinks(sink_specs, previews, guard, server, sharing, control.name)
     added = None
     if sharing is None:
         added = PreviewSink.from_spec(
@@ -113,6 +113,7 @@ def _sinks(
     guard: PreviewSetup,
     server: HttpServer | None,
     sharing: int | None,
+    node_name: str = "",
 ) -> list[Sink]:
     """Each output, a preview built with what the page gives it."""
     sinks = []
@@ -120,7 +121,7 @@ def _sinks(
         page = None
         if index in previews:
             page = replace(guard, server=server) if index == sharing else guard
-        sinks.append(create_sink(text, realtime=True, page=page))
+        sinks.append(create_sink(text, realtime=True, page=page, node_name=node_name))
     return sinks
 
 

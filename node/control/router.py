@@ -47,12 +47,14 @@ REPLIES = (
     "/midi/mappings",
     "/midi/profiles",
     "/midi/ports",
+    "/network/nodes",
 )  # requests without arguments, replies with them
-RESERVED = {p.group for p in PARAMS} | {"node", "quant"}
+RESERVED = {p.group for p in PARAMS} | {"node", "quant", "network"}
 QUANT = "/quant/"  # /quant/<now|beat|bar|2bars|4bars>/<address>: that message on the beat
 # the commands that can wait for the beat; the others answer at once
 ON_THE_BEAT = (
     "/node/preset/recall",
+    "/network/recall",
     "/node/preset/morph",
     "/node/preset/morph_beats",
     "/node/preset/next",

@@ -12,11 +12,14 @@ from node.control.commands import NodeCommands
 from node.control.discovery import Advertiser
 from node.control.feedback import FeedbackHub
 from node.control.namespace import command_addresses
+from node.control.networkpage import NetworkPage
 from node.control.osc import OscServer, host_allowed, parse_allow
 from node.control.oscquery import OscQueryServer
 from node.control.page import ControlPage
 from node.control.router import OscRouter, normalize_prefix
 from node.errors import UserError
+from node.network.directory import NetworkView, shared_directory
+from node.network.record import NodeRecord, new_instance_id
 from node.support.httpserver import HttpServer
 
 log = logging.getLogger(__name__)
@@ -37,8 +40,19 @@ class ControlService:
         commands: NodeCommands,
         settings: ControlSettings,
         page_server: HttpServer | None = None,
+        *,
+        ndi_name: str = "",
+        ndi_port: int = 0,
+        preview: str = "",
     ) -> None:
+        """`ndi_name`, `ndi_port` and `preview` say where this node's picture goes out (an
+        NDI name and its sender's port, the page's stream path), for the peers that chain to
+        it by name."""
         self.settings = settings
+        self.ndi_name = ndi_name
+        self.ndi_port = ndi_port
+        self.preview = preview
+        self.instance = new_instance_id()
         self.commands = commands
         prefix = normalize_prefix(settings.prefix)
         allow = parse_allow(settings.allow)
@@ -60,6 +74,8 @@ class ControlService:
         self.page: ControlPage | None = None
         self.oscquery: OscQueryServer | None = None
         self.advertiser: Advertiser | None = None
+        self.network: NetworkView | None = None
+        self.network_page: NetworkPage | None = None
 
     def start(self) -> None:
         """Bind everything or nothing: a taken port is a UserError and nothing stays open."""
@@ -89,16 +105,44 @@ class ControlService:
         except BaseException:
             self.stop()
             raise
+        record = self.record()
         if self.settings.zeroconf:
+            self.network = NetworkView(shared_directory(self.settings.bind), self.instance)
+            self.commands.network = self.network
             self.advertiser = Advertiser(
                 self.name,
                 self.osc.port,
-                self.oscquery.port if self.oscquery else 0,
+                record.oscquery_port,
                 self.settings.bind,
+                properties=record.txt(),
             )
             self.advertiser.start()
+        if self.page_server is not None:
+            self.network_page = NetworkPage(self.page_server, self.network, record, self.commands)
+            self.network_page.attach()
+
+    def record(self) -> NodeRecord:
+        """What this node tells the show network about itself (its zeroconf TXT)."""
+        http = self.page_server.port if self.page_server is not None else 0
+        return NodeRecord(
+            name=self.name,
+            instance=self.instance,
+            node=True,
+            oscquery_port=self.oscquery.port if self.oscquery else 0,
+            osc_port=self.osc.port,
+            http_port=http if self.page is not None else 0,
+            prefix=self.router.prefix,
+            ndi=self.ndi_name,
+            ndi_port=self.ndi_port,
+            preview=self.preview if self.page is not None else "",
+        )
 
     def stop(self) -> None:
+        if self.network_page is not None:
+            self.network_page.detach()
+            self.network_page = None
+        if self.network is not None and self.commands.network is self.network:
+            self.commands.network = None
         if self.page is not None:
             self.page.detach()
             self.page = None

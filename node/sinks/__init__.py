@@ -31,12 +31,17 @@ register_sink = SINKS.register
 log = logging.getLogger(__name__)
 
 
-def create_sink(text: str, *, realtime: bool = True, page: PreviewSetup | None = None) -> Sink:
+def create_sink(
+    text: str, *, realtime: bool = True, page: PreviewSetup | None = None, node_name: str = ""
+) -> Sink:
     """A sink built from its spec, not yet opened, named as the user wrote it. Every sink takes
-    `size` and `fit`; a preview takes `page` (node/control/pageserver.py decides it)."""
+    `size` and `fit`; a preview takes `page` (node/control/pageserver.py decides it); an NDI
+    output with no name of its own goes out as `node_name` (the node's --name)."""
     spec = parse_spec(text)
     own, shape = split_shape(spec)
-    built = SinkSpec(own.scheme, own.target, own.options, own.text, shape=shape, page=page)
+    built = SinkSpec(
+        own.scheme, own.target, own.options, own.text, shape=shape, page=page, node_name=node_name
+    )
     return SINKS.get(spec.scheme).from_spec(built, realtime=realtime)
 
 

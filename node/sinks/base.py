@@ -28,6 +28,7 @@ class SinkSpec(Spec):
 
     shape: OutputShape | None = None
     page: PreviewSetup | None = None
+    node_name: str = ""  # the node's --name: what an output that names itself goes out as
 
 
 class Sink(ABC):

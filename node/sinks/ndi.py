@@ -18,7 +18,8 @@ import numpy as np
 
 from node.errors import SinkError
 from node.frames import PREDICTION, Frame
-from node.sinks.base import Sink, view_option
+from node.network.origin import captured_here
+from node.sinks.base import Sink, SinkSpec, view_option
 from node.support import ndi
 from node.support.spec import Spec, SpecOptions
 
@@ -45,6 +46,7 @@ class NdiSink(Sink):
         self.connections = 0
         self.on_program = self.on_preview = False
         self.sent = 0
+        self.port = 0  # the TCP port its receivers connect to, where it can be known
         self._lib: Any = None
         self._sender: Any = None
         self._frame: Any = None
@@ -56,7 +58,8 @@ class NdiSink(Sink):
         groups = opts.get_str("groups", "")
         view = view_option(spec, opts)
         opts.done()
-        return cls(spec, spec.target.strip() or DEFAULT_NAME, groups, view=view)
+        named = spec.node_name if isinstance(spec, SinkSpec) else ""
+        return cls(spec, spec.target.strip() or named or DEFAULT_NAME, groups, view=view)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -72,9 +75,12 @@ class NdiSink(Sink):
         settings.clock_video = False  # the pipeline paces; NDI must not block the sink
         if self.groups:
             settings.groups = self.groups
+        before = ndi.listening_ports()
         sender = lib.send_create(settings)
         if sender is None:
             raise SinkError(f"{self.name}: the NDI runtime refused to create a sender")
+        new = ndi.listening_ports() - before - {ndi.DISCOVERY_PORT}
+        self.port = new.pop() if len(new) == 1 else 0  # (ambiguous: peers use discovery)
         rate = Fraction(fps).limit_denominator(1001)
         self._rate = (rate.numerator, rate.denominator)
         self._lib, self._sender = lib, sender
@@ -92,6 +98,10 @@ class NdiSink(Sink):
             self.on_program = self.on_preview = False
             return  # nobody watching: no conversion, no send
         self._frame.data = to_bgrx(frame.image)
+        origin = frame.origin.passed(self.ndi_name) if frame.origin else None
+        self._frame.metadata = (
+            origin or captured_here(self.ndi_name, frame.index, frame.t_capture)
+        ).xml()  # where it was born: the next node in a chain carries it on
         lib.send_send_video_v2(self._sender, self._frame)
         self.sent += 1
         tally = lib.Tally()

@@ -13,6 +13,7 @@ SOURCES: Registry[Source] = Registry(
         "file": "node.sources.file:FileSource",
         "synthetic": "node.sources.synthetic:SyntheticSource",
         "ndi": "node.sources.ndi:NdiSource",
+        "node": "node.sources.peer:PeerSource",
     },
 )
 register_source = SOURCES.register

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from node.network.origin import Origin
 from node.support.spec import Spec
 
 
@@ -30,6 +31,9 @@ class Source(ABC):
 
     scheme: ClassVar[str]
     paced: ClassVar[bool] = True
+    # the longest wait between reopen attempts after a loss (one whose `open` itself waits for
+    # the device to come back, like another node found by name, sets it short)
+    reopen_wait_s: ClassVar[float] = 5.0
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -59,6 +63,11 @@ class Source(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def origin(self) -> Origin | None:
+        """Where the frame `read` returned last was born, when another node captured it (an
+        NDI sender that says so in the frame's metadata); None: here."""
+        return None
 
     def release(self) -> None:
         """Let go of a lost source before reopening it. By default all of it (`close`); a source

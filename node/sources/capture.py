@@ -51,7 +51,9 @@ class CaptureThread:
         self._wanted = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._index = 0
-        self._reopener = Reopener(source.name, source.open, self._stop, reason=_reason)
+        self._reopener = Reopener(
+            source.name, source.open, self._stop, reason=_reason, longest=source.reopen_wait_s
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -127,7 +129,7 @@ class CaptureThread:
                 log.info("%s is back after %d reopen attempt(s)", self.source.name, attempts)
                 outage = False
             self.stats.stage("capture", time.perf_counter() - start)
-            self.slot.put(Frame(image, self._index, self.clock()))
+            self.slot.put(Frame(image, self._index, self.clock(), origin=self.source.origin()))
             self._index += 1
 
     def _log_lost(self, exc: Exception) -> None:
@@ -146,7 +148,7 @@ class CaptureThread:
             seconds,
             attempts,
             self._reopener.last_failure,
-            backoff_delay(attempts),
+            backoff_delay(attempts, longest=self.source.reopen_wait_s),
         )
 
 

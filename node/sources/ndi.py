@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from node.errors import SourceError, SpecError
+from node.network.origin import Origin, read_origin
 from node.sources.base import Source
 from node.support import ndi
 from node.support.spec import Spec, SpecOptions, sane_fps
@@ -33,15 +34,21 @@ class NdiSource(Source):
     scheme = "ndi"
     paced = False  # read() blocks until the sender delivers
 
-    def __init__(self, spec: Spec, wanted: str, extra_ips: str, timeout: float) -> None:
+    def __init__(
+        self, spec: Spec, wanted: str, extra_ips: str, timeout: float, url: str = ""
+    ) -> None:
+        """`url` ("HOST:PORT", the sender's own, from its node's zeroconf record): connect
+        straight there, with no NDI discovery at all."""
         super().__init__(spec)
         self.wanted = wanted
+        self.url = url
         self.extra_ips = extra_ips
         self.timeout = timeout
         self._lib: Any = None
         self._finder: Any = None
         self._receiver: Any = None
         self._first: np.ndarray | None = None  # the frame open() waited for
+        self._origin: Origin | None = None  # the last frame's, from its metadata
 
     @classmethod
     def from_spec(cls, spec: Spec, *, loop: bool) -> NdiSource:
@@ -63,14 +70,18 @@ class NdiSource(Source):
         except RuntimeError as exc:
             raise SourceError(f"{self.name}: {exc}") from None
         self._lib = lib
-        if self._finder is None:
-            settings = lib.FindCreate()
-            settings.show_local_sources = True
-            ips = ndi.extra_ips(self.extra_ips)
-            if ips:
-                settings.extra_ips = ips
-            self._finder = lib.find_create_v2(settings)
-        source = self._find(lib)
+        if self.url:
+            source = lib.Source()
+            source.ndi_name, source.url_address = self.wanted, self.url
+        else:
+            if self._finder is None:
+                settings = lib.FindCreate()
+                settings.show_local_sources = True
+                ips = ndi.extra_ips(self.extra_ips)
+                if ips:
+                    settings.extra_ips = ips
+                self._finder = lib.find_create_v2(settings)
+            source = self._find(lib)
         if self._receiver is None:
             settings = lib.RecvCreateV3()
             settings.color_format = lib.RECV_COLOR_FORMAT_BGRX_BGRA  # the default is UYVY
@@ -115,6 +126,7 @@ class NdiSource(Source):
                     if video.frame_rate_N > 0 and video.frame_rate_D > 0:  # the sender's rate
                         self.fps = sane_fps(video.frame_rate_N / video.frame_rate_D, self.fps)
                     if video.FourCC in (lib.FOURCC_VIDEO_TYPE_BGRX, lib.FOURCC_VIDEO_TYPE_BGRA):
+                        self._origin = read_origin(video.metadata)  # (another node's frame)
                         return np.ascontiguousarray(video.data[:, :, :3])
                 finally:
                     lib.recv_free_video_v2(self._receiver, video)
@@ -130,6 +142,9 @@ class NdiSource(Source):
         if image is None:
             raise SourceError(f"{self.name}: the sender stopped ({self.timeout:g} s without video)")
         return image
+
+    def origin(self) -> Origin | None:
+        return self._origin
 
     def release(self) -> None:
         """Keep the finder and the receiver for the reopen: a finder made anew after the sender

@@ -10,6 +10,8 @@ the runtime at NDI Discovery Servers before it starts.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import itertools
 import json
 import logging
 import os
@@ -171,3 +173,32 @@ def unavailable_reason() -> str | None:
 def extra_ips(option: str = "") -> str:
     """Machines to ask for NDI sources besides mDNS discovery (comma-separated)."""
     return ",".join(p for p in (option, os.environ.get("NDI_EXTRA_IPS", "")) if p)
+
+
+DISCOVERY_PORT = 5960  # where every NDI program on a machine answers for its own senders
+
+
+def listening_ports() -> set[int]:
+    """The TCP ports this process listens on (Linux's /proc; elsewhere, none known).
+
+    An NDI sender listens on a port the runtime picks (5961, 5962...), and says it nowhere; a
+    node that knows it can tell its peers (zeroconf), which then connect straight to it. On
+    one machine with several NDI programs and no mDNS daemon that is the only reliable way:
+    each program answers discovery queries on the shared port 5960 for its own senders alone."""
+    try:
+        inodes = set()
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # (closed since listed)
+                link = os.readlink(f"/proc/self/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        ports = set()
+        for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+            with contextlib.suppress(OSError), open(table, encoding="ascii") as rows:
+                for row in itertools.islice(rows, 1, 100_000):
+                    fields = row.split()
+                    if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        return ports
+    except (OSError, ValueError):
+        return set()

@@ -26,8 +26,12 @@ class Reopener:
         *,
         failures: int = 0,
         reason: Callable[[Exception], str] = error_line,
+        longest: float = 5.0,
     ) -> None:
+        """`longest`: the longest wait between attempts (a device whose open itself waits for
+        it to come back needs little more)."""
         self.name = name
+        self.longest = longest
         self.failures = failures
         self.last_failure = ""  # why the last attempt failed, in one line
         self._open = open_device
@@ -40,7 +44,7 @@ class Reopener:
 
     def attempt(self) -> bool:
         """True if the device opened; False if it failed again or the owner is stopping."""
-        if self._stop.wait(backoff_delay(self.failures - 1)):
+        if self._stop.wait(backoff_delay(self.failures - 1, longest=self.longest)):
             return False
         try:
             self._open()
