@@ -10,6 +10,8 @@ const SILENCE_MS = 5000;           // no heartbeat for this long: the link is de
 const MOVED_GROUPS = ["capture", "process", "predict", "model"];  // what a modulator may move
 const BEAT_ADDRESSES = ["/tempo/beat", "/tempo/phase"];  // LISTENed to when the node has them
 const LEARN_SHOW_MS = 2500;        // how long a learn button shows the control it just learned
+const NETWORK_MS = 2000;           // how often the list of nodes on the show network is asked for
+const NO_PAGE = "no page here: its page is off or on its own machine only";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -775,6 +777,171 @@ function checkLink() {
   }
 }
 
+// ---- the show network: the nodes this one lists; choosing one drives it from its own page -----
+// Everything here comes from the network (names, models, errors may be anyone's text): it goes
+// into the page as text (textContent, attributes), never as HTML.
+
+const network = { timer: 0, off: false, busy: false, entries: new Map(), order: "" };
+
+function pageUrl(entry) {
+  // where to drive this entry from: an http(s) page only ("" : none)
+  if (typeof entry.page !== "string" || !entry.page) return "";
+  try {
+    const url = new URL(entry.page, location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : "";
+  } catch (err) { return ""; }
+}
+
+const textOf = (value) => (typeof value === "string" ? value : "");
+
+function describeEntry(entry, kind) {
+  // what one row shows: its name, a line about it, and why it is not as it should be
+  const url = kind === "self" ? "" : pageUrl(entry);
+  const fps = Number(entry.fps);
+  const info = kind === "device"
+    ? `OSCQuery device · ${textOf(entry.host)}:${Number(entry.oscquery_port) || "?"}`
+    : [textOf(entry.model) || "no model", Number.isFinite(fps) ? `${fps.toFixed(1)} fps` : ""]
+      .filter(Boolean).join(" · ");
+  const error = textOf(entry.error);
+  let reach = "";  // what choosing it does, or why it cannot be chosen
+  if (kind === "self") reach = "this node";
+  else if (url) reach = "choose it to drive it from its own page";
+  else reach = kind === "node" ? NO_PAGE : "no page to drive it from";
+  const why = error || (url || kind === "device" ? "" : reach);
+  const osc = Number(entry.osc_port) || "-";
+  const where = kind === "self" ? "" : `${textOf(entry.host)} · OSC ${osc}`;
+  const title = [
+    textOf(entry.name), where, textOf(entry.source) && `source ${entry.source}`,
+    textOf(entry.sinks) && `out ${entry.sinks}`, textOf(entry.ndi) && `NDI ${entry.ndi}`,
+    textOf(entry.prefix) && `prefix ${entry.prefix}`, error, reach,
+  ].filter(Boolean).join("\n");
+  const name = textOf(entry.name) || "(no name)";
+  return { kind, name, info, why, bad: Boolean(error), url, title };
+}
+
+function entryElement(row) {
+  // a link where there is a page to go to; else a plain row (this node, or one without a page)
+  const el = document.createElement(row.url ? "a" : "span");
+  el.className = "node-entry";
+  const name = document.createElement("span");
+  name.className = "node-name";
+  const info = document.createElement("small");
+  info.className = "node-info";
+  const why = document.createElement("small");
+  why.className = "node-why";
+  el.append(name, info, why);
+  return el;
+}
+
+function fillEntry(el, row) {
+  el.dataset.kind = row.kind;
+  el.dataset.name = row.name;
+  el.title = row.title;
+  if (row.url) el.href = row.url;
+  if (row.kind === "self") el.setAttribute("aria-current", "page");
+  else el.removeAttribute("aria-current");
+  if (!row.url && row.kind !== "self") el.setAttribute("aria-disabled", "true");
+  el.querySelector(".node-name").textContent = row.name;
+  el.querySelector(".node-info").textContent = row.info;
+  const why = el.querySelector(".node-why");
+  why.textContent = row.why;
+  why.hidden = !row.why;
+  why.classList.toggle("bad", row.bad);
+}
+
+function showNetwork(body) {
+  // this node first, then the other nodes (oldest first), then other OSCQuery devices; rows are
+  // kept and updated in place, so a finger on one is not lost to the next poll
+  const listed = (Array.isArray(body.nodes) ? body.nodes : [])
+    .filter((entry) => entry && typeof entry === "object");
+  const rows = [["self", describeEntry(body.self || {}, "self")]];
+  const seen = new Set();
+  const key = (entry, kind) => {
+    let k = `${kind} ${textOf(entry.instance)} ${textOf(entry.name)}`;
+    while (seen.has(k)) k += "+";
+    seen.add(k);
+    return k;
+  };
+  const devices = listed.filter((entry) => entry.node === false);
+  for (const entry of listed.filter((e) => e.node !== false)) {
+    rows.push([key(entry, "node"), describeEntry(entry, "node")]);
+  }
+  if (devices.length) rows.push(["divider", null]);
+  for (const entry of devices) rows.push([key(entry, "device"), describeEntry(entry, "device")]);
+  const list = $("node-list");
+  const keep = new Map();
+  for (const [k, row] of rows) {
+    let li = network.entries.get(k);
+    if (k === "divider") {
+      if (!li) {
+        li = document.createElement("li");
+        li.className = "nodes-divider";
+        li.textContent = "other OSCQuery devices";
+      }
+    } else {
+      const old = li && li.firstChild;
+      if (!li || (old.tagName === "A") !== Boolean(row.url)) {  // a page came or went
+        li = li || document.createElement("li");
+        li.replaceChildren(entryElement(row));
+      }
+      fillEntry(li.firstChild, row);
+    }
+    keep.set(k, li);
+  }
+  network.entries = keep;
+  const order = [...keep.keys()].join("\n");
+  if (order !== network.order) {  // only a changed list is laid out again
+    network.order = order;
+    list.replaceChildren(...keep.values());
+  }
+  const others = rows.length - 1 - (devices.length ? 1 : 0);
+  $("nodes-state").textContent = body.browsing === false
+    ? `this node only: ${textOf(body.why_not) || "the show network is not browsed"}`
+    : others ? "" : "no other node found yet";
+  $("nodes").classList.remove("stale");
+  $("nodes").hidden = false;
+}
+
+async function pollNetwork() {
+  // one poll at a time (a slow answer is not overtaken by the next); a pocketed phone asks none
+  if (document.hidden || network.off || network.busy) return;
+  network.busy = true;
+  try { await askNetwork(); } finally { network.busy = false; }
+}
+
+async function askNetwork() {
+  let response;
+  try {
+    response = await fetch("network", { cache: "no-store" });
+  } catch (err) {
+    networkFailed("the node does not answer");
+    return;
+  }
+  if (response.status === 404) {  // a node without the show network: no list at all
+    network.off = true;
+    clearInterval(network.timer);
+    $("nodes").hidden = true;
+    return;
+  }
+  if (!response.ok) { networkFailed(`HTTP ${response.status}`); return; }
+  try {
+    showNetwork(await response.json());
+  } catch (err) { networkFailed("an answer that is not a list of nodes"); }
+}
+
+function networkFailed(why) {
+  // the last list stays (a stage keeps what it knew), marked as not current
+  if (!network.order) return;
+  $("nodes").classList.add("stale");
+  $("nodes-state").textContent = `not updated: ${why}`;
+}
+
+function startNetwork() {
+  pollNetwork();
+  network.timer = setInterval(pollNetwork, NETWORK_MS);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) pollNetwork(); });
+}
+
 // ---- the rest of the page --------------------------------------------------------------------
 
 let toastTimer = 0;
@@ -862,6 +1029,7 @@ async function main() {
     $("name").textContent = state.info.name;
     document.title = state.info.name;
     showAccess(state.info.access);
+    startNetwork();  // the other nodes are listed even if this one's tree fails below
     startPreview(state.info.preview);
     const tree = await getJson(API);
     buildParams(tree);
