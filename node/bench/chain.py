@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import SourceError
+from node.network.directory import shared_directory
 from node.network.origin import Origin
 from node.sources import create_source
 
@@ -148,10 +149,13 @@ class Seen:
 
 
 class Watcher:
-    """Receives an NDI output (the chain's end) on a thread and keeps what arrives."""
+    """Receives a node's picture (the chain's end) on a thread and keeps what arrives: found by
+    its name as a node finds another (on one machine, NDI's own discovery answers for one NDI
+    program at a time), over NDI."""
 
-    def __init__(self, ndi_name: str) -> None:
-        self.source = create_source(f"ndi:{ndi_name}?extra_ips=127.0.0.1&timeout=2")
+    def __init__(self, node_name: str) -> None:
+        shared_directory("127.0.0.1")  # (the chain's nodes advertise on 127.0.0.1)
+        self.source = create_source(f"node:{node_name}?via=ndi&timeout=10")
         self.seen: list[Seen] = []
         self.errors = 0
         self._stop = threading.Event()

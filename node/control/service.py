@@ -131,6 +131,7 @@ class ControlService:
             oscquery_port=self.oscquery.port if self.oscquery else 0,
             osc_port=self.osc.port,
             http_port=http if self.page is not None else 0,
+            http_bind=self.page_server.bind if self.page_server is not None else "",
             prefix=self.router.prefix,
             ndi=self.ndi_name,
             ndi_port=self.ndi_port,

@@ -15,7 +15,9 @@ run by a few worker threads, never on zeroconf's own thread.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import ipaddress
 import json
 import logging
 import threading
@@ -69,12 +71,25 @@ class Peer:
     def host(self) -> str:
         return self.addresses[self.host_index % len(self.addresses)] if self.addresses else ""
 
+    @property
+    def page_host(self) -> str:
+        """Where its page (and its stream) can be reached from here ('' : not from here - off,
+        or listening on its own machine only while it runs on another)."""
+        r = self.record
+        if not r.http_port:
+            return ""
+        if not r.http_bind:
+            return self.host
+        if ipaddress.ip_address(r.http_bind).is_loopback:
+            return r.http_bind if on_this_machine(self.host) else ""
+        return r.http_bind
+
     def alive(self, now: float) -> bool:
         return now - max(self.answered_at, self.found_at) < DEAD_S
 
     def as_dict(self) -> dict[str, Any]:
         r = self.record
-        http = r.http_port
+        page_host = self.page_host
         return {
             "name": r.name,
             "node": r.node,
@@ -82,8 +97,8 @@ class Peer:
             "host": self.host,
             "osc_port": r.osc_port,
             "oscquery_port": r.oscquery_port,
-            "http_port": http,
-            "page": f"http://{_url_host(self.host)}:{http}/" if http and self.host else "",
+            "http_port": r.http_port,
+            "page": f"http://{_url_host(page_host)}:{r.http_port}/" if page_host else "",
             "prefix": r.prefix,
             "ndi": r.ndi,
             "model": self.status.model,
@@ -97,6 +112,23 @@ class Peer:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+@functools.cache
+def _local_addresses() -> frozenset[str]:
+    from node.control.discovery import local_addresses
+
+    return frozenset(local_addresses("0.0.0.0"))
+
+
+def on_this_machine(host: str) -> bool:
+    """Whether `host` (an IP address) is this machine's."""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return True
+    except ValueError:
+        return False
+    return host in _local_addresses()
 
 
 class Directory:
@@ -262,7 +294,7 @@ class Directory:
     def _poll(self, name: str, peer: Peer) -> None:
         path = "/node/status?VALUE" if peer.record.node else "/?HOST_INFO"
         try:
-            body = fetch(peer.host, peer.record.oscquery_port, path)
+            refused, body = fetch(peer.host, peer.record.oscquery_port, path)
         except OSError as exc:  # refused, timed out, reset: not answering
             with self._lock:
                 current = self._peers.get(name)
@@ -270,7 +302,12 @@ class Directory:
                     current.host_index += 1
             log.debug("peer %s: %s", clip(name, 80), exc)
             return
-        status, error = read_status(body) if peer.record.node else (PeerStatus(), _json_error(body))
+        if refused:
+            status, error = None, refused
+        elif peer.record.node:
+            status, error = read_status(body)
+        else:
+            status, error = PeerStatus(), _json_problem(body)
         with self._lock:
             current = self._peers.get(name)
             if current is None:
@@ -282,40 +319,41 @@ class Directory:
             self._changed.notify_all()
 
 
-def fetch(host: str, port: int, path: str) -> bytes:
-    """One GET, bounded in time and size; OSError when it does not answer like HTTP 200."""
+def fetch(host: str, port: int, path: str) -> tuple[str, bytes]:
+    """One GET, bounded in time and size: ('', the body) for an HTTP 200, (why not, b'') for
+    another answer; OSError when nothing answers. (What a peer says is never echoed: a
+    stranger's words do not reach the stage page.)"""
     connection = http.client.HTTPConnection(host, port, timeout=ANSWER_S)
     try:
         connection.request("GET", path, headers={"Connection": "close"})
         response = connection.getresponse()
         body = response.read(MAX_ANSWER + 1)
         if response.status != 200:
-            return json.dumps({"error": f"HTTP {response.status}"}).encode()
-        return body
-    except (http.client.HTTPException, ValueError) as exc:  # answered, but not HTTP
-        return json.dumps({"error": f"not HTTP: {clip(str(exc), 80)}"}).encode()
+            return f"its OSCQuery port answers HTTP {response.status}", b""
+        return "", body
+    except (http.client.HTTPException, ValueError):  # answered, but not HTTP
+        return "its OSCQuery port answers something that is not HTTP", b""
     except TimeoutError as exc:
         raise OSError("no answer in time") from exc
     finally:
         connection.close()
 
 
-def _json_error(body: bytes) -> str:
+def _json_problem(body: bytes) -> str:
+    """Why an answer is no JSON a client can read ('' : it is)."""
     if len(body) > MAX_ANSWER:
         return f"an answer over {MAX_ANSWER // 1024} kB"
     try:
-        data = json.loads(body)
+        json.loads(body)
     except (ValueError, RecursionError):
         return "its OSCQuery port answers something that is not JSON"
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return clip(data["error"], ERROR_CHARS)
     return ""
 
 
 def read_status(body: bytes) -> tuple[PeerStatus | None, str]:
     """A node's `/node/status?VALUE` answer: ([fps, latency, model, source, sinks]); None and
     why when it is anything else."""
-    error = _json_error(body)
+    error = _json_problem(body)
     if error:
         return None, error
     value = json.loads(body).get("VALUE") if body.startswith(b"{") else None

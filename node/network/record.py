@@ -13,6 +13,7 @@ A record that is not a node's is still listed, as another OSCQuery device.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ class NodeRecord:
     oscquery_port: int
     osc_port: int = 0
     http_port: int = 0
+    http_bind: str = ""  # where its page listens: an IP, 127.0.0.1 (its machine only) or '' (all)
     prefix: str = ""
     ndi: str = ""  # the NDI name of its picture ('' : it publishes none)
     ndi_port: int = 0  # its NDI sender's TCP port (0: not known; peers use NDI discovery)
@@ -56,6 +58,7 @@ class NodeRecord:
             "id": self.instance,
             "osc": str(self.osc_port),
             "http": str(self.http_port),
+            "http_bind": self.http_bind,
             "prefix": self.prefix,
             "ndi": self.ndi,
             "ndi_port": str(self.ndi_port) if self.ndi_port else "",
@@ -78,6 +81,7 @@ def read_record(service_name: str, port: int, properties: Mapping[Any, Any]) -> 
         oscquery_port=_port(port),
         osc_port=_port(txt.get("osc")),
         http_port=_port(txt.get("http")),
+        http_bind=_address(txt.get("http_bind", "")),
         prefix=_prefix(txt.get("prefix", "")),
         ndi=_clean(txt.get("ndi", ""), MAX_NAME),
         ndi_port=_port(txt.get("ndi_port")),
@@ -120,6 +124,15 @@ def _port(value: object) -> int:
     return port if 0 < port < 65536 else 0
 
 
+def _address(text: str) -> str:
+    """An IP address, or '' (a wildcard, or not an address)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return ""
+    return "" if address.is_unspecified else str(address)
+
+
 def _prefix(text: str) -> str:
     """An OSC prefix a forwarded message can start with: '/word' parts, else none."""
-    return text if re.fullmatch(r"(/[A-Za-z0-9_.-]{1,32}){1,4}", text) else ""
+    return text if re.fullmatch(r"(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,31}){1,4}", text) else ""

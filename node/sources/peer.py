@@ -95,12 +95,12 @@ class PeerSource(Source):
         ndi_missing = ndi.unavailable_reason()
         if self.via != "preview" and peer.record.ndi and ndi_missing is None:
             return ("ndi", peer.host, peer.record.ndi_port, peer.record.ndi)
-        if self.via == "ndi" or not peer.record.http_port or not peer.record.preview:
+        if self.via == "ndi" or not peer.page_host or not peer.record.preview:
             why = ndi_missing or f"{peer.record.name} publishes no NDI (add an ndi output there)"
-            if self.via != "ndi" and not peer.record.http_port:
-                why += "; and its page is off"
+            if self.via != "ndi" and not peer.page_host:
+                why += "; and its page is off or on its own machine only (--http-bind 0.0.0.0)"
             raise SourceError(f"{self.name}: cannot take {peer.record.name}'s picture: {why}")
-        return ("preview", peer.host, peer.record.http_port, peer.record.preview)
+        return ("preview", peer.page_host, peer.record.http_port, peer.record.preview)
 
     def _switch(self, peer: Peer, route: Route) -> None:
         """Build the way to the node's picture anew (first open, or the node moved)."""
