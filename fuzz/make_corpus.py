@@ -254,6 +254,26 @@ def artnet_seeds() -> dict[str, bytes]:
     }
 
 
+def show_network_seeds() -> dict[str, bytes]:
+    import json
+
+    from node.network.origin import Origin
+    from node.network.record import NodeRecord
+
+    record = NodeRecord("stage left", "0123456789ab", True, 8001, 8000, 8080, ndi="left")
+    txt = b"".join(
+        bytes([len(item)]) + item for item in (f"{k}={v}".encode() for k, v in record.txt().items())
+    )
+    status = json.dumps({"VALUE": [29.9, 11.0, "tone_painter_256", "synthetic", "ndi"]})
+    origin = Origin("left", 1234, 1765152000.5, ("B", "C")).xml()
+    separator = b"\xff\xfe"
+    return {
+        "a_node": txt + separator + status.encode() + separator + origin.encode(),
+        "another_device": b"\x09txtvers=1" + separator + b"{}" + separator,
+        "garbage_status": txt + separator + b"\x00<html>" + separator + b"<pix2pix_origin/>",
+    }
+
+
 def sacn_seeds() -> dict[str, bytes]:
     from node.dmx.sacn import build_data
 
@@ -400,6 +420,7 @@ def main() -> None:
     write("sacn", sacn_seeds())
     write("dmx_patch", dmx_patch_seeds())
     write("midi_profile", midi_profile_seeds())
+    write("show_network", show_network_seeds())
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ TARGETS = (
     "sacn",
     "dmx_patch",
     "midi_profile",
+    "show_network",
 )
 TIMEOUT_S = 10  # per input: every parser here answers in milliseconds; this only catches hangs
 MIN_MAX_LEN = 4096
