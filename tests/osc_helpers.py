@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import tiny_onnx, wait_for, write_json
+from helpers import free_port, tiny_onnx, wait_for, write_json
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
@@ -171,3 +171,57 @@ def round_trip(rig: Rig, inbox: Inbox | None = None) -> None:
 
 
 ROUND_TRIP = "/process/canny_t2"
+
+
+@dataclass
+class PageNode:
+    node: Node
+    name: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.node.config.control.http_port}/"
+
+    def value(self, key: str) -> Any:
+        return self.node.params.get(key)
+
+    def model(self) -> str:
+        assert self.node.commands is not None
+        return self.node.commands.status().model
+
+
+def start_page_node(folder: Path, name: str) -> PageNode:
+    """A node with its page, OSCQuery and zeroconf on 127.0.0.1 (as `pix2pix-node run
+    --name NAME --osc-bind 127.0.0.1` would be)."""
+    folder.mkdir(parents=True)
+    source = create_source(RIG_SOURCE, loop=True)
+    source.open()
+    settings = ControlSettings(
+        bind="127.0.0.1",
+        port=0,
+        oscquery_port=free_port(),
+        zeroconf=True,
+        name=name,
+        http_bind="127.0.0.1",
+        http_port=free_port(),
+    )
+    node = Node(
+        NodeConfig(sinks=["null"], control=settings),
+        StartState(dict(DEFAULTS), "small"),
+        library=model_library(folder),
+        presets=PresetLibrary(folder / "presets", [SHIPPED_PRESETS]),
+        source=source,
+        surfaces=Surfaces(last_state=False),
+    )
+    try:
+        node.start()
+    except BaseException:
+        node.stop()
+        source.close()
+        raise
+    return PageNode(node, name)
+
+
+def stop_page_node(page_node: PageNode) -> None:
+    page_node.node.stop()
+    page_node.node.source.close()

@@ -9,21 +9,15 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from helpers import wait_for
-from osc_helpers import RIG_SOURCE, model_library
-from test_page import CHROMIUM, WAIT_MS, free_port, new_context, screenshot, slider
+from osc_helpers import PageNode, start_page_node, stop_page_node
+from test_page import CHROMIUM, WAIT_MS, new_context, screenshot, slider
 
-from node.app import Node, StartState, Surfaces
-from node.config import ControlSettings, NodeConfig
-from node.sources import create_source
-from node.state.params import DEFAULTS, SPECS
-from node.state.presets import PresetLibrary
+from node.state.params import SPECS
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is missing: pip install -e '.[dev]'"
@@ -40,60 +34,6 @@ pytestmark = [
 OSCJSON = "_oscjson._tcp.local."
 HOSTILE = "<img src=x onerror=alert(1)>"
 CANNY = "process.canny_t1"
-
-
-@dataclass
-class PageNode:
-    node: Node
-    name: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.node.config.control.http_port}/"
-
-    def value(self, key: str) -> Any:
-        return self.node.params.get(key)
-
-    def model(self) -> str:
-        assert self.node.commands is not None
-        return self.node.commands.status().model
-
-
-def start_page_node(folder: Path, name: str) -> PageNode:
-    """A node with its page, OSCQuery and zeroconf on 127.0.0.1 (as `pix2pix-node run
-    --name NAME --osc-bind 127.0.0.1` would be)."""
-    folder.mkdir(parents=True)
-    source = create_source(RIG_SOURCE, loop=True)
-    source.open()
-    settings = ControlSettings(
-        bind="127.0.0.1",
-        port=0,
-        oscquery_port=free_port(),
-        zeroconf=True,
-        name=name,
-        http_bind="127.0.0.1",
-        http_port=free_port(),
-    )
-    node = Node(
-        NodeConfig(sinks=["null"], control=settings),
-        StartState(dict(DEFAULTS), "small"),
-        library=model_library(folder),
-        presets=PresetLibrary(folder / "presets"),
-        source=source,
-        surfaces=Surfaces(last_state=False),
-    )
-    try:
-        node.start()
-    except BaseException:
-        node.stop()
-        source.close()
-        raise
-    return PageNode(node, name)
-
-
-def stop_page_node(page_node: PageNode) -> None:
-    page_node.node.stop()
-    page_node.node.source.close()
 
 
 @pytest.fixture(scope="module")
