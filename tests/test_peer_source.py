@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +52,29 @@ def test_a_node_that_is_not_there_is_a_source_error_naming_what_was_found() -> N
     with pytest.raises(SourceError, match="no node named"):
         source.open()  # (the capture thread's reopen)
     source.close()
+
+
+def test_a_look_up_in_progress_ends_when_the_node_stops() -> None:
+    source = create_source(f"node:nobody-{uuid.uuid4().hex[:6]}?timeout=0.2")
+    source.open()  # (the first: deferred)
+    source = create_source(f"node:nobody-{uuid.uuid4().hex[:6]}?timeout=60")
+    source._opened = True  # type: ignore[attr-defined]  # a reopen, as the capture thread's
+    failed: list[Exception] = []
+    looking = threading.Thread(target=lambda: _open(source, failed))
+    looking.start()
+    time.sleep(0.3)
+    stopped = time.monotonic()
+    source.interrupt()
+    looking.join(10)
+    assert not looking.is_alive() and time.monotonic() - stopped < 2
+    assert failed and "no node named" in str(failed[0])
+
+
+def _open(source: object, failed: list[Exception]) -> None:
+    try:
+        source.open()  # type: ignore[attr-defined]
+    except SourceError as exc:
+        failed.append(exc)
 
 
 def test_node_specs_are_checked() -> None:

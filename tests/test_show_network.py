@@ -301,6 +301,34 @@ def test_a_dead_node_is_gone_within_10_s_and_a_clean_leave_at_once(
     assert DEAD_S <= time.monotonic() - died + 1.0 < 10
 
 
+@pytest.mark.slow
+def test_a_full_table_forgets_the_long_dead_for_a_new_node(
+    zc: zeroconf.Zeroconf, peers: Callable[[], FakePeer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of services that stop answering must not keep the next real node out while
+    their records linger in zeroconf's cache (an hour)."""
+    import node.network.directory as directory_module
+
+    monkeypatch.setattr(directory_module, "MAX_PEERS", 2)
+    monkeypatch.setattr(directory_module, "FORGET_S", 1.0)
+    directory = Directory("127.0.0.1")
+    directory.start()
+    try:
+        flood = [peers(), peers()]
+        for k, fake in enumerate(flood):
+            advertise(zc, f"flood{k} {RUN}", fake.port)
+        wait_for(lambda: len(directory.peers()) >= 2, timeout=10)
+        for fake in flood:
+            fake.close()
+        wait_for(lambda: not directory.peers(), timeout=10)
+        time.sleep(1.5)
+        real = peers()
+        advertise(zc, f"real {RUN}", real.port)
+        wait_for(lambda: bool(listed(directory, f"real {RUN}")), timeout=5)
+    finally:
+        directory.stop()
+
+
 # -- one recall, every node ------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ MAX_PEERS = 64  # services followed; more are ignored (said once)
 POLL_S = 1.0  # how often each peer is asked for its status
 ANSWER_S = 1.0  # how long one answer may take
 DEAD_S = 5.0  # a peer silent this long is gone from the list
+FORGET_S = 60.0  # and forgotten after this long when room is needed
 MAX_ANSWER = 16 * 1024  # bytes of one status answer read
 RESOLVE_S = 2.0  # how long resolving one service's record may take
 ERROR_CHARS = 160
@@ -248,6 +249,8 @@ class Directory:
                 return
             with self._lock:
                 if name not in self._peers and len(self._peers) >= MAX_PEERS:
+                    self._forget_the_long_dead()
+                if name not in self._peers and len(self._peers) >= MAX_PEERS:
                     limited.log(
                         logging.WARNING,
                         "too many",
@@ -278,6 +281,15 @@ class Directory:
                     peer.found_at = old.found_at
                 self._peers[name] = peer
                 self._changed.notify_all()
+
+    def _forget_the_long_dead(self) -> None:
+        """Make room (the table is full): drop what has not answered for FORGET_S. A crashed
+        node's record lingers in zeroconf's cache for an hour; a flood of made-up services
+        must not keep the next real node out for that long."""
+        now = time.monotonic()
+        for name, peer in list(self._peers.items()):
+            if now - max(peer.answered_at, peer.found_at) > FORGET_S:
+                del self._peers[name]
 
     # -- status polls ---------------------------------------------------------------------------
 

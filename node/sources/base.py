@@ -69,6 +69,11 @@ class Source(ABC):
         NDI sender that says so in the frame's metadata); None: here."""
         return None
 
+    def interrupt(self) -> None:
+        """The node is stopping: end a wait inside `open` or `read` soon (called from another
+        thread, before `close`). Most sources wait a frame at most and need nothing."""
+        return None
+
     def release(self) -> None:
         """Let go of a lost source before reopening it. By default all of it (`close`); a source
         may keep what helps it find the device again (NDI keeps its finder, which sees the

@@ -69,6 +69,7 @@ class CaptureThread:
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self._wanted.set()
+        self.source.interrupt()  # (a source looking for its device stops looking)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning(

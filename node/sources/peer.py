@@ -128,6 +128,9 @@ class PeerSource(Source):
     def origin(self) -> Origin | None:
         return self._inner.origin() if self._inner is not None else None
 
+    def interrupt(self) -> None:
+        self._stop.set()  # a look-up in progress gives up at once
+
     def release(self) -> None:
         if self._inner is not None:
             self._inner.release()
