@@ -14,6 +14,7 @@ import threading
 log = logging.getLogger(__name__)
 
 WILDCARDS = ("0.0.0.0", "::", "")
+REGISTERING_S = 5.0  # how long a stop waits for a registration in progress (mDNS probing: ~2 s)
 
 
 def local_addresses(bind: str) -> list[str]:
@@ -83,6 +84,8 @@ class Advertiser:
                 self._zeroconf = zc
             name = self.name.encode()[:63].decode(errors="ignore")  # DNS label limit
             for kind, port in services:
+                if self._stopped:
+                    return
                 info = ServiceInfo(
                     kind,
                     f"{name}.{kind}",
@@ -106,6 +109,9 @@ class Advertiser:
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
+        if self._thread.is_alive():  # a registration in progress ends first (closing under it
+            self._thread.join(REGISTERING_S)  # leaves zeroconf's coroutine never awaited)
+        with self._lock:
             zc = self._zeroconf
         if zc is not None:
             from zeroconf import Zeroconf
