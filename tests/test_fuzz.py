@@ -55,12 +55,14 @@ def test_the_limits_really_fail_a_run(tmp_path: Path) -> None:
     """The guards are not decoration: a target that allocates 100 MiB in Python, one that
     touches 200 MiB outside Python's allocator, and one that sleeps past the per-input timeout
     each fail the run and leave their input behind."""
-    for name, finding in [
-        ("probe_alloc", "crash"),
-        ("probe_rss", "oom"),
-        ("probe_sleep", "timeout"),
+    for name, finding, timeout in [
+        ("probe_alloc", "crash", 2),
+        # the RSS backstop reads the peak once a second; on a loaded machine touching 200 MiB
+        # can take seconds (CI: one input ran past a 2 s timeout first), so this one gets 20 s
+        ("probe_rss", "oom", 20),
+        ("probe_sleep", "timeout", 2),  # (it sleeps 5 s an input)
     ]:
-        result = run_target(name, tmp_path, seconds=30, timeout=2)
+        result = run_target(name, tmp_path, seconds=30, timeout=timeout)
         assert not result.ok and result.artifacts, result.output
         assert result.finding == finding, result.output
         assert name not in TARGETS
