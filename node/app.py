@@ -308,9 +308,7 @@ class Node:
             if not self.sinks:  # no page, no outputs: frames go nowhere (a test, a benchmark)
                 self.sinks.append(create_sink("null"))
             source = self._source
-            if (self.surfaces.control and self.config.control.zeroconf) or is_peer_spec(
-                self.config.source
-            ):  # browsing from the start: a `node:NAME` source looks there first
+            if is_peer_spec(self.config.source):  # it looks there, on the control's interfaces
                 shared_directory(self.config.control.bind)
             if source is None:
                 source = open_source(self.config.source)

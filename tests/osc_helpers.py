@@ -190,17 +190,17 @@ class PageNode:
         return self.node.commands.status().model
 
 
-def start_page_node(folder: Path, name: str) -> PageNode:
+def start_page_node(folder: Path, name: str = "", *, network: bool = True) -> PageNode:
     """A node with its page, OSCQuery and zeroconf on 127.0.0.1 (as `pix2pix-node run
-    --name NAME --osc-bind 127.0.0.1` would be)."""
-    folder.mkdir(parents=True)
+    --name NAME --osc-bind 127.0.0.1` would be); without `network`, its page alone."""
+    folder.mkdir(parents=True, exist_ok=True)
     source = create_source(RIG_SOURCE, loop=True)
     source.open()
     settings = ControlSettings(
         bind="127.0.0.1",
         port=0,
-        oscquery_port=free_port(),
-        zeroconf=True,
+        oscquery_port=free_port() if network else 0,
+        zeroconf=network,
         name=name,
         http_bind="127.0.0.1",
         http_port=free_port(),

@@ -22,13 +22,11 @@ from typing import Any
 
 import pytest
 from helpers import wait_for
-from osc_helpers import RIG_SOURCE, Inbox, model_library
+from osc_helpers import Inbox, start_page_node, stop_page_node
 from pythonosc.udp_client import SimpleUDPClient
 
-from node.app import Node, StartState, Surfaces
-from node.config import ControlSettings, NodeConfig
-from node.sources import create_source
-from node.state.params import DEFAULTS, MOD_SLOTS, PARAMS, QUANTS, SPECS
+from node.app import Node
+from node.state.params import MOD_SLOTS, PARAMS, QUANTS, SPECS
 from node.state.presets import Preset, PresetLibrary
 
 sync_api = pytest.importorskip(
@@ -660,30 +658,11 @@ def test_the_modulators_start_folded_until_opened(page: Any, live: LiveNode) -> 
 def midi_node(tmp_path: Path) -> Iterator[Node]:
     """A node in this process with its page on, so a test can play the MIDI controller: the
     rtmidi thread's way in (`commands.midi._message`) with a real mido message."""
-    source = create_source(RIG_SOURCE, loop=True)
-    source.open()
-    settings = ControlSettings(
-        bind="127.0.0.1",
-        port=0,
-        oscquery_port=0,
-        zeroconf=False,
-        http_bind="127.0.0.1",
-        http_port=free_port(),
-    )
-    node = Node(
-        NodeConfig(sinks=["null"], control=settings),
-        StartState(dict(DEFAULTS), "small"),
-        library=model_library(tmp_path),
-        presets=PresetLibrary(tmp_path / "presets"),
-        source=source,
-        surfaces=Surfaces(last_state=False),
-    )
+    page_node = start_page_node(tmp_path, network=False)
     try:
-        node.start()
-        yield node
+        yield page_node.node
     finally:
-        node.stop()
-        source.close()
+        stop_page_node(page_node)
 
 
 def learn_button(page: Any, address: str) -> Any:

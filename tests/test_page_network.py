@@ -15,7 +15,14 @@ from typing import Any, ClassVar
 import pytest
 from helpers import wait_for
 from osc_helpers import PageNode, start_page_node, stop_page_node
-from test_page import CHROMIUM, WAIT_MS, new_context, screenshot, slider
+from test_page import (  # noqa: F401 (browser: the fixture, shared)
+    CHROMIUM,
+    WAIT_MS,
+    browser,
+    new_context,
+    screenshot,
+    slider,
+)
 
 from node.state.params import SPECS
 
@@ -56,14 +63,6 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PageNode, 
             stop_page_node(page_node)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
-
-
 def open_page(context: Any, url: str, problems: list[str]) -> Any:
     """The page at `url`, live; its script errors and any dialog (an alert() would be markup
     from the network run as HTML) go to `problems`, from the first moment on."""
@@ -99,7 +98,10 @@ def go_to(page: Any, target: PageNode) -> None:
     assert entry(page, "self", target.name).get_attribute("aria-current") == "page"
 
 
-def test_one_page_drives_two_nodes(stage: tuple[PageNode, PageNode], browser: Any) -> None:
+def test_one_page_drives_two_nodes(
+    stage: tuple[PageNode, PageNode],
+    browser: Any,  # noqa: F811 (the fixture)
+) -> None:
     left, right = stage
     default = SPECS[CANNY].default
     assert left.value(CANNY) == right.value(CANNY) == default
@@ -193,7 +195,9 @@ def hostile_services() -> Iterator[None]:
 
 
 def test_names_from_the_network_show_as_text(
-    stage: tuple[PageNode, PageNode], browser: Any, hostile_services: None
+    stage: tuple[PageNode, PageNode],
+    browser: Any,  # noqa: F811 (the fixture)
+    hostile_services: None,
 ) -> None:
     left, _ = stage
     context = new_context(browser, viewport={"width": 1280, "height": 900})
@@ -229,7 +233,8 @@ def test_names_from_the_network_show_as_text(
 
 
 def test_a_failed_poll_keeps_the_list_and_an_old_node_hides_it(
-    stage: tuple[PageNode, PageNode], browser: Any
+    stage: tuple[PageNode, PageNode],
+    browser: Any,  # noqa: F811 (the fixture)
 ) -> None:
     left, _ = stage
     context = new_context(browser, viewport={"width": 390, "height": 844}, is_mobile=True)
