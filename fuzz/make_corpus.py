@@ -274,6 +274,25 @@ def show_network_seeds() -> dict[str, bytes]:
     }
 
 
+def mjpeg_stream_seeds() -> dict[str, bytes]:
+    import cv2
+    import numpy as np
+
+    _, encoded = cv2.imencode(".jpg", np.full((8, 8, 3), 90, np.uint8))
+    jpeg = encoded.tobytes()
+
+    def part(data: bytes, length: int) -> bytes:
+        head = b"--f\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % length
+        return head + data + b"\r\n"
+
+    return {
+        "two_frames": part(jpeg, len(jpeg)) * 2,
+        "a_length_too_long": part(jpeg, len(jpeg) + 100),
+        "no_length": b"--f\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg,
+        "not_a_jpeg": part(b"\x00" * 40, 40),
+    }
+
+
 def sacn_seeds() -> dict[str, bytes]:
     from node.dmx.sacn import build_data
 
@@ -421,6 +440,7 @@ def main() -> None:
     write("dmx_patch", dmx_patch_seeds())
     write("midi_profile", midi_profile_seeds())
     write("show_network", show_network_seeds())
+    write("mjpeg_stream", mjpeg_stream_seeds())
 
 
 if __name__ == "__main__":

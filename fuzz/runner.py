@@ -46,6 +46,7 @@ TARGETS = (
     "dmx_patch",
     "midi_profile",
     "show_network",
+    "mjpeg_stream",
 )
 TIMEOUT_S = 10  # per input: every parser here answers in milliseconds; this only catches hangs
 MIN_MAX_LEN = 4096

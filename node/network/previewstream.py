@@ -9,6 +9,7 @@ read that takes longer than the timeout is a lost source (the capture thread reo
 from __future__ import annotations
 
 import http.client
+from collections.abc import Callable
 from urllib.parse import quote
 
 import cv2
@@ -22,6 +23,33 @@ from node.support.spec import Spec
 MAX_LINE = 1024
 MAX_HEADERS = 16
 MAX_JPEG = 16 * 1024 * 1024
+
+
+class BadStream(ValueError):
+    """A multipart stream that is not one this reader takes (or ended)."""
+
+
+def part_length(readline: Callable[[int], bytes]) -> int:
+    """Skip to the next part's headers and return its Content-Length: at most MAX_HEADERS * 2
+    lines of at most MAX_LINE bytes are read; BadStream when that finds no frame."""
+    length = -1
+    for _ in range(MAX_HEADERS * 2):
+        line = readline(MAX_LINE + 1)
+        if not line:
+            raise BadStream("the stream ended")
+        if len(line) > MAX_LINE:
+            raise BadStream(f"a header line over {MAX_LINE} bytes")
+        text = line.strip().decode("latin-1")
+        if text.lower().startswith("content-length:"):
+            try:
+                length = int(text.split(":", 1)[1])
+            except ValueError:
+                length = -1
+        elif not text and length >= 0:
+            if length > MAX_JPEG:
+                raise BadStream(f"a frame over {MAX_JPEG >> 20} MB")
+            return length
+    raise BadStream(f"no frame in {MAX_HEADERS * 2} header lines")
 
 
 class PreviewStream(Source):
@@ -79,8 +107,10 @@ class PreviewStream(Source):
         if body is None:
             raise SourceError(f"{self.name}: not open")
         try:
-            length = self._part_length(body)
+            length = part_length(body.readline)
             jpeg = body.read(length)
+        except BadStream as exc:
+            raise SourceError(f"{self.name}: {exc}") from None
         except (OSError, http.client.HTTPException) as exc:  # (a timeout is an OSError)
             raise SourceError(f"{self.name}: the stream stopped ({clip(str(exc), 120)})") from None
         if len(jpeg) != length:
@@ -89,27 +119,6 @@ class PreviewStream(Source):
         if image is None:
             raise SourceError(f"{self.name}: a part of the stream is not a JPEG")
         return image
-
-    def _part_length(self, body: http.client.HTTPResponse) -> int:
-        """Skip to the next part's headers and return its Content-Length (bounded)."""
-        length = -1
-        for _ in range(MAX_HEADERS * 2):
-            line = body.readline(MAX_LINE + 1)
-            if not line:
-                raise SourceError(f"{self.name}: the stream ended")
-            if len(line) > MAX_LINE:
-                raise SourceError(f"{self.name}: a header line over {MAX_LINE} bytes")
-            text = line.strip().decode("latin-1")
-            if text.lower().startswith("content-length:"):
-                try:
-                    length = int(text.split(":", 1)[1])
-                except ValueError:
-                    length = -1
-            elif not text and length >= 0:
-                if length > MAX_JPEG:
-                    raise SourceError(f"{self.name}: a frame over {MAX_JPEG >> 20} MB")
-                return length
-        raise SourceError(f"{self.name}: no frame in {MAX_HEADERS * 2} header lines")
 
     def release(self) -> None:
         self.close()
